@@ -1,0 +1,66 @@
+"""cgraph: automatic differentiation on an explicit graph of named nodes.
+
+Declare named inputs and operations, run ``forward`` and ``backward``, and read
+any node's value or gradient by name.
+
+Examples
+--------
+>>> from cgraph import ComputationalGraph
+>>> cg = ComputationalGraph()
+>>> cg.add_inputs(x=2.0, y=-4.0)
+>>> cg.add_computation_node("s", "add", ("x", "y"))
+>>> cg.add_computation_node("f", "square", ("s",))
+>>> cg.forward("f"), cg.backward("f")
+(4.0, {'x': -4.0, 'y': -4.0})
+"""
+
+from cgraph import ops
+from cgraph.errors import (
+    ArityError,
+    CycleError,
+    DuplicateNodeError,
+    GradientMismatchError,
+    GraphError,
+    InvalidOperationError,
+    InvalidValueError,
+    NoGradientError,
+    NonFiniteError,
+    NotComputedError,
+    OperationError,
+    ShapeError,
+    UnknownNodeError,
+)
+from cgraph.gradcheck import gradcheck, numerical_gradient
+from cgraph.graph import ComputationalGraph
+from cgraph.nodes import Constant, Input, Node, OperationNode
+from cgraph.operation import OPERATIONS, Operation, operation, unbroadcast
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ComputationalGraph",
+    "Operation",
+    "operation",
+    "OPERATIONS",
+    "unbroadcast",
+    "numerical_gradient",
+    "gradcheck",
+    "ops",
+    "Node",
+    "Input",
+    "Constant",
+    "OperationNode",
+    "GraphError",
+    "ArityError",
+    "CycleError",
+    "DuplicateNodeError",
+    "GradientMismatchError",
+    "InvalidOperationError",
+    "InvalidValueError",
+    "NoGradientError",
+    "NonFiniteError",
+    "NotComputedError",
+    "OperationError",
+    "ShapeError",
+    "UnknownNodeError",
+]

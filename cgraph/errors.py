@@ -1,0 +1,188 @@
+"""The errors cgraph raises.
+
+Every error is a :class:`GraphError`, itself a :class:`ValueError`, so one
+``except cgraph.GraphError`` catches everything the library refuses. Each error
+names the node(s) involved, in ``.nodes`` as well as in the message, and its
+message says what to do about it.
+
+Examples
+--------
+>>> import cgraph
+>>> cg = cgraph.ComputationalGraph()
+>>> cg.add_inputs(x=1.0)
+>>> try:
+...     cg.add_inputs(x=2.0)
+... except cgraph.DuplicateNodeError as err:
+...     print(err.nodes)
+('x',)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "GraphError",
+    "DuplicateNodeError",
+    "UnknownNodeError",
+    "CycleError",
+    "ArityError",
+    "InvalidOperationError",
+    "InvalidValueError",
+    "ShapeError",
+    "OperationError",
+    "NotComputedError",
+    "NoGradientError",
+    "NonFiniteError",
+    "GradientMismatchError",
+]
+
+
+class GraphError(ValueError):
+    """Base class of every error cgraph raises; names the nodes involved.
+
+    Parameters
+    ----------
+    message : str
+        What went wrong and what to do about it.
+    nodes : iterable of str, optional
+        The names of the nodes involved, kept in ``.nodes``.
+
+    Examples
+    --------
+    >>> err = GraphError("node 'f' is broken", nodes=["f"])
+    >>> err.nodes
+    ('f',)
+    >>> isinstance(err, ValueError)
+    True
+    """
+
+    def __init__(self, message: str, nodes: Iterable[str] = ()) -> None:
+        super().__init__(message)
+        self.nodes: tuple[str, ...] = tuple(nodes)
+
+
+class DuplicateNodeError(GraphError):
+    """A node was declared with a name the graph already has.
+
+    Examples
+    --------
+    >>> DuplicateNodeError("duplicate", nodes=["x"]).nodes
+    ('x',)
+    """
+
+
+class UnknownNodeError(GraphError, KeyError):
+    """A name that is not a node of the graph was used.
+
+    Also a :class:`KeyError`, as for a missing dictionary key.
+
+    Examples
+    --------
+    >>> isinstance(UnknownNodeError("no node 'z'", nodes=["z"]), KeyError)
+    True
+    """
+
+    def __str__(self) -> str:
+        # KeyError quotes its message; ours is a sentence, so show it as one.
+        return str(self.args[0])
+
+
+class CycleError(GraphError):
+    """A declaration would make the graph cyclic (e.g. a node listing itself).
+
+    Examples
+    --------
+    >>> CycleError("cycle", nodes=["f"]).nodes
+    ('f',)
+    """
+
+
+class ArityError(GraphError):
+    """An operation was given the wrong number of inputs.
+
+    Examples
+    --------
+    >>> ArityError("arity", nodes=["f"]).nodes
+    ('f',)
+    """
+
+
+class InvalidOperationError(GraphError, TypeError):
+    """Something that is not an Operation was given as one, or an op broke its contract.
+
+    Examples
+    --------
+    >>> isinstance(InvalidOperationError("not an op", nodes=["f"]), TypeError)
+    True
+    """
+
+
+class InvalidValueError(GraphError, TypeError):
+    """A value that is not a real number or a numeric array was given to a node.
+
+    Examples
+    --------
+    >>> InvalidValueError("bad value", nodes=["x"]).nodes
+    ('x',)
+    """
+
+
+class ShapeError(GraphError):
+    """Shapes do not fit: inputs that do not broadcast, a seed or gradient of the wrong shape.
+
+    Examples
+    --------
+    >>> ShapeError("shapes", nodes=["f"]).nodes
+    ('f',)
+    """
+
+
+class OperationError(GraphError):
+    """An operation's forward or backward raised; the original error is chained.
+
+    Examples
+    --------
+    >>> OperationError("failed", nodes=["f"]).nodes
+    ('f',)
+    """
+
+
+class NotComputedError(GraphError):
+    """A value or gradient was asked for before the pass that computes it ran.
+
+    Examples
+    --------
+    >>> NotComputedError("run forward first", nodes=["f"]).nodes
+    ('f',)
+    """
+
+
+class NoGradientError(GraphError):
+    """A gradient was asked of a node that the last backward pass did not reach.
+
+    Examples
+    --------
+    >>> NoGradientError("no gradient", nodes=["z"]).nodes
+    ('z',)
+    """
+
+
+class NonFiniteError(GraphError, FloatingPointError):
+    """A value or gradient held NaN or infinity where ``check_finite=True`` asked for finite.
+
+    Examples
+    --------
+    >>> NonFiniteError("nan", nodes=["f", "x"]).nodes
+    ('f', 'x')
+    """
+
+
+class GradientMismatchError(GraphError):
+    """:func:`cgraph.gradcheck` found an analytic gradient that disagrees with finite differences.
+
+    Examples
+    --------
+    >>> GradientMismatchError("mismatch", nodes=["x"]).nodes
+    ('x',)
+    """

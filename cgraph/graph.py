@@ -1,0 +1,759 @@
+"""ComputationalGraph: declare named nodes, then run forward and backward over a cached schedule."""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from cgraph.errors import (
+    ArityError,
+    CycleError,
+    DuplicateNodeError,
+    GraphError,
+    InvalidOperationError,
+    InvalidValueError,
+    NoGradientError,
+    NonFiniteError,
+    NotComputedError,
+    OperationError,
+    ShapeError,
+    UnknownNodeError,
+)
+from cgraph.nodes import Constant, Input, Node, OperationNode, as_value
+from cgraph.operation import Operation, resolve_operation, unbroadcast
+from cgraph.schedule import Schedule
+from cgraph.summary import describe_value, format_summary
+
+__all__ = ["ComputationalGraph"]
+
+# One shared tuple per pattern, so a million ops do not hold a million copies.
+_NEEDS: dict[tuple[bool, ...], tuple[bool, ...]] = {}
+
+
+class ComputationalGraph:
+    """A graph of named inputs and operations, differentiated by reverse-mode autodiff.
+
+    Declare inputs, constants and operation nodes by name; ``forward(root)``
+    evaluates the root's ancestors in topological order and caches every
+    output on its node; ``backward(root)`` seeds the root with ones and applies
+    the chain rule in reverse order, summing each node's gradients into its
+    inputs. Every intermediate value and gradient can be read by name.
+
+    Attributes
+    ----------
+    graph : networkx.DiGraph
+        The structure: one node per name, an edge parent -> child per dependency.
+        Read it freely; declare nodes through this class, not by editing it.
+    nodes, inputs, constants, operations : dict of str to Node
+        Every node, and each kind of node, by name in declaration order.
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> from cgraph.ops import Add, Multiply
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=2.0, y=3.0)
+    >>> cg.add_computation_node("xy", Multiply, ("x", "y"))
+    >>> cg.add_computation_node("f", Add, ("xy", "x"))
+    >>> cg.forward("f")
+    8.0
+    >>> cg.backward("f")
+    {'x': 4.0, 'y': 2.0}
+    >>> cg.get_gradient("xy")
+    1.0
+    """
+
+    def __init__(self) -> None:
+        self.graph: nx.DiGraph = nx.DiGraph()
+        self.nodes: dict[str, Node] = {}
+        self.inputs: dict[str, Input] = {}
+        self.constants: dict[str, Constant] = {}
+        self.operations: dict[str, OperationNode] = {}
+        self._schedules: dict[str, Schedule] = {}
+        self._sinks: list[str] | None = None
+        # (schedule, values, feed) of the last successful forward pass.
+        self._evaluated: tuple[Schedule, list[Any], dict[str, Any]] | None = None
+        self._differentiated: Schedule | None = None
+
+    # ----------------------------------------------------------------------------------
+    # Declaring nodes. Each call validates everything before it changes anything.
+    # ----------------------------------------------------------------------------------
+
+    def add_inputs(self, **values: Any) -> None:
+        """Declare trainable inputs by keyword, e.g. ``add_inputs(x=2.0, y=-4.0)``.
+
+        Parameters
+        ----------
+        **values : float or array_like
+            One input per keyword. Integers become floats, sequences numpy arrays.
+
+        Raises
+        ------
+        DuplicateNodeError
+            If a name is already a node; then none of the inputs is added.
+        InvalidValueError
+            If a value is not numeric; then none of the inputs is added.
+
+        Examples
+        --------
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=2, w=[1.0, 2.0])
+        >>> cg.inputs["x"].output, cg.inputs["w"].output
+        (2.0, array([1., 2.]))
+        """
+        checked = {name: self._checked_leaf(name, value, True) for name, value in values.items()}
+        for name, value in checked.items():
+            self._add_node(Input(name, value, len(self.nodes), trainable=True))
+
+    def add_input(self, name: str, value: Any, trainable: bool = True) -> None:
+        """Declare one input; ``trainable=False`` keeps it out of ``backward`` (data, labels).
+
+        Parameters
+        ----------
+        name : str
+            The new node's name.
+        value : float or array_like
+            Its value; it can be changed later through ``inputs[name].output`` or
+            overridden for one call with ``forward(feed=...)``.
+        trainable : bool, default True
+            Whether ``backward`` computes this input's gradient.
+
+        Raises
+        ------
+        DuplicateNodeError, InvalidValueError
+            As for :meth:`add_inputs`.
+
+        Examples
+        --------
+        >>> cg = ComputationalGraph()
+        >>> cg.add_input("data", [[1, 2], [3, 4]], trainable=False)
+        >>> cg.inputs["data"].output.dtype
+        dtype('int64')
+        """
+        self._add_node(Input(name, self._checked_leaf(name, value, trainable), len(self.nodes),
+                             trainable=trainable))
+
+    def add_constant(self, name: str, value: Any) -> None:
+        """Declare a constant: a fixed value that is never differentiated nor fed.
+
+        Examples
+        --------
+        >>> cg = ComputationalGraph()
+        >>> cg.add_constant("two", 2)
+        >>> cg.get_value("two")
+        2.0
+        """
+        self._add_node(Constant(name, self._checked_leaf(name, value, False), len(self.nodes)))
+
+    def add_computation_node(
+        self, name: str, op: Any, inputs: Iterable[str] | str, **params: Any
+    ) -> None:
+        """Declare a node computing ``op`` of the named inputs, in argument order.
+
+        Parameters
+        ----------
+        name : str
+            The new node's name.
+        op : Operation subclass, Operation instance, or str
+            The operation: a class (``Sigmoid``), an instance for ops with
+            parameters, or a registered name (``'sigmoid'``). Each node gets its
+            own instance, so one instance can serve several nodes.
+        inputs : iterable of str, or str
+            The names of existing nodes, in the order the op takes them. A name
+            may appear twice (``('x', 'x')``). A single string is one input.
+        **params
+            Passed to the op's constructor when ``op`` is a class or a name.
+
+        Raises
+        ------
+        DuplicateNodeError
+            If ``name`` is already a node.
+        CycleError
+            If the node lists itself as an input.
+        UnknownNodeError
+            If an input is not a node of the graph.
+        InvalidOperationError
+            If ``op`` is not an operation or not a registered name.
+        ArityError
+            If the op takes a different number of inputs.
+
+        Examples
+        --------
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=3.0)
+        >>> cg.add_computation_node("sq", "mul", ("x", "x"))
+        >>> cg.forward("sq"), cg.backward("sq")
+        (9.0, {'x': 6.0})
+        """
+        input_names = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+        self._check_new_name(name)
+        if name in input_names:
+            raise CycleError(
+                f"node {name!r} lists itself as an input, which would make a cycle; "
+                "give it a new name or use an existing node",
+                nodes=[name],
+            )
+        self._check_names_exist(input_names, f"node {name!r}: input")
+        instance = _resolved(op, name, params)
+        if instance.arity is not None and instance.arity != len(input_names):
+            raise ArityError(
+                f"node {name!r}: {type(instance).__name__} takes {instance.arity} input(s) "
+                f"but was given {len(input_names)}: {input_names}",
+                nodes=[name],
+            )
+        parents = tuple(self.nodes[parent] for parent in input_names)
+        needs = tuple(parent.requires_grad for parent in parents)
+        instance.needs_input_grad = _NEEDS.setdefault(needs, needs)
+        self._add_node(OperationNode(name, instance, parents, len(self.nodes)))
+
+    # ----------------------------------------------------------------------------------
+    # Forward and backward
+    # ----------------------------------------------------------------------------------
+
+    def forward(
+        self,
+        root: str | None = None,
+        feed: Mapping[str, Any] | None = None,
+        check_finite: bool = False,
+    ) -> Any:
+        """Evaluate ``root`` and its ancestors in topological order, caching every output.
+
+        Parameters
+        ----------
+        root : str, optional
+            The node to evaluate; by default the graph's only sink.
+        feed : mapping of str to value, optional
+            Input values for this call only; the inputs' own values are unchanged.
+        check_finite : bool, default False
+            Raise on the first input or output that holds NaN or infinity.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            The root's value.
+
+        Raises
+        ------
+        UnknownNodeError
+            If ``root`` or a fed name is not a node.
+        GraphError
+            If there is no root to choose, or several sinks to choose from.
+        ShapeError
+            If a node's inputs do not broadcast.
+        OperationError
+            If an operation raised; the original error is chained.
+        NonFiniteError
+            With ``check_finite``, naming the first node whose output is not finite
+            although its inputs are, and those inputs.
+
+        A call that raises changes no cached value.
+
+        Examples
+        --------
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=2.0)
+        >>> cg.add_computation_node("y", "square", ("x",))
+        >>> cg.forward()
+        4.0
+        >>> cg.forward(feed={"x": 3.0}), cg.inputs["x"].output
+        (9.0, 2.0)
+        """
+        schedule = self._schedule(root)
+        feed_values = self._checked_feed(feed) if feed else {}
+        values: list[Any] = [None] * len(schedule.nodes)
+        for pos in range(schedule.leaf_count):
+            leaf = schedule.nodes[pos]
+            values[pos] = feed_values.get(leaf.name, leaf.output) if feed_values else leaf.output
+            if check_finite:
+                _check_finite_leaf(leaf, values[pos])
+        try:
+            for pos, node, op, parents in schedule.steps:
+                if len(parents) == 2:
+                    out = op.forward(values[parents[0]], values[parents[1]])
+                elif len(parents) == 1:
+                    out = op.forward(values[parents[0]])
+                else:
+                    out = op.forward(*[values[p] for p in parents])
+                values[pos] = out
+                if check_finite and not _is_finite(out):
+                    _raise_non_finite_output(node, values, parents, out)
+        except GraphError:
+            raise
+        except Exception as err:
+            raise _forward_error(node, values, parents, err) from err
+        # Only now, with every output computed, does the graph take the new values.
+        for node, value in zip(schedule.nodes[schedule.leaf_count:],
+                               values[schedule.leaf_count:], strict=True):
+            node.output = value
+        self._evaluated = (schedule, values, feed_values)
+        return _plain(values[-1])
+
+    def backward(
+        self, root: str | None = None, seed: Any = None, check_finite: bool = False
+    ) -> dict[str, Any]:
+        """Differentiate ``root`` with respect to every node it depends on (reverse mode).
+
+        The root is seeded with ones shaped like its output (or with ``seed``);
+        nodes are visited in reverse topological order and each one's gradient,
+        pulled back through its operation, is summed into its inputs: the
+        multivariate chain rule. Gradients start from zero on every call, so two
+        calls after one forward give the same gradients. (PyTorch instead adds
+        into ``.grad`` until ``zero_grad()``; here there is nothing to zero.)
+
+        Parameters
+        ----------
+        root : str, optional
+            The node to differentiate; by default the root of the last forward.
+        seed : float or array_like, optional
+            The gradient to start from, shaped like the root's output.
+        check_finite : bool, default False
+            Raise on the first operation that passes a NaN or infinite gradient
+            to an input from a finite upstream gradient.
+
+        Returns
+        -------
+        dict of str to gradient
+            The gradient of every trainable input the root depends on, by name.
+
+        Raises
+        ------
+        NotComputedError
+            If ``root`` was not evaluated by the last successful forward.
+        ShapeError
+            If ``seed`` or an operation's gradient has the wrong shape.
+        InvalidOperationError
+            If an operation returned the wrong number of gradients.
+        NonFiniteError
+            With ``check_finite``, naming the operation and the input concerned.
+
+        A call that raises changes no gradient.
+
+        Examples
+        --------
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=3.0)
+        >>> cg.add_computation_node("y", "mul", ("x", "x"))
+        >>> _ = cg.forward("y")
+        >>> cg.backward("y")
+        {'x': 6.0}
+        >>> cg.backward("y", seed=2.0)
+        {'x': 12.0}
+        """
+        schedule, values = self._evaluated_for(root)
+        grads: list[Any] = [None] * len(schedule.nodes)
+        grads[-1] = self._checked_seed(schedule.nodes[-1], values[-1], seed)
+        requires_grad = schedule.requires_grad
+        node = None
+        try:
+            for pos, node, op, parents in schedule.grad_steps:
+                upstream = grads[pos]
+                if upstream is None:
+                    continue
+                if type(upstream) is _Contributions:
+                    upstream = upstream.total()
+                local = op.backward(upstream)
+                if type(local) is not tuple or len(local) != len(parents):
+                    local = _checked_local(node, local)
+                for parent, grad in zip(parents, local, strict=True):
+                    if grad is None or not requires_grad[parent]:
+                        continue
+                    if type(grad) is not float or type(values[parent]) is not float:
+                        grad = _fitted(grad, values[parent], schedule.nodes[parent].name)
+                    if check_finite and not _is_finite(grad):
+                        _raise_non_finite_grad(node, schedule.nodes[parent], values, parents)
+                    previous = grads[parent]
+                    if previous is None:
+                        grads[parent] = grad
+                    elif type(previous) is _Contributions:
+                        previous.append(grad)
+                    else:
+                        grads[parent] = _Contributions((previous, grad))
+        except GraphError:
+            raise
+        except Exception as err:
+            raise OperationError(
+                f"backward of node {node.name!r} ({type(node.op).__name__}) failed: {err}",
+                nodes=[node.name],
+            ) from err
+        return self._store_gradients(schedule, values, grads)
+
+    # ----------------------------------------------------------------------------------
+    # Reading values and gradients
+    # ----------------------------------------------------------------------------------
+
+    def get_value(self, name: str) -> Any:
+        """The value of a node: given for inputs, cached by the last forward for operations.
+
+        Raises
+        ------
+        UnknownNodeError
+            If ``name`` is not a node.
+        NotComputedError
+            If ``name`` is an operation no forward pass has evaluated yet.
+
+        Examples
+        --------
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=3.0)
+        >>> cg.add_computation_node("y", "neg", ("x",))
+        >>> _ = cg.forward("y")
+        >>> cg.get_value("y")
+        -3.0
+        """
+        node = self._node(name)
+        if node.output is None:
+            raise NotComputedError(
+                f"node {name!r} has no value yet; call forward({name!r}) (or forward of a "
+                "node that depends on it) first",
+                nodes=[name],
+            )
+        return _plain(node.output)
+
+    def get_gradient(self, name: str) -> Any:
+        """The gradient of the last root differentiated with respect to node ``name``.
+
+        Raises
+        ------
+        UnknownNodeError
+            If ``name`` is not a node.
+        NotComputedError
+            If no backward pass has run yet.
+        NoGradientError
+            If the last root does not depend on ``name``, or ``name`` leads to no
+            trainable input (a constant, a non-trainable input).
+
+        Examples
+        --------
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=3.0)
+        >>> cg.add_computation_node("y", "square", ("x",))
+        >>> _ = cg.forward("y"); _ = cg.backward("y")
+        >>> cg.get_gradient("x")
+        6.0
+        """
+        node = self._node(name)
+        if node.local_grad is not None:
+            return _plain(node.local_grad)
+        if self._differentiated is None:
+            raise NotComputedError(
+                f"no gradient of {name!r} yet: call forward(root) and backward(root) first",
+                nodes=[name],
+            )
+        root = self._differentiated.root.name
+        if not node.requires_grad:
+            why = "it is a constant" if isinstance(node, Constant) else (
+                "it is not trainable" if isinstance(node, Input)
+                else "it depends on no trainable input")
+            raise NoGradientError(
+                f"node {name!r} has no gradient: {why}", nodes=[name, root])
+        raise NoGradientError(
+            f"node {name!r} has no gradient: the last root differentiated, {root!r}, does not "
+            f"depend on it; call backward of a node that does",
+            nodes=[name, root],
+        )
+
+    def summary(self, max_rows: int | None = None) -> str:
+        """A table of every node: name, op, inputs, shape, value and gradient once known.
+
+        Parameters
+        ----------
+        max_rows : int, optional
+            Show at most this many rows (the first and last ones); all by default.
+
+        Examples
+        --------
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=3.0)
+        >>> cg.add_computation_node("y", "square", ("x",))
+        >>> print(cg.summary())
+        name  op      inputs  shape  value  gradient
+        ----  ------  ------  -----  -----  --------
+        x     input           ()     3      -
+        y     square  x       -      -      -
+        """
+        return format_summary(self.nodes.values(), max_rows)
+
+    # ----------------------------------------------------------------------------------
+    # Container protocol
+    # ----------------------------------------------------------------------------------
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.nodes
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.nodes)
+
+    def __repr__(self) -> str:
+        counts = (f"{len(self.inputs)} inputs, {len(self.constants)} constants, "
+                  f"{len(self.operations)} operations")
+        return f"<ComputationalGraph: {counts}>\n{self.summary(max_rows=20)}"
+
+    # ----------------------------------------------------------------------------------
+    # Internals
+    # ----------------------------------------------------------------------------------
+
+    def _add_node(self, node: Node) -> None:
+        self._check_new_name(node.name)
+        self.nodes[node.name] = node
+        kind = {Input: self.inputs, Constant: self.constants, OperationNode: self.operations}
+        kind[type(node)][node.name] = node
+        self.graph.add_node(node.name)
+        for parent in dict.fromkeys(p.name for p in node.parents):
+            self.graph.add_edge(parent, node.name)
+        self._schedules.clear()
+        self._sinks = None
+
+    def _check_new_name(self, name: Any) -> None:
+        if not isinstance(name, str) or not name:
+            raise InvalidValueError(
+                f"node names are non-empty strings, not {name!r}", nodes=[str(name)])
+        if name in self.nodes:
+            raise DuplicateNodeError(
+                f"a node named {name!r} already exists; choose another name",
+                nodes=[name])
+
+    def _check_names_exist(self, names: Iterable[str], what: str) -> None:
+        for name in names:
+            if name not in self.nodes:
+                raise UnknownNodeError(
+                    f"{what} {name!r} is not a node of the graph{_suggestion(name, self.nodes)}",
+                    nodes=[name])
+
+    def _checked_leaf(self, name: str, value: Any, trainable: bool) -> Any:
+        self._check_new_name(name)
+        return as_value(value, name, trainable)
+
+    def _node(self, name: str) -> Node:
+        node = self.nodes.get(name)
+        if node is None:
+            self._check_names_exist([name], "node")
+        return node  # type: ignore[return-value]
+
+    def _schedule(self, root: str | None) -> Schedule:
+        if root is None:
+            root = self._default_root()
+        schedule = self._schedules.get(root)
+        if schedule is None:
+            schedule = self._schedules[root] = Schedule(self._node(root))
+        return schedule
+
+    def _default_root(self) -> str:
+        if self._sinks is None:
+            self._sinks = [name for name, degree in self.graph.out_degree() if degree == 0]
+        if len(self._sinks) == 1:
+            return self._sinks[0]
+        if not self._sinks:
+            raise GraphError("the graph is empty: declare inputs and operations first")
+        shown = ", ".join(repr(s) for s in self._sinks[:10])
+        more = ", ..." if len(self._sinks) > 10 else ""
+        raise GraphError(
+            f"the graph has {len(self._sinks)} sinks ({shown}{more}); "
+            "name the root to evaluate, e.g. forward('f')",
+            nodes=self._sinks[:10],
+        )
+
+    def _checked_feed(self, feed: Mapping[str, Any]) -> dict[str, Any]:
+        checked = {}
+        for name, value in feed.items():
+            node = self._node(name)
+            if not isinstance(node, Input):
+                raise InvalidValueError(
+                    f"cannot feed {name!r}: only inputs can be fed, and it is "
+                    f"{'a constant' if isinstance(node, Constant) else 'an operation'}",
+                    nodes=[name])
+            checked[name] = as_value(value, name, node.trainable)
+        return checked
+
+    def _evaluated_for(self, root: str | None) -> tuple[Schedule, list[Any]]:
+        """The schedule for ``root`` and the values the last forward computed for it."""
+        if self._evaluated is None:
+            raise NotComputedError(
+                f"backward({root!r}) needs a forward pass first: call forward({root!r})",
+                nodes=[root] if root else [])
+        last, values, feed = self._evaluated
+        if root is None or root == last.root.name:
+            return last, values
+        schedule = self._schedule(root)
+        if schedule.root.index > last.root.index or schedule.root not in last.nodes:
+            raise NotComputedError(
+                f"backward({root!r}) needs {root!r} evaluated by the last forward pass, which "
+                f"was of {last.root.name!r}; call forward({root!r}) first",
+                nodes=[root, last.root.name])
+        return schedule, [feed.get(node.name, node.output) for node in schedule.nodes]
+
+    def _checked_seed(self, root: Node, value: Any, seed: Any) -> Any:
+        if seed is None:
+            if isinstance(value, np.ndarray):
+                return np.ones_like(value, dtype=_float_dtype(value))
+            return 1.0
+        seed = as_value(seed, root.name, trainable=True)
+        if np.shape(seed) != np.shape(value):
+            raise ShapeError(
+                f"seed for {root.name!r} has shape {np.shape(seed)} but its output has shape "
+                f"{np.shape(value)}; give a seed shaped like the output",
+                nodes=[root.name])
+        return seed
+
+    def _store_gradients(
+        self, schedule: Schedule, values: list[Any], grads: list[Any]
+    ) -> dict[str, Any]:
+        if self._differentiated is not None and self._differentiated is not schedule:
+            for node in self._differentiated.nodes:
+                node.local_grad = None
+        result = {}
+        for node, value, grad, requires_grad in zip(
+            schedule.nodes, values, grads, schedule.requires_grad, strict=True
+        ):
+            if requires_grad:
+                if type(grad) is _Contributions:
+                    grad = grad.total()
+                if grad is None:  # every path to the root gave None: it has no effect
+                    grad = 0.0 if type(value) is float else np.zeros(np.shape(value))
+                node.local_grad = grad
+                if isinstance(node, Input):
+                    result[node.name] = _plain(grad)
+            else:
+                node.local_grad = None
+        self._differentiated = schedule
+        return result
+
+
+class _Contributions(list):
+    """Gradients a node received from several children, in the reverse of their order.
+
+    The gradient of a node is the sum over its children in declaration order,
+    dL/dx = sum_c dL/dc dc/dx; backward meets the children last-first, so it
+    keeps their contributions and adds them up once all have arrived. This
+    makes every sum's rounding independent of how the graph is traversed.
+    """
+
+    __slots__ = ()
+
+    def total(self) -> Any:
+        result = self[-1]
+        for grad in reversed(self[:-1]):
+            result = result + grad
+        return result
+
+
+def _resolved(op: Any, name: str, params: dict[str, Any]) -> Operation:
+    if not params:
+        return resolve_operation(op, name)
+    if isinstance(op, Operation):
+        raise InvalidOperationError(
+            f"node {name!r}: parameters {sorted(params)} were given with an op instance; "
+            "give them to the op's constructor or pass its class or name instead",
+            nodes=[name])
+    if isinstance(op, str):
+        op = resolve_operation(op, name).__class__
+    return resolve_operation(_bound(op, params, name), name)
+
+
+def _bound(cls: Any, params: dict[str, Any], name: str) -> Operation:
+    if not (isinstance(cls, type) and issubclass(cls, Operation)):
+        return resolve_operation(cls, name)  # raises the not-an-operation error
+    try:
+        return cls(**params)
+    except TypeError as err:
+        raise InvalidOperationError(
+            f"node {name!r}: {cls.__name__} does not take parameters {sorted(params)}: {err}",
+            nodes=[name]) from err
+
+
+def _fitted(grad: Any, value: Any, name: str) -> Any:
+    """The gradient summed back to the value's shape; a float for a float value."""
+    if type(value) is float:
+        return float(unbroadcast(grad, (), name))
+    return unbroadcast(grad, np.shape(value), name)
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars as Python numbers, for what the user reads; arrays unchanged."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _float_dtype(value: Any) -> Any:
+    dtype = np.result_type(value)
+    return dtype if dtype.kind == "f" else np.float64
+
+
+def _suggestion(name: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(known)[:10000], n=3)
+    return f"; did you mean {', '.join(map(repr, close))}?" if close else "; declare it first"
+
+
+def _is_finite(value: Any) -> bool:
+    if type(value) is float:
+        return math.isfinite(value)
+    return bool(np.all(np.isfinite(value)))
+
+
+def _check_finite_leaf(leaf: Node, value: Any) -> None:
+    if not _is_finite(value):
+        raise NonFiniteError(
+            f"input {leaf.name!r} is not finite: {describe_value(value)}", nodes=[leaf.name])
+
+
+def _inputs_text(node: OperationNode, values: list[Any], parents: tuple[int, ...]) -> str:
+    return ", ".join(
+        f"{parent.name}={describe_value(values[pos])}"
+        for parent, pos in zip(node.parents, parents, strict=True))
+
+
+def _raise_non_finite_output(
+    node: OperationNode, values: list[Any], parents: tuple[int, ...], out: Any
+) -> None:
+    raise NonFiniteError(
+        f"forward: node {node.name!r} ({type(node.op).__name__}) gave a non-finite output, "
+        f"{describe_value(out)}, from finite inputs {_inputs_text(node, values, parents)}; "
+        "check those inputs against the operation's domain",
+        nodes=[node.name, *dict.fromkeys(p.name for p in node.parents)])
+
+
+def _raise_non_finite_grad(
+    node: OperationNode, parent: Node, values: list[Any], parents: tuple[int, ...]
+) -> None:
+    raise NonFiniteError(
+        f"backward: node {node.name!r} ({type(node.op).__name__}) passed a non-finite gradient "
+        f"to its input {parent.name!r} from a finite upstream gradient; its inputs were "
+        f"{_inputs_text(node, values, parents)}",
+        nodes=[node.name, parent.name])
+
+
+def _forward_error(
+    node: OperationNode, values: list[Any], parents: tuple[int, ...], err: Exception
+) -> GraphError:
+    names = [node.name, *dict.fromkeys(p.name for p in node.parents)]
+    if isinstance(err, ValueError) and "broadcast" in str(err):
+        shapes = ", ".join(
+            f"{parent.name} {np.shape(values[pos])}"
+            for parent, pos in zip(node.parents, parents, strict=True))
+        return ShapeError(
+            f"node {node.name!r} ({type(node.op).__name__}): input shapes do not broadcast "
+            f"({shapes}); reshape an input or fix the graph",
+            nodes=names)
+    return OperationError(
+        f"forward of node {node.name!r} ({type(node.op).__name__}) failed: "
+        f"{type(err).__name__}: {err}; its inputs were {_inputs_text(node, values, parents)}",
+        nodes=names)
+
+
+def _checked_local(node: OperationNode, local: Any) -> tuple[Any, ...]:
+    count = len(node.parents)
+    if count == 1 and not isinstance(local, (tuple, list)):
+        return (local,)
+    if isinstance(local, (tuple, list)) and len(local) == count:
+        return tuple(local)
+    got = f"{len(local)} gradients" if isinstance(local, (tuple, list)) else type(local).__name__
+    raise InvalidOperationError(
+        f"node {node.name!r}: {type(node.op).__name__}.backward returned {got} but the node "
+        f"has {count} input(s); return one gradient (or None) per input, in order",
+        nodes=[node.name])

@@ -1,0 +1,348 @@
+"""The Operation contract, the registry of ops by name, and broadcasting's inverse.
+
+An operation maps its inputs to one output (``forward``) and pulls an upstream
+gradient back through itself (``backward``). For an output ``y = f(x_1, ..., x_n)``
+and the upstream gradient ``u = dL/dy``, ``backward(u)`` returns the vector-Jacobian
+products ``u . dy/dx_i``, one per input: the local step of the chain rule.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+import numpy as np
+
+from cgraph.errors import InvalidOperationError, ShapeError
+
+__all__ = ["Operation", "OPERATIONS", "operation", "resolve_operation", "unbroadcast"]
+
+#: Every registered operation class, by name and alias: the table tests and docs iterate.
+OPERATIONS: dict[str, type[Operation]] = {}
+
+
+class Operation:
+    """Base class of every operation: ``forward`` computes, ``backward`` pulls gradients back.
+
+    Subclass it to define a new operation. ``forward(*inputs)`` returns the
+    output. ``backward(upstream)`` returns one gradient per input: for output
+    ``y`` and ``upstream = dL/dy``, the ``i``-th gradient is ``dL/dx_i``, i.e.
+    ``upstream`` times the Jacobian ``dy/dx_i``. Return gradients in the shape the
+    operation computed; the engine sums broadcast gradients back to each input's
+    shape. Return ``None`` for an input with no gradient (integer labels). An op
+    with one input may return its gradient bare instead of in a 1-tuple.
+
+    State that ``forward`` saves for ``backward`` goes on ``self``: every node gets
+    its own copy of the instance, so two nodes never share saved values.
+
+    Class attributes
+    ----------------
+    name : str or None
+        Registers the class under this name (e.g. ``"sigmoid"``), so the name can
+        be used wherever an op is. ``None`` (the default) registers nothing.
+    aliases : tuple of str
+        Further names for the same class (numpy's long names, e.g. ``"multiply"``).
+    arity : int or None
+        The number of inputs, or ``None`` for any number. Taken from the
+        signature of ``forward`` when not given.
+
+    Attributes
+    ----------
+    needs_input_grad : tuple of bool
+        Set by the graph when the node is declared: whether each input leads to a
+        trainable input. ``backward`` may skip the work for the ones that do not.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import cgraph
+    >>> class Cube(cgraph.Operation):
+    ...     '''Cube y = x^3; dy/dx = 3 x^2.'''
+    ...     name = "cube_example"
+    ...     def forward(self, x):
+    ...         self.x = x
+    ...         return x ** 3
+    ...     def backward(self, upstream):
+    ...         return (upstream * 3 * self.x ** 2,)
+    >>> cg = cgraph.ComputationalGraph()
+    >>> cg.add_inputs(x=2.0)
+    >>> cg.add_computation_node("y", "cube_example", ("x",))
+    >>> cg.forward("y"), cg.backward("y")
+    (8.0, {'x': 12.0})
+    """
+
+    name: ClassVar[str | None] = None
+    aliases: ClassVar[tuple[str, ...]] = ()
+    arity: ClassVar[int | None] = None
+    needs_input_grad: tuple[bool, ...] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "arity" not in cls.__dict__:
+            cls.arity = _arity_of(cls.forward)
+        for key in ((cls.name,) if "name" in cls.__dict__ and cls.name else ()) + tuple(
+            cls.__dict__.get("aliases", ())
+        ):
+            _register(key, cls)
+
+    def forward(self, *inputs: Any) -> Any:
+        """Compute the output from the input values.
+
+        Examples
+        --------
+        >>> from cgraph.ops import Add
+        >>> Add().forward(1.0, 2.0)
+        3.0
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not define forward()")
+
+    def backward(self, upstream: Any) -> Any:
+        """Return one gradient per input (or None) for the given upstream gradient.
+
+        Examples
+        --------
+        >>> from cgraph.ops import Multiply
+        >>> op = Multiply()
+        >>> op.forward(3.0, 4.0)
+        12.0
+        >>> op.backward(1.0)
+        (4.0, 3.0)
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not define backward()")
+
+    def wants_grad(self, index: int) -> bool:
+        """Whether input ``index`` needs a gradient (True when the graph has not said).
+
+        Examples
+        --------
+        >>> from cgraph.ops import Pow
+        >>> Pow().wants_grad(1)
+        True
+        """
+        return not self.needs_input_grad or self.needs_input_grad[index]
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({params})"
+
+    def params(self) -> dict[str, Any]:
+        """The op's parameters (what its constructor was given); empty for plain ops.
+
+        Ops with parameters override this, so that summaries and saved graphs show them.
+
+        Examples
+        --------
+        >>> from cgraph.ops import Sigmoid
+        >>> Sigmoid().params()
+        {}
+        """
+        return {}
+
+    def copy(self) -> Operation:
+        """A fresh instance with the same parameters and none of the saved state.
+
+        The graph calls this for every node declared from an instance, so an
+        instance used for two nodes gives each its own state.
+
+        Examples
+        --------
+        >>> from cgraph.ops import Add
+        >>> op = Add()
+        >>> op.copy() is op
+        False
+        """
+        new = object.__new__(type(self))
+        state = getattr(self, "__dict__", None)
+        if state:
+            new.__dict__.update(state)
+        return new
+
+
+def _arity_of(forward: Callable[..., Any], skip_self: bool = True) -> int | None:
+    """Count forward's positional parameters (after self); None when it takes *args."""
+    count = 0
+    for param in list(inspect.signature(forward).parameters.values())[int(skip_self):]:
+        if param.kind is param.VAR_POSITIONAL:
+            return None
+        if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
+            count += 1
+    return count
+
+
+def _register(key: str, cls: type[Operation]) -> None:
+    existing = OPERATIONS.get(key)
+    # Re-running a definition (a notebook cell) replaces it; a different class may not.
+    if existing is not None and (existing.__module__, existing.__qualname__) != (
+        cls.__module__,
+        cls.__qualname__,
+    ):
+        raise InvalidOperationError(
+            f"operation name {key!r} is already registered to "
+            f"{existing.__module__}.{existing.__qualname__}; choose another name"
+        )
+    OPERATIONS[key] = cls
+
+
+def resolve_operation(op: Any, node: str) -> Operation:
+    """Turn an op given as a class, an instance or a registered name into a fresh instance.
+
+    Parameters
+    ----------
+    op : type[Operation] or Operation or str
+        The operation as the user gave it.
+    node : str
+        The name of the node being declared, for the error message.
+
+    Returns
+    -------
+    Operation
+        An instance owned by that node alone.
+
+    Raises
+    ------
+    InvalidOperationError
+        If ``op`` is none of these, or a name that is not registered.
+
+    Examples
+    --------
+    >>> resolve_operation("sigmoid", "s")
+    Sigmoid()
+    """
+    if isinstance(op, str):
+        cls = OPERATIONS.get(op)
+        if cls is None:
+            known = ", ".join(sorted(OPERATIONS))
+            raise InvalidOperationError(
+                f"node {node!r}: no operation is registered as {op!r}; known names: {known}",
+                nodes=[node],
+            )
+        return cls()
+    if isinstance(op, type) and issubclass(op, Operation):
+        try:
+            return op()
+        except TypeError as err:
+            raise InvalidOperationError(
+                f"node {node!r}: {op.__name__} needs parameters ({err}); "
+                f"pass an instance such as {op.__name__}(...)",
+                nodes=[node],
+            ) from err
+    if isinstance(op, Operation):
+        return op.copy()
+    raise InvalidOperationError(
+        f"node {node!r}: {op!r} is not an operation; pass an Operation subclass, "
+        "an instance of one, or a registered name such as 'add'",
+        nodes=[node],
+    )
+
+
+def unbroadcast(grad: Any, shape: tuple[int, ...], node: str = "?") -> Any:
+    """Sum a gradient over the axes broadcasting added, so it takes ``shape``.
+
+    Parameters
+    ----------
+    grad : float or numpy.ndarray
+        A gradient in the shape an operation computed.
+    shape : tuple of int
+        The shape of the input the gradient belongs to; ``()`` for a scalar.
+    node : str
+        The input's name, for the error message.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        ``grad`` summed down to ``shape`` (a float when ``shape`` is ``()``).
+
+    Raises
+    ------
+    ShapeError
+        If ``grad`` could not have come from broadcasting ``shape``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> unbroadcast(np.ones((2, 3)), (3,))
+    array([2., 2., 2.])
+    >>> unbroadcast(np.ones((2, 3)), ())
+    6.0
+    """
+    grad_shape = np.shape(grad)
+    if grad_shape == shape:
+        return grad
+    lead = len(grad_shape) - len(shape)
+    if lead < 0 or any(
+        g != s and s != 1 for g, s in zip(grad_shape[lead:], shape, strict=True)
+    ):
+        if not grad_shape:  # a scalar gradient for a whole array: it broadcasts over it
+            return np.full(shape, grad)
+        raise ShapeError(
+            f"gradient for {node!r} has shape {grad_shape}, which does not reduce to the "
+            f"input's shape {shape}; an operation's backward returned the wrong shape",
+            nodes=[node],
+        )
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and grad_shape[lead + i] != 1
+    )
+    reduced = np.reshape(np.sum(grad, axis=axes), shape)
+    return float(reduced) if shape == () else reduced
+
+
+def operation(
+    forward: Callable[..., Any] | None = None,
+    *,
+    grad: Callable[..., Any],
+    name: str | None = None,
+) -> Any:
+    """Make an Operation from a function and its derivative rule (a decorator).
+
+    Parameters
+    ----------
+    forward : callable
+        ``forward(*inputs) -> output``.
+    grad : callable
+        ``grad(upstream, output, *inputs)`` returning one gradient per input (a
+        bare gradient for a one-input op), each ``upstream * d output / d input``.
+    name : str, optional
+        The registered name; defaults to the function's name.
+
+    Returns
+    -------
+    type[Operation]
+        A registered Operation subclass, usable wherever an op is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> import cgraph
+    >>> @cgraph.operation(grad=lambda upstream, out, x: upstream / (1 + x * x))
+    ... def arctan(x):
+    ...     return np.arctan(x)
+    >>> cg = cgraph.ComputationalGraph()
+    >>> cg.add_inputs(x=1.0)
+    >>> cg.add_computation_node("a", "arctan", ("x",))
+    >>> round(float(cg.forward("a")), 6), cg.backward("a")
+    (0.785398, {'x': 0.5})
+    """
+
+    def build(fn: Callable[..., Any]) -> type[Operation]:
+        def op_forward(self: Any, *inputs: Any) -> Any:
+            self.inputs = inputs
+            self.output = fn(*inputs)
+            return self.output
+
+        def op_backward(self: Any, upstream: Any) -> Any:
+            return grad(upstream, self.output, *self.inputs)
+
+        attrs = {
+            "__doc__": fn.__doc__ or f"Operation made from {fn.__qualname__}.",
+            "__module__": fn.__module__,
+            "__qualname__": fn.__qualname__,
+            "name": name or fn.__name__,
+            "arity": _arity_of(fn, skip_self=False),
+            "forward": op_forward,
+            "backward": op_backward,
+        }
+        return type(fn.__name__, (Operation,), attrs)
+
+    return build if forward is None else build(forward)
+
