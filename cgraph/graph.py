@@ -2,37 +2,38 @@
 
 from __future__ import annotations
 
-import difflib
-import math
 from collections.abc import Iterable, Iterator, Mapping
+from operator import attrgetter
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
+from cgraph.diagnostics import (
+    did_you_mean,
+)
 from cgraph.errors import (
     ArityError,
     CycleError,
     DuplicateNodeError,
     GraphError,
-    InvalidOperationError,
     InvalidValueError,
     NoGradientError,
-    NonFiniteError,
     NotComputedError,
-    OperationError,
     ShapeError,
     UnknownNodeError,
 )
 from cgraph.nodes import Constant, Input, Node, OperationNode, as_value
-from cgraph.operation import Operation, resolve_operation, unbroadcast
+from cgraph.operation import OPERATIONS, resolve_operation
+from cgraph.passes import run_backward, run_forward
 from cgraph.schedule import Schedule
-from cgraph.summary import describe_value, format_summary
+from cgraph.summary import format_summary
 
 __all__ = ["ComputationalGraph"]
 
 # One shared tuple per pattern, so a million ops do not hold a million copies.
 _NEEDS: dict[tuple[bool, ...], tuple[bool, ...]] = {}
+_requires_grad = attrgetter("requires_grad")
 
 
 class ComputationalGraph:
@@ -108,7 +109,7 @@ class ComputationalGraph:
         """
         checked = {name: self._checked_leaf(name, value, True) for name, value in values.items()}
         for name, value in checked.items():
-            self._add_node(Input(name, value, len(self.nodes), trainable=True))
+            self._add_leaf(Input(name, value, len(self.nodes), trainable=True))
 
     def add_input(self, name: str, value: Any, trainable: bool = True) -> None:
         """Declare one input; ``trainable=False`` keeps it out of ``backward`` (data, labels).
@@ -135,8 +136,8 @@ class ComputationalGraph:
         >>> cg.inputs["data"].output.dtype
         dtype('int64')
         """
-        self._add_node(Input(name, self._checked_leaf(name, value, trainable), len(self.nodes),
-                             trainable=trainable))
+        value = self._checked_leaf(name, value, trainable)
+        self._add_leaf(Input(name, value, len(self.nodes), trainable=trainable))
 
     def add_constant(self, name: str, value: Any) -> None:
         """Declare a constant: a fixed value that is never differentiated nor fed.
@@ -148,7 +149,8 @@ class ComputationalGraph:
         >>> cg.get_value("two")
         2.0
         """
-        self._add_node(Constant(name, self._checked_leaf(name, value, False), len(self.nodes)))
+        value = self._checked_leaf(name, value, False)
+        self._add_leaf(Constant(name, value, len(self.nodes)))
 
     def add_computation_node(
         self, name: str, op: Any, inputs: Iterable[str] | str, **params: Any
@@ -191,25 +193,34 @@ class ComputationalGraph:
         (9.0, {'x': 6.0})
         """
         input_names = (inputs,) if isinstance(inputs, str) else tuple(inputs)
-        self._check_new_name(name)
-        if name in input_names:
-            raise CycleError(
-                f"node {name!r} lists itself as an input, which would make a cycle; "
-                "give it a new name or use an existing node",
-                nodes=[name],
-            )
-        self._check_names_exist(input_names, f"node {name!r}: input")
-        instance = _resolved(op, name, params)
-        if instance.arity is not None and instance.arity != len(input_names):
+        nodes = self.nodes
+        if name in nodes or type(name) is not str or not name:
+            self._check_new_name(name)
+        try:
+            parents = tuple(map(nodes.__getitem__, input_names))
+        except (KeyError, TypeError):
+            self._raise_unknown_inputs(name, input_names)
+        cls = OPERATIONS.get(op) if type(op) is str and not params else None
+        instance = cls() if cls is not None else resolve_operation(op, name, params)
+        if instance.arity is not None and instance.arity != len(parents):
             raise ArityError(
                 f"node {name!r}: {type(instance).__name__} takes {instance.arity} input(s) "
-                f"but was given {len(input_names)}: {input_names}",
+                f"but was given {len(parents)}: {input_names}",
                 nodes=[name],
             )
-        parents = tuple(self.nodes[parent] for parent in input_names)
-        needs = tuple(parent.requires_grad for parent in parents)
-        instance.needs_input_grad = _NEEDS.setdefault(needs, needs)
-        self._add_node(OperationNode(name, instance, parents, len(self.nodes)))
+        needs = tuple(map(_requires_grad, parents))
+        if False in needs:  # the default, (), means every input needs a gradient
+            instance.needs_input_grad = _NEEDS.setdefault(needs, needs)
+        node = OperationNode(name, instance, parents, len(nodes), True in needs)
+        nodes[name] = self.operations[name] = node
+        if len(input_names) == 1:
+            self.graph.add_edge(input_names[0], name)  # adds the node too
+        else:
+            self.graph.add_node(name)
+            self.graph.add_edges_from((parent, name) for parent in dict.fromkeys(input_names))
+        if self._schedules:
+            self._schedules.clear()
+        self._sinks = None
 
     # ----------------------------------------------------------------------------------
     # Forward and backward
@@ -265,27 +276,7 @@ class ComputationalGraph:
         """
         schedule = self._schedule(root)
         feed_values = self._checked_feed(feed) if feed else {}
-        values: list[Any] = [None] * len(schedule.nodes)
-        for pos in range(schedule.leaf_count):
-            leaf = schedule.nodes[pos]
-            values[pos] = feed_values.get(leaf.name, leaf.output) if feed_values else leaf.output
-            if check_finite:
-                _check_finite_leaf(leaf, values[pos])
-        try:
-            for pos, node, op, parents in schedule.steps:
-                if len(parents) == 2:
-                    out = op.forward(values[parents[0]], values[parents[1]])
-                elif len(parents) == 1:
-                    out = op.forward(values[parents[0]])
-                else:
-                    out = op.forward(*[values[p] for p in parents])
-                values[pos] = out
-                if check_finite and not _is_finite(out):
-                    _raise_non_finite_output(node, values, parents, out)
-        except GraphError:
-            raise
-        except Exception as err:
-            raise _forward_error(node, values, parents, err) from err
+        values = run_forward(schedule, feed_values, check_finite)
         # Only now, with every output computed, does the graph take the new values.
         for node, value in zip(schedule.nodes[schedule.leaf_count:],
                                values[schedule.leaf_count:], strict=True):
@@ -345,42 +336,16 @@ class ComputationalGraph:
         {'x': 12.0}
         """
         schedule, values = self._evaluated_for(root)
-        grads: list[Any] = [None] * len(schedule.nodes)
-        grads[-1] = self._checked_seed(schedule.nodes[-1], values[-1], seed)
-        requires_grad = schedule.requires_grad
-        node = None
-        try:
-            for pos, node, op, parents in schedule.grad_steps:
-                upstream = grads[pos]
-                if upstream is None:
-                    continue
-                if type(upstream) is _Contributions:
-                    upstream = upstream.total()
-                local = op.backward(upstream)
-                if type(local) is not tuple or len(local) != len(parents):
-                    local = _checked_local(node, local)
-                for parent, grad in zip(parents, local, strict=True):
-                    if grad is None or not requires_grad[parent]:
-                        continue
-                    if type(grad) is not float or type(values[parent]) is not float:
-                        grad = _fitted(grad, values[parent], schedule.nodes[parent].name)
-                    if check_finite and not _is_finite(grad):
-                        _raise_non_finite_grad(node, schedule.nodes[parent], values, parents)
-                    previous = grads[parent]
-                    if previous is None:
-                        grads[parent] = grad
-                    elif type(previous) is _Contributions:
-                        previous.append(grad)
-                    else:
-                        grads[parent] = _Contributions((previous, grad))
-        except GraphError:
-            raise
-        except Exception as err:
-            raise OperationError(
-                f"backward of node {node.name!r} ({type(node.op).__name__}) failed: {err}",
-                nodes=[node.name],
-            ) from err
-        return self._store_gradients(schedule, values, grads)
+        seed = self._checked_seed(schedule.nodes[-1], values[-1], seed)
+        grads = run_backward(schedule, values, seed, check_finite)
+        # Only now, with every gradient computed, does the graph take the new gradients.
+        if self._differentiated is not None and self._differentiated is not schedule:
+            for node in self._differentiated.nodes:
+                node.local_grad = None
+        for node, grad in zip(schedule.nodes, grads, strict=True):
+            node.local_grad = grad
+        self._differentiated = schedule
+        return {schedule.nodes[pos].name: _plain(grads[pos]) for pos in schedule.trainable}
 
     # ----------------------------------------------------------------------------------
     # Reading values and gradients
@@ -500,32 +465,45 @@ class ComputationalGraph:
     # Internals
     # ----------------------------------------------------------------------------------
 
-    def _add_node(self, node: Node) -> None:
-        self._check_new_name(node.name)
+    def _add_leaf(self, node: Input | Constant) -> None:
         self.nodes[node.name] = node
-        kind = {Input: self.inputs, Constant: self.constants, OperationNode: self.operations}
-        kind[type(node)][node.name] = node
+        (self.inputs if isinstance(node, Input) else self.constants)[node.name] = node
         self.graph.add_node(node.name)
-        for parent in dict.fromkeys(p.name for p in node.parents):
-            self.graph.add_edge(parent, node.name)
-        self._schedules.clear()
+        self._structure_changed()
+
+    def _structure_changed(self) -> None:
+        """Drop everything derived from the structure; values and gradients stay valid."""
+        if self._schedules:
+            self._schedules.clear()
         self._sinks = None
 
     def _check_new_name(self, name: Any) -> None:
-        if not isinstance(name, str) or not name:
-            raise InvalidValueError(
-                f"node names are non-empty strings, not {name!r}", nodes=[str(name)])
         if name in self.nodes:
             raise DuplicateNodeError(
-                f"a node named {name!r} already exists; choose another name",
-                nodes=[name])
+                f"a node named {name!r} already exists; choose another name", nodes=[name])
+        if type(name) is not str or not name:
+            raise InvalidValueError(
+                f"node names are non-empty strings, not {name!r}", nodes=[str(name)])
 
     def _check_names_exist(self, names: Iterable[str], what: str) -> None:
         for name in names:
             if name not in self.nodes:
                 raise UnknownNodeError(
-                    f"{what} {name!r} is not a node of the graph{_suggestion(name, self.nodes)}",
+                    f"{what} {name!r} is not a node of the graph{did_you_mean(name, self.nodes)}",
                     nodes=[name])
+
+    def _raise_unknown_inputs(self, name: str, input_names: tuple[Any, ...]) -> None:
+        if name in input_names:
+            raise CycleError(
+                f"node {name!r} lists itself as an input, which would make a cycle; "
+                "give it a new name or use an existing node",
+                nodes=[name])
+        for parent in input_names:
+            if not isinstance(parent, str):
+                raise InvalidValueError(
+                    f"node {name!r}: inputs are node names (strings), not {parent!r}",
+                    nodes=[name])
+        self._check_names_exist(input_names, f"node {name!r}: input")
 
     def _checked_leaf(self, name: str, value: Any, trainable: bool) -> Any:
         self._check_new_name(name)
@@ -602,78 +580,6 @@ class ComputationalGraph:
                 nodes=[root.name])
         return seed
 
-    def _store_gradients(
-        self, schedule: Schedule, values: list[Any], grads: list[Any]
-    ) -> dict[str, Any]:
-        if self._differentiated is not None and self._differentiated is not schedule:
-            for node in self._differentiated.nodes:
-                node.local_grad = None
-        result = {}
-        for node, value, grad, requires_grad in zip(
-            schedule.nodes, values, grads, schedule.requires_grad, strict=True
-        ):
-            if requires_grad:
-                if type(grad) is _Contributions:
-                    grad = grad.total()
-                if grad is None:  # every path to the root gave None: it has no effect
-                    grad = 0.0 if type(value) is float else np.zeros(np.shape(value))
-                node.local_grad = grad
-                if isinstance(node, Input):
-                    result[node.name] = _plain(grad)
-            else:
-                node.local_grad = None
-        self._differentiated = schedule
-        return result
-
-
-class _Contributions(list):
-    """Gradients a node received from several children, in the reverse of their order.
-
-    The gradient of a node is the sum over its children in declaration order,
-    dL/dx = sum_c dL/dc dc/dx; backward meets the children last-first, so it
-    keeps their contributions and adds them up once all have arrived. This
-    makes every sum's rounding independent of how the graph is traversed.
-    """
-
-    __slots__ = ()
-
-    def total(self) -> Any:
-        result = self[-1]
-        for grad in reversed(self[:-1]):
-            result = result + grad
-        return result
-
-
-def _resolved(op: Any, name: str, params: dict[str, Any]) -> Operation:
-    if not params:
-        return resolve_operation(op, name)
-    if isinstance(op, Operation):
-        raise InvalidOperationError(
-            f"node {name!r}: parameters {sorted(params)} were given with an op instance; "
-            "give them to the op's constructor or pass its class or name instead",
-            nodes=[name])
-    if isinstance(op, str):
-        op = resolve_operation(op, name).__class__
-    return resolve_operation(_bound(op, params, name), name)
-
-
-def _bound(cls: Any, params: dict[str, Any], name: str) -> Operation:
-    if not (isinstance(cls, type) and issubclass(cls, Operation)):
-        return resolve_operation(cls, name)  # raises the not-an-operation error
-    try:
-        return cls(**params)
-    except TypeError as err:
-        raise InvalidOperationError(
-            f"node {name!r}: {cls.__name__} does not take parameters {sorted(params)}: {err}",
-            nodes=[name]) from err
-
-
-def _fitted(grad: Any, value: Any, name: str) -> Any:
-    """The gradient summed back to the value's shape; a float for a float value."""
-    if type(value) is float:
-        return float(unbroadcast(grad, (), name))
-    return unbroadcast(grad, np.shape(value), name)
-
 
 def _plain(value: Any) -> Any:
     """numpy scalars as Python numbers, for what the user reads; arrays unchanged."""
@@ -683,77 +589,3 @@ def _plain(value: Any) -> Any:
 def _float_dtype(value: Any) -> Any:
     dtype = np.result_type(value)
     return dtype if dtype.kind == "f" else np.float64
-
-
-def _suggestion(name: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(name, list(known)[:10000], n=3)
-    return f"; did you mean {', '.join(map(repr, close))}?" if close else "; declare it first"
-
-
-def _is_finite(value: Any) -> bool:
-    if type(value) is float:
-        return math.isfinite(value)
-    return bool(np.all(np.isfinite(value)))
-
-
-def _check_finite_leaf(leaf: Node, value: Any) -> None:
-    if not _is_finite(value):
-        raise NonFiniteError(
-            f"input {leaf.name!r} is not finite: {describe_value(value)}", nodes=[leaf.name])
-
-
-def _inputs_text(node: OperationNode, values: list[Any], parents: tuple[int, ...]) -> str:
-    return ", ".join(
-        f"{parent.name}={describe_value(values[pos])}"
-        for parent, pos in zip(node.parents, parents, strict=True))
-
-
-def _raise_non_finite_output(
-    node: OperationNode, values: list[Any], parents: tuple[int, ...], out: Any
-) -> None:
-    raise NonFiniteError(
-        f"forward: node {node.name!r} ({type(node.op).__name__}) gave a non-finite output, "
-        f"{describe_value(out)}, from finite inputs {_inputs_text(node, values, parents)}; "
-        "check those inputs against the operation's domain",
-        nodes=[node.name, *dict.fromkeys(p.name for p in node.parents)])
-
-
-def _raise_non_finite_grad(
-    node: OperationNode, parent: Node, values: list[Any], parents: tuple[int, ...]
-) -> None:
-    raise NonFiniteError(
-        f"backward: node {node.name!r} ({type(node.op).__name__}) passed a non-finite gradient "
-        f"to its input {parent.name!r} from a finite upstream gradient; its inputs were "
-        f"{_inputs_text(node, values, parents)}",
-        nodes=[node.name, parent.name])
-
-
-def _forward_error(
-    node: OperationNode, values: list[Any], parents: tuple[int, ...], err: Exception
-) -> GraphError:
-    names = [node.name, *dict.fromkeys(p.name for p in node.parents)]
-    if isinstance(err, ValueError) and "broadcast" in str(err):
-        shapes = ", ".join(
-            f"{parent.name} {np.shape(values[pos])}"
-            for parent, pos in zip(node.parents, parents, strict=True))
-        return ShapeError(
-            f"node {node.name!r} ({type(node.op).__name__}): input shapes do not broadcast "
-            f"({shapes}); reshape an input or fix the graph",
-            nodes=names)
-    return OperationError(
-        f"forward of node {node.name!r} ({type(node.op).__name__}) failed: "
-        f"{type(err).__name__}: {err}; its inputs were {_inputs_text(node, values, parents)}",
-        nodes=names)
-
-
-def _checked_local(node: OperationNode, local: Any) -> tuple[Any, ...]:
-    count = len(node.parents)
-    if count == 1 and not isinstance(local, (tuple, list)):
-        return (local,)
-    if isinstance(local, (tuple, list)) and len(local) == count:
-        return tuple(local)
-    got = f"{len(local)} gradients" if isinstance(local, (tuple, list)) else type(local).__name__
-    raise InvalidOperationError(
-        f"node {node.name!r}: {type(node.op).__name__}.backward returned {got} but the node "
-        f"has {count} input(s); return one gradient (or None) per input, in order",
-        nodes=[node.name])

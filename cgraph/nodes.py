@@ -140,9 +140,21 @@ class OperationNode(Node):
 
     __slots__ = ("op",)
 
-    def __init__(self, name: str, op: Operation, parents: tuple[Node, ...], index: int) -> None:
-        requires_grad = any(parent.requires_grad for parent in parents)
-        super().__init__(name, None, parents, index, requires_grad)
+    def __init__(
+        self,
+        name: str,
+        op: Operation,
+        parents: tuple[Node, ...],
+        index: int,
+        requires_grad: bool,
+    ) -> None:
+        # Assigned here rather than through Node.__init__: graphs declare millions of these.
+        self.name = name
+        self.output = None
+        self.local_grad = None
+        self.parents = parents
+        self.index = index
+        self.requires_grad = requires_grad
         self.op = op
 
     @property

@@ -184,7 +184,7 @@ def _register(key: str, cls: type[Operation]) -> None:
     OPERATIONS[key] = cls
 
 
-def resolve_operation(op: Any, node: str) -> Operation:
+def resolve_operation(op: Any, node: str, params: dict[str, Any] | None = None) -> Operation:
     """Turn an op given as a class, an instance or a registered name into a fresh instance.
 
     Parameters
@@ -192,7 +192,9 @@ def resolve_operation(op: Any, node: str) -> Operation:
     op : type[Operation] or Operation or str
         The operation as the user gave it.
     node : str
-        The name of the node being declared, for the error message.
+        The name of the node being declared, for error messages.
+    params : dict, optional
+        Keyword arguments for the op's constructor (with a class or a name only).
 
     Returns
     -------
@@ -202,7 +204,8 @@ def resolve_operation(op: Any, node: str) -> Operation:
     Raises
     ------
     InvalidOperationError
-        If ``op`` is none of these, or a name that is not registered.
+        If ``op`` is none of these, a name that is not registered, or a class
+        that does not accept ``params``.
 
     Examples
     --------
@@ -217,17 +220,23 @@ def resolve_operation(op: Any, node: str) -> Operation:
                 f"node {node!r}: no operation is registered as {op!r}; known names: {known}",
                 nodes=[node],
             )
-        return cls()
+        op = cls
     if isinstance(op, type) and issubclass(op, Operation):
         try:
-            return op()
+            return op(**params) if params else op()
         except TypeError as err:
             raise InvalidOperationError(
-                f"node {node!r}: {op.__name__} needs parameters ({err}); "
-                f"pass an instance such as {op.__name__}(...)",
+                f"node {node!r}: {op.__name__}({', '.join(params or ())}) failed: {err}; "
+                f"give it the parameters its constructor takes",
                 nodes=[node],
             ) from err
     if isinstance(op, Operation):
+        if params:
+            raise InvalidOperationError(
+                f"node {node!r}: parameters {sorted(params)} were given with an op instance; "
+                "give them to the op's constructor, or pass its class or name instead",
+                nodes=[node],
+            )
         return op.copy()
     raise InvalidOperationError(
         f"node {node!r}: {op!r} is not an operation; pass an Operation subclass, "

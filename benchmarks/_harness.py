@@ -1,0 +1,194 @@
+"""Shared helpers for the benchmarks: flags, interleaved timing, checks, tables, RESULTS.md.
+
+Every benchmark times several *contenders* doing the same work. They are run
+interleaved, round-robin (one call of each, then the next round, with the
+starting contender rotating), so that machine noise falls on all of them alike,
+and each is summarised by the median of its calls. Ratios are always taken
+between contenders measured in the same run, never against numbers from
+another run. The garbage collector stays on, as in real use, but is emptied
+before every timed call so that no contender pays for another's garbage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import math
+import os
+import platform
+import re
+import statistics
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+
+RESULTS = Path(__file__).with_name("RESULTS.md")
+
+
+def parse_options(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """The flags every benchmark takes: ``--quick``, ``--write`` and ``--repeats``."""
+    parser = argparse.ArgumentParser(description=description.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="tiny sizes and few repeats: a smoke test, not a measurement")
+    parser.add_argument("--write", action="store_true",
+                        help="replace this benchmark's section of benchmarks/RESULTS.md")
+    parser.add_argument("--repeats", type=int, default=None,
+                        help="timed calls per contender (default: the benchmark's own)")
+    return parser.parse_args(argv)
+
+
+def import_torch():
+    """torch, pinned to one thread and float64 so that it competes on the same terms."""
+    import torch
+
+    torch.set_num_threads(1)
+    torch.set_default_dtype(torch.float64)
+    return torch
+
+
+# --------------------------------------------------------------------------------------
+# Timing and checking
+# --------------------------------------------------------------------------------------
+
+
+def time_interleaved(
+    contenders: Mapping[str, Callable[[], object]], repeats: int
+) -> dict[str, float]:
+    """The median wall time in seconds of one call of each contender.
+
+    Each contender is called once untimed (a warm-up), then ``repeats`` times,
+    one call of each per round, the first of the round rotating.
+    """
+    names = list(contenders)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for name in names:
+        contenders[name]()
+    for round_number in range(repeats):
+        shift = round_number % len(names)
+        for name in names[shift:] + names[:shift]:
+            gc.collect()
+            start = time.perf_counter()
+            contenders[name]()
+            samples[name].append(time.perf_counter() - start)
+    return {name: statistics.median(samples[name]) for name in names}
+
+
+def check_agree(what: str, results: Mapping[str, Sequence[float]], rel: float = 1e-9) -> None:
+    """Raise AssertionError unless every contender's numbers match the first one's.
+
+    Numbers are compared with a relative tolerance ``rel`` (and an absolute one
+    of ``rel`` for numbers near zero); all must be finite.
+    """
+    reference_name, reference = next(iter(results.items()))
+    for name, values in results.items():
+        values = [float(value) for value in values]
+        if len(values) != len(reference):
+            raise AssertionError(f"{what}: {name} gave {len(values)} numbers, "
+                                 f"{reference_name} {len(reference)}")
+        for i, (got, expected) in enumerate(zip(values, reference, strict=True)):
+            if not math.isfinite(got):
+                raise AssertionError(f"{what}: {name} gave a non-finite number at {i}: {got}")
+            if not math.isclose(got, float(expected), rel_tol=rel, abs_tol=rel):
+                raise AssertionError(f"{what}: {name} gave {got!r} at {i}, "
+                                     f"{reference_name} gave {float(expected)!r}")
+
+
+# --------------------------------------------------------------------------------------
+# Reporting
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Target:
+    """A goal such as "cgraph at least 5x faster than torch": ``ratio`` against ``goal``.
+
+    ``at_least`` says whether the ratio must reach the goal (a speed-up) or stay
+    under it (a slowdown against a floor, bytes per node).
+    """
+
+    text: str
+    ratio: float
+    goal: float
+    at_least: bool = True
+    unit: str = "x"
+
+    @property
+    def met(self) -> bool:
+        return self.ratio >= self.goal if self.at_least else self.ratio <= self.goal
+
+
+def format_time(seconds: float) -> str:
+    """A duration with three significant digits in a readable unit: ``'1.23 us'``."""
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
+        if seconds >= scale:
+            return f"{seconds / scale:.3g} {unit}"
+    return f"{seconds / 1e-9:.3g} ns"
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """A markdown table padded into aligned columns, readable in a terminal too."""
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    lines = [headers, ["-" * width for width in widths], *rows]
+    return "\n".join(
+        "| " + " | ".join(str(cell).ljust(width) for cell, width in zip(line, widths)) + " |"
+        for line in lines)
+
+
+def contender_table(times: Mapping[str, float], floor: str, count: int, unit: str) -> str:
+    """One row per contender: time per call, time per ``unit`` and the ratio to the floor."""
+    rows = [[name, format_time(seconds), format_time(seconds / count),
+             f"{seconds / times[floor]:.2f}x"] for name, seconds in times.items()]
+    return format_table(["contender", "per call", f"per {unit}", f"vs {floor}"], rows)
+
+
+def speedup(times: Mapping[str, float], slower: str, faster: str) -> float:
+    """How many times ``faster`` outpaces ``slower``."""
+    return times[slower] / times[faster]
+
+
+def targets_table(targets: Sequence[Target]) -> str:
+    """One row per target: what, measured ratio, goal, and whether it is met."""
+    sign = {True: ">=", False: "<="}
+    rows = [[target.text, f"{target.ratio:.3g}{target.unit}",
+             f"{sign[target.at_least]} {target.goal:g}{target.unit}",
+             "yes" if target.met else "**no**"] for target in targets]
+    return format_table(["target", "measured", "goal", "met"], rows)
+
+
+def environment(repeats: int, quick: bool) -> str:
+    """One line naming the interpreter, libraries, machine and run settings."""
+    libraries = []
+    for package in ("torch", "micrograd", "networkx", "numpy"):
+        try:
+            libraries.append(f"{package} {version(package)}")
+        except PackageNotFoundError:
+            pass
+    mode = "QUICK smoke run, not a measurement; " if quick else ""
+    return (f"{mode}Python {platform.python_version()}, {', '.join(libraries)}; "
+            f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, torch on 1 "
+            f"thread; median of {repeats} interleaved calls; {time.strftime('%Y-%m-%d')}.")
+
+
+def report(key: str, title: str, summary: str, tables: Sequence[str],
+           targets: Sequence[Target], options: argparse.Namespace, repeats: int) -> None:
+    """Print a benchmark's tables and targets; with ``--write`` store them in RESULTS.md.
+
+    The section is delimited by ``<!-- key -->`` and ``<!-- /key -->`` so that a
+    re-run replaces it in place; a new section is appended at the end.
+    """
+    body = "\n\n".join([summary, *tables, targets_table(targets),
+                        f"_{environment(repeats, options.quick)}_"])
+    print(f"{title}\n\n{body}\n")
+    if options.write:
+        section = f"<!-- {key} -->\n## {title}\n\n{body}\n<!-- /{key} -->"
+        text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+        pattern = re.compile(rf"<!-- {re.escape(key)} -->.*?<!-- /{re.escape(key)} -->", re.S)
+        if pattern.search(text):
+            text = pattern.sub(lambda _: section, text)
+        else:
+            text = text.rstrip("\n") + "\n\n" + section
+        RESULTS.write_text(text.rstrip("\n") + "\n")
+        print(f"wrote section {key!r} of {RESULTS}", file=sys.stderr)

@@ -1,0 +1,63 @@
+"""Declaring a graph of 100,000 nodes: cgraph against building the bare networkx DiGraph.
+
+The nodes are those of the random DAG of ``bench_random_dag.py`` (100 inputs,
+then unary and binary operations), scaled to 100,000 nodes. Contenders:
+
+- ``networkx`` (the floor): a fresh ``networkx.DiGraph``, one ``add_node`` per
+  node and one ``add_edge`` per input of each operation; no attributes.
+  cgraph keeps its structure in such a DiGraph, so this is the least it pays.
+- ``cgraph``: a fresh ``ComputationalGraph``, ``add_inputs`` for the inputs,
+  then one ``add_computation_node(name, op_name, input_names)`` per operation,
+  which also validates each declaration and creates the node's op instance.
+
+Names and input-name tuples are made once, outside the timing, for both. Before
+timing, both graphs must have the same nodes and edges. The table gives the
+median call and its share per node.
+
+Run ``python benchmarks/bench_declare.py [--quick] [--write]``.
+"""
+
+from __future__ import annotations
+
+import _harness
+import networkx as nx
+from _random_dag import declare_cgraph, random_dag
+
+
+def main() -> None:
+    options = _harness.parse_options(__doc__)
+    size, repeats = (2_000, 3) if options.quick else (100_000, 9)
+    repeats = options.repeats or repeats
+    dag = random_dag(size, seed=0)
+    declarations = dag.declarations()
+    input_names = dag.names[: len(dag.inputs)]
+
+    def declare_networkx():
+        graph = nx.DiGraph()
+        for name in input_names:
+            graph.add_node(name)
+        for name, _, parents in declarations:
+            graph.add_node(name)
+            for parent in parents:
+                graph.add_edge(parent, name)
+        return graph
+
+    contenders = {"networkx": declare_networkx,
+                  "cgraph": lambda: declare_cgraph(dag, declarations)}
+    expected, built = declare_networkx(), declare_cgraph(dag, declarations).graph
+    if list(built.nodes) != list(expected.nodes) or set(built.edges) != set(expected.edges):
+        raise AssertionError("cgraph's DiGraph differs from the networkx one")
+
+    times = _harness.time_interleaved(contenders, repeats)
+    targets = [_harness.Target("cgraph slower than networkx",
+                               _harness.speedup(times, "cgraph", "networkx"), 2, at_least=False)]
+    _harness.report(
+        "bench_declare", f"Declaring {len(dag):,} nodes",
+        f"Declaring the {len(dag):,} nodes of a random DAG ({len(dag.inputs)} inputs, "
+        f"{sum(len(parents) for _, parents in dag.ops):,} edges) in a fresh graph.",
+        [_harness.contender_table(times, "networkx", len(dag), "node")],
+        targets, options, repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,173 @@
+"""Gradient descent on a small scalar function: the time of one step, per engine.
+
+The function is the seed's example,
+
+    f(x, y) = (x + sigmoid(y)) / (sigmoid(x) + (x + y)^2),
+
+minimised from (x, y) = (2, -4) with learning rate 0.1. One step is a forward
+pass, a backward pass and the update of both inputs. Contenders:
+
+- ``python floor``: plain Python floats, ``math.exp`` and the gradient derived
+  by hand for this exact f; the least any Python engine could do.
+- ``cgraph``: the graph is declared once; a step is ``forward``, ``backward``
+  and assigning ``inputs[name].output``.
+- ``micrograd`` (0.1.0): define-by-run, so every step rebuilds the expression;
+  its sigmoid is built from its primitives as a user would, ``1 / (1 + exp(-v))``,
+  with ``exp`` added in micrograd's own style (0.1.0 has none).
+- ``torch``: eager mode, float64 scalars with ``requires_grad``, one thread;
+  gradients set to None before each step, the update under ``no_grad``.
+
+Before timing, every contender must give the same gradients at the first five
+steps and at the last one. A timed call is a run of consecutive steps from
+(2, -4) (the descent is chaotic further on, so every call restarts there); the
+table gives the median call and its share per step.
+
+Run ``python benchmarks/bench_fxy.py [--quick] [--write]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import _harness
+import _micrograd_ops
+from micrograd.engine import Value
+
+from cgraph import ComputationalGraph
+from cgraph.ops import Add, Div, Sigmoid, Square
+
+START = (2.0, -4.0)
+LEARNING_RATE = 0.1
+
+
+def python_floor():
+    """One descent step on floats, with the gradient of f derived by hand."""
+    point = list(START)
+
+    def step():
+        x, y = point
+        sig_x, sig_y = 1 / (1 + math.exp(-x)), 1 / (1 + math.exp(-y))
+        x_plus_y = x + y
+        num, denom = x + sig_y, sig_x + x_plus_y * x_plus_y
+        # f = num / denom: df = (dnum * denom - num * ddenom) / denom^2
+        grad_x = (denom - num * (sig_x * (1 - sig_x) + 2 * x_plus_y)) / (denom * denom)
+        grad_y = (sig_y * (1 - sig_y) * denom - num * 2 * x_plus_y) / (denom * denom)
+        point[0] = x - LEARNING_RATE * grad_x
+        point[1] = y - LEARNING_RATE * grad_y
+        return grad_x, grad_y
+
+    def reset():
+        point[:] = START
+
+    return step, reset
+
+
+def cgraph_engine():
+    cg = ComputationalGraph()
+    cg.add_inputs(x=START[0], y=START[1])
+    cg.add_computation_node("sigy", Sigmoid, ("y",))
+    cg.add_computation_node("num", Add, ("x", "sigy"))
+    cg.add_computation_node("sigx", Sigmoid, ("x",))
+    cg.add_computation_node("xpy", Add, ("x", "y"))
+    cg.add_computation_node("sq", Square, ("xpy",))
+    cg.add_computation_node("denom", Add, ("sigx", "sq"))
+    cg.add_computation_node("f", Div, ("num", "denom"))
+    x, y = cg.inputs["x"], cg.inputs["y"]
+
+    def step():
+        cg.forward("f")
+        grads = cg.backward("f")
+        x.output -= LEARNING_RATE * grads["x"]
+        y.output -= LEARNING_RATE * grads["y"]
+        return grads["x"], grads["y"]
+
+    def reset():
+        x.output, y.output = START
+
+    return step, reset
+
+
+def micrograd_engine():
+    x, y = Value(START[0]), Value(START[1])
+
+    def sigmoid(v):
+        return 1 / (1 + _micrograd_ops.exp(-v))
+
+    def step():
+        x.grad = y.grad = 0
+        f = (x + sigmoid(y)) / (sigmoid(x) + (x + y) ** 2)
+        f.backward()
+        x.data -= LEARNING_RATE * x.grad
+        y.data -= LEARNING_RATE * y.grad
+        return x.grad, y.grad
+
+    def reset():
+        x.data, y.data = START
+
+    return step, reset
+
+
+def torch_engine():
+    torch = _harness.import_torch()
+    x = torch.tensor(START[0], requires_grad=True)
+    y = torch.tensor(START[1], requires_grad=True)
+
+    def step():
+        x.grad = y.grad = None
+        f = (x + torch.sigmoid(y)) / (torch.sigmoid(x) + (x + y) ** 2)
+        f.backward()
+        with torch.no_grad():
+            x.sub_(LEARNING_RATE * x.grad)
+            y.sub_(LEARNING_RATE * y.grad)
+        return x.grad, y.grad
+
+    def reset():
+        with torch.no_grad():
+            x.fill_(START[0])
+            y.fill_(START[1])
+
+    return step, reset
+
+
+ENGINES = {"python floor": python_floor, "cgraph": cgraph_engine,
+           "micrograd": micrograd_engine, "torch": torch_engine}
+
+
+def descent(step, reset, steps):
+    """A run of ``steps`` steps from the start; returns the gradients of every step."""
+    def run():
+        reset()
+        return [step() for _ in range(steps)]
+    return run
+
+
+def main() -> None:
+    options = _harness.parse_options(__doc__)
+    steps, repeats = (50, 3) if options.quick else (1000, 15)
+    repeats = options.repeats or repeats
+    runs = {name: descent(*make(), steps) for name, make in ENGINES.items()}
+
+    gradients = {name: run() for name, run in runs.items()}
+    _harness.check_agree("gradients of the first 5 steps",
+                         {name: [float(g) for step in grads[:5] for g in step]
+                          for name, grads in gradients.items()})
+    _harness.check_agree(f"gradients of step {steps}",
+                         {name: [float(g) for g in grads[-1]] for name, grads in gradients.items()},
+                         rel=1e-6)
+
+    times = _harness.time_interleaved(runs, repeats)
+    targets = [
+        _harness.Target("cgraph faster than torch", _harness.speedup(times, "torch", "cgraph"), 5),
+        _harness.Target("cgraph faster than micrograd",
+                        _harness.speedup(times, "micrograd", "cgraph"), 1.5),
+    ]
+    _harness.report(
+        "bench_fxy", "Gradient descent on f(x, y)",
+        f"One step (forward, backward, update of x and y) of f(x, y) = (x + sigmoid(y)) / "
+        f"(sigmoid(x) + (x + y)^2); a call is {steps} steps from (2, -4), learning rate 0.1.",
+        [_harness.contender_table(times, "python floor", steps, "step")],
+        targets, options, repeats)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,192 @@
+"""The forward and backward passes: two flat loops over a cached :class:`Schedule`.
+
+These are the hot path. They read and write one list of values (or gradients)
+by position and never look at networkx; everything that can be worked out in
+advance is in the schedule. Each loop is wrapped in one ``try`` (free in
+CPython 3.11 until something raises) so that any failure is reported with the
+node's name.
+"""
+
+from __future__ import annotations
+
+from functools import reduce
+from operator import add
+from typing import Any
+
+import numpy as np
+
+from cgraph.diagnostics import (
+    as_gradient_tuple,
+    backward_failure,
+    forward_failure,
+    is_finite,
+    non_finite_gradient,
+    non_finite_input,
+    non_finite_output,
+)
+from cgraph.errors import GraphError
+from cgraph.operation import unbroadcast
+from cgraph.schedule import Schedule
+
+__all__ = ["run_forward", "run_backward"]
+
+
+def run_forward(
+    schedule: Schedule, feed: dict[str, Any], check_finite: bool = False
+) -> list[Any]:
+    """Evaluate every node of the schedule; return the values by position.
+
+    Parameters
+    ----------
+    schedule : Schedule
+        What to evaluate, in order.
+    feed : dict of str to value
+        Input values that replace the inputs' own ones for this pass.
+    check_finite : bool
+        Raise on the first non-finite input or output.
+
+    Returns
+    -------
+    list
+        One value per position of ``schedule.nodes``; the root's is last.
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=3.0)
+    >>> cg.add_computation_node("y", "square", ("x",))
+    >>> run_forward(Schedule(cg.nodes["y"]), {"x": 2.0})
+    [2.0, 4.0]
+    """
+    nodes = schedule.nodes
+    values: list[Any] = [None] * len(nodes)
+    for pos in range(schedule.leaf_count):
+        leaf = nodes[pos]
+        value = values[pos] = feed.get(leaf.name, leaf.output) if feed else leaf.output
+        if check_finite and not is_finite(value):
+            raise non_finite_input(leaf, value)
+    try:
+        for pos, node, op, parents in schedule.steps:
+            if len(parents) == 2:
+                out = op.forward(values[parents[0]], values[parents[1]])
+            elif len(parents) == 1:
+                out = op.forward(values[parents[0]])
+            else:
+                out = op.forward(*[values[parent] for parent in parents])
+            values[pos] = out
+            if check_finite and not is_finite(out):
+                raise non_finite_output(node, values, parents, out)
+    except GraphError:
+        raise
+    except Exception as error:
+        raise forward_failure(node, values, parents, error) from error
+    return values
+
+
+def run_backward(
+    schedule: Schedule, values: list[Any], seed: Any, check_finite: bool = False
+) -> list[Any]:
+    """Pull ``seed`` back from the root to every node that leads to a trainable input.
+
+    Visits the operation nodes in reverse topological order; each one's
+    gradient, passed through its operation's ``backward``, is summed into its
+    inputs' gradients after being summed back to each input's shape.
+
+    Parameters
+    ----------
+    schedule : Schedule
+        The schedule the values were computed with.
+    values : list
+        The values of the forward pass, by position.
+    seed : float or numpy.ndarray
+        The root's gradient, shaped like its value.
+    check_finite : bool
+        Raise on the first op that turns a finite gradient into a non-finite one.
+
+    Returns
+    -------
+    list
+        One gradient per position: ``None`` where the node leads to no trainable input.
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=3.0)
+    >>> cg.add_computation_node("y", "square", ("x",))
+    >>> schedule = Schedule(cg.nodes["y"])
+    >>> run_backward(schedule, run_forward(schedule, {}), 1.0)
+    [6.0, 1.0]
+    """
+    grads: list[Any] = [None] * len(values)
+    grads[-1] = seed
+    try:
+        for pos, node, op, targets in schedule.grad_steps:
+            upstream = grads[pos]
+            if upstream is None:  # every child returned None for it: it has no effect
+                grads[pos] = _zeros_like(values[pos])
+                continue
+            if type(upstream) is _Contributions:
+                upstream = grads[pos] = upstream.total()
+            local = op.backward(upstream)
+            if type(local) is not tuple or len(local) != len(targets):
+                local = as_gradient_tuple(node, local)
+            for target, grad in zip(targets, local, strict=True):
+                if target < 0 or grad is None:
+                    continue
+                if type(grad) is not float or type(values[target]) is not float:
+                    grad = _fitted(grad, values[target], schedule.nodes[target].name)
+                if check_finite and not is_finite(grad):
+                    inputs = _positions_of(schedule, node)
+                    raise non_finite_gradient(node, schedule.nodes[target], values, inputs)
+                previous = grads[target]
+                if previous is None:
+                    grads[target] = grad
+                elif type(previous) is _Contributions:
+                    previous.append(grad)
+                else:
+                    grads[target] = _Contributions((previous, grad))
+    except GraphError:
+        raise
+    except Exception as error:
+        raise backward_failure(node, error) from error
+    for pos in schedule.trainable:
+        grad = grads[pos]
+        if type(grad) is _Contributions:
+            grads[pos] = grad.total()
+        elif grad is None:
+            grads[pos] = _zeros_like(values[pos])
+    return grads
+
+
+def _positions_of(schedule: Schedule, node: Any) -> tuple[int, ...]:
+    """The positions of a node's inputs (for an error message: the hot path needs none)."""
+    position = {id(n): pos for pos, n in enumerate(schedule.nodes)}
+    return tuple(position[id(parent)] for parent in node.parents)
+
+
+class _Contributions(list):
+    """Gradients a node received from several children, in the reverse of their order.
+
+    A node's gradient is the sum over its children in declaration order,
+    dL/dx = sum_c dL/dc dc/dx. Backward meets the children last-first, so it
+    keeps their contributions and adds them up once all have arrived: the
+    rounding of every sum is then independent of how the graph was traversed.
+    """
+
+    __slots__ = ()
+
+    def total(self) -> Any:
+        return reduce(add, reversed(self))
+
+
+def _fitted(grad: Any, value: Any, name: str) -> Any:
+    """The gradient summed back to the value's shape; a float for a float value."""
+    if type(value) is float:
+        return float(unbroadcast(grad, (), name))
+    return unbroadcast(grad, np.shape(value), name)
+
+
+def _zeros_like(value: Any) -> Any:
+    return 0.0 if type(value) is float else np.zeros(np.shape(value))

@@ -1,0 +1,156 @@
+"""The torch oracle: every cgraph operation as a torch function, and a graph replayed in torch.
+
+``TORCH_OPS`` maps each operation class to ``fn(op, *tensors)``, which computes
+the same output from float64 tensors with torch. The instance ``op`` is passed
+so that ops with parameters (``Sum(axis=1)``) can read them; the plain
+elementwise ops ignore it. :func:`torch_reference` rebuilds a graph's structure
+in torch, evaluates its root and differentiates ``sum(root)`` with torch
+autograd, giving the values and gradients cgraph must reproduce.
+
+Adding an operation to cgraph means adding a row here: ``tests/test_ops.py``
+fails for any registered op without one.
+
+Examples
+--------
+>>> from cgraph import ComputationalGraph
+>>> cg = ComputationalGraph()
+>>> cg.add_inputs(x=3.0)
+>>> cg.add_computation_node("y", "square", ("x",))
+>>> reference = torch_reference(cg, "y")
+>>> float(reference.values["y"]), float(reference.gradients["x"])
+(9.0, 6.0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import torch
+
+from cgraph import ComputationalGraph, Operation, ops
+
+__all__ = ["TORCH_OPS", "TorchReference", "torch_reference"]
+
+torch.set_num_threads(1)
+
+#: ``fn(op, *tensors) -> tensor`` for an op instance ``op`` and its inputs as tensors.
+TorchFunction = Callable[..., torch.Tensor]
+
+
+def _ignoring_op(fn: Callable[..., torch.Tensor]) -> TorchFunction:
+    """Adapt a torch function of tensors alone, for an op without parameters."""
+
+    def apply(op: Operation, *tensors: torch.Tensor) -> torch.Tensor:
+        return fn(*tensors)
+
+    apply.__name__ = apply.__qualname__ = getattr(fn, "__name__", repr(fn))
+    return apply
+
+
+TORCH_OPS: dict[type[Operation], TorchFunction] = {
+    # Arithmetic
+    ops.Add: _ignoring_op(torch.add),
+    ops.Sub: _ignoring_op(torch.sub),
+    ops.Multiply: _ignoring_op(torch.mul),
+    ops.Div: _ignoring_op(torch.div),
+    ops.Inv: _ignoring_op(torch.reciprocal),
+    ops.Neg: _ignoring_op(torch.neg),
+    ops.Square: _ignoring_op(torch.square),
+    ops.Pow: _ignoring_op(torch.pow),
+    # Exponentials, logarithms and roots
+    ops.Exp: _ignoring_op(torch.exp),
+    ops.Log: _ignoring_op(torch.log),
+    ops.Sqrt: _ignoring_op(torch.sqrt),
+    # Trigonometric and activation functions
+    ops.Sin: _ignoring_op(torch.sin),
+    ops.Cos: _ignoring_op(torch.cos),
+    ops.Tanh: _ignoring_op(torch.tanh),
+    ops.Sigmoid: _ignoring_op(torch.sigmoid),
+    ops.ReLU: _ignoring_op(torch.relu),
+    ops.Abs: _ignoring_op(torch.abs),
+    # Comparisons
+    ops.Maximum: _ignoring_op(torch.maximum),
+    ops.Minimum: _ignoring_op(torch.minimum),
+}
+
+
+@dataclass(frozen=True)
+class TorchReference:
+    """What torch computes for a graph: values of the root's ancestors, gradients of sum(root).
+
+    Attributes
+    ----------
+    values : dict of str to numpy.ndarray
+        The float64 value of the root and of every node it depends on.
+    gradients : dict of str to numpy.ndarray
+        The float64 gradient of ``sum(root)`` with respect to every trainable
+        input the root depends on, shaped like the input.
+    """
+
+    values: dict[str, np.ndarray]
+    gradients: dict[str, np.ndarray]
+
+
+def _as_tensor(value: Any) -> torch.Tensor:
+    return torch.tensor(np.asarray(value, dtype=np.float64), dtype=torch.float64)
+
+
+def torch_reference(cg: ComputationalGraph, root: str) -> TorchReference:
+    """Replay the structure of ``cg`` up to ``root`` in torch (float64) and differentiate it.
+
+    Inputs and constants take their current values (cast to float64); operation
+    nodes are evaluated in declaration order, each with its own op instance, so
+    parameters are read from the instance. The root is summed and differentiated
+    by torch autograd.
+
+    Parameters
+    ----------
+    cg : ComputationalGraph
+        The graph; it is read, never changed.
+    root : str
+        The node to evaluate and differentiate.
+
+    Returns
+    -------
+    TorchReference
+        Values of the root and its ancestors, and the gradients of every trainable
+        input the root depends on.
+
+    Raises
+    ------
+    KeyError
+        If an operation on the way has no row in :data:`TORCH_OPS`.
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=2.0, y=-4.0)
+    >>> cg.add_computation_node("f", "mul", ("x", "y"))
+    >>> {name: float(g) for name, g in torch_reference(cg, "f").gradients.items()}
+    {'x': -4.0, 'y': 2.0}
+    """
+    needed = nx.ancestors(cg.graph, root) | {root}
+    tensors: dict[str, torch.Tensor] = {}
+    trainable: dict[str, torch.Tensor] = {}
+    for name, node in {**cg.inputs, **cg.constants}.items():
+        if name in needed:
+            tensors[name] = _as_tensor(node.output)
+            if getattr(node, "trainable", False):
+                trainable[name] = tensors[name].requires_grad_()
+    for name, node in cg.operations.items():
+        if name in needed:
+            torch_fn = TORCH_OPS[type(node.op)]
+            tensors[name] = torch_fn(node.op, *(tensors[parent.name] for parent in node.parents))
+    output = tensors[root]
+    gradients = {}
+    if trainable:
+        grads = torch.autograd.grad(output.sum(), list(trainable.values()), allow_unused=True)
+        for name, grad in zip(trainable, grads, strict=True):
+            gradients[name] = np.zeros(trainable[name].shape) if grad is None else grad.numpy()
+    values = {name: tensor.detach().numpy() for name, tensor in tensors.items()}
+    return TorchReference(values=values, gradients=gradients)

@@ -1,0 +1,300 @@
+"""Hypothesis strategies for cgraph's tests: op domains, small shapes, values, random graphs.
+
+``DOMAINS`` says, for every operation class, where each of its inputs may lie
+so that the op is defined, smooth enough for central differences, and small
+enough that nothing overflows: log and sqrt need ``x >= 0.1``, denominators
+``|x| >= 0.2``, kinks (relu, abs) are kept ``0.05`` away, and maximum/minimum
+keep their inputs ``0.05`` apart so that no element sits on a tie.
+Adding an operation to cgraph means adding a row here: ``tests/test_ops.py``
+fails for any registered op without one.
+
+Examples
+--------
+>>> DOMAINS[ops.Log].admits(0.5), DOMAINS[ops.Log].admits(0.0)
+(True, False)
+>>> DOMAINS[ops.Maximum].admits(1.0, 1.01)
+False
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+from cgraph import ComputationalGraph, Operation, ops
+from cgraph.ops import elementwise
+
+__all__ = [
+    "DOMAINS",
+    "ELEMENTWISE_OPS",
+    "Domain",
+    "Interval",
+    "RandomGraph",
+    "broadcast_shape_pairs",
+    "op_arguments",
+    "random_graphs",
+    "small_shapes",
+    "sub_shapes",
+    "values_in",
+]
+
+
+@dataclass(frozen=True)
+class Interval:
+    """The closed interval ``[low, high]`` without the band ``|x| < gap`` around zero.
+
+    Examples
+    --------
+    >>> Interval(-1.0, 1.0, gap=0.2).contains(np.array([0.5, -0.3]))
+    True
+    >>> Interval(-1.0, 1.0, gap=0.2) & Interval(0.5, 2.0)
+    Interval(low=0.5, high=1.0, gap=0.2)
+    """
+
+    low: float
+    high: float
+    gap: float = 0.0
+
+    def contains(self, value: Any) -> bool:
+        """Whether every element of ``value`` lies in the interval."""
+        value = np.asarray(value)
+        return bool(np.all((value >= self.low) & (value <= self.high) & (abs(value) >= self.gap)))
+
+    def floats(self, width: int = 64) -> st.SearchStrategy[float]:
+        """Python floats in the interval, exactly representable in ``width`` bits (32 or 64)."""
+        floats = st.floats(self.low, self.high)
+        if width == 32:
+            floats = floats.map(lambda x: float(np.float32(x)))
+        return floats.filter(self.contains)
+
+    def __and__(self, other: Interval) -> Interval:
+        return Interval(max(self.low, other.low), min(self.high, other.high),
+                        max(self.gap, other.gap))
+
+
+@dataclass(frozen=True)
+class Domain:
+    """Where an op's inputs may lie: one interval per input, and how far apart they must be.
+
+    Attributes
+    ----------
+    arguments : tuple of Interval
+        One interval per input, in argument order.
+    tie_gap : float
+        The least ``|a - b|`` between the (broadcast) inputs of an op with a kink
+        where they tie (maximum, minimum); 0 for the others.
+    """
+
+    arguments: tuple[Interval, ...]
+    tie_gap: float = 0.0
+
+    def admits(self, *values: Any) -> bool:
+        """Whether the op may be applied to ``values``."""
+        pairs = zip(self.arguments, values, strict=True)
+        inside = all(interval.contains(value) for interval, value in pairs)
+        if not inside or not self.tie_gap:
+            return inside
+        first, second = (np.asarray(v) for v in values)
+        return bool(np.all(abs(first - second) >= self.tie_gap))
+
+
+#: Moderate values: ops that do not amplify their input much.
+MODERATE = Interval(-10.0, 10.0)
+#: Larger values, for ops whose output is no bigger than their inputs.
+LARGE = Interval(-100.0, 100.0)
+POSITIVE = Interval(0.1, 10.0)
+NONZERO = Interval(-10.0, 10.0, gap=0.2)
+AWAY_FROM_KINK = Interval(-100.0, 100.0, gap=0.05)
+
+DOMAINS: dict[type[Operation], Domain] = {
+    # Arithmetic
+    ops.Add: Domain((LARGE, LARGE)),
+    ops.Sub: Domain((LARGE, LARGE)),
+    ops.Multiply: Domain((MODERATE, MODERATE)),
+    ops.Div: Domain((MODERATE, NONZERO)),
+    ops.Inv: Domain((NONZERO,)),
+    ops.Neg: Domain((LARGE,)),
+    ops.Square: Domain((MODERATE,)),
+    ops.Pow: Domain((Interval(0.5, 2.0), Interval(-2.0, 2.0))),
+    # Exponentials, logarithms and roots
+    ops.Exp: Domain((Interval(-3.0, 3.0),)),
+    ops.Log: Domain((POSITIVE,)),
+    ops.Sqrt: Domain((POSITIVE,)),
+    # Trigonometric and activation functions
+    ops.Sin: Domain((MODERATE,)),
+    ops.Cos: Domain((MODERATE,)),
+    ops.Tanh: Domain((MODERATE,)),
+    ops.Sigmoid: Domain((MODERATE,)),
+    ops.ReLU: Domain((AWAY_FROM_KINK,)),
+    ops.Abs: Domain((AWAY_FROM_KINK,)),
+    # Comparisons: ties are a kink, where finite differences disagree with any rule.
+    ops.Maximum: Domain((LARGE, LARGE), tie_gap=0.05),
+    ops.Minimum: Domain((LARGE, LARGE), tie_gap=0.05),
+}
+
+#: The elementwise ops (the ones random graphs are made of), by name.
+ELEMENTWISE_OPS: tuple[type[Operation], ...] = tuple(sorted(
+    (cls for cls in DOMAINS if cls.__module__ == elementwise.__name__), key=lambda c: c.name))
+
+
+# --------------------------------------------------------------------------------------
+# Shapes and values
+# --------------------------------------------------------------------------------------
+
+
+def small_shapes() -> st.SearchStrategy[tuple[int, ...]]:
+    """Array shapes of at most 2 dimensions of at most 3 elements each, () included."""
+    return hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3)
+
+
+def broadcast_shape_pairs() -> st.SearchStrategy[tuple[tuple[int, ...], tuple[int, ...]]]:
+    """Pairs of small shapes that broadcast together, such as (2, 3) and (3,)."""
+    return hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=2, max_side=3).map(
+        lambda shapes: shapes.input_shapes)
+
+
+@st.composite
+def sub_shapes(draw: st.DrawFn, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """Shapes that broadcast to ``shape``: leading axes dropped, some axes set to 1."""
+    kept = shape[draw(st.integers(0, len(shape))):]
+    return tuple(draw(st.sampled_from((1, side))) for side in kept)
+
+
+def values_in(interval: Interval, shape: tuple[int, ...], dtype: Any = np.float64,
+              scalar: bool | None = None) -> st.SearchStrategy[Any]:
+    """Values in ``interval``: numpy arrays of ``shape`` and ``dtype``.
+
+    For shape ``()`` the value is a Python float when ``scalar`` is True, a 0-d
+    array when it is False, and either one when it is None.
+    """
+    elements = interval.floats(width=np.finfo(dtype).bits)
+    if shape == () and scalar is not False:
+        return elements if scalar else st.one_of(elements, values_in(interval, (), dtype, False))
+    return hnp.arrays(dtype, shape, elements=elements)
+
+
+def op_arguments(op_class: type[Operation], shapes: tuple[tuple[int, ...], ...],
+                 dtype: Any = np.float64) -> st.SearchStrategy[list[Any]]:
+    """Arguments for ``op_class`` inside its domain, one per shape (() gives a Python float)."""
+    domain = DOMAINS[op_class]
+    return st.tuples(*(
+        values_in(interval, shape, dtype, scalar=True)
+        for interval, shape in zip(domain.arguments, shapes, strict=True)
+    )).filter(lambda values: domain.admits(*values)).map(list)
+
+
+# --------------------------------------------------------------------------------------
+# Random graphs
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RandomGraph:
+    """A graph as the declarations that build it; its repr is the code to rebuild it.
+
+    Attributes
+    ----------
+    declarations : tuple of tuple
+        ``("input", name, value, trainable)``, ``("constant", name, value)`` or
+        ``("op", name, op_name, input_names)``, in declaration order.
+    root : str
+        The last operation node.
+    """
+
+    declarations: tuple[tuple[Any, ...], ...]
+    root: str
+
+    def build(self) -> ComputationalGraph:
+        """A new graph with these declarations (inputs hold copies of the values)."""
+        cg = ComputationalGraph()
+        for kind, name, *rest in self.declarations:
+            if kind == "input":
+                cg.add_input(name, np.copy(rest[0]) if np.ndim(rest[0]) else rest[0], rest[1])
+            elif kind == "constant":
+                cg.add_constant(name, rest[0])
+            else:
+                cg.add_computation_node(name, *rest)
+        return cg
+
+    def __repr__(self) -> str:
+        calls = {"input": "cg.add_input", "constant": "cg.add_constant",
+                 "op": "cg.add_computation_node"}
+        lines = [f"{calls[kind]}{tuple(rest)!r}" for kind, *rest in self.declarations]
+        return "\n".join(["cg = ComputationalGraph()", *lines, f"root = {self.root!r}"])
+
+
+@st.composite
+def random_graphs(draw: st.DrawFn, max_nodes: int = 40) -> RandomGraph:
+    """Random DAGs of 2 to ``max_nodes`` nodes over the elementwise ops, on small arrays.
+
+    Every leaf's shape broadcasts to one shape drawn per graph, so any two
+    nodes broadcast together. Each new operation takes as inputs existing nodes
+    whose values lie in its domain (mostly nodes nothing uses yet) or new leaves
+    drawn from it; an op whose inputs would tie (maximum, minimum) is not added.
+    Every value thus stays in the domain of the ops that read it, and bounded
+    (by 200). Finally the nodes nothing uses are summed by ``add`` nodes (add is
+    smooth everywhere) into the root, so the root depends on every leaf.
+    """
+    size = draw(st.integers(2, max_nodes))
+    full_shape = draw(small_shapes())
+    declarations: list[tuple[Any, ...]] = []
+    values: dict[str, Any] = {}
+    unused: list[str] = []
+
+    def declare(declaration: tuple[Any, ...], value: Any) -> str:
+        declarations.append(declaration)
+        values[declaration[1]] = value
+        unused.append(declaration[1])
+        return declaration[1]
+
+    def new_leaf(interval: Interval) -> tuple[Any, ...]:
+        value = draw(values_in(interval, draw(sub_shapes(full_shape))))
+        kind = draw(st.sampled_from(("input", "input", "input", "fixed", "constant")))
+        return (kind, value)
+
+    def argument(interval: Interval) -> Any:
+        """An existing node's name, or (kind, value) of a leaf to declare."""
+        candidates = [name for name, value in values.items() if interval.contains(value)]
+        idle = [name for name in unused if name in candidates]
+        if idle and draw(st.integers(0, 3)) > 0:
+            return draw(st.sampled_from(idle))
+        if candidates and draw(st.booleans()):
+            return draw(st.sampled_from(candidates))
+        return new_leaf(interval)
+
+    def add_leaf(kind: str, value: Any) -> str:
+        name = f"x{len(declarations)}"
+        if kind == "constant":
+            return declare(("constant", name, value), value)
+        return declare(("input", name, value, kind == "input"), value)
+
+    add_leaf("input", draw(values_in(MODERATE, draw(sub_shapes(full_shape)))))
+    for _ in range(4 * size):
+        op_class = draw(st.sampled_from(ELEMENTWISE_OPS))
+        domain = DOMAINS[op_class]
+        chosen = [argument(interval) for interval in domain.arguments]
+        new_leaves = sum(isinstance(arg, tuple) for arg in chosen)
+        consumed = len({arg for arg in chosen if isinstance(arg, str) and arg in unused})
+        # Declarations once the unused nodes are summed: one more op, its new leaves,
+        # and one addition fewer for each unused node it consumes.
+        if len(declarations) + len(unused) + new_leaves + 1 - consumed > size:
+            continue
+        if not domain.admits(*(arg[1] if isinstance(arg, tuple) else values[arg]
+                               for arg in chosen)):
+            continue
+        inputs = tuple(add_leaf(*arg) if isinstance(arg, tuple) else arg for arg in chosen)
+        value = op_class().forward(*(values[name] for name in inputs))
+        unused[:] = [name for name in unused if name not in inputs]
+        declare(("op", f"n{len(declarations)}", op_class.name, inputs), value)
+        if len(declarations) + len(unused) - 1 >= size:
+            break
+    if not any(kind == "op" for kind, *_ in declarations):
+        declare(("op", f"n{len(declarations)}", "neg", (unused.pop(),)), None)
+    root = unused[0]
+    for name in unused[1:]:
+        root = declare(("op", f"n{len(declarations)}", "add", (root, name)), None)
+    return RandomGraph(tuple(declarations), root)

@@ -1,0 +1,244 @@
+"""Every registered operation, against central differences and torch autograd.
+
+The op list is the registry, ``cgraph.OPERATIONS`` (aliases counted once), so a
+new op is tested as soon as it is registered, and the suite fails until it has
+a row in the torch oracle (``tests/oracle.py``) and the domain table
+(``tests/strategies.py``). Each op is checked on Python floats and on arrays
+that broadcast; then come the cases a rule can get wrong on its own: an input
+used twice, saturation, infinities, kinks and ties, and float32.
+"""
+
+from __future__ import annotations
+
+import functools
+import operator
+import sys
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from oracle import TORCH_OPS, torch_reference
+from strategies import DOMAINS, op_arguments, values_in
+
+from cgraph import OPERATIONS, ComputationalGraph, Operation, numerical_gradient
+
+
+def _ships_with_cgraph(cls: type[Operation]) -> bool:
+    """Whether ``cls`` is defined at the top level of a cgraph module (not by a test or doctest)."""
+    module = sys.modules.get(cls.__module__)
+    return cls.__module__.startswith("cgraph.") and getattr(module, cls.__qualname__, None) is cls
+
+
+OP_CLASSES = sorted(
+    {cls for cls in OPERATIONS.values() if _ships_with_cgraph(cls)}, key=lambda cls: cls.name)
+BINARY_OPS = [cls for cls in OP_CLASSES if cls.arity == 2]
+
+#: Argument shapes: () is a Python float. Unary ops take the first shape of each pair.
+SHAPE_PAIRS = [((), ()), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3)), ((2, 3), ())]
+
+
+def _shape_id(shape: tuple[int, ...]) -> str:
+    return "x".join(map(str, shape)) if shape else "float"
+
+
+def _op_cases() -> list:
+    cases = {}
+    for cls in OP_CLASSES:
+        for pair in SHAPE_PAIRS:
+            shapes = pair[: cls.arity]
+            label = f"{cls.name}[{','.join(map(_shape_id, shapes))}]"
+            cases[label] = pytest.param(cls, shapes, id=label)
+    return list(cases.values())
+
+
+OP_CASES = _op_cases()
+by_name = functools.partial(pytest.mark.parametrize, ids=lambda cls: cls.name)
+
+
+def _graph_of(op: type[Operation] | str, arguments: list, inputs: tuple[str, ...] = ()) -> (
+        ComputationalGraph):
+    """A graph whose node ``y`` applies ``op`` to inputs ``x0, x1, ...`` (or to ``inputs``)."""
+    cg = ComputationalGraph()
+    names = [f"x{i}" for i in range(len(arguments))]
+    cg.add_inputs(**dict(zip(names, arguments, strict=True)))
+    cg.add_computation_node("y", op, inputs or names)
+    return cg
+
+
+def _forward_backward(cg: ComputationalGraph) -> tuple:
+    """The output of ``y`` and its gradients, with every warning an error."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        return cg.forward("y"), cg.backward("y")
+
+
+# --------------------------------------------------------------------------------------
+# Every op
+# --------------------------------------------------------------------------------------
+
+
+@by_name("op_class", OP_CLASSES)
+def test_registered_op_has_an_oracle_and_a_domain(op_class):
+    assert op_class in TORCH_OPS, (
+        f"registered op {op_class.name!r} has no torch oracle: add it to tests/oracle.py")
+    assert op_class in DOMAINS, (
+        f"registered op {op_class.name!r} has no domain: add it to DOMAINS in tests/strategies.py")
+
+
+def test_tables_hold_only_registered_ops():
+    registered = set(OPERATIONS.values())
+    stale = sorted(cls.__name__ for cls in {*TORCH_OPS, *DOMAINS} if cls not in registered)
+    assert not stale, f"tests/oracle.py or tests/strategies.py name unregistered ops {stale}"
+
+
+@pytest.mark.parametrize(("op_class", "shapes"), OP_CASES)
+@settings(max_examples=10, deadline=None)
+@given(data=st.data())
+def test_backward_matches_finite_differences_and_torch(op_class, shapes, data):
+    cg = _graph_of(op_class, data.draw(op_arguments(op_class, shapes), label="arguments"))
+    _, gradients = _forward_backward(cg)
+    numerical = numerical_gradient(cg, "y")
+    reference = torch_reference(cg, "y").gradients
+    assert gradients.keys() == reference.keys()
+    for name, gradient in gradients.items():
+        np.testing.assert_allclose(gradient, numerical[name], rtol=1e-6, atol=1e-6,
+                                   err_msg=f"{name}: backward vs finite differences")
+        np.testing.assert_allclose(gradient, reference[name], rtol=1e-12, atol=1e-14,
+                                   err_msg=f"{name}: backward vs torch")
+
+
+@pytest.mark.parametrize(("op_class", "shapes"), OP_CASES)
+@settings(max_examples=5, deadline=None)
+@given(data=st.data())
+def test_forward_matches_torch_and_gradients_are_shaped_like_inputs(op_class, shapes, data):
+    arguments = data.draw(op_arguments(op_class, shapes), label="arguments")
+    cg = _graph_of(op_class, arguments)
+    output, gradients = _forward_backward(cg)
+    np.testing.assert_allclose(output, torch_reference(cg, "y").values["y"], rtol=1e-12)
+    assert np.shape(output) == np.broadcast_shapes(*shapes)
+    if not any(shapes):
+        assert type(output) is float
+    for index, argument in enumerate(arguments):
+        gradient = gradients[f"x{index}"]
+        assert type(gradient) is type(argument)
+        assert np.shape(gradient) == np.shape(argument)
+        assert np.result_type(gradient) == np.float64
+
+
+@by_name("op_class", OP_CLASSES)
+@settings(max_examples=5, deadline=None)
+@given(data=st.data())
+def test_float32_stays_float32_through_forward_and_backward(op_class, data):
+    shapes = ((2, 3), (3,))[: op_class.arity]
+    cg = _graph_of(op_class, data.draw(op_arguments(op_class, shapes, np.float32)))
+    output, gradients = _forward_backward(cg)
+    reference = torch_reference(cg, "y")
+    assert output.dtype == np.float32
+    np.testing.assert_allclose(output, reference.values["y"], rtol=1e-5, atol=1e-6)
+    for name, gradient in gradients.items():
+        assert gradient.dtype == np.float32, f"gradient of {name} is {gradient.dtype}"
+        np.testing.assert_allclose(gradient, reference.gradients[name], rtol=1e-4, atol=1e-5)
+
+
+# --------------------------------------------------------------------------------------
+# An input used twice by one node
+# --------------------------------------------------------------------------------------
+
+
+@by_name("op_class", BINARY_OPS)
+@pytest.mark.parametrize("shape", [(), (2, 3)], ids=_shape_id)
+@settings(max_examples=10, deadline=None)
+@given(data=st.data())
+def test_input_used_twice_gets_both_contributions(op_class, shape, data):
+    interval = functools.reduce(operator.and_, DOMAINS[op_class].arguments)
+    cg = _graph_of(op_class, [data.draw(values_in(interval, shape, scalar=True))], ("x0", "x0"))
+    _, gradients = _forward_backward(cg)
+    np.testing.assert_allclose(gradients["x0"], numerical_gradient(cg, "y")["x0"],
+                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(gradients["x0"], torch_reference(cg, "y").gradients["x0"],
+                               rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize(("op_name", "x", "expected"), [
+    ("mul", 3.0, 6.0),                        # d(x x)/dx = 2 x
+    ("div", 3.0, 0.0),                        # d(x / x)/dx = 0
+    ("pow", 2.0, 4.0 * (1.0 + np.log(2.0))),  # d(x^x)/dx = x^x (1 + ln x)
+])
+def test_input_used_twice_seed_examples(op_name, x, expected):
+    cg = _graph_of(op_name, [x], ("x0", "x0"))
+    assert _forward_backward(cg)[1]["x0"] == pytest.approx(expected, rel=1e-15, abs=1e-15)
+
+
+# --------------------------------------------------------------------------------------
+# Numerical edge cases: saturation, infinities, kinks and ties
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("op_name", "limits"), [("sigmoid", (0.0, 1.0)), ("tanh", (-1.0, 1.0))])
+@pytest.mark.parametrize("x", [1000.0, -1000.0, 1e4, -1e4])
+@pytest.mark.parametrize("as_array", [False, True], ids=["float", "array"])
+def test_saturating_activations_are_exact_and_quiet_at_large_inputs(op_name, limits, x, as_array):
+    cg = _graph_of(op_name, [np.array([x, x]) if as_array else x])
+    output, gradients = _forward_backward(cg)  # no overflow warning either
+    np.testing.assert_array_equal(output, limits[x > 0])
+    np.testing.assert_array_equal(gradients["x0"], 0.0)
+    np.testing.assert_array_equal(gradients["x0"], torch_reference(cg, "y").gradients["x0"])
+
+
+NUMPY_FUNCTIONS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "inv": np.reciprocal,
+                   "div": np.divide, "pow": np.power}
+
+
+@pytest.mark.parametrize(("op_name", "arguments"), [
+    ("exp", (1000.0,)), ("log", (0.0,)), ("log", (-1.0,)), ("sqrt", (-1.0,)), ("inv", (0.0,)),
+    ("div", (1.0, 0.0)), ("div", (0.0, 0.0)), ("pow", (0.0, -1.0)), ("pow", (-8.0, 1 / 3)),
+], ids=str)
+def test_float_outside_domain_gives_numpys_answer_as_a_0d_array_does(op_name, arguments):
+    with np.errstate(all="ignore"):
+        expected = NUMPY_FUNCTIONS[op_name](*map(np.float64, arguments))
+    results = []
+    for values in (list(arguments), [np.array(a) for a in arguments]):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            output = _graph_of(op_name, values).forward("y")
+        results.append((output, sorted(str(w.message) for w in caught)))
+    (float_output, float_warnings), (array_output, array_warnings) = results
+    assert type(float_output) is float
+    np.testing.assert_array_equal(float_output, expected)
+    np.testing.assert_array_equal(array_output, expected)
+    assert float_warnings == array_warnings
+
+
+@by_name("op_class", [cls for cls in BINARY_OPS if DOMAINS[cls].tie_gap])
+@pytest.mark.parametrize("as_array", [False, True], ids=["float", "array"])
+def test_ties_split_the_gradient_equally_as_torch(op_class, as_array):
+    a, b = (np.array([1.0, 2.0, 3.0]), np.array([1.0, 5.0, 0.0])) if as_array else (1.0, 1.0)
+    cg = _graph_of(op_class, [a, b])
+    _, gradients = _forward_backward(cg)
+    assert np.ravel(gradients["x0"])[0] == np.ravel(gradients["x1"])[0] == 0.5
+    reference = torch_reference(cg, "y").gradients
+    for name, gradient in gradients.items():
+        np.testing.assert_array_equal(gradient, reference[name])
+
+
+@pytest.mark.parametrize("op_name", ["relu", "abs"])
+@pytest.mark.parametrize("as_array", [False, True], ids=["float", "array"])
+def test_kink_at_zero_has_gradient_zero_as_torch(op_name, as_array):
+    cg = _graph_of(op_name, [np.array([0.0, -2.0, 3.0]) if as_array else 0.0])
+    gradient = _forward_backward(cg)[1]["x0"]
+    assert np.ravel(gradient)[0] == 0.0
+    np.testing.assert_array_equal(gradient, torch_reference(cg, "y").gradients["x0"])
+
+
+@pytest.mark.parametrize("exponent", [0.0, 0.5, 1.0, 2.0, 3.0])
+@pytest.mark.parametrize("as_array", [False, True], ids=["float", "array"])
+def test_pow_at_base_zero_has_exponent_gradient_zero_as_torch(exponent, as_array):
+    base = np.zeros(2) if as_array else 0.0
+    cg = _graph_of("pow", [base, np.full(2, exponent) if as_array else exponent])
+    _, gradients = _forward_backward(cg)
+    np.testing.assert_array_equal(gradients["x1"], 0.0)
+    reference = torch_reference(cg, "y").gradients
+    for name, gradient in gradients.items():  # the base's gradient too: 0, 1 or inf
+        np.testing.assert_array_equal(gradient, reference[name])
