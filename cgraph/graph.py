@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import nullcontext
 from operator import attrgetter
 from typing import Any
 
@@ -80,6 +81,7 @@ class ComputationalGraph:
         # (schedule, values, feed) of the last successful forward pass.
         self._evaluated: tuple[Schedule, list[Any], dict[str, Any]] | None = None
         self._differentiated: Schedule | None = None
+        self._failed_forward: GraphError | None = None
 
     # ----------------------------------------------------------------------------------
     # Declaring nodes. Each call validates everything before it changes anything.
@@ -234,6 +236,9 @@ class ComputationalGraph:
     ) -> Any:
         """Evaluate ``root`` and its ancestors in topological order, caching every output.
 
+        The gradients of the last ``backward`` are cleared: they belong to the
+        previous values (call ``backward`` again for the new ones).
+
         Parameters
         ----------
         root : str, optional
@@ -262,7 +267,9 @@ class ComputationalGraph:
             With ``check_finite``, naming the first node whose output is not finite
             although its inputs are, and those inputs.
 
-        A call that raises changes no cached value.
+        A call that raises changes no cached value or gradient. Operations may
+        have saved state from the failed attempt, so a ``backward`` after it asks
+        for a successful ``forward`` first.
 
         Examples
         --------
@@ -276,12 +283,20 @@ class ComputationalGraph:
         """
         schedule = self._schedule(root)
         feed_values = self._checked_feed(feed) if feed else {}
-        values = run_forward(schedule, feed_values, check_finite)
+        try:
+            with _quiet_numpy(check_finite):
+                values = run_forward(schedule, feed_values, check_finite)
+        except GraphError as error:
+            self._evaluated = None
+            self._failed_forward = error
+            raise
         # Only now, with every output computed, does the graph take the new values.
         for node, value in zip(schedule.nodes[schedule.leaf_count:],
                                values[schedule.leaf_count:], strict=True):
             node.output = value
         self._evaluated = (schedule, values, feed_values)
+        self._failed_forward = None
+        self._clear_gradients()  # they belong to the previous values
         return _plain(values[-1])
 
     def backward(
@@ -337,11 +352,11 @@ class ComputationalGraph:
         """
         schedule, values = self._evaluated_for(root)
         seed = self._checked_seed(schedule.nodes[-1], values[-1], seed)
-        grads = run_backward(schedule, values, seed, check_finite)
+        with _quiet_numpy(check_finite):
+            grads = run_backward(schedule, values, seed, check_finite)
         # Only now, with every gradient computed, does the graph take the new gradients.
-        if self._differentiated is not None and self._differentiated is not schedule:
-            for node in self._differentiated.nodes:
-                node.local_grad = None
+        if self._differentiated is not schedule:
+            self._clear_gradients()
         for node, grad in zip(schedule.nodes, grads, strict=True):
             node.local_grad = grad
         self._differentiated = schedule
@@ -406,7 +421,8 @@ class ComputationalGraph:
             return _plain(node.local_grad)
         if self._differentiated is None:
             raise NotComputedError(
-                f"no gradient of {name!r} yet: call forward(root) and backward(root) first",
+                f"no gradient of {name!r}: call backward(root) after forward(root) (every "
+                "forward clears the gradients, which belong to the previous values)",
                 nodes=[name],
             )
         root = self._differentiated.root.name
@@ -471,6 +487,12 @@ class ComputationalGraph:
         self.graph.add_node(node.name)
         self._structure_changed()
 
+    def _clear_gradients(self) -> None:
+        if self._differentiated is not None:
+            for node in self._differentiated.nodes:
+                node.local_grad = None
+            self._differentiated = None
+
     def _structure_changed(self) -> None:
         """Drop everything derived from the structure; values and gradients stay valid."""
         if self._schedules:
@@ -485,12 +507,14 @@ class ComputationalGraph:
             raise InvalidValueError(
                 f"node names are non-empty strings, not {name!r}", nodes=[str(name)])
 
-    def _check_names_exist(self, names: Iterable[str], what: str) -> None:
+    def _check_names_exist(
+        self, names: Iterable[str], what: str, declaring: str | None = None
+    ) -> None:
         for name in names:
             if name not in self.nodes:
                 raise UnknownNodeError(
                     f"{what} {name!r} is not a node of the graph{did_you_mean(name, self.nodes)}",
-                    nodes=[name])
+                    nodes=[name] if declaring is None else [name, declaring])
 
     def _raise_unknown_inputs(self, name: str, input_names: tuple[Any, ...]) -> None:
         if name in input_names:
@@ -503,7 +527,7 @@ class ComputationalGraph:
                 raise InvalidValueError(
                     f"node {name!r}: inputs are node names (strings), not {parent!r}",
                     nodes=[name])
-        self._check_names_exist(input_names, f"node {name!r}: input")
+        self._check_names_exist(input_names, f"node {name!r}: input", declaring=name)
 
     def _checked_leaf(self, name: str, value: Any, trainable: bool) -> Any:
         self._check_new_name(name)
@@ -534,7 +558,7 @@ class ComputationalGraph:
         more = ", ..." if len(self._sinks) > 10 else ""
         raise GraphError(
             f"the graph has {len(self._sinks)} sinks ({shown}{more}); "
-            "name the root to evaluate, e.g. forward('f')",
+            f"name the root to evaluate, e.g. forward({self._sinks[-1]!r})",
             nodes=self._sinks[:10],
         )
 
@@ -553,8 +577,11 @@ class ComputationalGraph:
     def _evaluated_for(self, root: str | None) -> tuple[Schedule, list[Any]]:
         """The schedule for ``root`` and the values the last forward computed for it."""
         if self._evaluated is None:
+            after = (f" (the last one failed: {self._failed_forward})"
+                     if self._failed_forward else "")
             raise NotComputedError(
-                f"backward({root!r}) needs a forward pass first: call forward({root!r})",
+                f"backward({root!r}) needs a successful forward pass first{after}: "
+                f"call forward({root!r})",
                 nodes=[root] if root else [])
         last, values, feed = self._evaluated
         if root is None or root == last.root.name:
@@ -579,6 +606,11 @@ class ComputationalGraph:
                 f"{np.shape(value)}; give a seed shaped like the output",
                 nodes=[root.name])
         return seed
+
+
+def _quiet_numpy(quiet: bool) -> Any:
+    """With check_finite, a non-finite number raises an error: numpy's warning would repeat it."""
+    return np.errstate(divide="ignore", over="ignore", invalid="ignore") if quiet else nullcontext()
 
 
 def _plain(value: Any) -> Any:

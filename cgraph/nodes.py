@@ -180,9 +180,11 @@ def as_value(value: Any, name: str, trainable: bool) -> Any:
     """Check and normalise a value given for an input or constant.
 
     Python and numpy real scalars become Python floats (numpy float32 scalars
-    become 0-d float32 arrays, keeping their precision); sequences become numpy
-    arrays. A trainable input's integer or boolean array becomes float64, as
-    only floating-point values have gradients.
+    become 0-d float32 arrays, keeping their precision); arrays and sequences
+    become numpy arrays of the graph's own (a copy, as ``torch.tensor`` makes),
+    so in-place updates of an input never reach the caller's array. A
+    trainable input's integer or boolean array becomes float64, as only
+    floating-point values have gradients.
 
     Parameters
     ----------
@@ -214,7 +216,7 @@ def as_value(value: Any, name: str, trainable: bool) -> Any:
     if isinstance(value, (bool, int, float, np.integer, np.bool_, np.float64)):
         return float(value)
     try:
-        array = np.asarray(value)
+        array = np.array(value)  # a copy: updating the input never changes the caller's array
     except (TypeError, ValueError) as err:
         raise InvalidValueError(
             f"value for {name!r} is not numeric ({err}); give a float or a numeric array",

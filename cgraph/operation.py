@@ -140,10 +140,11 @@ class Operation:
         return {}
 
     def copy(self) -> Operation:
-        """A fresh instance with the same parameters and none of the saved state.
+        """A new instance with the same attributes (parameters, and any saved state).
 
         The graph calls this for every node declared from an instance, so an
-        instance used for two nodes gives each its own state.
+        instance used for two nodes gives each its own state from then on:
+        ``forward`` on one node never changes what the other saved.
 
         Examples
         --------

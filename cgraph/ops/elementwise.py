@@ -475,7 +475,8 @@ def _winner_weight(a: Any, b: Any) -> Any:
     """1 where a is strictly larger, 0 where smaller; ties split the gradient equally (0.5)."""
     if type(a) is float and type(b) is float:
         return 1.0 if a > b else (0.5 if a == b else 0.0)
-    return (a > b) + 0.5 * (a == b)
+    weight = (a > b) + 0.5 * (a == b)
+    return weight.astype(np.result_type(a, b, np.float32), copy=False)  # float32 stays float32
 
 
 class Maximum(Operation):
