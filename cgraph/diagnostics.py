@@ -62,7 +62,7 @@ def is_finite(value: Any) -> bool:
 
 def _inputs_text(node: OperationNode, values: list[Any], parents: tuple[int, ...]) -> str:
     return ", ".join(
-        f"{parent.name}={describe_value(values[pos])}"
+        f"{parent.name!r} = {describe_value(values[pos])}"
         for parent, pos in zip(node.parents, parents, strict=True)
     )
 
@@ -102,7 +102,7 @@ def non_finite_output(
     >>> cg.add_inputs(x=0.0)
     >>> cg.add_computation_node("l", "log", ("x",))
     >>> print(non_finite_output(cg.operations["l"], [0.0], (0,), float("-inf")))
-    forward: node 'l' (Log) gave a non-finite output, -inf, from finite inputs x=0; check those inputs against the operation's domain
+    forward: node 'l' (Log) gave a non-finite output, -inf, from finite inputs 'x' = 0; check those inputs against the operation's domain
     """  # noqa: E501
     return NonFiniteError(
         f"forward: node {node.name!r} ({_op_name(node)}) gave a non-finite output, "
@@ -152,11 +152,11 @@ def forward_failure(
     >>> cg.add_computation_node("s", "add", ("a", "b"))
     >>> print(forward_failure(cg.operations["s"], [np.ones(2), np.ones(3)], (0, 1),
     ...                       ValueError("operands could not be broadcast together")))
-    node 's' (Add): input shapes do not broadcast (a (2,), b (3,)); reshape an input or fix the graph
+    node 's' (Add): input shapes do not broadcast ('a' (2,), 'b' (3,)); reshape an input or fix the graph
     """  # noqa: E501
     if isinstance(error, ValueError) and "broadcast" in str(error):
         shapes = ", ".join(
-            f"{parent.name} {np.shape(values[pos])}"
+            f"{parent.name!r} {np.shape(values[pos])}"
             for parent, pos in zip(node.parents, parents, strict=True)
         )
         return ShapeError(
