@@ -1,0 +1,39 @@
+"""Every public name documents itself with a runnable example (run by --doctest-modules)."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+import cgraph
+from cgraph import ops
+
+
+def public_names() -> dict[str, object]:
+    names: dict[str, object] = {}
+    for name in cgraph.__all__:
+        obj = getattr(cgraph, name)
+        if inspect.ismodule(obj) or isinstance(obj, dict):
+            continue
+        names[name] = obj
+        if inspect.isclass(obj):
+            for attribute, value in vars(obj).items():
+                if not attribute.startswith("_") and (
+                    inspect.isfunction(value) or isinstance(value, property)
+                ):
+                    names[f"{name}.{attribute}"] = value
+    names.update({f"ops.{name}": getattr(ops, name) for name in ops.__all__})
+    return names
+
+
+@pytest.mark.parametrize("name", sorted(public_names()))
+def test_public_name_has_a_docstring_with_an_example(name):
+    doc = inspect.getdoc(public_names()[name]) or ""
+    assert doc, f"{name} has no docstring"
+    assert ">>>" in doc, f"{name}'s docstring has no runnable example"
+
+
+def test_every_registered_op_is_exported_by_cgraph_ops():
+    builtin = {cls for cls in cgraph.OPERATIONS.values() if cls.__module__.startswith("cgraph.ops.")}
+    assert builtin <= {getattr(ops, name) for name in ops.__all__}
