@@ -12,12 +12,14 @@ before every timed call so that no contender pays for another's garbage.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import math
 import os
 import platform
 import re
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -28,8 +30,14 @@ from pathlib import Path
 RESULTS = Path(__file__).with_name("RESULTS.md")
 
 
-def parse_options(description: str, argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """The flags every benchmark takes: ``--quick``, ``--write`` and ``--repeats``."""
+def parse_options(
+    description: str, repeats: tuple[int, int], argv: Sequence[str] | None = None
+) -> argparse.Namespace:
+    """The flags every benchmark takes: ``--quick``, ``--write`` and ``--repeats``.
+
+    ``repeats`` gives the default number of timed calls per contender of a quick
+    run and of a full one; ``options.repeats`` is always set.
+    """
     parser = argparse.ArgumentParser(description=description.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes and few repeats: a smoke test, not a measurement")
@@ -37,7 +45,10 @@ def parse_options(description: str, argv: Sequence[str] | None = None) -> argpar
                         help="replace this benchmark's section of benchmarks/RESULTS.md")
     parser.add_argument("--repeats", type=int, default=None,
                         help="timed calls per contender (default: the benchmark's own)")
-    return parser.parse_args(argv)
+    options = parser.parse_args(argv)
+    if options.repeats is None:
+        options.repeats = repeats[0] if options.quick else repeats[1]
+    return options
 
 
 def import_torch():
@@ -130,11 +141,11 @@ def format_time(seconds: float) -> str:
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A markdown table padded into aligned columns, readable in a terminal too."""
-    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows)]
+    widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
     lines = [headers, ["-" * width for width in widths], *rows]
-    return "\n".join(
-        "| " + " | ".join(str(cell).ljust(width) for cell, width in zip(line, widths)) + " |"
-        for line in lines)
+    return "\n".join("| " + " | ".join(str(cell).ljust(width)
+                                      for cell, width in zip(line, widths, strict=True)) + " |"
+                     for line in lines)
 
 
 def contender_table(times: Mapping[str, float], floor: str, count: int, unit: str) -> str:
@@ -151,36 +162,52 @@ def speedup(times: Mapping[str, float], slower: str, faster: str) -> float:
 
 def targets_table(targets: Sequence[Target]) -> str:
     """One row per target: what, measured ratio, goal, and whether it is met."""
+    def number(value: float, unit: str) -> str:
+        return f"{value:.3g}x" if unit == "x" else f"{value:,.0f}{unit}"
+
     sign = {True: ">=", False: "<="}
-    rows = [[target.text, f"{target.ratio:.3g}{target.unit}",
-             f"{sign[target.at_least]} {target.goal:g}{target.unit}",
+    rows = [[target.text, number(target.ratio, target.unit),
+             f"{sign[target.at_least]} {number(target.goal, target.unit)}",
              "yes" if target.met else "**no**"] for target in targets]
     return format_table(["target", "measured", "goal", "met"], rows)
 
 
-def environment(repeats: int, quick: bool) -> str:
-    """One line naming the interpreter, libraries, machine and run settings."""
-    libraries = []
-    for package in ("torch", "micrograd", "networkx", "numpy"):
-        try:
-            libraries.append(f"{package} {version(package)}")
-        except PackageNotFoundError:
-            pass
-    mode = "QUICK smoke run, not a measurement; " if quick else ""
+def environment(options: argparse.Namespace) -> str:
+    """One line naming the interpreter, the libraries in use, the machine and the run."""
+    libraries = [f"cgraph {version('cgraph')}{git_commit()}"]
+    for package in ("micrograd", "torch", "networkx", "numpy"):
+        if package in sys.modules:
+            with contextlib.suppress(PackageNotFoundError):
+                libraries.append(f"{package} {version(package)}")
+    threads = "; torch on 1 thread" if "torch" in sys.modules else ""
+    mode = "QUICK smoke run, not a measurement; " if options.quick else ""
     return (f"{mode}Python {platform.python_version()}, {', '.join(libraries)}; "
-            f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, torch on 1 "
-            f"thread; median of {repeats} interleaved calls; {time.strftime('%Y-%m-%d')}.")
+            f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs{threads}; "
+            f"median of {options.repeats} interleaved calls; {time.strftime('%Y-%m-%d')}.")
+
+
+def git_commit() -> str:
+    """`` (git abc1234)`` for the repository's HEAD, ``+`` if modified; empty if unknown."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=RESULTS.parent, capture_output=True,
+                              text=True, check=True).stdout.strip()
+
+    try:
+        dirty = "+" if git("status", "--porcelain", "--untracked-files=no") else ""
+        return f" (git {git('rev-parse', '--short', 'HEAD')}{dirty})"
+    except (OSError, subprocess.CalledProcessError):
+        return ""
 
 
 def report(key: str, title: str, summary: str, tables: Sequence[str],
-           targets: Sequence[Target], options: argparse.Namespace, repeats: int) -> None:
+           targets: Sequence[Target], options: argparse.Namespace) -> None:
     """Print a benchmark's tables and targets; with ``--write`` store them in RESULTS.md.
 
     The section is delimited by ``<!-- key -->`` and ``<!-- /key -->`` so that a
     re-run replaces it in place; a new section is appended at the end.
     """
     body = "\n\n".join([summary, *tables, targets_table(targets),
-                        f"_{environment(repeats, options.quick)}_"])
+                        f"_{environment(options)}_"])
     print(f"{title}\n\n{body}\n")
     if options.write:
         section = f"<!-- {key} -->\n## {title}\n\n{body}\n<!-- /{key} -->"

@@ -24,6 +24,7 @@ Run ``python benchmarks/bench_chain.py [--quick] [--write]``.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import subprocess
 import sys
@@ -45,7 +46,7 @@ def chain_names(size: int) -> list[str]:
 def declare_chain(names: list[str]) -> ComputationalGraph:
     cg = ComputationalGraph()
     cg.add_inputs(**{names[0]: START})
-    for previous, name in zip(names, names[1:]):  # noqa: B905 (lengths differ by design)
+    for previous, name in itertools.pairwise(names):
         cg.add_computation_node(name, Sin, (previous,))
     return cg
 
@@ -100,9 +101,8 @@ def peak_bytes_per_node(engine: str, size: int) -> float:
 
 
 def main() -> None:
-    options = _harness.parse_options(__doc__)
-    size, repeats = (20_000, 3) if options.quick else (1_000_000, 5)
-    repeats = options.repeats or repeats
+    options = _harness.parse_options(__doc__, repeats=(3, 5))
+    size = 20_000 if options.quick else 1_000_000
     names, root = chain_names(size), f"x{size - 1}"
 
     start = time.perf_counter()
@@ -117,7 +117,7 @@ def main() -> None:
     runs = {"python floor": python_floor(size), "cgraph": cgraph_run}
     _harness.check_agree("x_{n-1} and its gradient with respect to x_0",
                          {name: run() for name, run in runs.items()})
-    times = _harness.time_interleaved(runs, repeats)
+    times = _harness.time_interleaved(runs, options.repeats)
     memory = {name: peak_bytes_per_node(name, size) for name in ("cgraph", "python floor")}
 
     def per_node(seconds: float) -> str:
@@ -127,7 +127,7 @@ def main() -> None:
     rows = [
         [f"declare {size:,} nodes (once)", per_node(declared - start), "", ""],
         ["first forward, builds the schedule (once)", per_node(first_forward - declared), "", ""],
-        [f"forward + backward (median of {repeats})", per_node(times["cgraph"]),
+        [f"forward + backward (median of {options.repeats})", per_node(times["cgraph"]),
          per_node(times["python floor"]), f"{steady:.2f}x"],
         ["peak memory per node (fresh process)", f"{memory['cgraph']:,.0f} B",
          f"{memory['python floor']:,.0f} B",
@@ -144,7 +144,7 @@ def main() -> None:
         "bench_chain", f"Chain of {size:,} nodes",
         f"x_(i+1) = sin(x_i) for {size:,} nodes, x_0 = 1: declaring it, the first forward pass, "
         "steady forward + backward against a plain Python loop, and peak memory per node.",
-        [table], targets, options, repeats)
+        [table], targets, options)
 
 
 if __name__ == "__main__":

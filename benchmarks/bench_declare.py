@@ -25,9 +25,8 @@ from _random_dag import declare_cgraph, random_dag
 
 
 def main() -> None:
-    options = _harness.parse_options(__doc__)
-    size, repeats = (2_000, 3) if options.quick else (100_000, 9)
-    repeats = options.repeats or repeats
+    options = _harness.parse_options(__doc__, repeats=(3, 9))
+    size = 2_000 if options.quick else 100_000
     dag = random_dag(size, seed=0)
     declarations = dag.declarations()
     input_names = dag.names[: len(dag.inputs)]
@@ -48,7 +47,7 @@ def main() -> None:
     if list(built.nodes) != list(expected.nodes) or set(built.edges) != set(expected.edges):
         raise AssertionError("cgraph's DiGraph differs from the networkx one")
 
-    times = _harness.time_interleaved(contenders, repeats)
+    times = _harness.time_interleaved(contenders, options.repeats)
     targets = [_harness.Target("cgraph slower than networkx",
                                _harness.speedup(times, "cgraph", "networkx"), 2, at_least=False)]
     _harness.report(
@@ -56,7 +55,7 @@ def main() -> None:
         f"Declaring the {len(dag):,} nodes of a random DAG ({len(dag.inputs)} inputs, "
         f"{sum(len(parents) for _, parents in dag.ops):,} edges) in a fresh graph.",
         [_harness.contender_table(times, "networkx", len(dag), "node")],
-        targets, options, repeats)
+        targets, options)
 
 
 if __name__ == "__main__":

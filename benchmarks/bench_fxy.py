@@ -41,7 +41,11 @@ LEARNING_RATE = 0.1
 
 
 def python_floor():
-    """One descent step on floats, with the gradient of f derived by hand."""
+    """``(step, reset)`` on plain floats, with the gradient of f derived by hand.
+
+    Every engine returns such a pair: ``step()`` makes one descent step and
+    returns the gradients it used; ``reset()`` moves (x, y) back to the start.
+    """
     point = list(START)
 
     def step():
@@ -63,6 +67,7 @@ def python_floor():
 
 
 def cgraph_engine():
+    """``(step, reset)`` for cgraph: the graph is declared once, here."""
     cg = ComputationalGraph()
     cg.add_inputs(x=START[0], y=START[1])
     cg.add_computation_node("sigy", Sigmoid, ("y",))
@@ -88,6 +93,7 @@ def cgraph_engine():
 
 
 def micrograd_engine():
+    """``(step, reset)`` for micrograd: each step builds f anew from the leaves x and y."""
     x, y = Value(START[0]), Value(START[1])
 
     def sigmoid(v):
@@ -108,6 +114,7 @@ def micrograd_engine():
 
 
 def torch_engine():
+    """``(step, reset)`` for torch eager: each step builds f anew from the leaves x and y."""
     torch = _harness.import_torch()
     x = torch.tensor(START[0], requires_grad=True)
     y = torch.tensor(START[1], requires_grad=True)
@@ -142,9 +149,8 @@ def descent(step, reset, steps):
 
 
 def main() -> None:
-    options = _harness.parse_options(__doc__)
-    steps, repeats = (50, 3) if options.quick else (1000, 15)
-    repeats = options.repeats or repeats
+    options = _harness.parse_options(__doc__, repeats=(3, 15))
+    steps = 50 if options.quick else 1000
     runs = {name: descent(*make(), steps) for name, make in ENGINES.items()}
 
     gradients = {name: run() for name, run in runs.items()}
@@ -155,7 +161,7 @@ def main() -> None:
                          {name: [float(g) for g in grads[-1]] for name, grads in gradients.items()},
                          rel=1e-6)
 
-    times = _harness.time_interleaved(runs, repeats)
+    times = _harness.time_interleaved(runs, options.repeats)
     targets = [
         _harness.Target("cgraph faster than torch", _harness.speedup(times, "torch", "cgraph"), 5),
         _harness.Target("cgraph faster than micrograd",
@@ -166,7 +172,7 @@ def main() -> None:
         f"One step (forward, backward, update of x and y) of f(x, y) = (x + sigmoid(y)) / "
         f"(sigmoid(x) + (x + y)^2); a call is {steps} steps from (2, -4), learning rate 0.1.",
         [_harness.contender_table(times, "python floor", steps, "step")],
-        targets, options, repeats)
+        targets, options)
 
 
 if __name__ == "__main__":

@@ -121,18 +121,21 @@ def run_backward(
     """
     grads: list[Any] = [None] * len(values)
     grads[-1] = seed
+    contributions = schedule.contributions
+    in_order = _Contributions  # a local name: looked up on every node
     try:
         for pos, node, op, targets in schedule.grad_steps:
             upstream = grads[pos]
             if upstream is None:  # every child returned None for it: it has no effect
                 grads[pos] = _zeros_like(values[pos])
                 continue
-            if type(upstream) is _Contributions:
+            if type(upstream) is in_order:
                 upstream = grads[pos] = upstream.total()
             local = op.backward(upstream)
             if type(local) is not tuple or len(local) != len(targets):
                 local = as_gradient_tuple(node, local)
-            for target, grad in zip(targets, local, strict=True):
+            # Lengths were checked above; any keyword (strict=) makes zip() twice as slow.
+            for target, grad in zip(targets, local):  # noqa: B905
                 if target < 0 or grad is None:
                     continue
                 if type(grad) is not float or type(values[target]) is not float:
@@ -143,10 +146,12 @@ def run_backward(
                 previous = grads[target]
                 if previous is None:
                     grads[target] = grad
-                elif type(previous) is _Contributions:
+                elif contributions[target] < 3:  # a + b == b + a exactly: no order to keep
+                    grads[target] = previous + grad
+                elif type(previous) is in_order:
                     previous.append(grad)
                 else:
-                    grads[target] = _Contributions((previous, grad))
+                    grads[target] = in_order((previous, grad))
     except GraphError:
         raise
     except Exception as error:
@@ -167,12 +172,13 @@ def _positions_of(schedule: Schedule, node: Any) -> tuple[int, ...]:
 
 
 class _Contributions(list):
-    """Gradients a node received from several children, in the reverse of their order.
+    """Gradients a node received from three or more children, in the reverse of their order.
 
     A node's gradient is the sum over its children in declaration order,
-    dL/dx = sum_c dL/dc dc/dx. Backward meets the children last-first, so it
-    keeps their contributions and adds them up once all have arrived: the
-    rounding of every sum is then independent of how the graph was traversed.
+    dL/dx = sum_c dL/dc dc/dx. Backward meets the children last-first, so for
+    three or more it keeps their contributions and adds them up once all have
+    arrived: the rounding of every sum is then independent of how the graph
+    was traversed. (Two need no keeping, as a + b == b + a exactly.)
     """
 
     __slots__ = ()

@@ -41,6 +41,8 @@ class Schedule:
         position, or -1 for an input that needs no gradient.
     trainable : list of int
         The positions of the trainable inputs.
+    contributions : bytearray
+        How many gradients backward adds into each position (counted up to 255).
 
     Examples
     --------
@@ -55,7 +57,8 @@ class Schedule:
     (0, 0)
     """
 
-    __slots__ = ("root", "nodes", "leaf_count", "steps", "grad_steps", "trainable")
+    __slots__ = ("root", "nodes", "leaf_count", "steps", "grad_steps", "trainable",
+                 "contributions")
 
     def __init__(self, root: Node) -> None:
         with _cyclic_gc_paused():
@@ -88,6 +91,11 @@ class Schedule:
             if step[1].requires_grad
         ]
         self.trainable = [pos for pos, node in enumerate(leaves) if node.requires_grad]
+        self.contributions = counts = bytearray(len(self.nodes))
+        for _, _, _, targets in self.grad_steps:
+            for target in targets:
+                if target >= 0 and counts[target] < 255:
+                    counts[target] += 1
 
     def __len__(self) -> int:
         return len(self.nodes)

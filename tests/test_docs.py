@@ -35,5 +35,6 @@ def test_public_name_has_a_docstring_with_an_example(name):
 
 
 def test_every_registered_op_is_exported_by_cgraph_ops():
-    builtin = {cls for cls in cgraph.OPERATIONS.values() if cls.__module__.startswith("cgraph.ops.")}
+    registered = cgraph.OPERATIONS.values()
+    builtin = {cls for cls in registered if cls.__module__.startswith("cgraph.ops.")}
     assert builtin <= {getattr(ops, name) for name in ops.__all__}

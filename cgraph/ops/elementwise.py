@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -479,11 +479,30 @@ def _winner_weight(a: Any, b: Any) -> Any:
     return weight.astype(np.result_type(a, b, np.float32), copy=False)  # float32 stays float32
 
 
-class Maximum(Operation):
-    """Elementwise maximum y = max(a, b); the gradient goes to the larger input.
+class _Selection(Operation):
+    """An op whose output is one of its two inputs, elementwise; that input gets the gradient.
 
-    Where ``a == b`` the gradient is split equally between them (as in torch),
-    so that the sum of both gradients is always the upstream gradient.
+    Where the inputs tie, each gets half the gradient (as in torch), so the two
+    gradients always add up to the upstream one.
+    """
+
+    prefers_larger: ClassVar[bool]
+    select: ClassVar[Any]  # the numpy function
+
+    def forward(self, a: Any, b: Any) -> Any:
+        weight = _winner_weight(a, b) if self.prefers_larger else _winner_weight(b, a)
+        self.weight_a = weight
+        if type(weight) is not float:
+            return self.select(a, b)
+        return a if weight == 1.0 or a != a else b  # nan wins, as in numpy
+
+    def backward(self, upstream: Any) -> tuple[Any, Any]:
+        weight = self.weight_a
+        return upstream * weight, upstream * (1.0 - weight)
+
+
+class Maximum(_Selection):
+    """Elementwise maximum y = max(a, b); dy/da = 1 where a > b, 0 where a < b, 1/2 at ties.
 
     Examples
     --------
@@ -495,22 +514,12 @@ class Maximum(Operation):
     """
 
     name = "maximum"
-
-    def forward(self, a: Any, b: Any) -> Any:
-        self.weight_a = weight = _winner_weight(a, b)
-        if type(weight) is not float:
-            return np.maximum(a, b)
-        return a if weight == 1.0 or a != a else b  # nan wins, as in numpy
-
-    def backward(self, upstream: Any) -> tuple[Any, Any]:
-        weight = self.weight_a
-        return upstream * weight, upstream * (1.0 - weight)
+    prefers_larger = True
+    select = np.maximum
 
 
-class Minimum(Operation):
-    """Elementwise minimum y = min(a, b); the gradient goes to the smaller input.
-
-    Where ``a == b`` the gradient is split equally between them (as in torch).
+class Minimum(_Selection):
+    """Elementwise minimum y = min(a, b); dy/da = 1 where a < b, 0 where a > b, 1/2 at ties.
 
     Examples
     --------
@@ -522,13 +531,5 @@ class Minimum(Operation):
     """
 
     name = "minimum"
-
-    def forward(self, a: Any, b: Any) -> Any:
-        self.weight_a = weight = _winner_weight(b, a)
-        if type(weight) is not float:
-            return np.minimum(a, b)
-        return a if weight == 1.0 or a != a else b  # nan wins, as in numpy
-
-    def backward(self, upstream: Any) -> tuple[Any, Any]:
-        weight = self.weight_a
-        return upstream * weight, upstream * (1.0 - weight)
+    prefers_larger = False
+    select = np.minimum

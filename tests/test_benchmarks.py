@@ -1,0 +1,33 @@
+"""Smoke test of benchmarks/: every script runs with ``--quick`` and prints its tables.
+
+Nothing here asserts a timing: a quick run on a busy test machine measures
+nothing. The scripts themselves check that their contenders agree.
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("micrograd")
+pytest.importorskip("torch")
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+SCRIPTS = sorted(BENCHMARKS.glob("bench_*.py"))
+
+
+def test_the_four_benchmarks_are_there():
+    names = {script.name for script in SCRIPTS}
+    assert {"bench_fxy.py", "bench_random_dag.py", "bench_declare.py", "bench_chain.py"} <= names
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda script: script.stem)
+def test_quick_run_succeeds_and_prints_tables(script):
+    result = subprocess.run([sys.executable, str(script), "--quick"], cwd=BENCHMARKS,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^\| (contender|measurement) +\|", result.stdout, re.MULTILINE)
+    assert re.search(r"^\| target +\| measured +\| goal +\| met +\|", result.stdout, re.MULTILINE)
+    assert re.search(r"^\| -+ \|", result.stdout, re.MULTILINE)
