@@ -46,6 +46,7 @@ def main() -> None:
     expected, built = declare_networkx(), declare_cgraph(dag, declarations).graph
     if list(built.nodes) != list(expected.nodes) or set(built.edges) != set(expected.edges):
         raise AssertionError("cgraph's DiGraph differs from the networkx one")
+    del expected, built
 
     times = _harness.time_interleaved(contenders, options.repeats)
     targets = [_harness.Target("cgraph slower than networkx",

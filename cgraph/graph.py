@@ -215,11 +215,10 @@ class ComputationalGraph:
             instance.needs_input_grad = _NEEDS.setdefault(needs, needs)
         node = OperationNode(name, instance, parents, len(nodes), True in needs)
         nodes[name] = self.operations[name] = node
-        if len(input_names) == 1:
-            self.graph.add_edge(input_names[0], name)  # adds the node too
-        else:
+        if not input_names:
             self.graph.add_node(name)
-            self.graph.add_edges_from((parent, name) for parent in dict.fromkeys(input_names))
+        for parent in input_names:
+            self.graph.add_edge(parent, name)  # adds the node too; a repeated edge is a no-op
         if self._schedules:
             self._schedules.clear()
         self._sinks = None
