@@ -34,7 +34,7 @@ __all__ = [
     "Domain",
     "Interval",
     "RandomGraph",
-    "broadcast_shape_pairs",
+    "broadcastable_shapes",
     "op_arguments",
     "random_graphs",
     "small_shapes",
@@ -151,9 +151,9 @@ def small_shapes() -> st.SearchStrategy[tuple[int, ...]]:
     return hnp.array_shapes(min_dims=0, max_dims=2, min_side=1, max_side=3)
 
 
-def broadcast_shape_pairs() -> st.SearchStrategy[tuple[tuple[int, ...], tuple[int, ...]]]:
-    """Pairs of small shapes that broadcast together, such as (2, 3) and (3,)."""
-    return hnp.mutually_broadcastable_shapes(num_shapes=2, max_dims=2, max_side=3).map(
+def broadcastable_shapes(count: int = 2) -> st.SearchStrategy[tuple[tuple[int, ...], ...]]:
+    """``count`` small shapes that broadcast together, such as (2, 3) and (3,) for a pair."""
+    return hnp.mutually_broadcastable_shapes(num_shapes=count, max_dims=2, max_side=3).map(
         lambda shapes: shapes.input_shapes)
 
 

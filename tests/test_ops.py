@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import TORCH_OPS, torch_reference
-from strategies import DOMAINS, op_arguments, values_in
+from strategies import DOMAINS, broadcastable_shapes, op_arguments, values_in
 
 from cgraph import OPERATIONS, ComputationalGraph, Operation, numerical_gradient
 
@@ -35,8 +35,9 @@ OP_CLASSES = sorted(
     {cls for cls in OPERATIONS.values() if _ships_with_cgraph(cls)}, key=lambda cls: cls.name)
 BINARY_OPS = [cls for cls in OP_CLASSES if cls.arity == 2]
 
-#: Argument shapes: () is a Python float. Unary ops take the first shape of each pair.
-SHAPE_PAIRS = [((), ()), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3)), ((2, 3), ())]
+#: Argument shapes: () is a Python float. Unary ops take the first shape of each pair;
+#: None stands for shapes drawn by hypothesis.
+SHAPE_PAIRS = [((), ()), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3)), ((2, 3), ()), None]
 
 
 def _shape_id(shape: tuple[int, ...]) -> str:
@@ -47,18 +48,26 @@ def _op_cases() -> list:
     cases = {}
     for cls in OP_CLASSES:
         for pair in SHAPE_PAIRS:
-            shapes = pair[: cls.arity]
-            label = f"{cls.name}[{','.join(map(_shape_id, shapes))}]"
-            cases[label] = pytest.param(cls, shapes, id=label)
+            shapes = None if pair is None else pair[: cls.arity]
+            shown = "random shapes" if shapes is None else ",".join(map(_shape_id, shapes))
+            cases[f"{cls.name}[{shown}]"] = pytest.param(cls, shapes, id=f"{cls.name}[{shown}]")
     return list(cases.values())
 
 
+def _draw_arguments(data, op_class: type[Operation], shapes) -> tuple:
+    """The shapes (drawn when None) and arguments in the op's domain for them."""
+    if shapes is None:
+        shapes = data.draw(broadcastable_shapes(op_class.arity), label="shapes")
+    return shapes, data.draw(op_arguments(op_class, shapes), label="arguments")
+
+
 OP_CASES = _op_cases()
+#: ``@by_name("op_class", classes)``: parametrise over op classes, with their names as ids.
 by_name = functools.partial(pytest.mark.parametrize, ids=lambda cls: cls.name)
 
 
-def _graph_of(op: type[Operation] | str, arguments: list, inputs: tuple[str, ...] = ()) -> (
-        ComputationalGraph):
+def _graph_of(op: type[Operation] | str, arguments: list,
+              inputs: tuple[str, ...] = ()) -> ComputationalGraph:
     """A graph whose node ``y`` applies ``op`` to inputs ``x0, x1, ...`` (or to ``inputs``)."""
     cg = ComputationalGraph()
     names = [f"x{i}" for i in range(len(arguments))]
@@ -97,7 +106,7 @@ def test_tables_hold_only_registered_ops():
 @settings(max_examples=10, deadline=None)
 @given(data=st.data())
 def test_backward_matches_finite_differences_and_torch(op_class, shapes, data):
-    cg = _graph_of(op_class, data.draw(op_arguments(op_class, shapes), label="arguments"))
+    cg = _graph_of(op_class, _draw_arguments(data, op_class, shapes)[1])
     _, gradients = _forward_backward(cg)
     numerical = numerical_gradient(cg, "y")
     reference = torch_reference(cg, "y").gradients
@@ -113,7 +122,7 @@ def test_backward_matches_finite_differences_and_torch(op_class, shapes, data):
 @settings(max_examples=5, deadline=None)
 @given(data=st.data())
 def test_forward_matches_torch_and_gradients_are_shaped_like_inputs(op_class, shapes, data):
-    arguments = data.draw(op_arguments(op_class, shapes), label="arguments")
+    shapes, arguments = _draw_arguments(data, op_class, shapes)
     cg = _graph_of(op_class, arguments)
     output, gradients = _forward_backward(cg)
     np.testing.assert_allclose(output, torch_reference(cg, "y").values["y"], rtol=1e-12)

@@ -20,7 +20,7 @@ from cgraph import gradcheck
 #: Relative tolerance against torch: both compute in float64, in different orders.
 RTOL = 1e-9
 #: Absolute tolerance, for values that cancel to about zero (terms are at most about 1e3).
-ATOL = 1e-11
+ATOL = 1e-12
 
 
 def _evaluated(graph: RandomGraph):
@@ -30,7 +30,7 @@ def _evaluated(graph: RandomGraph):
     return cg
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(graph=random_graphs())
 def test_values_and_gradients_match_torch(graph):
     cg = _evaluated(graph)
@@ -48,7 +48,7 @@ def test_values_and_gradients_match_torch(graph):
                                    err_msg=f"gradient of {name}")
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(graph=random_graphs())
 def test_backward_twice_gives_identical_gradients(graph):
     cg = _evaluated(graph)
@@ -63,7 +63,7 @@ def test_backward_twice_gives_identical_gradients(graph):
         np.testing.assert_array_equal(cg.get_gradient(name), gradient, err_msg=name)
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(graph=random_graphs())
 def test_gradcheck_passes_on_random_graphs(graph):
     assert gradcheck(_evaluated(graph), graph.root)
