@@ -35,7 +35,7 @@ def parse_options(
 ) -> argparse.Namespace:
     """The flags every benchmark takes: ``--quick``, ``--write`` and ``--repeats``.
 
-    ``repeats`` gives the default number of timed calls per contender of a quick
+    ``repeats`` gives the default number of timed blocks per contender of a quick
     run and of a full one; ``options.repeats`` is always set.
     """
     parser = argparse.ArgumentParser(description=description.splitlines()[0])
@@ -66,26 +66,43 @@ def import_torch():
 
 
 def time_interleaved(
-    contenders: Mapping[str, Callable[[], object]], repeats: int
+    contenders: Mapping[str, Callable[[], object]], repeats: int, block: int = 3
 ) -> dict[str, float]:
     """The median wall time in seconds of one call of each contender.
 
-    Each contender is called once untimed (a warm-up), then ``repeats`` times,
-    one call of each per round, the first of the round rotating. What a call
-    returns is freed after its timing stops: freeing is not what is measured.
+    Each contender is called once untimed (a warm-up). Then come ``repeats``
+    rounds; in each, every contender makes ``block`` consecutive timed calls,
+    the first contender of the round rotating. Blocks interleave the
+    contenders, so machine noise falls on all alike; calls within a block run
+    back to back as in a training loop, so the median call (over all blocks)
+    is one with warm caches, not one just after another engine flushed them.
+
+    The garbage collector stays on and runs when it would during a call. What
+    exists before the first round (imports, declared graphs) is frozen out of
+    it (``gc.freeze``), so a collection costs each contender what it allocates
+    itself, as if it ran alone; after each block, outside the timing, what the
+    calls returned and left behind is freed, so that no contender pays for
+    another's garbage.
     """
     names = list(contenders)
     samples: dict[str, list[float]] = {name: [] for name in names}
     for name in names:
         contenders[name]()
-    for round_number in range(repeats):
-        shift = round_number % len(names)
-        for name in names[shift:] + names[:shift]:
-            gc.collect()
-            start = time.perf_counter()
-            result = contenders[name]()
-            samples[name].append(time.perf_counter() - start)
-            del result
+    gc.collect()
+    gc.freeze()
+    try:
+        for round_number in range(repeats):
+            shift = round_number % len(names)
+            for name in names[shift:] + names[:shift]:
+                results = []
+                for _ in range(block):
+                    start = time.perf_counter()
+                    results.append(contenders[name]())
+                    samples[name].append(time.perf_counter() - start)
+                del results
+                gc.collect()  # only what is not frozen: this block's leftovers
+    finally:
+        gc.unfreeze()
     return {name: statistics.median(samples[name]) for name in names}
 
 
@@ -185,7 +202,7 @@ def environment(options: argparse.Namespace) -> str:
     mode = "QUICK smoke run, not a measurement; " if options.quick else ""
     return (f"{mode}Python {platform.python_version()}, {', '.join(libraries)}; "
             f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs{threads}; "
-            f"median of {options.repeats} interleaved calls; {time.strftime('%Y-%m-%d')}.")
+            f"median of {options.repeats} interleaved blocks of 3 calls; {time.strftime('%Y-%m-%d')}.")
 
 
 def git_commit() -> str:

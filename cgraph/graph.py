@@ -210,15 +210,19 @@ class ComputationalGraph:
                 f"but was given {len(parents)}: {input_names}",
                 nodes=[name],
             )
-        needs = tuple(map(_requires_grad, parents))
-        if False in needs:  # the default, (), means every input needs a gradient
+        if all(map(_requires_grad, parents)):
+            requires_grad = bool(parents)
+        else:  # the default needs_input_grad, (), means every input needs a gradient
+            needs = tuple(map(_requires_grad, parents))
             instance.needs_input_grad = _NEEDS.setdefault(needs, needs)
-        node = OperationNode(name, instance, parents, len(nodes), True in needs)
-        nodes[name] = self.operations[name] = node
+            requires_grad = True in needs
+        nodes[name] = self.operations[name] = OperationNode(
+            name, instance, parents, len(nodes), requires_grad)
+        add_edge = self.graph.add_edge
+        for parent in input_names:
+            add_edge(parent, name)  # adds the node too; a repeated edge is a no-op
         if not input_names:
             self.graph.add_node(name)
-        for parent in input_names:
-            self.graph.add_edge(parent, name)  # adds the node too; a repeated edge is a no-op
         if self._schedules:
             self._schedules.clear()
         self._sinks = None
