@@ -65,8 +65,12 @@ def import_torch():
 # --------------------------------------------------------------------------------------
 
 
+#: Consecutive timed calls of one contender before the next one's turn.
+BLOCK = 3
+
+
 def time_interleaved(
-    contenders: Mapping[str, Callable[[], object]], repeats: int, block: int = 3
+    contenders: Mapping[str, Callable[[], object]], repeats: int, block: int = BLOCK
 ) -> dict[str, float]:
     """The median wall time in seconds of one call of each contender.
 
@@ -202,7 +206,8 @@ def environment(options: argparse.Namespace) -> str:
     mode = "QUICK smoke run, not a measurement; " if options.quick else ""
     return (f"{mode}Python {platform.python_version()}, {', '.join(libraries)}; "
             f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs{threads}; "
-            f"median of {options.repeats} interleaved blocks of 3 calls; {time.strftime('%Y-%m-%d')}.")
+            f"median of {options.repeats} interleaved blocks of {BLOCK} calls; "
+            f"{time.strftime('%Y-%m-%d')}.")
 
 
 def git_commit() -> str:

@@ -10,9 +10,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from cgraph.diagnostics import (
-    did_you_mean,
-)
+from cgraph.diagnostics import did_you_mean
 from cgraph.errors import (
     ArityError,
     CycleError,
@@ -223,9 +221,7 @@ class ComputationalGraph:
             add_edge(parent, name)  # adds the node too; a repeated edge is a no-op
         if not input_names:
             self.graph.add_node(name)
-        if self._schedules:
-            self._schedules.clear()
-        self._sinks = None
+        self._structure_changed()
 
     # ----------------------------------------------------------------------------------
     # Forward and backward
