@@ -324,6 +324,8 @@ class ComputationalGraph:
         -------
         dict of str to gradient
             The gradient of every trainable input the root depends on, by name.
+            Array gradients may be shared between nodes (an addition passes the
+            same array to both its inputs): copy one before changing it in place.
 
         Raises
         ------
