@@ -24,7 +24,7 @@ from cgraph.errors import (
 )
 from cgraph.nodes import Constant, Input, Node, OperationNode, as_value
 from cgraph.operation import OPERATIONS, resolve_operation
-from cgraph.passes import run_backward, run_forward
+from cgraph.passes import ones_like, run_backward, run_forward
 from cgraph.schedule import Schedule
 from cgraph.summary import format_summary
 
@@ -597,9 +597,7 @@ class ComputationalGraph:
 
     def _checked_seed(self, root: Node, value: Any, seed: Any) -> Any:
         if seed is None:
-            if isinstance(value, np.ndarray):
-                return np.ones_like(value, dtype=_float_dtype(value))
-            return 1.0
+            return ones_like(value)
         seed = as_value(seed, root.name, trainable=True)
         if np.shape(seed) != np.shape(value):
             raise ShapeError(
@@ -618,7 +616,3 @@ def _plain(value: Any) -> Any:
     """numpy scalars as Python numbers, for what the user reads; arrays unchanged."""
     return value.item() if isinstance(value, np.generic) else value
 
-
-def _float_dtype(value: Any) -> Any:
-    dtype = np.result_type(value)
-    return dtype if dtype.kind == "f" else np.float64

@@ -28,7 +28,7 @@ from cgraph.errors import GraphError
 from cgraph.operation import unbroadcast
 from cgraph.schedule import Schedule
 
-__all__ = ["run_forward", "run_backward"]
+__all__ = ["run_forward", "run_backward", "ones_like"]
 
 
 def run_forward(
@@ -194,5 +194,27 @@ def _fitted(grad: Any, value: Any, name: str) -> Any:
     return unbroadcast(grad, np.shape(value), name)
 
 
+def ones_like(value: Any) -> Any:
+    """The default seed: 1.0 for a scalar, else ones shaped like the value, in a float dtype.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> ones_like(2.5), ones_like(np.zeros(2, np.float32))
+    (1.0, array([1., 1.], dtype=float32))
+    """
+    if not isinstance(value, np.ndarray):
+        return 1.0
+    return np.ones(value.shape, _float_dtype(value))
+
+
 def _zeros_like(value: Any) -> Any:
-    return 0.0 if type(value) is float else np.zeros(np.shape(value))
+    """The gradient of a node nothing passed a gradient to, in the same dtype a seed would have."""
+    if not isinstance(value, np.ndarray):
+        return 0.0
+    return np.zeros(value.shape, _float_dtype(value))
+
+
+def _float_dtype(value: np.ndarray) -> Any:
+    """The value's dtype if it is a float type, else float64 (gradients are floats)."""
+    return value.dtype if value.dtype.kind == "f" else np.float64

@@ -184,3 +184,13 @@ def test_unbroadcast_broadcasts_a_scalar_gradient_and_refuses_impossible_shapes(
     np.testing.assert_array_equal(unbroadcast(2.0, (2, 2)), np.full((2, 2), 2.0))
     with pytest.raises(cgraph.ShapeError, match="'w'"):
         unbroadcast(np.ones((2, 3)), (2,), "w")
+
+
+def test_an_input_that_gets_no_gradient_gets_zeros_in_its_own_float_dtype():
+    cg = ComputationalGraph()
+    cg.add_inputs(a=np.ones(2, np.float32), b=np.ones(2, np.float32))
+    cg.add_computation_node("y", SelectFirst, ("a", "b"))
+    cg.forward("y")
+    grads = cg.backward("y")
+    assert grads["a"].dtype == grads["b"].dtype == np.float32
+    np.testing.assert_array_equal(grads["b"], [0.0, 0.0])
