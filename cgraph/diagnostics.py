@@ -140,8 +140,10 @@ def forward_failure(
 ) -> GraphError:
     """Turn an exception raised inside an op's forward into an error naming the node.
 
-    Inputs that numpy cannot broadcast give a :class:`ShapeError` listing each
-    input's shape; anything else an :class:`OperationError` with the inputs.
+    A GraphError the op raised itself (a ShapeError for a misaligned matmul)
+    keeps its class and gains the node's name and inputs; inputs that numpy
+    cannot broadcast give a :class:`ShapeError` listing each input's shape;
+    anything else an :class:`OperationError` with the inputs.
 
     Examples
     --------
@@ -154,6 +156,12 @@ def forward_failure(
     ...                       ValueError("operands could not be broadcast together")))
     node 's' (Add): input shapes do not broadcast ('a' (2,), 'b' (3,)); reshape an input or fix the graph
     """  # noqa: E501
+    if isinstance(error, GraphError):  # an op's own check: same class, now naming the node
+        return type(error)(
+            f"node {node.name!r} ({_op_name(node)}): {error}; its inputs were "
+            f"{_inputs_text(node, values, parents)}",
+            nodes=_involved(node),
+        )
     if isinstance(error, ValueError) and "broadcast" in str(error):
         shapes = ", ".join(
             f"{parent.name!r} {np.shape(values[pos])}"

@@ -206,7 +206,7 @@ def resolve_operation(op: Any, node: str, params: dict[str, Any] | None = None) 
     ------
     InvalidOperationError
         If ``op`` is none of these, a name that is not registered, or a class
-        that does not accept ``params``.
+        that does not accept ``params`` (or refuses their values).
 
     Examples
     --------
@@ -225,7 +225,7 @@ def resolve_operation(op: Any, node: str, params: dict[str, Any] | None = None) 
     if isinstance(op, type) and issubclass(op, Operation):
         try:
             return op(**params) if params else op()
-        except TypeError as err:
+        except (TypeError, ValueError) as err:  # ValueError: the op refused a parameter
             raise InvalidOperationError(
                 f"node {node!r}: {op.__name__}({', '.join(params or ())}) failed: {err}; "
                 f"give it the parameters its constructor takes",

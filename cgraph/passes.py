@@ -77,8 +77,10 @@ def run_forward(
             values[pos] = out
             if check_finite and not is_finite(out):
                 raise non_finite_output(node, values, parents, out)
-    except GraphError:
-        raise
+    except GraphError as error:
+        if error.nodes:
+            raise
+        raise forward_failure(node, values, parents, error) from error  # an op's own check
     except Exception as error:
         raise forward_failure(node, values, parents, error) from error
     return values

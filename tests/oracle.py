@@ -30,6 +30,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 import torch
+import torch.nn.functional as F  # noqa: N812
 
 from cgraph import ComputationalGraph, Operation, ops
 
@@ -75,7 +76,50 @@ TORCH_OPS: dict[type[Operation], TorchFunction] = {
     # Comparisons
     ops.Maximum: _ignoring_op(torch.maximum),
     ops.Minimum: _ignoring_op(torch.minimum),
+    # Products (np.dot is the matrix product for vectors and matrices)
+    ops.MatMul: _ignoring_op(torch.matmul),
+    ops.Dot: _ignoring_op(torch.matmul),
+    ops.Outer: _ignoring_op(lambda a, b: torch.outer(a.flatten(), b.flatten())),
+    ops.Linear: _ignoring_op(torch.nn.functional.linear),
+    # Reductions
+    ops.Sum: lambda op, x: _reduce(torch.sum, op, x),
+    ops.Mean: lambda op, x: _reduce(torch.mean, op, x),
+    ops.Max: lambda op, x: _reduce(torch.amax, op, x),
+    ops.Min: lambda op, x: _reduce(torch.amin, op, x),
+    # Shape and selection
+    ops.Reshape: lambda op, x: x.reshape(op.shape),
+    ops.Transpose: lambda op, x: x.permute(
+        op.axes if op.axes is not None else tuple(reversed(range(x.ndim)))),
+    ops.Index: lambda op, x: x[_torch_index(op.index)],
+    ops.Concat: lambda op, *xs: torch.cat(xs, dim=op.axis),
+    ops.Stack: lambda op, *xs: torch.stack(xs, dim=op.axis),
+    # Softmax and losses (torch's multi-margin loss also divides by the number of classes)
+    ops.Softmax: lambda op, x: torch.softmax(x, dim=op.axis),
+    ops.LogSoftmax: lambda op, x: torch.log_softmax(x, dim=op.axis),
+    ops.CrossEntropy: lambda op, z, y: F.cross_entropy(z, y.long(), reduction=op.reduction),
+    ops.Hinge: lambda op, s, y: F.multi_margin_loss(
+        s, y.long(), margin=op.margin, reduction=op.reduction) * s.shape[-1],
+    ops.MSE: lambda op, p, t: F.mse_loss(*torch.broadcast_tensors(p, t), reduction=op.reduction),
+    ops.BCEWithLogits: lambda op, z, t: F.binary_cross_entropy_with_logits(
+        *torch.broadcast_tensors(z, t), reduction=op.reduction),
 }
+
+
+def _reduce(fn: Callable[..., torch.Tensor], op: Operation, x: torch.Tensor) -> torch.Tensor:
+    """A torch reduction over the op's axes (every axis for None; a 0-d tensor is kept)."""
+    if x.ndim == 0:
+        return fn(x)
+    axes = tuple(range(x.ndim)) if op.axis is None else op.axis
+    return fn(x, dim=axes, keepdim=op.keepdims)
+
+
+def _torch_index(index: Any) -> Any:
+    """A numpy index with its lists and arrays as torch tensors."""
+    parts = index if isinstance(index, tuple) else (index,)
+    converted = tuple(
+        torch.as_tensor(np.asarray(part)) if isinstance(part, (list, np.ndarray)) else part
+        for part in parts)
+    return converted if isinstance(index, tuple) else converted[0]
 
 
 @dataclass(frozen=True)

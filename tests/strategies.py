@@ -5,8 +5,11 @@ so that the op is defined, smooth enough for central differences, and small
 enough that nothing overflows: log and sqrt need ``x >= 0.1``, denominators
 ``|x| >= 0.2``, kinks (relu, abs) are kept ``0.05`` away, and maximum/minimum
 keep their inputs ``0.05`` apart so that no element sits on a tie.
-Adding an operation to cgraph means adding a row here: ``tests/test_ops.py``
-fails for any registered op without one.
+Tensor and loss ops, whose inputs must have particular shapes, are described
+instead by ``TENSOR_CASES``: for each op, the parameters and argument shapes
+it is tested with. ``op_cases`` gives every op's cases in one form.
+Adding an operation to cgraph means adding a row to one of the two tables:
+``tests/test_ops.py`` fails for any registered op without one.
 
 Examples
 --------
@@ -18,7 +21,8 @@ False
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -30,6 +34,11 @@ from cgraph.ops import elementwise
 
 __all__ = [
     "DOMAINS",
+    "TENSOR_CASES",
+    "OpCase",
+    "Labels",
+    "Spaced",
+    "op_cases",
     "ELEMENTWISE_OPS",
     "Domain",
     "Interval",
@@ -185,6 +194,200 @@ def op_arguments(op_class: type[Operation], shapes: tuple[tuple[int, ...], ...],
         values_in(interval, shape, dtype, scalar=True)
         for interval, shape in zip(domain.arguments, shapes, strict=True)
     )).filter(lambda values: domain.admits(*values)).map(list)
+
+
+# --------------------------------------------------------------------------------------
+# Test cases of every op: elementwise ops on broadcast shapes, tensor ops on fixed ones
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Integer class labels in ``[0, classes)``: a non-trainable input, never differentiated."""
+
+    classes: int
+
+
+@dataclass(frozen=True)
+class Spaced:
+    """Distinct values at least ``gap`` apart in random order, so a max or min has no tie."""
+
+    gap: float = 0.5
+
+
+#: How one argument is drawn: a float interval, integer labels, or spaced distinct values.
+Argument = Interval | Labels | Spaced
+
+
+def _draw_value(draw: st.DrawFn, kind: Argument, shape: tuple[int, ...], dtype: Any) -> Any:
+    if isinstance(kind, Labels):
+        labels = st.integers(0, kind.classes - 1)
+        return draw(labels) if shape == () else draw(hnp.arrays(np.int64, shape, elements=labels))
+    if isinstance(kind, Spaced):
+        size = int(np.prod(shape))
+        order = np.array(draw(st.permutations(range(size))), dtype=dtype)
+        jitter = draw(hnp.arrays(dtype, size, elements=Interval(0.0, kind.gap / 2).floats(
+            np.finfo(dtype).bits)))
+        values = (order - size / 2) * kind.gap + jitter
+        return float(values[0]) if shape == () else values.reshape(shape)
+    return draw(values_in(kind, shape, dtype, scalar=True))
+
+
+@dataclass(frozen=True)
+class OpCase:
+    """One way the op tests call an op: its parameters, its arguments' shapes and ranges.
+
+    Attributes
+    ----------
+    op_class : type[Operation]
+    shapes : tuple of shapes, or None
+        One shape per argument (``()`` is a Python float); None for shapes that
+        hypothesis draws (broadcastable together, for elementwise ops).
+    arguments : tuple of Interval, Labels or Spaced
+        How each argument is drawn.
+    params : dict
+        Keyword arguments for the op's constructor.
+    admits : callable, optional
+        Extra condition on the drawn values (away from kinks and ties).
+    """
+
+    op_class: type[Operation]
+    shapes: tuple[tuple[int, ...], ...] | None
+    arguments: tuple[Argument, ...]
+    params: dict[str, Any] = field(default_factory=dict)
+    admits: Callable[..., bool] | None = None
+
+    @property
+    def id(self) -> str:
+        shapes = "random shapes" if self.shapes is None else ",".join(
+            "x".join(map(str, shape)) if shape else "float" for shape in self.shapes)
+        params = ",".join(f"{key}={value!r}" for key, value in self.params.items())
+        return f"{self.op_class.name}[{shapes}{';' + params if params else ''}]"
+
+    @property
+    def fixed(self) -> tuple[int, ...]:
+        """The positions of arguments that are not trainable (labels)."""
+        return tuple(i for i, kind in enumerate(self.arguments) if isinstance(kind, Labels))
+
+    def op(self) -> Operation:
+        """A new instance of the op with this case's parameters."""
+        return self.op_class(**self.params)
+
+    def draw(self, data: st.DataObject, dtype: Any = np.float64) -> tuple[tuple, list[Any]]:
+        """Draw the shapes (when not fixed) and the arguments: ``(shapes, arguments)``."""
+        shapes = self.shapes
+        if shapes is None:
+            shapes = data.draw(broadcastable_shapes(len(self.arguments)), label="shapes")
+
+        @st.composite
+        def arguments(draw: st.DrawFn) -> list[Any]:
+            return [_draw_value(draw, kind, shape, dtype)
+                    for kind, shape in zip(self.arguments, shapes, strict=True)]
+
+        admits = self.admits or (lambda *values: True)
+        drawn = data.draw(arguments().filter(lambda values: admits(*values)), label="arguments")
+        return shapes, drawn
+
+
+def _hinge_away_from_kinks(scores: Any, labels: Any, margin: float = 1.0) -> bool:
+    """No wrong class's margin s_j - s_label + margin within 0.05 of 0 (the hinge's kink)."""
+    scores = np.atleast_2d(scores)
+    labels = np.atleast_1d(labels)
+    correct = scores[np.arange(len(labels)), labels][:, np.newaxis]
+    margins = scores - correct + margin
+    margins[np.arange(len(labels)), labels] = 1.0
+    return bool(np.all(abs(margins) >= 0.05))
+
+
+def _cases(op_class: type[Operation], shape_list: list[tuple], *arguments: Argument,
+           admits: Callable[..., bool] | None = None, **params: Any) -> list[OpCase]:
+    """Cases of one op and parameter set over several argument shapes."""
+    return [OpCase(op_class, shapes, arguments or (MODERATE,) * len(shapes), params, admits)
+            for shapes in shape_list]
+
+
+#: Matrix products of every numpy promotion rule, with broadcast batch axes.
+_MATMUL_SHAPES = [((2, 3), (3, 4)), ((3,), (3,)), ((3,), (3, 2)), ((2, 3), (3,)),
+                  ((2, 2, 3), (3, 4)), ((2, 1, 2, 3), (3, 3, 2)), ((3,), (2, 3, 2))]
+
+TENSOR_CASES: dict[type[Operation], list[OpCase]] = {
+    # Products
+    ops.MatMul: _cases(ops.MatMul, _MATMUL_SHAPES),
+    ops.Dot: _cases(ops.Dot, [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((2, 3), (3, 2))]),
+    ops.Outer: _cases(ops.Outer, [((3,), (2,)), ((2, 2), (3,)), ((), (2,))]),
+    ops.Linear: _cases(ops.Linear, [((4, 3), (2, 3), (2,)), ((3,), (2, 3), (2,)),
+                                    ((2, 4, 3), (2, 3), (2,)), ((4, 3), (2, 3), ())]),
+    # Reductions
+    **{cls: [
+        *_cases(cls, [((2, 3),), ((),), ((4,),)]),
+        *_cases(cls, [((2, 3),)], axis=0),
+        *_cases(cls, [((2, 3),)], axis=-1, keepdims=True),
+        *_cases(cls, [((2, 3, 2),)], axis=(0, 2)),
+    ] for cls in (ops.Sum, ops.Mean)},
+    **{cls: [
+        *_cases(cls, [((2, 3),), ((5,),)], Spaced()),
+        *_cases(cls, [((2, 3),)], Spaced(), axis=0),
+        *_cases(cls, [((2, 3, 2),)], Spaced(), axis=(0, 2), keepdims=True),
+    ] for cls in (ops.Max, ops.Min)},
+    # Shape and selection
+    ops.Reshape: [*_cases(ops.Reshape, [((2, 3),)], shape=(3, 2)),
+                  *_cases(ops.Reshape, [((2, 3),)], shape=-1),
+                  *_cases(ops.Reshape, [((),)], shape=(1, 1))],
+    ops.Transpose: [*_cases(ops.Transpose, [((2, 3),), ((3,),)]),
+                    *_cases(ops.Transpose, [((2, 3, 4),)], axes=(1, 2, 0))],
+    ops.Index: [*_cases(ops.Index, [((4,),)], index=1),
+                *_cases(ops.Index, [((4,),)], index=slice(1, 3)),
+                *_cases(ops.Index, [((4,),)], index=[0, 0, 3]),
+                *_cases(ops.Index, [((3, 4),)], index=(slice(None), [2, 0, 2])),
+                *_cases(ops.Index, [((3, 4),)], index=(1, Ellipsis)),
+                *_cases(ops.Index, [((3, 2),)], index=np.array([True, False, True]))],
+    ops.Concat: [*_cases(ops.Concat, [((2,), (3,)), ((2, 3),)]),
+                 *_cases(ops.Concat, [((2, 3), (2, 1), (2, 2))], axis=1)],
+    ops.Stack: [*_cases(ops.Stack, [((3,), (3,)), ((), (), ())]),
+                *_cases(ops.Stack, [((2, 3), (2, 3))], axis=-1)],
+    # Softmax
+    **{cls: [*_cases(cls, [((4,),), ((2, 3),)]), *_cases(cls, [((2, 3),)], axis=0)]
+       for cls in (ops.Softmax, ops.LogSoftmax)},
+    # Losses
+    ops.CrossEntropy: [
+        *_cases(ops.CrossEntropy, [((3, 4), (3,))], MODERATE, Labels(4)),
+        *_cases(ops.CrossEntropy, [((4,), ())], MODERATE, Labels(4)),
+        *_cases(ops.CrossEntropy, [((3, 4), (3,))], MODERATE, Labels(4), reduction="sum"),
+        *_cases(ops.CrossEntropy, [((3, 4), (3,))], MODERATE, Labels(4), reduction="none"),
+    ],
+    ops.Hinge: [
+        *_cases(ops.Hinge, [((3, 4), (3,)), ((4,), ())], MODERATE, Labels(4),
+                admits=_hinge_away_from_kinks),
+        *_cases(ops.Hinge, [((3, 4), (3,))], MODERATE, Labels(4), reduction="none",
+                admits=_hinge_away_from_kinks),
+        *_cases(ops.Hinge, [((3, 4), (3,))], MODERATE, Labels(4), margin=0.5, reduction="sum",
+                admits=lambda s, y: _hinge_away_from_kinks(s, y, margin=0.5)),
+    ],
+    ops.MSE: [*_cases(ops.MSE, [((2, 3), (2, 3)), ((2, 3), (3,)), ((), ())]),
+              *_cases(ops.MSE, [((2, 3), (2, 3))], reduction="none")],
+    ops.BCEWithLogits: [
+        *_cases(ops.BCEWithLogits, [((4,), (4,)), ((), ())], MODERATE, Interval(0.0, 1.0)),
+        *_cases(ops.BCEWithLogits, [((2, 3), (2, 3))], MODERATE, Interval(0.0, 1.0),
+                reduction="sum"),
+    ],
+}
+
+#: Argument shapes of the elementwise ops: () is a Python float; None means drawn.
+ELEMENTWISE_SHAPES = [((), ()), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3)), ((2, 3), ()),
+                      None]
+
+
+def op_cases(op_class: type[Operation]) -> list[OpCase]:
+    """Every case the op tests run for ``op_class``: broadcast shapes or its TENSOR_CASES."""
+    if op_class in TENSOR_CASES:
+        return TENSOR_CASES[op_class]
+    domain = DOMAINS[op_class]
+    cases = {}
+    for pair in ELEMENTWISE_SHAPES:
+        shapes = None if pair is None else pair[: op_class.arity]
+        case = OpCase(op_class, shapes, domain.arguments, admits=domain.admits)
+        cases[case.id] = case  # unary ops see each first shape once
+    return list(cases.values())
 
 
 # --------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracle import TORCH_OPS, torch_reference
-from strategies import DOMAINS, broadcastable_shapes, op_arguments, values_in
+from strategies import DOMAINS, TENSOR_CASES, OpCase, op_cases, values_in
 
 from cgraph import OPERATIONS, ComputationalGraph, Operation, numerical_gradient
 
@@ -33,11 +33,7 @@ def _ships_with_cgraph(cls: type[Operation]) -> bool:
 
 OP_CLASSES = sorted(
     {cls for cls in OPERATIONS.values() if _ships_with_cgraph(cls)}, key=lambda cls: cls.name)
-BINARY_OPS = [cls for cls in OP_CLASSES if cls.arity == 2]
-
-#: Argument shapes: () is a Python float. Unary ops take the first shape of each pair;
-#: None stands for shapes drawn by hypothesis.
-SHAPE_PAIRS = [((), ()), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3)), ((2, 3), ()), None]
+ELEMENTWISE_BINARY_OPS = [cls for cls in OP_CLASSES if cls.arity == 2 and cls in DOMAINS]
 
 
 def _shape_id(shape: tuple[int, ...]) -> str:
@@ -45,20 +41,9 @@ def _shape_id(shape: tuple[int, ...]) -> str:
 
 
 def _op_cases() -> list:
-    cases = {}
-    for cls in OP_CLASSES:
-        for pair in SHAPE_PAIRS:
-            shapes = None if pair is None else pair[: cls.arity]
-            shown = "random shapes" if shapes is None else ",".join(map(_shape_id, shapes))
-            cases[f"{cls.name}[{shown}]"] = pytest.param(cls, shapes, id=f"{cls.name}[{shown}]")
-    return list(cases.values())
-
-
-def _draw_arguments(data, op_class: type[Operation], shapes) -> tuple:
-    """The shapes (drawn when None) and arguments in the op's domain for them."""
-    if shapes is None:
-        shapes = data.draw(broadcastable_shapes(op_class.arity), label="shapes")
-    return shapes, data.draw(op_arguments(op_class, shapes), label="arguments")
+    return [pytest.param(case, id=case.id)
+            for cls in OP_CLASSES if cls in DOMAINS or cls in TENSOR_CASES
+            for case in op_cases(cls)]
 
 
 OP_CASES = _op_cases()
@@ -66,14 +51,22 @@ OP_CASES = _op_cases()
 by_name = functools.partial(pytest.mark.parametrize, ids=lambda cls: cls.name)
 
 
-def _graph_of(op: type[Operation] | str, arguments: list,
-              inputs: tuple[str, ...] = ()) -> ComputationalGraph:
-    """A graph whose node ``y`` applies ``op`` to inputs ``x0, x1, ...`` (or to ``inputs``)."""
+def _graph_of(op: Operation | type[Operation] | str, arguments: list,
+              inputs: tuple[str, ...] = (), fixed: tuple[int, ...] = ()) -> ComputationalGraph:
+    """A graph whose node ``y`` applies ``op`` to inputs ``x0, x1, ...`` (or to ``inputs``).
+
+    The arguments at the positions in ``fixed`` (labels) are not trainable.
+    """
     cg = ComputationalGraph()
     names = [f"x{i}" for i in range(len(arguments))]
-    cg.add_inputs(**dict(zip(names, arguments, strict=True)))
+    for index, (name, value) in enumerate(zip(names, arguments, strict=True)):
+        cg.add_input(name, value, trainable=index not in fixed)
     cg.add_computation_node("y", op, inputs or names)
     return cg
+
+
+def _case_graph(case: OpCase, arguments: list) -> ComputationalGraph:
+    return _graph_of(case.op(), arguments, fixed=case.fixed)
 
 
 def _forward_backward(cg: ComputationalGraph) -> tuple:
@@ -89,28 +82,31 @@ def _forward_backward(cg: ComputationalGraph) -> tuple:
 
 
 @by_name("op_class", OP_CLASSES)
-def test_registered_op_has_an_oracle_and_a_domain(op_class):
+def test_registered_op_has_an_oracle_and_test_cases(op_class):
     assert op_class in TORCH_OPS, (
         f"registered op {op_class.name!r} has no torch oracle: add it to tests/oracle.py")
-    assert op_class in DOMAINS, (
-        f"registered op {op_class.name!r} has no domain: add it to DOMAINS in tests/strategies.py")
+    assert op_class in DOMAINS or op_class in TENSOR_CASES, (
+        f"registered op {op_class.name!r} has no domain: add it to DOMAINS or TENSOR_CASES "
+        "in tests/strategies.py")
 
 
 def test_tables_hold_only_registered_ops():
     registered = set(OPERATIONS.values())
-    stale = sorted(cls.__name__ for cls in {*TORCH_OPS, *DOMAINS} if cls not in registered)
+    tables = {*TORCH_OPS, *DOMAINS, *TENSOR_CASES}
+    stale = sorted(cls.__name__ for cls in tables if cls not in registered)
     assert not stale, f"tests/oracle.py or tests/strategies.py name unregistered ops {stale}"
 
 
-@pytest.mark.parametrize(("op_class", "shapes"), OP_CASES)
+@pytest.mark.parametrize("case", OP_CASES)
 @settings(max_examples=10, deadline=None)
 @given(data=st.data())
-def test_backward_matches_finite_differences_and_torch(op_class, shapes, data):
-    cg = _graph_of(op_class, _draw_arguments(data, op_class, shapes)[1])
+def test_backward_matches_finite_differences_and_torch(case, data):
+    cg = _case_graph(case, case.draw(data)[1])
     _, gradients = _forward_backward(cg)
     numerical = numerical_gradient(cg, "y")
     reference = torch_reference(cg, "y").gradients
     assert gradients.keys() == reference.keys()
+    assert len(gradients) == len(case.arguments) - len(case.fixed)
     for name, gradient in gradients.items():
         np.testing.assert_allclose(gradient, numerical[name], rtol=1e-6, atol=1e-6,
                                    err_msg=f"{name}: backward vs finite differences")
@@ -118,33 +114,39 @@ def test_backward_matches_finite_differences_and_torch(op_class, shapes, data):
                                    err_msg=f"{name}: backward vs torch")
 
 
-@pytest.mark.parametrize(("op_class", "shapes"), OP_CASES)
+@pytest.mark.parametrize("case", OP_CASES)
 @settings(max_examples=5, deadline=None)
 @given(data=st.data())
-def test_forward_matches_torch_and_gradients_are_shaped_like_inputs(op_class, shapes, data):
-    shapes, arguments = _draw_arguments(data, op_class, shapes)
-    cg = _graph_of(op_class, arguments)
+def test_forward_matches_torch_and_gradients_are_shaped_like_inputs(case, data):
+    _, arguments = case.draw(data)
+    cg = _case_graph(case, arguments)
     output, gradients = _forward_backward(cg)
-    np.testing.assert_allclose(output, torch_reference(cg, "y").values["y"], rtol=1e-12)
-    assert np.shape(output) == np.broadcast_shapes(*shapes)
-    if not any(shapes):
+    expected = torch_reference(cg, "y").values["y"]
+    np.testing.assert_allclose(output, expected, rtol=1e-12, atol=1e-15)
+    assert np.shape(output) == expected.shape
+    if expected.shape == ():  # a single float64 number is a Python float, as inputs are
         assert type(output) is float
     for index, argument in enumerate(arguments):
+        if index in case.fixed:
+            continue
         gradient = gradients[f"x{index}"]
         assert type(gradient) is type(argument)
         assert np.shape(gradient) == np.shape(argument)
         assert np.result_type(gradient) == np.float64
 
 
-@by_name("op_class", OP_CLASSES)
+@pytest.mark.parametrize("op_class", [
+    pytest.param(cls, id=cls.name) for cls in OP_CLASSES if cls in DOMAINS or cls in TENSOR_CASES])
 @settings(max_examples=5, deadline=None)
 @given(data=st.data())
 def test_float32_stays_float32_through_forward_and_backward(op_class, data):
-    shapes = ((2, 3), (3,))[: op_class.arity]
-    cg = _graph_of(op_class, data.draw(op_arguments(op_class, shapes, np.float32)))
+    case = TENSOR_CASES[op_class][0] if op_class in TENSOR_CASES else OpCase(
+        op_class, ((2, 3), (3,))[: op_class.arity], DOMAINS[op_class].arguments,
+        admits=DOMAINS[op_class].admits)
+    cg = _case_graph(case, case.draw(data, np.float32)[1])
     output, gradients = _forward_backward(cg)
     reference = torch_reference(cg, "y")
-    assert output.dtype == np.float32
+    assert np.result_type(output) == np.float32
     np.testing.assert_allclose(output, reference.values["y"], rtol=1e-5, atol=1e-6)
     for name, gradient in gradients.items():
         assert gradient.dtype == np.float32, f"gradient of {name} is {gradient.dtype}"
@@ -156,7 +158,7 @@ def test_float32_stays_float32_through_forward_and_backward(op_class, data):
 # --------------------------------------------------------------------------------------
 
 
-@by_name("op_class", BINARY_OPS)
+@by_name("op_class", ELEMENTWISE_BINARY_OPS)
 @pytest.mark.parametrize("shape", [(), (2, 3)], ids=_shape_id)
 @settings(max_examples=10, deadline=None)
 @given(data=st.data())
@@ -220,7 +222,7 @@ def test_float_outside_domain_gives_numpys_answer_as_a_0d_array_does(op_name, ar
     assert float_warnings == array_warnings
 
 
-@by_name("op_class", [cls for cls in BINARY_OPS if DOMAINS[cls].tie_gap])
+@by_name("op_class", [cls for cls in ELEMENTWISE_BINARY_OPS if DOMAINS[cls].tie_gap])
 @pytest.mark.parametrize("as_array", [False, True], ids=["float", "array"])
 def test_ties_split_the_gradient_equally_as_torch(op_class, as_array):
     a, b = (np.array([1.0, 2.0, 3.0]), np.array([1.0, 5.0, 0.0])) if as_array else (1.0, 1.0)

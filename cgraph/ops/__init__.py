@@ -1,5 +1,9 @@
 """All built-in operations, by family; each is also registered by its lower-case name.
 
+- :mod:`cgraph.ops.elementwise`: arithmetic, exponentials, activations, comparisons.
+- :mod:`cgraph.ops.tensor`: matrix products, reductions, reshaping and indexing.
+- :mod:`cgraph.ops.losses`: softmax, log-softmax and the training losses.
+
 Examples
 --------
 >>> from cgraph.ops import Add, Sigmoid
@@ -29,8 +33,25 @@ from cgraph.ops.elementwise import (
     Sub,
     Tanh,
 )
+from cgraph.ops.losses import MSE, BCEWithLogits, CrossEntropy, Hinge, LogSoftmax, Softmax
+from cgraph.ops.tensor import (
+    Concat,
+    Dot,
+    Index,
+    Linear,
+    MatMul,
+    Max,
+    Mean,
+    Min,
+    Outer,
+    Reshape,
+    Stack,
+    Sum,
+    Transpose,
+)
 
 __all__ = [
+    # elementwise
     "Abs",
     "Add",
     "Cos",
@@ -50,4 +71,25 @@ __all__ = [
     "Square",
     "Sub",
     "Tanh",
+    # tensor
+    "Concat",
+    "Dot",
+    "Index",
+    "Linear",
+    "MatMul",
+    "Max",
+    "Mean",
+    "Min",
+    "Outer",
+    "Reshape",
+    "Stack",
+    "Sum",
+    "Transpose",
+    # losses
+    "BCEWithLogits",
+    "CrossEntropy",
+    "Hinge",
+    "LogSoftmax",
+    "MSE",
+    "Softmax",
 ]

@@ -1,0 +1,103 @@
+"""Small helpers the tensor and loss ops share: axes, scalar outputs, integer labels.
+
+Errors raised here carry no node name: the graph adds the node's name and its
+inputs when it reports them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cgraph.errors import InvalidValueError, ShapeError
+
+__all__ = ["as_output", "normalize_axes", "expand_reduced", "class_indices"]
+
+
+def as_output(value: Any) -> Any:
+    """A 0-d float64 result as a Python float, as the elementwise ops give; else the array.
+
+    Examples
+    --------
+    >>> as_output(np.float64(2.5)), as_output(np.float32(2.5))
+    (2.5, array(2.5, dtype=float32))
+    """
+    if np.ndim(value) == 0:
+        return float(value) if np.result_type(value) == np.float64 else np.asarray(value)
+    return value
+
+
+def normalize_axes(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:
+    """The axes an ``axis`` argument names, as non-negative ints; every axis for ``None``.
+
+    Raises
+    ------
+    ShapeError
+        If an axis is out of range or repeated.
+
+    Examples
+    --------
+    >>> normalize_axes(-1, 3), normalize_axes(None, 2), normalize_axes((0, -1), 3)
+    ((2,), (0, 1), (0, 2))
+    """
+    if axis is None:
+        return tuple(range(ndim))
+    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    normalized = []
+    for a in axes:
+        if not -ndim <= a < ndim:
+            raise ShapeError(
+                f"axis {a} is out of range for an input with {ndim} dimension(s); "
+                f"use an axis in [{-ndim}, {ndim})")
+        normalized.append(int(a) % ndim)
+    if len(set(normalized)) != len(normalized):
+        raise ShapeError(f"axis {axis} repeats an axis; name each axis once")
+    return tuple(normalized)
+
+
+def expand_reduced(upstream: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
+    """Give a reduction's upstream gradient its reduced axes back (as size 1), to broadcast.
+
+    Examples
+    --------
+    >>> expand_reduced(np.ones(3), (0,), keepdims=False).shape
+    (1, 3)
+    """
+    upstream = np.asarray(upstream)
+    return upstream if keepdims or not axes else np.expand_dims(upstream, axes)
+
+
+def class_indices(labels: Any, batch_shape: tuple[int, ...], classes: int) -> np.ndarray:
+    """Integer class labels checked against the scores they index: shape and range.
+
+    Labels may be integers, or floats that hold whole numbers (an input declared
+    trainable turns integers into floats).
+
+    Raises
+    ------
+    ShapeError
+        If ``labels`` is not shaped like the scores without their class axis.
+    InvalidValueError
+        If a label is not a whole number in ``[0, classes)``.
+
+    Examples
+    --------
+    >>> class_indices(np.array([2.0, 0.0]), (2,), classes=3)
+    array([2, 0])
+    """
+    labels = np.asarray(labels)
+    if labels.shape != batch_shape:
+        raise ShapeError(
+            f"labels have shape {labels.shape} but the scores {(*batch_shape, classes)} need "
+            f"one label per row, shape {batch_shape}")
+    if labels.dtype.kind not in "iu":
+        if labels.dtype.kind != "f" or not np.all(np.mod(labels, 1) == 0):
+            raise InvalidValueError(
+                "labels must be whole numbers (class indices); give an integer array")
+        labels = labels.astype(np.intp)
+    if labels.size and (labels.min() < 0 or labels.max() >= classes):
+        raise InvalidValueError(
+            f"labels must lie in [0, {classes}) for {classes} classes; "
+            f"found {labels.min()}..{labels.max()}")
+    return labels
