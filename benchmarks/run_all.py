@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-BENCHMARKS = ("bench_fxy.py", "bench_random_dag.py", "bench_declare.py", "bench_chain.py")
+BENCHMARKS = ("bench_fxy.py", "bench_random_dag.py", "bench_declare.py", "bench_chain.py",
+              "bench_mlp.py")
 
 
 def main() -> None:

@@ -32,6 +32,7 @@ from cgraph.errors import (
 )
 from cgraph.gradcheck import gradcheck, numerical_gradient
 from cgraph.graph import ComputationalGraph
+from cgraph.layers import dense
 from cgraph.nodes import Constant, Input, Node, OperationNode
 from cgraph.operation import OPERATIONS, Operation, operation, unbroadcast
 
@@ -45,6 +46,7 @@ __all__ = [
     "unbroadcast",
     "numerical_gradient",
     "gradcheck",
+    "dense",
     "ops",
     "Node",
     "Input",

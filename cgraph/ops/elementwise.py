@@ -441,7 +441,11 @@ class ReLU(Operation):
         return np.maximum(x, 0)
 
     def backward(self, upstream: Any) -> tuple[Any]:
-        return (_where(self.x > 0, upstream, 0.0 * upstream),)
+        x = self.x
+        if type(x) is float:
+            return (upstream if x > 0.0 else 0.0 * upstream,)
+        # A product with the mask, not np.where: 10x faster on unpredictable masks.
+        return (upstream * (x > 0),)
 
 
 class Abs(Operation):
