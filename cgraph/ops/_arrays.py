@@ -6,13 +6,15 @@ inputs when it reports them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
 
 from cgraph.errors import InvalidValueError, ShapeError
 
-__all__ = ["as_output", "normalize_axes", "expand_reduced", "class_indices"]
+__all__ = ["as_output", "normalize_axes", "expand_reduced", "class_indices", "shape_errors"]
 
 
 def as_output(value: Any) -> Any:
@@ -26,6 +28,25 @@ def as_output(value: Any) -> Any:
     if np.ndim(value) == 0:
         return float(value) if np.result_type(value) == np.float64 else np.asarray(value)
     return value
+
+
+@contextmanager
+def shape_errors(op_name: str, hint: str) -> Iterator[None]:
+    """Report numpy's refusal of a shape (a ValueError) as a ShapeError, with a hint.
+
+    Examples
+    --------
+    >>> with shape_errors("reshape", "give a shape with as many elements"):
+    ...     np.reshape(np.zeros(6), (4,))
+    Traceback (most recent call last):
+    cgraph.errors.ShapeError: reshape: cannot reshape array of size 6 into shape (4,); give a shape with as many elements
+    """  # noqa: E501
+    try:
+        yield
+    except ShapeError:
+        raise
+    except ValueError as error:
+        raise ShapeError(f"{op_name}: {error}; {hint}") from error
 
 
 def normalize_axes(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, ...]:

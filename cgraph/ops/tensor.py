@@ -14,7 +14,7 @@ import numpy as np
 
 from cgraph.errors import InvalidOperationError, ShapeError
 from cgraph.operation import Operation
-from cgraph.ops._arrays import as_output, expand_reduced, normalize_axes
+from cgraph.ops._arrays import as_output, expand_reduced, normalize_axes, shape_errors
 
 __all__ = [
     "MatMul",
@@ -353,7 +353,8 @@ class Reshape(Operation):
 
     def forward(self, x: Any) -> Any:
         self.input_shape = np.shape(x)
-        return as_output(np.reshape(x, self.shape))
+        with shape_errors("reshape", "give a shape with as many elements as the input"):
+            return as_output(np.reshape(x, self.shape))
 
     def backward(self, upstream: Any) -> Any:
         return np.reshape(upstream, self.input_shape)
@@ -383,7 +384,8 @@ class Transpose(Operation):
 
     def forward(self, x: Any) -> Any:
         self.inverse = None if self.axes is None else tuple(np.argsort(self.axes))
-        return as_output(np.transpose(x, self.axes))
+        with shape_errors("transpose", "give axes that permute all of the input's axes"):
+            return as_output(np.transpose(x, self.axes))
 
     def backward(self, upstream: Any) -> Any:
         return np.transpose(upstream, self.inverse)
@@ -439,7 +441,11 @@ class Index(Operation):
     def forward(self, x: Any) -> Any:
         x = np.asarray(x)
         self.shape, self.dtype = x.shape, x.dtype
-        return as_output(x[self.key])
+        try:
+            return as_output(x[self.key])
+        except IndexError as error:
+            raise ShapeError(
+                f"index {self.index!r} does not fit shape {x.shape}: {error}") from error
 
     def backward(self, upstream: Any) -> Any:
         grad = np.zeros(self.shape, np.result_type(upstream, self.dtype, np.float16))
@@ -475,7 +481,8 @@ class Concat(Operation):
         return {"axis": self.axis}
 
     def forward(self, *arrays: Any) -> Any:
-        out = np.concatenate(arrays, axis=self.axis)
+        with shape_errors("concat", "inputs must match on every axis but the one joined"):
+            out = np.concatenate(arrays, axis=self.axis)
         axis = normalize_axes(self.axis, out.ndim)[0]
         self.splits = np.cumsum([np.shape(a)[axis] for a in arrays[:-1]])
         return out
@@ -509,7 +516,8 @@ class Stack(Operation):
         return {"axis": self.axis}
 
     def forward(self, *arrays: Any) -> Any:
-        return np.stack(arrays, axis=self.axis)
+        with shape_errors("stack", "give inputs of one shape"):
+            return np.stack(arrays, axis=self.axis)
 
     def backward(self, upstream: Any) -> tuple[Any, ...]:
         return tuple(np.moveaxis(upstream, self.axis, 0))
