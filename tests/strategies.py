@@ -46,6 +46,7 @@ __all__ = [
     "broadcastable_shapes",
     "op_arguments",
     "random_graphs",
+    "random_networks",
     "small_shapes",
     "sub_shapes",
     "values_in",
@@ -500,4 +501,103 @@ def random_graphs(draw: st.DrawFn, max_nodes: int = 40) -> RandomGraph:
     root = unused[0]
     for name in unused[1:]:
         root = declare(("op", f"n{len(declarations)}", "add", (root, name)), None)
+    return RandomGraph(tuple(declarations), root)
+
+
+#: Smooth one-input ops that keep shapes and stay bounded on any input.
+_SMOOTH_UNARY = ("tanh", "sigmoid", "sin")
+
+
+@st.composite
+def random_networks(draw: st.DrawFn, max_layers: int = 6) -> RandomGraph:
+    """Random feed-forward networks over the tensor ops, ending in a loss.
+
+    A batch ``X`` of shape (N, F) flows through 1 to ``max_layers`` steps, each
+    drawn from: a linear layer or a matrix product with new weights, a smooth
+    activation, softmax or log-softmax on either axis, an elementwise sum or
+    product with an earlier node of the same shape (so values take several
+    paths), a transpose, a column slice or integer-array pick, concatenation
+    or stacking with an earlier node, and a max, min, sum or mean over the last
+    axis with ``keepdims``. It ends in cross-entropy against integer labels,
+    mean squared error against a target, or a sum. Shapes are tracked so
+    every op is applied where numpy defines it; weights lie in [-1, 1] so
+    nothing overflows.
+    """
+    declarations: list[tuple[Any, ...]] = []
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def new_name(prefix: str) -> str:
+        return f"{prefix}{len(declarations)}"
+
+    def add_input(shape: tuple[int, ...], interval: Interval = Interval(-1.0, 1.0),
+                  trainable: bool = True) -> str:
+        name = new_name("w" if trainable else "d")
+        declarations.append(("input", name, draw(values_in(interval, shape, scalar=False)),
+                             trainable))
+        shapes[name] = shape
+        return name
+
+    def add_op(op: Any, inputs: tuple[str, ...], shape: tuple[int, ...]) -> str:
+        name = new_name("n")
+        declarations.append(("op", name, op, inputs))
+        shapes[name] = shape
+        return name
+
+    side = st.integers(1, 4)
+    batch, features = draw(side), draw(side)
+    current = add_input((batch, features), MODERATE, trainable=draw(st.booleans()))
+    for _ in range(draw(st.integers(1, max_layers))):
+        rows, cols = shapes[current]
+        same_shape = [name for name, shape in shapes.items()
+                      if shape == (rows, cols) and name != current]
+        step = draw(st.sampled_from(("linear", "matmul", "unary", "softmax", "combine",
+                                     "transpose", "index", "join", "reduce")))
+        if step == "linear":
+            width = draw(side)
+            weight, bias = add_input((width, cols)), add_input((width,))
+            current = add_op("linear", (current, weight, bias), (rows, width))
+        elif step == "matmul":
+            width = draw(side)
+            current = add_op("matmul", (current, add_input((cols, width))), (rows, width))
+        elif step == "unary":
+            current = add_op(draw(st.sampled_from(_SMOOTH_UNARY)), (current,), (rows, cols))
+        elif step == "softmax":
+            op_class = draw(st.sampled_from((ops.Softmax, ops.LogSoftmax)))
+            current = add_op(op_class(axis=draw(st.sampled_from((0, -1)))), (current,),
+                             (rows, cols))
+        elif step == "combine":
+            other = draw(st.sampled_from(same_shape)) if same_shape else add_input((cols,))
+            current = add_op(draw(st.sampled_from(("add", "mul"))), (current, other),
+                             (rows, cols))
+        elif step == "transpose":
+            current = add_op("transpose", (current,), (cols, rows))
+        elif step == "index":
+            picks = draw(st.lists(st.integers(0, cols - 1), min_size=1, max_size=4))
+            if draw(st.booleans()):
+                current = add_op(ops.Index((slice(None), picks)), (current,), (rows, len(picks)))
+            else:
+                stop = draw(st.integers(1, cols))
+                current = add_op(ops.Index((slice(None), slice(0, stop))), (current,),
+                                 (rows, stop))
+        elif step == "join":
+            other = draw(st.sampled_from(same_shape)) if same_shape else current
+            if draw(st.booleans()):
+                current = add_op(ops.Concat(axis=1), (current, other), (rows, 2 * cols))
+            else:
+                stacked = add_op(ops.Stack(axis=0), (current, other), (2, rows, cols))
+                current = add_op(ops.Sum(axis=0), (stacked,), (rows, cols))
+        else:
+            op_class = draw(st.sampled_from((ops.Max, ops.Min, ops.Sum, ops.Mean)))
+            current = add_op(op_class(axis=-1, keepdims=True), (current,), (rows, 1))
+    rows, cols = shapes[current]
+    loss = draw(st.sampled_from(("cross_entropy", "mse", "sum")))
+    if loss == "cross_entropy":
+        labels = new_name("labels")
+        declarations.append(("input", labels, draw(hnp.arrays(
+            np.int64, (rows,), elements=st.integers(0, cols - 1))), False))
+        root = add_op("cross_entropy", (current, labels), ())
+    elif loss == "mse":
+        root = add_op("mse", (current, add_input((rows, cols), trainable=False)), ())
+    else:
+        root = add_op("sum", (current,), ())
     return RandomGraph(tuple(declarations), root)

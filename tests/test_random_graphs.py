@@ -6,6 +6,9 @@ domain of the ops that read it (``tests/strategies.py``). The same structure is
 replayed in torch (``tests/oracle.py``): every node's value and every trainable
 input's gradient must agree to 1e-9 relative. A failing example prints as the
 code that builds its graph.
+
+Random networks do the same over the tensor and loss ops: linear layers,
+matrix products, softmax, indexing, joins and reductions, ending in a loss.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 from hypothesis import given, settings
 from oracle import torch_reference
-from strategies import RandomGraph, random_graphs
+from strategies import RandomGraph, random_graphs, random_networks
 
 from cgraph import gradcheck
 
@@ -67,3 +70,19 @@ def test_backward_twice_gives_identical_gradients(graph):
 @given(graph=random_graphs())
 def test_gradcheck_passes_on_random_graphs(graph):
     assert gradcheck(_evaluated(graph), graph.root)
+
+
+@settings(max_examples=200, deadline=None)
+@given(graph=random_networks())
+def test_random_networks_match_torch(graph):
+    cg = _evaluated(graph)
+    gradients = cg.backward(graph.root)
+    reference = torch_reference(cg, graph.root)
+    for name in cg.operations:
+        np.testing.assert_allclose(cg.get_value(name), reference.values[name], rtol=RTOL,
+                                   atol=ATOL, err_msg=f"value of {name}")
+    assert gradients.keys() == reference.gradients.keys()
+    for name, gradient in gradients.items():
+        assert np.shape(gradient) == np.shape(cg.inputs[name].output)
+        np.testing.assert_allclose(gradient, reference.gradients[name], rtol=RTOL, atol=ATOL,
+                                   err_msg=f"gradient of {name}")
