@@ -30,6 +30,7 @@ from cgraph.errors import (
     ShapeError,
     UnknownNodeError,
 )
+from cgraph.explain import Explanation
 from cgraph.gradcheck import gradcheck, numerical_gradient
 from cgraph.graph import ComputationalGraph
 from cgraph.layers import dense
@@ -46,6 +47,7 @@ __all__ = [
     "unbroadcast",
     "numerical_gradient",
     "gradcheck",
+    "Explanation",
     "dense",
     "ops",
     "Node",
