@@ -14,7 +14,7 @@ Examples
 (4.0, {'x': -4.0, 'y': -4.0})
 """
 
-from cgraph import ops
+from cgraph import ops, optim
 from cgraph.errors import (
     ArityError,
     CycleError,
@@ -34,6 +34,7 @@ from cgraph.explain import Explanation
 from cgraph.gradcheck import gradcheck, numerical_gradient
 from cgraph.graph import ComputationalGraph
 from cgraph.layers import dense
+from cgraph.minimize import OptimizeResult, minimize
 from cgraph.nodes import Constant, Input, Node, OperationNode
 from cgraph.operation import OPERATIONS, Operation, operation, unbroadcast
 
@@ -50,6 +51,9 @@ __all__ = [
     "Explanation",
     "dense",
     "ops",
+    "optim",
+    "minimize",
+    "OptimizeResult",
     "Node",
     "Input",
     "Constant",
