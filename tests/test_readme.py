@@ -25,8 +25,8 @@ README = ROOT / "README.md"
 TIMEOUT_SECONDS = 60
 
 RUN_MAIN_EXAMPLE = (
-    "python3 -m venv .venv && .venv/bin/pip install -e . "
-    "&& .venv/bin/python examples/gradient_descent.py"
+    'python3 -m venv .venv && .venv/bin/pip install -e ".[data]" '
+    "&& .venv/bin/python examples/digits_classifier.py"
 )
 RUN_TEST_SUITE = (
     'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" '
@@ -116,7 +116,8 @@ def test_commands_follow_the_title_and_one_paragraph():
 
 
 def test_main_example_exists():
-    assert (ROOT / "examples" / "gradient_descent.py").is_file()
+    script = RUN_MAIN_EXAMPLE.rsplit(" ", 1)[-1]
+    assert (ROOT / script).is_file(), script
 
 
 # ------------------------------------------------------------------------------------------
