@@ -16,16 +16,27 @@ parameters. Contenders, each in float64 and in float32, all on one thread:
 Before timing, every contender must give the same losses over five steps
 from the same weights.
 
+The script re-runs itself with a fixed environment: one BLAS thread, and
+glibc's malloc told to keep freed memory (``MALLOC_MMAP_THRESHOLD_``). By
+default glibc hands each freed array of a megabyte or more back to the
+system, and the next step page-faults it back in; a contender then runs
+faster or slower depending on which arrays happen to stay alive between steps
+(cgraph keeps the last forward's values, the floor keeps nothing), up to 20%
+either way. Keeping freed memory removes that from every contender alike.
+
 Run ``python benchmarks/bench_mlp.py [--quick] [--write]``.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
-# One thread for numpy's BLAS too: set before numpy is first imported.
-for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ[_variable] = "1"
+#: Set before numpy starts: one BLAS thread, and freed memory kept by malloc.
+ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "MALLOC_MMAP_THRESHOLD_": str(2**26), "MALLOC_TRIM_THRESHOLD_": str(2**28)}
+if __name__ == "__main__" and any(os.environ.get(k) != v for k, v in ENVIRONMENT.items()):
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **ENVIRONMENT})
 
 import _harness  # noqa: E402
 import numpy as np  # noqa: E402
@@ -148,7 +159,8 @@ def main() -> None:
     _harness.report(
         "bench_mlp", "One training step of an MLP",
         f"Forward, backward and gradient-descent update of a {sizes} ReLU network with "
-        f"softmax cross-entropy on a batch of {batch}; numpy's BLAS and torch on one thread.",
+        f"softmax cross-entropy on a batch of {batch}; numpy's BLAS and torch on one thread, "
+        "glibc's malloc keeping freed memory.",
         tables, targets, options)
 
 
