@@ -3,7 +3,9 @@
 An operation maps its inputs to one output (``forward``) and pulls an upstream
 gradient back through itself (``backward``). For an output ``y = f(x_1, ..., x_n)``
 and the upstream gradient ``u = dL/dy``, ``backward(u)`` returns the vector-Jacobian
-products ``u . dy/dx_i``, one per input: the local step of the chain rule.
+products ``u . dy/dx_i``, one per input: the local step of the chain rule. Forward
+mode pushes tangents the other way: ``jvp(t_1, ..., t_n)`` returns the
+Jacobian-vector product ``sum_i dy/dx_i t_i``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,9 @@ class Operation:
     ``upstream`` times the Jacobian ``dy/dx_i``. Return gradients in the shape the
     operation computed; the engine sums broadcast gradients back to each input's
     shape. Return ``None`` for an input with no gradient (integer labels). An op
-    with one input may return its gradient bare instead of in a 1-tuple.
+    with one input may return its gradient bare instead of in a 1-tuple. For
+    forward mode (``jvp``, ``jacobian``) an op also needs ``jvp(*tangents)``,
+    which returns the output's tangent ``sum_i (dy/dx_i) t_i``.
 
     State that ``forward`` saves for ``backward`` goes on ``self``: every node gets
     its own copy of the instance, so two nodes never share saved values.
@@ -110,6 +114,43 @@ class Operation:
         (4.0, 3.0)
         """
         raise NotImplementedError(f"{type(self).__name__} does not define backward()")
+
+    def jvp(self, *tangents: Any) -> Any:
+        """Push input tangents forward: the output's tangent ``sum_i (dy/dx_i) t_i`` (forward mode).
+
+        Called after ``forward`` on the same instance, with one tangent per input:
+        ``t_i`` shaped like input ``i``, or ``None`` for an input with no tangent (a
+        constant, integer labels), which counts as zero. The engine calls it only
+        when at least one tangent is not ``None``, and may call it several times
+        after one ``forward``, so it must not change what ``forward`` saved. Return
+        the Jacobian-vector product, shaped like the output or broadcastable to it
+        (the engine broadcasts it once), or ``None`` when it is zero. For
+        ``y = f(x_1, ..., x_n)`` it is the dual of ``backward``: for any ``u``,
+        ``sum(u * jvp(t)) == sum_i sum(backward(u)[i] * t_i)``.
+
+        The base class has no tangent rule: an op without one works in reverse
+        mode (``backward``) but raises in forward mode (``jvp``, ``jacobian``).
+
+        Raises
+        ------
+        InvalidOperationError
+            Always, in the base class, naming the operation's class.
+
+        Examples
+        --------
+        >>> from cgraph.ops import Multiply
+        >>> op = Multiply()
+        >>> op.forward(3.0, 4.0)
+        12.0
+        >>> op.jvp(1.0, None)  # d(a b) along a: b
+        4.0
+        >>> op.jvp(1.0, 1.0)   # along a and b together: b + a
+        7.0
+        """
+        raise InvalidOperationError(
+            f"{type(self).__name__} has no tangent rule: forward mode (jvp, jacobian) needs "
+            f"a method jvp(self, *tangents) returning sum_i (dy/dx_i) t_i (or jvp= in the "
+            f"operation decorator); reverse mode (backward) works without it")
 
     def wants_grad(self, index: int) -> bool:
         """Whether input ``index`` needs a gradient (True when the graph has not said).
@@ -302,6 +343,7 @@ def operation(
     *,
     grad: Callable[..., Any],
     name: str | None = None,
+    jvp: Callable[..., Any] | None = None,
 ) -> Any:
     """Make an Operation from a function and its derivative rule (a decorator).
 
@@ -314,6 +356,11 @@ def operation(
         bare gradient for a one-input op), each ``upstream * d output / d input``.
     name : str, optional
         The registered name; defaults to the function's name.
+    jvp : callable, optional
+        The tangent rule for forward mode, ``jvp(*tangents, output, *inputs)``
+        returning ``sum_i d output / d input_i * tangent_i``, with one tangent per
+        input (0.0 where an input has none). Without it the op works in reverse
+        mode only.
 
     Returns
     -------
@@ -332,6 +379,13 @@ def operation(
     >>> cg.add_computation_node("a", "arctan", ("x",))
     >>> round(float(cg.forward("a")), 6), cg.backward("a")
     (0.785398, {'x': 0.5})
+    >>> @cgraph.operation(grad=lambda u, out, a, b: (u * b, u * a),
+    ...                   jvp=lambda ta, tb, out, a, b: ta * b + a * tb)
+    ... def times(a, b):
+    ...     return a * b
+    >>> cg.add_computation_node("t", "times", ("x", "x"))
+    >>> cg.jvp("t", tangents={"x": 1.0})
+    (1.0, 2.0)
     """
 
     def build(fn: Callable[..., Any]) -> type[Operation]:
@@ -352,6 +406,12 @@ def operation(
             "forward": op_forward,
             "backward": op_backward,
         }
+        if jvp is not None:
+            def op_jvp(self: Any, *tangents: Any) -> Any:
+                zeros = (0.0 if tangent is None else tangent for tangent in tangents)
+                return jvp(*zeros, self.output, *self.inputs)
+
+            attrs["jvp"] = op_jvp
         return type(fn.__name__, (Operation,), attrs)
 
     return build if forward is None else build(forward)

@@ -19,8 +19,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oracle import TORCH_OPS, torch_reference
-from strategies import DOMAINS, TENSOR_CASES, OpCase, op_cases, values_in
+from oracle import TORCH_OPS, torch_jvp, torch_reference
+from strategies import DOMAINS, TENSOR_CASES, Interval, OpCase, op_cases, values_in
 
 from cgraph import OPERATIONS, ComputationalGraph, Operation, numerical_gradient
 
@@ -253,3 +253,46 @@ def test_pow_at_base_zero_has_exponent_gradient_zero_as_torch(exponent, as_array
     reference = torch_reference(cg, "y").gradients
     for name, gradient in gradients.items():  # the base's gradient too: 0, 1 or inf
         np.testing.assert_array_equal(gradient, reference[name])
+
+
+# --------------------------------------------------------------------------------------
+# Forward mode: every op's tangent rule (jvp)
+# --------------------------------------------------------------------------------------
+
+#: The step of the central differences along a tangent, as numerical_gradient's.
+JVP_EPS = 1e-6
+
+
+@by_name("op_class", OP_CLASSES)
+def test_registered_op_has_its_own_tangent_rule(op_class):
+    assert op_class.jvp is not Operation.jvp, (
+        f"registered op {op_class.name!r} has no jvp: write its tangent rule beside backward")
+
+
+@pytest.mark.parametrize("case", OP_CASES)
+@settings(max_examples=10, deadline=None)
+@given(data=st.data())
+def test_jvp_matches_torch_and_finite_differences_along_the_tangent(case, data):
+    _, arguments = case.draw(data)
+    cg = _case_graph(case, arguments)
+    trainable = [f"x{i}" for i in range(len(arguments)) if i not in case.fixed]
+    # A random non-empty subset of the inputs moves; the others' tangents are None (zero).
+    moving = data.draw(st.lists(st.sampled_from(trainable), min_size=1, unique=True),
+                       label="moving")
+    tangents = {name: data.draw(values_in(Interval(-1.0, 1.0), np.shape(arguments[int(name[1:])]),
+                                          scalar=True), label=f"tangent of {name}")
+                for name in moving}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value, tangent = cg.jvp("y", tangents=tangents)
+    assert np.shape(tangent) == np.shape(value)
+    assert type(tangent) is type(value)
+    expected_value, expected = torch_jvp(cg, "y", tangents)
+    np.testing.assert_allclose(value, expected_value, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(tangent, expected, rtol=1e-12, atol=1e-14,
+                               err_msg="jvp vs torch.func.jvp")
+    point = {name: cg.inputs[name].output for name in trainable}
+    up = cg.forward("y", feed={n: point[n] + JVP_EPS * t for n, t in tangents.items()})
+    down = cg.forward("y", feed={n: point[n] - JVP_EPS * t for n, t in tangents.items()})
+    np.testing.assert_allclose(tangent, (np.asarray(up) - down) / (2 * JVP_EPS),
+                               rtol=1e-6, atol=1e-6, err_msg="jvp vs finite differences")

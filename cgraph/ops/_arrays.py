@@ -14,7 +14,8 @@ import numpy as np
 
 from cgraph.errors import InvalidValueError, ShapeError
 
-__all__ = ["as_output", "normalize_axes", "expand_reduced", "class_indices", "shape_errors"]
+__all__ = ["as_output", "normalize_axes", "expand_reduced", "class_indices", "shape_errors",
+           "tangent_sum", "scaled"]
 
 
 def as_output(value: Any) -> Any:
@@ -122,3 +123,29 @@ def class_indices(labels: Any, batch_shape: tuple[int, ...], classes: int) -> np
             f"labels must lie in [0, {classes}) for {classes} classes; "
             f"found {labels.min()}..{labels.max()}")
     return labels
+
+
+def tangent_sum(*terms: Any) -> Any:
+    """The sum of the tangent terms that are not None (None is a zero tangent); None if all are.
+
+    Examples
+    --------
+    >>> tangent_sum(None, 2.0, 3.0), tangent_sum(None, None)
+    (5.0, None)
+    """
+    total = None
+    for term in terms:
+        if term is not None:
+            total = term if total is None else total + term
+    return total
+
+
+def scaled(tangent: Any, factor: Any) -> Any:
+    """``tangent * factor``, or None when the tangent is None (zero stays zero, for free).
+
+    Examples
+    --------
+    >>> scaled(2.0, 3.0), scaled(None, 3.0)
+    (6.0, None)
+    """
+    return None if tangent is None else tangent * factor

@@ -4,7 +4,7 @@ Every function here is computed in its numerically stable form: softmax and
 log-softmax subtract the largest score first, cross-entropy works from
 log-softmax (so it never takes the log of zero), and the logistic loss uses
 ``max(z, 0) - z t + log(1 + e^-|z|)``. Integer labels get no gradient
-(``backward`` returns None for them).
+(``backward`` returns None for them) and their tangent is ignored (``jvp``).
 
 Losses take ``reduction`` as torch does: ``"mean"`` (the default) averages over
 the batch, ``"sum"`` adds it up, ``"none"`` returns one loss per sample.
@@ -18,7 +18,7 @@ import numpy as np
 
 from cgraph.errors import InvalidOperationError, ShapeError
 from cgraph.operation import Operation
-from cgraph.ops._arrays import as_output, class_indices
+from cgraph.ops._arrays import as_output, class_indices, scaled, tangent_sum
 
 __all__ = ["Softmax", "LogSoftmax", "CrossEntropy", "Hinge", "MSE", "BCEWithLogits"]
 
@@ -66,6 +66,10 @@ class Softmax(Operation):
         s = self.out
         return (s * (upstream - np.sum(upstream * s, axis=self.axis, keepdims=True)),)
 
+    def jvp(self, t: Any) -> Any:
+        s = self.out  # the Jacobian diag(s) - s s^T is symmetric: the gradient's rule
+        return s * (t - np.sum(t * s, axis=self.axis, keepdims=True))
+
 
 class LogSoftmax(Operation):
     """Log-softmax y_i = x_i - log sum_j e^(x_j) along ``axis``; dL/dx = u - softmax sum(u).
@@ -92,6 +96,9 @@ class LogSoftmax(Operation):
     def backward(self, upstream: Any) -> tuple[Any]:
         total = np.sum(upstream, axis=self.axis, keepdims=True)
         return (upstream - np.exp(self.out) * total,)
+
+    def jvp(self, t: Any) -> Any:
+        return t - np.sum(np.exp(self.out) * t, axis=self.axis, keepdims=True)
 
 
 # --------------------------------------------------------------------------------------
@@ -175,6 +182,13 @@ class CrossEntropy(_ClassificationLoss):
                           np.take_along_axis(grad, self.labels[..., np.newaxis], -1) - 1, -1)
         return grad * self._per_class(upstream), None
 
+    def jvp(self, t_logits: Any, t_labels: Any) -> Any:
+        if t_logits is None:
+            return None
+        t_logits = np.asarray(t_logits)  # per sample: softmax . t - t[label]
+        picked = np.take_along_axis(t_logits, self.labels[..., np.newaxis], -1)[..., 0]
+        return self._reduce(np.sum(np.exp(self.log_probs) * t_logits, axis=-1) - picked)
+
 
 class Hinge(_ClassificationLoss):
     """Multi-class SVM loss L = sum over j != label of max(0, s_j - s_label + margin).
@@ -218,6 +232,14 @@ class Hinge(_ClassificationLoss):
         np.put_along_axis(grad, picked, -np.sum(self.violated, axis=-1, keepdims=True), -1)
         return grad * self._per_class(upstream), None
 
+    def jvp(self, t_scores: Any, t_labels: Any) -> Any:
+        if t_scores is None:
+            return None
+        t_scores = np.asarray(t_scores)  # per sample: sum over violated j of t_j - t_label
+        picked = np.take_along_axis(t_scores, self.labels[..., np.newaxis], -1)[..., 0]
+        violated = self.violated
+        return self._reduce(np.sum(violated * t_scores, -1) - picked * np.sum(violated, -1))
+
 
 class MSE(_Loss):
     """Mean squared error L = mean((p - t)^2) over every element; dL/dp = 2 (p - t) / n = -dL/dt.
@@ -243,6 +265,10 @@ class MSE(_Loss):
     def backward(self, upstream: Any) -> tuple[Any, Any]:
         grad = 2.0 * self.difference * self._scale(upstream)
         return grad, -grad
+
+    def jvp(self, t_prediction: Any, t_target: Any) -> Any:
+        t_difference = tangent_sum(t_prediction, scaled(t_target, -1.0))
+        return self._reduce(2.0 * self.difference * t_difference)  # difference is full-shape
 
 
 class BCEWithLogits(_Loss):
@@ -273,3 +299,11 @@ class BCEWithLogits(_Loss):
         e = np.exp(-np.abs(z))
         sigmoid = np.where(z >= 0, 1.0, e) / (1.0 + e)  # stable on both sides
         return (sigmoid - self.targets) * scale, -z * scale
+
+    def jvp(self, t_logits: Any, t_targets: Any) -> Any:
+        z = self.z
+        e = np.exp(-np.abs(z))
+        sigmoid = np.where(z >= 0, 1.0, e) / (1.0 + e)
+        # Each factor has the loss's full (broadcast) shape, so the per-sample tangent does too.
+        return self._reduce(tangent_sum(scaled(t_logits, sigmoid - self.targets),
+                                        scaled(t_targets, -z)))

@@ -1,6 +1,7 @@
 """Tensor operations with numpy's semantics: products, reductions, and reshaping.
 
-Each op keeps what its ``backward`` needs from ``forward`` on its own instance.
+Each op keeps what its ``backward`` and ``jvp`` need from ``forward`` on its own
+instance; ``jvp`` gets a tangent (or None, zero) per input and returns the output's.
 Gradients come back shaped like each input (the graph still sums any broadcast
 batch axes away); a reduction to a single float64 number gives a Python float,
 as the elementwise ops do.
@@ -14,7 +15,13 @@ import numpy as np
 
 from cgraph.errors import InvalidOperationError, ShapeError
 from cgraph.operation import Operation
-from cgraph.ops._arrays import as_output, expand_reduced, normalize_axes, shape_errors
+from cgraph.ops._arrays import (
+    as_output,
+    expand_reduced,
+    normalize_axes,
+    shape_errors,
+    tangent_sum,
+)
 
 __all__ = [
     "MatMul",
@@ -95,6 +102,10 @@ class MatMul(Operation):
             grad_b = grad_b[..., 0] if b.ndim == 1 else grad_b
         return grad_a, grad_b
 
+    def jvp(self, ta: Any, tb: Any) -> Any:
+        return tangent_sum(None if ta is None else np.matmul(ta, self.b),
+                           None if tb is None else np.matmul(self.a, tb))
+
 
 class Dot(MatMul):
     """Dot product, as np.dot for vectors and matrices: y = a . b; dL/da = u b, dL/db = u a.
@@ -154,6 +165,10 @@ class Outer(Operation):
             np.reshape(self.a @ upstream, shape_b) if self.wants_grad(1) else None,
         )
 
+    def jvp(self, ta: Any, tb: Any) -> Any:
+        return tangent_sum(None if ta is None else np.outer(ta, self.b),
+                           None if tb is None else np.outer(self.a, tb))
+
 
 class Linear(Operation):
     """Affine map y = x W^T + b, as torch.nn.functional.linear; W is (out, in).
@@ -195,6 +210,10 @@ class Linear(Operation):
             else:  # sum over every batch axis at once: one matrix product
                 grad_w = upstream.reshape(-1, weight.shape[0]).T @ x.reshape(-1, x.shape[-1])
         return grad_x, grad_w, upstream  # the graph sums the bias's batch axes
+
+    def jvp(self, tx: Any, tw: Any, tb: Any) -> Any:
+        return tangent_sum(None if tx is None else np.matmul(tx, self.weight.T),
+                           None if tw is None else np.matmul(self.x, np.transpose(tw)), tb)
 
 
 # --------------------------------------------------------------------------------------
@@ -246,6 +265,9 @@ class Sum(_Reduction):
     def backward(self, upstream: Any) -> tuple[Any]:
         return (self._spread(upstream),)
 
+    def jvp(self, t: Any) -> Any:
+        return np.sum(t, axis=self.axes, keepdims=self.keepdims)
+
 
 class Mean(_Reduction):
     """Mean y = sum of x over ``axis`` / n, as np.mean; dy/dx = 1 / n for each of the n elements.
@@ -270,6 +292,9 @@ class Mean(_Reduction):
     def backward(self, upstream: Any) -> tuple[Any]:
         return (self._spread(upstream / self.count),)
 
+    def jvp(self, t: Any) -> Any:
+        return np.mean(t, axis=self.axes, keepdims=self.keepdims)
+
 
 class _Extreme(_Reduction):
     """Max or min over ``axis``; the gradient goes to the extreme element, split among ties."""
@@ -289,6 +314,9 @@ class _Extreme(_Reduction):
 
     def backward(self, upstream: Any) -> tuple[Any]:
         return (expand_reduced(upstream, self.axes, self.keepdims) * self.weights,)
+
+    def jvp(self, t: Any) -> Any:  # the extreme's tangent; the mean of tied ones
+        return np.sum(t * self.weights, axis=self.axes, keepdims=self.keepdims)
 
 
 class Max(_Extreme):
@@ -359,6 +387,9 @@ class Reshape(Operation):
     def backward(self, upstream: Any) -> Any:
         return np.reshape(upstream, self.input_shape)
 
+    def jvp(self, t: Any) -> Any:
+        return np.reshape(t, self.shape)
+
 
 class Transpose(Operation):
     """Permute axes (reverse them when ``axes`` is None), as np.transpose; the gradient is
@@ -389,6 +420,9 @@ class Transpose(Operation):
 
     def backward(self, upstream: Any) -> Any:
         return np.transpose(upstream, self.inverse)
+
+    def jvp(self, t: Any) -> Any:
+        return np.transpose(t, self.axes)
 
 
 def _index_key(index: Any) -> Any:
@@ -455,6 +489,9 @@ class Index(Operation):
             np.add.at(grad, self.key, upstream)
         return grad
 
+    def jvp(self, t: Any) -> Any:
+        return np.asarray(t)[self.key]
+
 
 class Concat(Operation):
     """Join arrays along an existing ``axis``, as np.concatenate; the gradient is split back.
@@ -485,10 +522,14 @@ class Concat(Operation):
             out = np.concatenate(arrays, axis=self.axis)
         axis = normalize_axes(self.axis, out.ndim)[0]
         self.splits = np.cumsum([np.shape(a)[axis] for a in arrays[:-1]])
+        self.shapes = [np.shape(a) for a in arrays]  # for jvp: zeros where there is no tangent
         return out
 
     def backward(self, upstream: Any) -> tuple[Any, ...]:
         return tuple(np.split(upstream, self.splits, axis=self.axis))
+
+    def jvp(self, *tangents: Any) -> Any:
+        return np.concatenate(_zeros_for_none(tangents, self.shapes), axis=self.axis)
 
 
 class Stack(Operation):
@@ -521,3 +562,14 @@ class Stack(Operation):
 
     def backward(self, upstream: Any) -> tuple[Any, ...]:
         return tuple(np.moveaxis(upstream, self.axis, 0))
+
+    def jvp(self, *tangents: Any) -> Any:
+        shape = np.shape(next(t for t in tangents if t is not None))  # inputs share one shape
+        return np.stack(_zeros_for_none(tangents, [shape] * len(tangents)), axis=self.axis)
+
+
+def _zeros_for_none(tangents: tuple[Any, ...], shapes: list[tuple[int, ...]]) -> list[Any]:
+    """The tangents with zeros of each input's shape in place of None, for joining."""
+    dtype = np.result_type(*(t for t in tangents if t is not None))
+    return [np.zeros(shape, dtype) if t is None else t
+            for t, shape in zip(tangents, shapes, strict=True)]
