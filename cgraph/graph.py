@@ -795,6 +795,182 @@ class ComputationalGraph:
         return jacobian(self, root, wrt, mode, feed)
 
     # ----------------------------------------------------------------------------------
+    # Gradient graphs and second derivatives (cgraph.symbolic, cgraph.higher)
+    # ----------------------------------------------------------------------------------
+
+    def gradient_graph(
+        self, root: str | None, wrt: str | Sequence[str]
+    ) -> ComputationalGraph:
+        """The backward pass as a new graph of named nodes, to draw, read or differentiate again.
+
+        The new graph holds the forward nodes ``root`` needs (same names, inputs and
+        values) and, for every node ``n`` on a path from the root to an input in
+        ``wrt``, a node ``grad/{root}/{n}`` computing d root / d n: ``grad/f/x`` for
+        input ``x``. Each op's pullback is declared by its ``backward_graph`` rule,
+        its pieces named ``grad/{root}/{child}/{op}``; a node used by several
+        children sums their contributions (``grad/{root}/{n}/from_{child}``) in the
+        order ``backward`` does, and broadcasting is undone by ``unbroadcast`` nodes.
+        The root is seeded with ones (``grad/{root}/{root}``), as by ``backward``.
+
+        Every value is computed at the inputs' current values; the new graph's
+        ``forward`` recomputes them, and its ``backward`` or its own gradient graph
+        differentiates the gradient again. This graph is not changed.
+
+        Parameters
+        ----------
+        root : str or None
+            The node to differentiate; None for the graph's only sink.
+        wrt : str or sequence of str
+            The trainable inputs whose gradients ``grad/{root}/{name}`` are wanted.
+
+        Returns
+        -------
+        ComputationalGraph
+            A new graph; ``grad/{root}/{name}`` for each name in ``wrt`` is its
+            gradient (a zero constant if the root does not depend on the input).
+
+        Raises
+        ------
+        UnknownNodeError
+            If ``root`` or a name in ``wrt`` is not a node.
+        InvalidValueError
+            If ``wrt`` names a constant, an operation or an integer input.
+        NoGradientError
+            If an input in ``wrt`` is not trainable.
+        InvalidOperationError
+            If an op on the way has no symbolic rule (``backward_graph``).
+        OperationError, ShapeError
+            As for ``forward``.
+
+        Examples
+        --------
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=2.0)
+        >>> cg.add_computation_node("s", "sin", ("x",))
+        >>> cg.add_computation_node("f", "mul", ("s", "x"))      # f = x sin x
+        >>> gg = cg.gradient_graph("f", "x")
+        >>> [name for name in gg if name.startswith("grad/")]
+        ['grad/f/f', 'grad/f/s', 'grad/f/x/from_f', 'grad/f/s/cos', 'grad/f/x/from_s', 'grad/f/x']
+        >>> round(gg.forward("grad/f/x"), 6)                      # sin x + x cos x
+        0.077004
+        >>> round(gg.backward("grad/f/x")["x"], 6)                # f'' = 2 cos x - x sin x
+        -2.650889
+        """
+        from cgraph.symbolic import gradient_graph
+
+        return gradient_graph(self, root, wrt)
+
+    def hessian(
+        self,
+        root: str | None,
+        wrt: str | Sequence[str],
+        feed: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """The Hessian of a scalar root, shaped like torch.autograd.functional.hessian's.
+
+        ``H[i..., j...] = d^2 root / dx[i...] dx[j...]``, shaped ``x.shape + x.shape``.
+        For a list of inputs, a tuple of tuples of blocks: ``H[i][j]`` is shaped
+        ``x_i.shape + x_j.shape``. Computed forward over reverse: the gradient graph
+        (built once and kept until the graph's structure changes) is evaluated once,
+        then one ``jvp`` sweep per input element gives a column. The graph's values
+        and gradients are not changed.
+
+        Parameters
+        ----------
+        root : str or None
+            A node holding a single number; None for the graph's only sink.
+        wrt : str or sequence of str
+            A trainable input's name, or several.
+        feed : mapping of str to value, optional
+            Input values for this call only, as for ``forward``.
+
+        Returns
+        -------
+        numpy.ndarray, float, or tuple of tuples of them
+            A float when the input is a single number.
+
+        Raises
+        ------
+        ShapeError
+            If the root is not a single number (shape ``()``).
+        UnknownNodeError, InvalidValueError, NoGradientError, InvalidOperationError
+            As for :meth:`gradient_graph`.
+
+        Examples
+        --------
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=1.0, y=2.0)
+        >>> cg.add_computation_node("xy", "mul", ("x", "y"))
+        >>> cg.add_computation_node("f", "mul", ("xy", "y"))     # f = x y^2
+        >>> cg.hessian("f", "y")                                  # 2 x
+        2.0
+        >>> H = cg.hessian("f", ["x", "y"])
+        >>> H[0][1], H[1][0]                                      # 2 y, both ways
+        (4.0, 4.0)
+        """
+        from cgraph.higher import hessian
+
+        return hessian(self, root, wrt, feed)
+
+    def hvp(
+        self,
+        root: str | None,
+        wrt: str | Sequence[str],
+        v: Any,
+        feed: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """The Hessian-vector product H v of a scalar root, without forming the Hessian.
+
+        One forward-mode (``jvp``) sweep of the gradient graph with tangent ``v``:
+        about the cost of two forward passes, whatever the number of inputs. The
+        gradient graph is built on the first call and kept until the graph's
+        structure (or an input's shape) changes, so repeated calls (Newton-CG,
+        power iteration) cost only their sweep. The graph's values and gradients
+        are not changed.
+
+        Parameters
+        ----------
+        root : str or None
+            A node holding a single number; None for the graph's only sink.
+        wrt : str or sequence of str
+            A trainable input's name, or several.
+        v : float, array_like, dict or sequence
+            The direction: shaped like the input for a name; for a list of names, a
+            dict by name (names left out have direction zero) or one part per name.
+        feed : mapping of str to value, optional
+            Input values for this call only, as for ``forward``.
+
+        Returns
+        -------
+        float, numpy.ndarray, or tuple of them
+            H v, shaped like the input; for a list of names a tuple, one part per
+            name: ``(H v)_i = sum_j H[i][j] v_j``.
+
+        Raises
+        ------
+        ShapeError
+            If the root is not a single number, or ``v`` does not fit the inputs.
+        InvalidValueError
+            If ``v`` names an input not in ``wrt``, or is not numeric.
+        UnknownNodeError, NoGradientError, InvalidOperationError
+            As for :meth:`gradient_graph`.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=np.array([1.0, 2.0]))
+        >>> cg.add_computation_node("c", "mul", ("x", "x"))
+        >>> cg.add_computation_node("q", "mul", ("c", "x"))
+        >>> cg.add_computation_node("f", "sum", ("q",))          # sum of x_i^3: H = diag(6 x)
+        >>> cg.hvp("f", "x", np.array([1.0, 1.0]))
+        array([ 6., 12.])
+        """
+        from cgraph.higher import hvp
+
+        return hvp(self, root, wrt, v, feed)
+
+    # ----------------------------------------------------------------------------------
     # Internals
     # ----------------------------------------------------------------------------------
 

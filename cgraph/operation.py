@@ -152,6 +152,34 @@ class Operation:
             f"a method jvp(self, *tangents) returning sum_i (dy/dx_i) t_i (or jvp= in the "
             f"operation decorator); reverse mode (backward) works without it")
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, *inputs: Any) -> Any:
+        """Declare ``backward`` as nodes: the symbolic rule behind gradient graphs and Hessians.
+
+        Given node names (``upstream`` = dL/dy, the output ``y`` and the inputs),
+        return one gradient per input as ``g.OPNAME(...)`` terms of registered ops,
+        node names, or None (no gradient), computing what ``backward`` computes:
+        ``Tanh`` returns ``(g.mul(upstream, g.sub(1.0, g.mul(output, output))),)``.
+        Read only parameters and shapes from ``self``, never values, so the rule
+        holds at every point. Every built-in op has one; without it an op works in
+        ``backward`` and ``jvp`` but not in ``gradient_graph``, ``hessian``, ``hvp``.
+
+        Raises
+        ------
+        InvalidOperationError
+            Always, in the base class, naming the operation's class.
+
+        Examples
+        --------
+        >>> from cgraph.symbolic import Builder
+        >>> from cgraph.ops import Multiply
+        >>> Multiply().backward_graph(Builder(), "u", "y", "a", "b")
+        (mul(u, b), mul(u, a))
+        """
+        raise InvalidOperationError(
+            f"{type(self).__name__} has no symbolic backward rule: gradient graphs, Hessians "
+            f"and Hessian-vector products need a method backward_graph(self, g, upstream, "
+            f"output, *inputs) declaring its backward as ops; backward and jvp work without it")
+
     def wants_grad(self, index: int) -> bool:
         """Whether input ``index`` needs a gradient (True when the graph has not said).
 

@@ -103,7 +103,44 @@ TORCH_OPS: dict[type[Operation], TorchFunction] = {
     ops.MSE: lambda op, p, t: F.mse_loss(*torch.broadcast_tensors(p, t), reduction=op.reduction),
     ops.BCEWithLogits: lambda op, z, t: F.binary_cross_entropy_with_logits(
         *torch.broadcast_tensors(z, t), reduction=op.reduction),
+    # The ops of gradient graphs (the flat ones keep x in the graph with derivative 0)
+    ops.Step: lambda op, x: torch.where(x == 0, op.at_zero, (torch.sign(x) + 1) / 2),
+    ops.Sign: _ignoring_op(torch.sign),
+    ops.Unbroadcast: lambda op, x: _sum_to(x, op.shape),
+    ops.BroadcastTo: lambda op, x: x.broadcast_to(op.shape),
+    ops.Scatter: lambda op, u: torch.func.vjp(
+        lambda z: z[_torch_index(op.index)], torch.zeros(op.shape, dtype=u.dtype))[1](u)[0],
+    ops.MaxWeights: lambda op, x: _extreme_weights(torch.amax, op, x),
+    ops.MinWeights: lambda op, x: _extreme_weights(torch.amin, op, x),
+    ops.CrossEntropyGrad: lambda op, z, y: torch.softmax(z, -1) - F.one_hot(
+        y.long(), z.shape[-1]).to(z.dtype),
+    ops.HingeGrad: lambda op, s, y: _hinge_grad(op, s, y),
 }
+
+
+def _sum_to(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
+    """x summed over the axes broadcasting to its shape from ``shape`` added."""
+    lead = x.ndim - len(shape)
+    if lead:
+        x = x.sum(dim=tuple(range(lead)))
+    axes = tuple(i for i, side in enumerate(shape) if side == 1 and x.shape[i] != 1)
+    return x.sum(dim=axes, keepdim=True) if axes else x
+
+
+def _extreme_weights(fn: Callable[..., torch.Tensor], op: Operation,
+                     x: torch.Tensor) -> torch.Tensor:
+    """1/k at each of the k extreme elements over the op's axes, + 0 x (derivative 0)."""
+    axes = tuple(range(x.ndim)) if op.axis is None else op.axis
+    winners = (x == fn(x, dim=axes, keepdim=True)).to(x.dtype) if x.ndim else torch.ones_like(x)
+    return (winners / winners.sum(dim=axes, keepdim=True) if x.ndim else winners) + 0 * x
+
+
+def _hinge_grad(op: Operation, s: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """1 per violated margin, minus their count at the label, + 0 s (derivative 0)."""
+    picked = y.long().unsqueeze(-1)
+    margins = s - s.gather(-1, picked) + op.margin
+    violated = (margins > 0).to(s.dtype).scatter(-1, picked, 0.0)
+    return violated.scatter(-1, picked, -violated.sum(-1, keepdim=True)) + 0 * s
 
 
 def _reduce(fn: Callable[..., torch.Tensor], op: Operation, x: torch.Tensor) -> torch.Tensor:

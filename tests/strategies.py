@@ -144,6 +144,9 @@ DOMAINS: dict[type[Operation], Domain] = {
     # Comparisons: ties are a kink, where finite differences disagree with any rule.
     ops.Maximum: Domain((LARGE, LARGE), tie_gap=0.05),
     ops.Minimum: Domain((LARGE, LARGE), tie_gap=0.05),
+    # The flat ops of gradient graphs: the jump at 0 is a kink for finite differences.
+    ops.Step: Domain((AWAY_FROM_KINK,)),
+    ops.Sign: Domain((AWAY_FROM_KINK,)),
 }
 
 #: The elementwise ops (the ones random graphs are made of), by name.
@@ -371,6 +374,25 @@ TENSOR_CASES: dict[type[Operation], list[OpCase]] = {
         *_cases(ops.BCEWithLogits, [((2, 3), (2, 3))], MODERATE, Interval(0.0, 1.0),
                 reduction="sum"),
     ],
+    # The ops of gradient graphs
+    ops.Unbroadcast: [*_cases(ops.Unbroadcast, [((2, 3),)], shape=(3,)),
+                      *_cases(ops.Unbroadcast, [((2, 3),)], shape=(2, 1)),
+                      *_cases(ops.Unbroadcast, [((2, 3),)], shape=()),
+                      *_cases(ops.Unbroadcast, [((3,),)], shape=(3,))],
+    ops.BroadcastTo: [*_cases(ops.BroadcastTo, [((3,),)], shape=(2, 3)),
+                      *_cases(ops.BroadcastTo, [((),)], shape=(2,)),
+                      *_cases(ops.BroadcastTo, [((2, 1),)], shape=(2, 3))],
+    ops.Scatter: [*_cases(ops.Scatter, [((2,),)], index=slice(1, 3), shape=(4,)),
+                  *_cases(ops.Scatter, [((3,),)], index=[0, 0, 3], shape=(4,)),
+                  *_cases(ops.Scatter, [((3, 3),)], index=(slice(None), [2, 0, 2]), shape=(3, 4)),
+                  *_cases(ops.Scatter, [((),)], index=1, shape=(4,))],
+    **{cls: [*_cases(cls, [((2, 3),), ((5,),)], Spaced()),
+             *_cases(cls, [((2, 3),)], Spaced(), axis=(1,))]
+       for cls in (ops.MaxWeights, ops.MinWeights)},
+    ops.CrossEntropyGrad: _cases(ops.CrossEntropyGrad, [((3, 4), (3,)), ((4,), ())], MODERATE,
+                                 Labels(4)),
+    ops.HingeGrad: _cases(ops.HingeGrad, [((3, 4), (3,)), ((4,), ())], MODERATE, Labels(4),
+                          admits=_hinge_away_from_kinks),
 }
 
 #: Argument shapes of the elementwise ops: () is a Python float; None means drawn.

@@ -21,7 +21,7 @@ SCRIPTS = sorted(BENCHMARKS.glob("bench_*.py"))
 def test_the_benchmarks_are_there():
     names = {script.name for script in SCRIPTS}
     assert {"bench_fxy.py", "bench_random_dag.py", "bench_declare.py", "bench_chain.py",
-            "bench_mlp.py", "bench_jacobian.py"} <= names
+            "bench_mlp.py", "bench_jacobian.py", "bench_hvp.py"} <= names
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda script: script.stem)

@@ -3,6 +3,7 @@
 - :mod:`cgraph.ops.elementwise`: arithmetic, exponentials, activations, comparisons.
 - :mod:`cgraph.ops.tensor`: matrix products, reductions, reshaping and indexing.
 - :mod:`cgraph.ops.losses`: softmax, log-softmax and the training losses.
+- :mod:`cgraph.ops.gradient_ops`: the steps, weights and adjoints gradient graphs use.
 
 Examples
 --------
@@ -32,6 +33,17 @@ from cgraph.ops.elementwise import (
     Square,
     Sub,
     Tanh,
+)
+from cgraph.ops.gradient_ops import (
+    BroadcastTo,
+    CrossEntropyGrad,
+    HingeGrad,
+    MaxWeights,
+    MinWeights,
+    Scatter,
+    Sign,
+    Step,
+    Unbroadcast,
 )
 from cgraph.ops.losses import MSE, BCEWithLogits, CrossEntropy, Hinge, LogSoftmax, Softmax
 from cgraph.ops.tensor import (
@@ -92,4 +104,14 @@ __all__ = [
     "LogSoftmax",
     "MSE",
     "Softmax",
+    # gradient graphs
+    "BroadcastTo",
+    "CrossEntropyGrad",
+    "HingeGrad",
+    "MaxWeights",
+    "MinWeights",
+    "Scatter",
+    "Sign",
+    "Step",
+    "Unbroadcast",
 ]

@@ -4,7 +4,8 @@ Each op's ``forward``, ``backward`` and ``jvp`` sit together; its docstring give
 the derivative. ``backward`` returns gradients in the broadcast shape of the
 output; the graph sums them back to each input's shape. ``jvp`` returns the
 output's tangent, which the graph broadcasts to the output's shape; a tangent of
-None is zero.
+None is zero. ``backward_graph`` declares what ``backward`` computes as ops, for
+gradient graphs and second derivatives.
 
 Python floats take a fast path through :mod:`math` (numpy costs about a
 microsecond per call on a scalar); where :mod:`math` raises (log of 0, exp of
@@ -118,6 +119,9 @@ class Add(Operation):
     def jvp(self, ta: Any, tb: Any) -> Any:
         return tangent_sum(ta, tb)
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
+        return upstream, upstream
+
 
 class Sub(Operation):
     """Subtraction y = a - b; dy/da = 1, dy/db = -1.
@@ -139,6 +143,9 @@ class Sub(Operation):
 
     def jvp(self, ta: Any, tb: Any) -> Any:
         return tangent_sum(ta, scaled(tb, -1.0))
+
+    def backward_graph(self, g: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
+        return upstream, g.neg(upstream)
 
 
 class Multiply(Operation):
@@ -162,6 +169,9 @@ class Multiply(Operation):
 
     def jvp(self, ta: Any, tb: Any) -> Any:
         return tangent_sum(scaled(ta, self.b), scaled(tb, self.a))
+
+    def backward_graph(self, g: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
+        return g.mul(upstream, b), g.mul(upstream, a)
 
 
 class Div(Operation):
@@ -188,6 +198,10 @@ class Div(Operation):
     def jvp(self, ta: Any, tb: Any) -> Any:
         return _divide(tangent_sum(ta, scaled(tb, -self.out)), self.b)  # (ta - y tb) / b
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
+        grad_a = g.div(upstream, b)
+        return grad_a, g.mul(g.neg(grad_a), output)
+
 
 class Inv(Operation):
     """Reciprocal y = 1 / x; dy/dx = -1 / x^2 = -y^2.
@@ -211,6 +225,9 @@ class Inv(Operation):
     def jvp(self, t: Any) -> Any:
         return -t * self.out * self.out
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (g.mul(g.mul(g.neg(upstream), output), output),)
+
 
 class Neg(Operation):
     """Negation y = -x; dy/dx = -1.
@@ -233,6 +250,9 @@ class Neg(Operation):
     def jvp(self, t: Any) -> Any:
         return -t
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (g.neg(upstream),)
+
 
 class Square(Operation):
     """Square y = x^2; dy/dx = 2 x.
@@ -254,6 +274,9 @@ class Square(Operation):
 
     def jvp(self, t: Any) -> Any:
         return 2.0 * self.x * t
+
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (g.mul(g.mul(2.0, x), upstream),)
 
 
 class Pow(Operation):
@@ -299,9 +322,17 @@ class Pow(Operation):
         return tangent_sum(ta, tb)
 
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
+        # The formulas alone: at a = 0 they give nan or inf where backward takes torch's limits.
+        grad_a = g.mul(upstream, g.mul(b, g.pow(a, g.sub(b, 1.0))))
+        return grad_a, g.mul(upstream, g.mul(output, g.log(a)))
+
+
 # --------------------------------------------------------------------------------------
 # Exponentials, logarithms and roots
 # --------------------------------------------------------------------------------------
+
+
 
 
 class Exp(Operation):
@@ -325,6 +356,9 @@ class Exp(Operation):
     def jvp(self, t: Any) -> Any:
         return t * self.out
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (g.mul(upstream, output),)
+
 
 class Log(Operation):
     """Natural logarithm y = ln x; dy/dx = 1 / x.
@@ -346,6 +380,9 @@ class Log(Operation):
 
     def jvp(self, t: Any) -> Any:
         return _divide(t, self.x)
+
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (g.div(upstream, x),)
 
 
 class Sqrt(Operation):
@@ -370,9 +407,15 @@ class Sqrt(Operation):
         return _divide(t, 2.0 * self.out)
 
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (g.div(upstream, g.mul(2.0, output)),)
+
+
 # --------------------------------------------------------------------------------------
 # Trigonometric and activation functions
 # --------------------------------------------------------------------------------------
+
+
 
 
 class Sin(Operation):
@@ -396,6 +439,9 @@ class Sin(Operation):
     def jvp(self, t: Any) -> Any:
         return t * _cos(self.x)
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (g.mul(upstream, g.cos(x)),)
+
 
 class Cos(Operation):
     """Cosine y = cos x; dy/dx = -sin x.
@@ -418,6 +464,9 @@ class Cos(Operation):
     def jvp(self, t: Any) -> Any:
         return -t * _sin(self.x)
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (g.mul(g.neg(upstream), g.sin(x)),)
+
 
 class Tanh(Operation):
     """Hyperbolic tangent y = tanh x; dy/dx = 1 - y^2.
@@ -439,6 +488,9 @@ class Tanh(Operation):
 
     def jvp(self, t: Any) -> Any:
         return t * (1.0 - self.out * self.out)
+
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (g.mul(upstream, g.sub(1.0, g.mul(output, output))),)
 
 
 class Sigmoid(Operation):
@@ -478,6 +530,9 @@ class Sigmoid(Operation):
         out = self.out
         return t * out * (1.0 - out)
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (g.mul(g.mul(upstream, output), g.sub(1.0, output)),)
+
 
 class ReLU(Operation):
     """Rectified linear unit y = max(x, 0); dy/dx = 1 where x > 0, else 0 (0 at x = 0).
@@ -506,6 +561,9 @@ class ReLU(Operation):
     def jvp(self, t: Any) -> Any:
         return self.backward(t)[0]  # a diagonal Jacobian: the gradient's rule, 0 at x = 0
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (g.mul(upstream, g.step(x)),)  # step(0) = 0, so relu'' = 0
+
 
 class Abs(Operation):
     """Absolute value y = |x|; dy/dx = sign(x) (0 at x = 0, as in torch).
@@ -532,9 +590,15 @@ class Abs(Operation):
         return self.backward(t)[0]  # a diagonal Jacobian: the gradient's rule, 0 at x = 0
 
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (g.mul(upstream, g.sign(x)),)
+
+
 # --------------------------------------------------------------------------------------
 # Comparisons
 # --------------------------------------------------------------------------------------
+
+
 
 
 def _winner_weight(a: Any, b: Any) -> Any:
@@ -569,6 +633,11 @@ class _Selection(Operation):
     def jvp(self, ta: Any, tb: Any) -> Any:
         weight = self.weight_a  # ties take the mean of the two tangents
         return tangent_sum(scaled(ta, weight), scaled(tb, 1.0 - weight))
+
+    def backward_graph(self, g: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
+        # The weight of a is a step of a - b (of b - a for min), a half at ties.
+        weight = g.step(g.sub(a, b) if self.prefers_larger else g.sub(b, a), at_zero=0.5)
+        return g.mul(upstream, weight), g.mul(upstream, g.sub(1.0, weight))
 
 
 class Maximum(_Selection):

@@ -70,6 +70,10 @@ class Softmax(Operation):
         s = self.out  # the Jacobian diag(s) - s s^T is symmetric: the gradient's rule
         return s * (t - np.sum(t * s, axis=self.axis, keepdims=True))
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        weighted = g.sum(g.mul(upstream, output), axis=self.axis, keepdims=True)
+        return (g.mul(output, g.sub(upstream, weighted)),)
+
 
 class LogSoftmax(Operation):
     """Log-softmax y_i = x_i - log sum_j e^(x_j) along ``axis``; dL/dx = u - softmax sum(u).
@@ -101,9 +105,16 @@ class LogSoftmax(Operation):
         return t - np.sum(np.exp(self.out) * t, axis=self.axis, keepdims=True)
 
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        total = g.sum(upstream, axis=self.axis, keepdims=True)
+        return (g.sub(upstream, g.mul(g.exp(output), total)),)
+
+
 # --------------------------------------------------------------------------------------
 # Losses
 # --------------------------------------------------------------------------------------
+
+
 
 
 class _Loss(Operation):
@@ -131,6 +142,10 @@ class _Loss(Operation):
             return upstream / self.count
         return upstream
 
+    def _scale_term(self, g: Any, upstream: Any) -> Any:
+        """``_scale`` as a term of a gradient graph (backward_graph)."""
+        return g.div(upstream, float(self.count)) if self.reduction == "mean" else upstream
+
 
 class _ClassificationLoss(_Loss):
     """A loss of class scores (..., C) and integer labels (...); labels get no gradient."""
@@ -146,6 +161,13 @@ class _ClassificationLoss(_Loss):
         """The scaled upstream gradient, with an axis to broadcast over the classes."""
         scaled = np.asarray(self._scale(upstream))
         return scaled[..., np.newaxis] if scaled.ndim else scaled
+
+    def _per_class_term(self, g: Any, upstream: Any) -> Any:
+        """``_per_class`` as a term of a gradient graph (backward_graph)."""
+        scaled = self._scale_term(g, upstream)
+        if self.reduction == "none" and self.labels.ndim:
+            return g.reshape(scaled, shape=(*self.labels.shape, 1))
+        return scaled
 
 
 class CrossEntropy(_ClassificationLoss):
@@ -188,6 +210,10 @@ class CrossEntropy(_ClassificationLoss):
         t_logits = np.asarray(t_logits)  # per sample: softmax . t - t[label]
         picked = np.take_along_axis(t_logits, self.labels[..., np.newaxis], -1)[..., 0]
         return self._reduce(np.sum(np.exp(self.log_probs) * t_logits, axis=-1) - picked)
+
+    def backward_graph(self, g: Any, upstream: Any, output: Any, logits: Any, labels: Any) -> Any:
+        per_class = self._per_class_term(g, upstream)
+        return g.mul(g.cross_entropy_grad(logits, labels), per_class), None
 
 
 class Hinge(_ClassificationLoss):
@@ -240,6 +266,10 @@ class Hinge(_ClassificationLoss):
         violated = self.violated
         return self._reduce(np.sum(violated * t_scores, -1) - picked * np.sum(violated, -1))
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, scores: Any, labels: Any) -> Any:
+        per_class = self._per_class_term(g, upstream)
+        return g.mul(g.hinge_grad(scores, labels, margin=self.margin), per_class), None
+
 
 class MSE(_Loss):
     """Mean squared error L = mean((p - t)^2) over every element; dL/dp = 2 (p - t) / n = -dL/dt.
@@ -269,6 +299,11 @@ class MSE(_Loss):
     def jvp(self, t_prediction: Any, t_target: Any) -> Any:
         t_difference = tangent_sum(t_prediction, scaled(t_target, -1.0))
         return self._reduce(2.0 * self.difference * t_difference)  # difference is full-shape
+
+    def backward_graph(self, g: Any, upstream: Any, output: Any,
+                       prediction: Any, target: Any) -> Any:
+        grad = g.mul(g.mul(2.0, g.sub(prediction, target)), self._scale_term(g, upstream))
+        return grad, g.neg(grad)
 
 
 class BCEWithLogits(_Loss):
@@ -307,3 +342,7 @@ class BCEWithLogits(_Loss):
         # Each factor has the loss's full (broadcast) shape, so the per-sample tangent does too.
         return self._reduce(tangent_sum(scaled(t_logits, sigmoid - self.targets),
                                         scaled(t_targets, -z)))
+
+    def backward_graph(self, g: Any, upstream: Any, output: Any, logits: Any, targets: Any) -> Any:
+        scale = self._scale_term(g, upstream)
+        return g.mul(g.sub(g.sigmoid(logits), targets), scale), g.mul(g.neg(logits), scale)

@@ -4,7 +4,8 @@ Each op keeps what its ``backward`` and ``jvp`` need from ``forward`` on its own
 instance; ``jvp`` gets a tangent (or None, zero) per input and returns the output's.
 Gradients come back shaped like each input (the graph still sums any broadcast
 batch axes away); a reduction to a single float64 number gives a Python float,
-as the elementwise ops do.
+as the elementwise ops do. ``backward_graph`` declares the same gradients as ops
+(reading only shapes and parameters from ``self``), for second derivatives.
 """
 
 from __future__ import annotations
@@ -106,6 +107,21 @@ class MatMul(Operation):
         return tangent_sum(None if ta is None else np.matmul(ta, self.b),
                            None if tb is None else np.matmul(self.a, tb))
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
+        ndim_a, ndim_b = self.a.ndim, self.b.ndim
+        if ndim_a == 2 and ndim_b == 2:
+            return g.matmul(upstream, g.transpose(b)), g.matmul(g.transpose(a), upstream)
+        # As backward: vectors get their matrix axis back, the upstream gradient its lost axes.
+        a2 = a if ndim_a > 1 else g.reshape(a, shape=(1, -1))
+        b2 = b if ndim_b > 1 else g.reshape(b, shape=(-1, 1))
+        batch = np.broadcast_shapes(self.a.shape[:-2], self.b.shape[:-2])
+        rows = self.a.shape[-2] if ndim_a > 1 else 1
+        up = g.reshape(upstream, shape=(*batch, rows, self.b.shape[-1] if ndim_b > 1 else 1))
+        grad_a = g.matmul(up, g.transpose(b2, axes=_swap_last(max(ndim_b, 2))))
+        grad_b = g.matmul(g.transpose(a2, axes=_swap_last(max(ndim_a, 2))), up)
+        return (grad_a if ndim_a > 1 else g.reshape(grad_a, shape=(*batch, -1)),
+                grad_b if ndim_b > 1 else g.reshape(grad_b, shape=(*batch, -1)))
+
 
 class Dot(MatMul):
     """Dot product, as np.dot for vectors and matrices: y = a . b; dL/da = u b, dL/db = u a.
@@ -169,6 +185,11 @@ class Outer(Operation):
         return tangent_sum(None if ta is None else np.outer(ta, self.b),
                            None if tb is None else np.outer(self.a, tb))
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
+        shape_a, shape_b = self.shapes
+        grad_a = g.reshape(g.matmul(upstream, g.reshape(b, shape=(-1,))), shape=shape_a)
+        return grad_a, g.reshape(g.matmul(g.reshape(a, shape=(-1,)), upstream), shape=shape_b)
+
 
 class Linear(Operation):
     """Affine map y = x W^T + b, as torch.nn.functional.linear; W is (out, in).
@@ -215,6 +236,23 @@ class Linear(Operation):
         return tangent_sum(None if tx is None else np.matmul(tx, self.weight.T),
                            None if tw is None else np.matmul(self.x, np.transpose(tw)), tb)
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any, weight: Any,
+                       bias: Any) -> Any:
+        outputs, features = self.weight.shape
+        if self.x.ndim == 1:
+            grad_w = g.outer(upstream, x)
+        elif self.x.ndim == 2:
+            grad_w = g.matmul(g.transpose(upstream), x)
+        else:  # every batch axis at once, as backward
+            grad_w = g.matmul(g.transpose(g.reshape(upstream, shape=(-1, outputs))),
+                              g.reshape(x, shape=(-1, features)))
+        return g.matmul(upstream, weight), grad_w, upstream
+
+
+def _swap_last(ndim: int) -> tuple[int, ...]:
+    """The axes of a transpose that swaps the last two of ``ndim`` axes."""
+    return (*range(ndim - 2), ndim - 1, ndim - 2)
+
 
 # --------------------------------------------------------------------------------------
 # Reductions
@@ -242,6 +280,13 @@ class _Reduction(Operation):
         expanded = expand_reduced(upstream, self.axes, self.keepdims)
         return np.array(np.broadcast_to(expanded, self.shape))
 
+    def _expanded(self, g: Any, upstream: Any) -> Any:
+        """The upstream gradient term with the reduced axes back as size 1 (backward_graph)."""
+        if self.keepdims or not self.axes:
+            return upstream
+        kept = tuple(1 if axis in self.axes else side for axis, side in enumerate(self.shape))
+        return g.reshape(upstream, shape=kept)
+
 
 class Sum(_Reduction):
     """Sum y = sum of x over ``axis``, as np.sum; dy/dx = 1 for every element summed.
@@ -267,6 +312,9 @@ class Sum(_Reduction):
 
     def jvp(self, t: Any) -> Any:
         return np.sum(t, axis=self.axes, keepdims=self.keepdims)
+
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (g.broadcast_to(self._expanded(g, upstream), shape=self.shape),)
 
 
 class Mean(_Reduction):
@@ -295,6 +343,10 @@ class Mean(_Reduction):
     def jvp(self, t: Any) -> Any:
         return np.mean(t, axis=self.axes, keepdims=self.keepdims)
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        spread = self._expanded(g, g.div(upstream, float(self.count)))
+        return (g.broadcast_to(spread, shape=self.shape),)
+
 
 class _Extreme(_Reduction):
     """Max or min over ``axis``; the gradient goes to the extreme element, split among ties."""
@@ -317,6 +369,11 @@ class _Extreme(_Reduction):
 
     def jvp(self, t: Any) -> Any:  # the extreme's tangent; the mean of tied ones
         return np.sum(t * self.weights, axis=self.axes, keepdims=self.keepdims)
+
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        weights = (g.max_weights if type(self).select is np.max else g.min_weights)(
+            x, axis=self.axes)
+        return (g.mul(self._expanded(g, upstream), weights),)
 
 
 class Max(_Extreme):
@@ -390,6 +447,9 @@ class Reshape(Operation):
     def jvp(self, t: Any) -> Any:
         return np.reshape(t, self.shape)
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return g.reshape(upstream, shape=self.input_shape)
+
 
 class Transpose(Operation):
     """Permute axes (reverse them when ``axes`` is None), as np.transpose; the gradient is
@@ -423,6 +483,10 @@ class Transpose(Operation):
 
     def jvp(self, t: Any) -> Any:
         return np.transpose(t, self.axes)
+
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        inverse = None if self.inverse is None else tuple(int(axis) for axis in self.inverse)
+        return g.transpose(upstream, axes=inverse)
 
 
 def _index_key(index: Any) -> Any:
@@ -492,6 +556,9 @@ class Index(Operation):
     def jvp(self, t: Any) -> Any:
         return np.asarray(t)[self.key]
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return g.scatter(upstream, index=self.index, shape=self.shape)
+
 
 class Concat(Operation):
     """Join arrays along an existing ``axis``, as np.concatenate; the gradient is split back.
@@ -531,6 +598,12 @@ class Concat(Operation):
     def jvp(self, *tangents: Any) -> Any:
         return np.concatenate(_zeros_for_none(tangents, self.shapes), axis=self.axis)
 
+    def backward_graph(self, g: Any, upstream: Any, output: Any, *arrays: Any) -> Any:
+        stops = [*map(int, self.splits), sum(shape[self.axis] for shape in self.shapes)]
+        starts = [0, *stops[:-1]]
+        return tuple(g.index(upstream, index=_along(self.axis, slice(start, stop)))
+                     for start, stop in zip(starts, stops, strict=True))
+
 
 class Stack(Operation):
     """Join arrays of one shape along a new ``axis``, as np.stack; the gradient is unstacked.
@@ -566,6 +639,16 @@ class Stack(Operation):
     def jvp(self, *tangents: Any) -> Any:
         shape = np.shape(next(t for t in tangents if t is not None))  # inputs share one shape
         return np.stack(_zeros_for_none(tangents, [shape] * len(tangents)), axis=self.axis)
+
+    def backward_graph(self, g: Any, upstream: Any, output: Any, *arrays: Any) -> Any:
+        return tuple(g.index(upstream, index=_along(self.axis, i)) for i in range(len(arrays)))
+
+
+def _along(axis: int, part: int | slice) -> tuple[Any, ...]:
+    """The index that takes ``part`` along ``axis`` (negative from the end) and all of the rest."""
+    if axis >= 0:
+        return (*(slice(None),) * axis, part)
+    return (Ellipsis, part, *(slice(None),) * (-axis - 1))
 
 
 def _zeros_for_none(tangents: tuple[Any, ...], shapes: list[tuple[int, ...]]) -> list[Any]:
