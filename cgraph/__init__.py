@@ -19,8 +19,10 @@ from cgraph.errors import (
     ArityError,
     CycleError,
     DuplicateNodeError,
+    ExpressionError,
     GradientMismatchError,
     GraphError,
+    GraphFileError,
     InvalidOperationError,
     InvalidValueError,
     NoGradientError,
@@ -31,6 +33,7 @@ from cgraph.errors import (
     UnknownNodeError,
 )
 from cgraph.explain import Explanation
+from cgraph.expression import from_expression
 from cgraph.gradcheck import gradcheck, numerical_gradient
 from cgraph.graph import ComputationalGraph
 from cgraph.layers import dense
@@ -50,6 +53,7 @@ __all__ = [
     "gradcheck",
     "Explanation",
     "dense",
+    "from_expression",
     "ops",
     "optim",
     "minimize",
@@ -62,7 +66,9 @@ __all__ = [
     "ArityError",
     "CycleError",
     "DuplicateNodeError",
+    "ExpressionError",
     "GradientMismatchError",
+    "GraphFileError",
     "InvalidOperationError",
     "InvalidValueError",
     "NoGradientError",

@@ -35,6 +35,8 @@ __all__ = [
     "NoGradientError",
     "NonFiniteError",
     "GradientMismatchError",
+    "ExpressionError",
+    "GraphFileError",
 ]
 
 
@@ -185,4 +187,34 @@ class GradientMismatchError(GraphError):
     --------
     >>> GradientMismatchError("mismatch", nodes=["x"]).nodes
     ('x',)
+    """
+
+
+class ExpressionError(GraphError):
+    """An expression's text is refused: bad syntax, a construct that is not maths, too long.
+
+    Raised by :meth:`ComputationalGraph.add_expression` for what the other errors do
+    not cover (attribute access, subscripts, strings, lambdas, comparisons...);
+    the message quotes the offending piece of text and its column.
+
+    Examples
+    --------
+    >>> ExpressionError("expression 'f': attribute access 'x.T' at column 1", nodes=["f"]).nodes
+    ('f',)
+    """
+
+
+class GraphFileError(GraphError):
+    """A graph file cannot be saved or loaded: not JSON, a wrong version, a bad or edited record.
+
+    Raised by :meth:`ComputationalGraph.save` and :meth:`ComputationalGraph.load`
+    for what the declaring errors do not cover; the message names the file, the
+    node record and the field. A file that declares something the API refuses (a
+    duplicate name, a wrong arity, an unknown op) raises that error instead, with
+    the file and record added to its message.
+
+    Examples
+    --------
+    >>> GraphFileError("graph file 'g.json', node record 2 ('f'): ...", nodes=["f"]).nodes
+    ('f',)
     """

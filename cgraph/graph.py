@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import nullcontext
 from operator import attrgetter
@@ -222,6 +223,66 @@ class ComputationalGraph:
         if not input_names:
             self.graph.add_node(name)
         self._structure_changed()
+
+    def add_expression(self, name: str, text: str) -> str:
+        """Declare the nodes of a maths expression, one named node per operation.
+
+        The text is parsed with Python's ``ast`` module and never evaluated. It may
+        use numbers, names of existing nodes, ``+ - * / ** @``, unary minus and calls
+        of registered ops by name (``sigmoid(y)``, ``maximum(a, b)``), with literal
+        keyword arguments for their parameters (``sum(x, axis=0)``). The last
+        operation is the node ``name``; each other one is ``name/<op>`` (``f/add``,
+        ``f/sigmoid``, ``f/pow``), then ``name/<op>_2``, ``_3``... in post-order, left
+        to right. Numbers become constants ``name/const``, ``name/const_2``... (one
+        per distinct value; ``-2`` is the constant -2). ``a ** b`` is ``pow``, ``-a``
+        is ``neg``. An identical sub-expression used twice is one node.
+
+        Parameters
+        ----------
+        name : str
+            The name of the expression's result; a new node name.
+        text : str
+            The expression, at most ``cgraph.expression.MAX_LENGTH`` characters.
+
+        Returns
+        -------
+        str
+            ``name``.
+
+        Raises
+        ------
+        ExpressionError
+            For bad syntax, anything that is not maths (attribute access, subscripts,
+            strings, lambdas, comprehensions, comparisons, assignments...), a keyword
+            value that is not a literal, a text too long or too deeply nested.
+        UnknownNodeError
+            If a name is not a node of the graph.
+        InvalidOperationError
+            If a function is not a registered op, or the op refuses its keywords.
+        ArityError
+            If an op is called with the wrong number of inputs.
+        DuplicateNodeError
+            If ``name``, or a name it would give an intermediate, is already a node.
+        CycleError
+            If the expression uses ``name`` itself.
+
+        Every message quotes the offending piece of text and its column. A refused
+        expression adds nothing to the graph.
+
+        Examples
+        --------
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=2.0, y=-4.0)
+        >>> cg.add_expression("f", "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)")
+        'f'
+        >>> list(cg.operations)
+        ['f/sigmoid', 'f/add', 'f/sigmoid_2', 'f/add_2', 'f/pow', 'f/add_3', 'f']
+        >>> cg.forward("f"), cg.backward("f")
+        (0.41345423252018193, {'x': 0.5348320870757595, 'y': 0.342460382923052})
+        """
+        from cgraph.expression import add_expression
+
+        return add_expression(self, name, text)
 
     # ----------------------------------------------------------------------------------
     # Forward and backward
@@ -477,6 +538,109 @@ class ComputationalGraph:
         counts = (f"{len(self.inputs)} inputs, {len(self.constants)} constants, "
                   f"{len(self.operations)} operations")
         return f"<ComputationalGraph: {counts}>\n{self.summary(max_rows=20)}"
+
+    # ----------------------------------------------------------------------------------
+    # Saving and loading graph files (cgraph.io)
+    # ----------------------------------------------------------------------------------
+
+    def save(self, path: str | os.PathLike[str], *, array_threshold: int | None = None) -> None:
+        """Write the graph to a JSON file: every node in declaration order, with its values.
+
+        Inputs and constants are saved with their values (dtype and shape, exactly),
+        operations by their registered name, ``params()`` and input names. An array
+        of more than ``array_threshold`` elements goes to an ``.npz`` beside the file,
+        named like it (``graph.json`` -> ``graph.npz``). Cached outputs and gradients
+        are not saved: ``forward`` and ``backward`` recompute them. The files are
+        written to temporary files and renamed into place, so a failed save leaves no
+        half-written file. The format is described in :mod:`cgraph.io`.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The JSON file to write, e.g. ``"graph.json"``; it is replaced if it exists.
+        array_threshold : int, optional
+            Arrays with more elements go to the ``.npz``; 1000 by default.
+
+        Raises
+        ------
+        GraphFileError
+            If an op is not registered under a name, its ``params()`` cannot be written
+            (or do not rebuild it), or a value is not a real number or numeric array;
+            then no file is written.
+        OSError
+            If a file cannot be written.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=2.0)
+        >>> cg.add_computation_node("y", "sum", ("x",), axis=None)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     cg.save(pathlib.Path(tmp) / "graph.json")
+        ...     print((pathlib.Path(tmp) / "graph.json").read_text(), end="")
+        {"format": "cgraph", "version": 1, "nodes": [
+          {"name": "x", "kind": "input", "trainable": true, "value": 2.0},
+          {"name": "y", "kind": "operation", "op": "sum", "inputs": ["x"], "params": {"axis": null, "keepdims": false}}
+        ]}
+        """  # noqa: E501
+        from cgraph.io import ARRAY_THRESHOLD, save
+
+        save(self, path, array_threshold=ARRAY_THRESHOLD if array_threshold is None
+             else array_threshold)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> ComputationalGraph:
+        """Read a graph written by :meth:`save`: the same nodes, values and gradients.
+
+        The file is checked as strictly as declaring: its format and version, every
+        record's fields and types (an unknown field is refused, not ignored), dtypes
+        (real numbers only), shapes against data, and the ``.npz`` beside it (present
+        and the one saved with the file). The nodes are then declared in the file's
+        order through :meth:`add_input`, :meth:`add_constant` and
+        :meth:`add_computation_node`, so duplicate names, unknown inputs, cycles and
+        wrong arities are refused as there. Ops are found by their registered name
+        only: a custom op must be defined (imported) in this process before loading.
+        Nothing is unpickled, evaluated or imported.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The JSON file written by :meth:`save`.
+
+        Returns
+        -------
+        ComputationalGraph
+            A new graph; nothing has been evaluated yet.
+
+        Raises
+        ------
+        GraphFileError
+            If the file (or its ``.npz``) cannot be read, is not valid JSON, is not a
+            cgraph file of a version this cgraph reads, or a record is malformed.
+        InvalidOperationError
+            If an op name is not registered in this process, or its parameters are refused.
+        DuplicateNodeError, UnknownNodeError, CycleError, ArityError
+            If the records declare what declaring refuses.
+
+        Every message names the file, the record's position and the node; when
+        loading fails no graph is returned.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=3.0)
+        >>> cg.add_computation_node("y", "square", ("x",))
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     cg.save(pathlib.Path(tmp) / "graph.json")
+        ...     loaded = ComputationalGraph.load(pathlib.Path(tmp) / "graph.json")
+        >>> loaded.forward("y"), loaded.backward("y")
+        (9.0, {'x': 6.0})
+        """
+        from cgraph.io import load
+
+        return load(path, graph_class=cls)
 
     # ----------------------------------------------------------------------------------
     # Seeing the graph: drawings, DOT text, the chain rule written out (cgraph.viz, .explain)

@@ -1,0 +1,149 @@
+"""What the ``cgraph`` command prints: aligned text for people, exact JSON for programs.
+
+Text shows a float as Python prints it (the shortest form that reads back as
+the same float) and an array as numpy prints it. JSON keeps every float
+exactly (Python writes the shortest round-trip form), writes arrays as nested
+lists, and writes the values JSON has no number for as the strings ``"nan"``,
+``"inf"`` and ``"-inf"``, so that any JSON parser reads the output.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["jsonable", "to_json", "format_value", "aligned", "compare_gradients", "check_table"]
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` made of dicts, lists, strings, bools, ints and finite floats only.
+
+    Examples
+    --------
+    >>> jsonable({"x": np.array([1.0, np.nan]), "y": np.float64(-np.inf), "n": (1, 2)})
+    {'x': [1.0, 'nan'], 'y': '-inf', 'n': [1, 2]}
+    """
+    if isinstance(value, dict):
+        return {str(key): jsonable(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(item) for item in value]
+    if isinstance(value, (np.ndarray, np.generic)):
+        return jsonable(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    return value
+
+
+def to_json(value: Any) -> str:
+    """One JSON object, indented, with every float exact (see :func:`jsonable`).
+
+    Examples
+    --------
+    >>> text = to_json({"value": 0.1 + 0.2, "grad": [np.inf]})
+    >>> json.loads(text)["value"] == 0.1 + 0.2, json.loads(text)["grad"]
+    (True, ['inf'])
+    """
+    return json.dumps(jsonable(value), indent=2, allow_nan=False)
+
+
+def format_value(value: Any) -> str:
+    """A value as text: floats as Python prints them, arrays as numpy does.
+
+    Examples
+    --------
+    >>> format_value(0.1 + 0.2), format_value(np.float64(2.0)), format_value(np.eye(2))
+    ('0.30000000000000004', '2.0', '[[1. 0.]\\n [0. 1.]]')
+    """
+    if isinstance(value, np.generic):
+        value = value.item()
+    return str(value) if isinstance(value, np.ndarray) else repr(value)
+
+
+def aligned(rows: Iterable[tuple[str, Any]]) -> str:
+    """``label = value`` lines, the ``=`` signs aligned; an array's further lines indented.
+
+    Examples
+    --------
+    >>> print(aligned([("f", 0.5), ("df/dx", np.array([[1.0, 2.0], [3.0, 4.0]]))]))
+    f     = 0.5
+    df/dx = [[1. 2.]
+             [3. 4.]]
+    """
+    rows = [(label, value if isinstance(value, str) else format_value(value))
+            for label, value in rows]
+    width = max((len(label) for label, _ in rows), default=0)
+    indent = "\n" + " " * (width + 3)
+    return "\n".join(f"{label.ljust(width)} = {text.replace(chr(10), indent)}"
+                     for label, text in rows)
+
+
+def compare_gradients(analytic: Any, numerical: Any, atol: float, rtol: float) -> dict[str, Any]:
+    """One input's gradients compared element by element, as :func:`cgraph.gradcheck` does.
+
+    An element passes when ``|analytic - numerical| <= atol + rtol * |numerical|``;
+    the worst element is the one furthest beyond that bound (NaN counts as
+    furthest). The relative error is ``|analytic - numerical| / |numerical|``.
+
+    Returns
+    -------
+    dict
+        ``passed``, and at the worst element: ``element`` (its index, ``[]`` for a
+        scalar), ``analytic``, ``numerical``, ``abs_error`` and ``rel_error``.
+
+    Examples
+    --------
+    >>> row = compare_gradients(np.array([1.0, 2.5]), np.array([1.0, 2.0]), 1e-5, 1e-3)
+    >>> row["passed"], row["element"], row["abs_error"], row["rel_error"]
+    (False, [1], 0.5, 0.25)
+    """
+    a = np.asarray(analytic, dtype=np.float64)
+    n = np.asarray(numerical, dtype=np.float64)
+    if a.size == 0:
+        return {"passed": True, "element": None, "analytic": None, "numerical": None,
+                "abs_error": 0.0, "rel_error": 0.0}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        difference = np.abs(a - n)
+        excess = difference / (atol + rtol * np.abs(n))
+    excess = np.where(np.isnan(excess), np.inf, excess)
+    worst = np.unravel_index(int(np.argmax(excess)), excess.shape)
+    error, expected = float(difference[worst]), float(n[worst])
+    # Against a numerical 0 there is no scale: exact agreement is 0, any difference infinite.
+    relative = error / abs(expected) if expected != 0.0 else (0.0 if error == 0.0 else math.inf)
+    return {"passed": bool(excess[worst] <= 1.0), "element": [int(i) for i in worst],
+            "analytic": float(a[worst]), "numerical": expected, "abs_error": error,
+            "rel_error": relative}
+
+
+def check_table(root: str, rows: dict[str, dict[str, Any]], eps: float, atol: float,
+                rtol: float) -> str:
+    """The gradient check as text: a row per input (see :func:`compare_gradients`), a verdict.
+
+    Examples
+    --------
+    >>> rows = {"x": compare_gradients(0.0, 0.5, 1e-5, 1e-3)}
+    >>> print(check_table("f", rows, 1e-6, 1e-5, 1e-3))
+    gradient check of f: backward against central differences (eps 1e-06), the worst element of each input
+    input  element  analytic  numerical  abs error  rel error  check
+    x      -        0.0       0.5        0.5        1          FAIL
+    FAIL: |analytic - numerical| > 1e-05 + 0.001 * |numerical| for 'x'
+    """  # noqa: E501
+    header = ("input", "element", "analytic", "numerical", "abs error", "rel error", "check")
+    table = [header] + [
+        (name, str(tuple(row["element"])) if row["element"] else "-",
+         *(format_value(row[key]) if row[key] is not None else "-"  # None: an empty input
+           for key in ("analytic", "numerical")),
+         f"{row['abs_error']:.3g}", f"{row['rel_error']:.3g}", "ok" if row["passed"] else "FAIL")
+        for name, row in rows.items()]
+    widths = [max(len(line[column]) for line in table) for column in range(len(header))]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
+             .rstrip() for line in table]
+    bound = f"{atol:g} + {rtol:g} * |numerical|"
+    failed = ", ".join(repr(name) for name, row in rows.items() if not row["passed"])
+    verdict = (f"FAIL: |analytic - numerical| > {bound} for {failed}" if failed
+               else f"PASS: |analytic - numerical| <= {bound} for every element")
+    return "\n".join([f"gradient check of {root}: backward against central differences "
+                      f"(eps {eps:g}), the worst element of each input", *lines, verdict])

@@ -1,0 +1,421 @@
+"""Graph files: a graph saved as versioned JSON, with large arrays in an ``.npz`` beside it.
+
+The file is one JSON object, ``{"format": "cgraph", "version": 1, "nodes": [...]}``,
+with one record per node in declaration order, one line each:
+
+- ``{"name": "x", "kind": "input", "trainable": true, "value": V}``
+- ``{"name": "c", "kind": "constant", "value": V}``
+- ``{"name": "s", "kind": "operation", "op": "sum", "inputs": ["x"], "params": {...}}``:
+  the op by its registered name, its inputs in argument order (repeats allowed),
+  and its ``params()``: JSON's numbers, strings, booleans, null and lists as they
+  are, anything else as a one-key tagged object: ``{"tuple": [...]}``, ``{"slice":
+  [start, stop, step]}``, ``{"ellipsis": true}``, ``{"float": "nan"}`` (or
+  ``"inf"``, ``"-inf"``), ``{"dict": {...}}``, ``{"array": A}``.
+
+A value V is a JSON number for a Python float, or ``"nan"``, ``"inf"``, ``"-inf"``
+(JSON has no such numbers); an array A is ``{"dtype": "float32", "shape": [2, 3],
+"data": [...]}``, its elements flat in C order. An array of more than
+``ARRAY_THRESHOLD`` elements is written ``{"dtype", "shape", "npz": "a0"}`` instead:
+the key of an array in the ``.npz`` beside the file (``graph.json`` ->
+``graph.npz``), whose sha256 digest the document then holds as ``"npz": {"sha256":
+...}``, so a stale or swapped npz is refused. Dtypes are real numbers only: bool,
+int8-64, uint8-64, float16-64. Floats are written with ``repr``: every value comes
+back bit for bit.
+
+Loading is strict: each field must be present with its type, and an unknown field
+is refused, not ignored (a typo must not pass silently; a new format gets a new
+version). The nodes are then declared through the graph's own methods, so every
+check of declaring applies; any failure raises a GraphError naming the file, the
+record and the node, and returns no graph. Nothing is unpickled, evaluated or
+imported: ops are looked up by name among those registered in this process, and
+the npz is read with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import io
+import json
+import os
+import secrets
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from cgraph._io_values import (
+    DTYPES,
+    check_fields,
+    decode_array,
+    decode_float,
+    decode_param,
+    encode_array,
+    encode_float,
+    encode_param,
+    expect,
+)
+from cgraph.errors import CycleError, GraphError, GraphFileError, InvalidOperationError
+from cgraph.graph import ComputationalGraph
+from cgraph.nodes import Input, OperationNode
+from cgraph.operation import OPERATIONS, Operation, resolve_operation
+
+__all__ = ["save", "load", "npz_path", "FORMAT", "VERSION", "ARRAY_THRESHOLD", "DTYPES"]
+
+FORMAT = "cgraph"
+VERSION = 1
+#: Arrays with more elements than this go to the .npz beside the JSON file.
+ARRAY_THRESHOLD = 1000
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+_FIELDS = {"input": ("name", "kind", "trainable", "value"), "constant": ("name", "kind", "value"),
+           "operation": ("name", "kind", "op", "inputs", "params")}
+
+
+def npz_path(path: str | os.PathLike[str]) -> Path:
+    """Where the large arrays of the graph file ``path`` go: its suffix replaced by ``.npz``.
+
+    Examples
+    --------
+    >>> npz_path("models/graph.json").as_posix(), npz_path("graph").as_posix()
+    ('models/graph.npz', 'graph.npz')
+    """
+    return Path(path).with_suffix(".npz")
+
+
+# --------------------------------------------------------------------------------------
+# Saving
+# --------------------------------------------------------------------------------------
+
+
+def save(cg: ComputationalGraph, path: str | os.PathLike[str], *,
+         array_threshold: int = ARRAY_THRESHOLD) -> None:
+    """Write ``cg`` to the JSON file ``path``, and large arrays to ``npz_path(path)``.
+
+    See :meth:`ComputationalGraph.save`. Every record is encoded before anything is
+    written; then each file goes to a temporary file beside it, and all are renamed
+    into place, so a failed save leaves the old files as they were.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=2.0)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     save(cg, pathlib.Path(tmp) / "g.json")
+    ...     print((pathlib.Path(tmp) / "g.json").read_text(), end="")
+    {"format": "cgraph", "version": 1, "nodes": [
+      {"name": "x", "kind": "input", "trainable": true, "value": 2.0}
+    ]}
+    """
+    path = Path(path)
+    if path.suffix == ".npz":
+        raise GraphFileError(f"cannot save a graph as '{path}': that is where its arrays would "
+                             "go; give a path such as 'graph.json'")
+    arrays: dict[str, np.ndarray] = {}
+    rebuilt: set[tuple[type, str]] = set()
+    records = [_record(node, f"graph file '{path}', node {node.name!r}", arrays,
+                       array_threshold, rebuilt) for node in cg.nodes.values()]
+    head: dict[str, Any] = {"format": FORMAT, "version": VERSION}
+    writes: list[tuple[Path, bytes]] = []
+    if arrays:
+        blob = _npz_bytes(arrays)
+        head["npz"] = {"sha256": hashlib.sha256(blob).hexdigest()}
+        writes.append((npz_path(path), blob))
+    body = ",\n".join("  " + json.dumps(record, allow_nan=False) for record in records)
+    nodes = f"[\n{body}\n]" if records else "[]"
+    writes.append((path, f'{json.dumps(head)[:-1]}, "nodes": {nodes}}}\n'.encode("ascii")))
+    _write_atomically(writes)
+
+
+def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An npz as np.savez writes it, but with fixed timestamps: the same graph, the same bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for key, array in arrays.items():
+            member = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with archive.open(member, "w", force_zip64=True) as file:
+                np.lib.format.write_array(file, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+def _write_atomically(writes: list[tuple[Path, bytes]]) -> None:
+    """Write every file to a temporary file beside it, then rename them all into place."""
+    temporary: list[tuple[str, Path]] = []
+    try:
+        for target, data in writes:
+            name = str(target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp")
+            # os.open with 0o666 lets the umask set the mode, as open() would (mkstemp: 0o600).
+            handle = os.open(name, _CREATE, 0o666)
+            temporary.append((name, target))
+            with os.fdopen(handle, "wb") as file:
+                file.write(data)
+                file.flush()
+                os.fsync(file.fileno())
+        for name, target in temporary:
+            os.replace(name, target)
+    finally:
+        for name, _ in temporary:
+            if os.path.exists(name):
+                os.unlink(name)
+
+
+def _record(node: Any, where: str, arrays: dict[str, np.ndarray], threshold: int,
+            rebuilt: set[tuple[type, str]]) -> dict[str, Any]:
+    if not isinstance(node, OperationNode):
+        record = {"name": node.name, "kind": "input" if isinstance(node, Input) else "constant"}
+        if isinstance(node, Input):
+            record["trainable"] = node.trainable
+        record["value"] = _encode_value(node.output, where, arrays, threshold)
+        return record
+    op, cls = node.op, type(node.op)
+    params = op.params()
+    encoded = {key: encode_param(value, f"{where}, parameter {key!r}")
+               for key, value in params.items()}
+    # The file keeps only the op's name and params(): check that they rebuild it (once
+    # per class and parameters), or the file could not be loaded.
+    signature = (cls, json.dumps(encoded))
+    if signature not in rebuilt:
+        try:
+            cls(**{key: decode_param(value, where) for key, value in encoded.items()})
+        except Exception as err:
+            raise GraphFileError(
+                f"{where}: {cls.__name__}(**{params!r}) fails ({err}), so the file could not "
+                "be loaded; make the op's params() return the arguments of its constructor",
+                nodes=[node.name]) from err
+        rebuilt.add(signature)
+    return {"name": node.name, "kind": "operation", "op": _registered_name(op, where, node.name),
+            "inputs": list(node.input_names), "params": encoded}
+
+
+def _registered_name(op: Operation, where: str, node: str) -> str:
+    cls = type(op)
+    for key in (cls.name, *cls.aliases):
+        found = OPERATIONS.get(key) if key else None
+        # A class redefined by re-running a notebook cell replaces its name: same qualname.
+        if found is not None and (found.__module__, found.__qualname__) == (
+                cls.__module__, cls.__qualname__):
+            return key
+    raise GraphFileError(
+        f"{where}: its op {cls.__name__} is not registered under a name, and a file names each "
+        "op; give the class a `name` attribute (e.g. name = 'my_op')", nodes=[node])
+
+
+def _encode_value(value: Any, where: str, arrays: dict[str, np.ndarray], threshold: int) -> Any:
+    if isinstance(value, (float, int)) and not isinstance(value, (bool, np.bool_)):
+        return encode_float(float(value))  # np.float64 is a float too
+    array = np.asarray(value)
+    if array.size <= threshold:
+        return encode_array(array, f"{where}: its value")
+    encoded = encode_array(array.ravel()[:0], f"{where}: its value")  # checks the dtype
+    key = f"a{len(arrays)}"
+    arrays[key] = np.ascontiguousarray(array)
+    return {"dtype": encoded["dtype"], "shape": list(array.shape), "npz": key}
+
+
+# --------------------------------------------------------------------------------------
+# Loading
+# --------------------------------------------------------------------------------------
+
+
+def load(path: str | os.PathLike[str], *,
+         graph_class: type[ComputationalGraph] = ComputationalGraph) -> ComputationalGraph:
+    """Read a graph written by :func:`save`; see :meth:`ComputationalGraph.load`.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     file = pathlib.Path(tmp) / "g.json"
+    ...     _ = file.write_text('{"format": "cgraph", "version": 1, "nodes": ['
+    ...         '{"name": "x", "kind": "input", "trainable": true, "value": 3.0}]}')
+    ...     load(file).inputs
+    {'x': Input('x', output=3.0, trainable=True)}
+    """
+    path = Path(path)
+    document, where = _read_json(path), f"graph file '{path}'"
+    if not isinstance(document, dict):
+        raise GraphFileError(f"{where} holds a JSON {type(document).__name__}, not a graph: "
+                             "a graph file is a JSON object")
+    if document.get("format") != FORMAT:
+        raise GraphFileError(f"{where} is not a cgraph graph file: its \"format\" is "
+                             f"{document.get('format')!r}, not {FORMAT!r}")
+    if "version" not in document:
+        raise GraphFileError(f"{where} has no \"version\"; this cgraph reads version {VERSION}")
+    version = document["version"]
+    if type(version) is not int or version != VERSION:
+        raise GraphFileError(f"{where} has version {version!r}, but this cgraph reads version "
+                             f"{VERSION} only (a newer cgraph may have written it)")
+    check_fields(document, ("format", "version", "nodes"), where, optional=("npz",))
+    records = expect(document["nodes"], list, '"nodes"', where)
+    arrays = _Arrays(path, document.get("npz"), where)
+    # Where each name is declared, to tell a node used before its record (a forward
+    # reference, or a cycle) from one that does not exist.
+    positions: dict[str, int] = {}
+    for index, record in enumerate(records):
+        if isinstance(record, dict) and isinstance(record.get("name"), str):
+            positions.setdefault(record["name"], index)
+    cg = graph_class()
+    for index, record in enumerate(records):
+        name = record.get("name") if isinstance(record, dict) else None
+        at = f"{where}, node record {index}" + (f" ({name!r})" if isinstance(name, str) else "")
+        try:
+            _declare(cg, record, at, arrays, positions, records, index)
+        except GraphFileError as err:
+            if not err.nodes and isinstance(name, str):
+                err.nodes = (name,)
+            raise
+        except GraphError as err:  # from declaring: keep its class, add where it happened
+            raise _located(err, at) from err
+    return cg
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise GraphFileError(f"cannot read graph file '{path}': {err.strerror or err}") from err
+    try:
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys,
+                          parse_constant=_no_constant)
+    except json.JSONDecodeError as err:
+        raise GraphFileError(
+            f"graph file '{path}' is not valid JSON: {err.msg} at line {err.lineno}, column "
+            f"{err.colno} (is it truncated, or not a graph file?)") from err
+    except ValueError as err:  # not UTF-8, a repeated key, NaN or Infinity
+        raise GraphFileError(f"graph file '{path}' is not valid JSON: {err}") from err
+    except RecursionError as err:
+        raise GraphFileError(f"graph file '{path}' is nested too deeply to be a graph") from err
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        seen: set[str] = set()
+        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"the key {repeated!r} appears twice in one object")
+    return result
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON (a non-finite float is written 'nan', 'inf', '-inf')")
+
+
+def _declare(cg: ComputationalGraph, record: Any, at: str, arrays: _Arrays,
+             positions: dict[str, int], records: list, index: int) -> None:
+    expect(record, dict, "a node record", at)
+    kind = record.get("kind")
+    if not isinstance(kind, str) or kind not in _FIELDS:
+        raise GraphFileError(f"{at}: \"kind\" is {kind!r}; it must be 'input', 'constant' or "
+                             "'operation'")
+    check_fields(record, _FIELDS[kind], at)
+    name = record["name"]
+    if not isinstance(name, str) or not name:
+        raise GraphFileError(f"{at}: \"name\" must be a non-empty string, not {name!r}")
+    if kind != "operation":
+        value = _decode_value(record["value"], at, arrays)
+        if kind == "constant":
+            cg.add_constant(name, value)
+        else:
+            cg.add_input(name, value, expect(record["trainable"], bool, '"trainable"', at))
+        return
+    op = expect(record["op"], str, '"op"', at)
+    inputs = expect(record["inputs"], list, '"inputs"', at)
+    for parent in inputs:
+        expect(parent, str, "every input", at)
+        if positions.get(parent, -1) > index and parent not in cg.nodes:
+            _refuse_forward(name, parent, positions[parent], records, at)
+    params = {key: decode_param(value, f"{at}, parameter {key!r}")
+              for key, value in expect(record["params"], dict, '"params"', at).items()}
+    cls = OPERATIONS.get(op)
+    if cls is None:
+        close = difflib.get_close_matches(op, OPERATIONS, n=3)
+        hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
+        raise InvalidOperationError(
+            f"no operation is registered as {op!r} in this process{hint}; a custom op "
+            "must be defined (imported) in this process before loading (a graph file never "
+            "imports code)", nodes=[name])
+    # Without parameters the name is the fast path; with them, an instance (so a parameter
+    # named like an argument of add_computation_node, e.g. "inputs", cannot clash).
+    cg.add_computation_node(name, resolve_operation(cls, name, params) if params else op, inputs)
+
+
+def _refuse_forward(name: str, parent: str, later: int, records: list, at: str) -> None:
+    """A node uses one declared further down: a cycle if there is one, else out of order."""
+    graph = nx.DiGraph()
+    for record in records:
+        if isinstance(record, dict) and isinstance(record.get("inputs"), list):
+            graph.add_edges_from((p, record.get("name")) for p in record["inputs"]
+                                 if isinstance(p, str))
+    try:
+        cycle = [edge[0] for edge in nx.find_cycle(graph, name)]  # iterative: no recursion
+    except nx.NetworkXNoCycle:
+        raise GraphFileError(
+            f"{at}: input {parent!r} is declared later, in node record {later}; records must "
+            "come in declaration order (each node after its inputs)", nodes=[name, parent]
+        ) from None
+    # A GraphError other than GraphFileError: load() adds where it happened.
+    raise CycleError(f"the nodes {' -> '.join(cycle + cycle[:1])} form a cycle; a graph "
+                     "is acyclic, each node declared after its inputs", nodes=cycle)
+
+
+def _located(err: GraphError, at: str) -> GraphError:
+    try:
+        return type(err)(f"{at}: {err}", nodes=err.nodes)
+    except TypeError:  # a subclass with another constructor
+        return GraphFileError(f"{at}: {err}", nodes=err.nodes)
+
+
+def _decode_value(value: Any, where: str, arrays: _Arrays) -> Any:
+    if not isinstance(value, dict):
+        return decode_float(value, '"value"', where)
+    source = "npz" if "npz" in value else "data"
+    check_fields(value, ("dtype", "shape", source), f'{where}, "value"')
+    return decode_array(value, where, arrays.get(value["npz"], where) if source == "npz"
+                        else None)
+
+
+class _Arrays:
+    """The npz beside a graph file, opened on first use, after its digest is checked."""
+
+    def __init__(self, path: Path, info: Any, where: str) -> None:
+        self.path, self.file, self.info = npz_path(path), None, info
+        if info is not None:
+            expect(info, dict, '"npz"', where)
+            check_fields(info, ("sha256",), f'{where}, "npz"')
+            expect(info["sha256"], str, "the npz's sha256", where)
+
+    def get(self, key: Any, where: str) -> np.ndarray:
+        expect(key, str, '"npz"', where)
+        if self.info is None:
+            raise GraphFileError(f"{where}: its value is in an npz file, but the graph file "
+                                 "has no \"npz\" entry giving that file's digest")
+        if self.file is None:
+            self.file = self._open(where)
+        if key not in self.file.files:
+            raise GraphFileError(f"{where}: the array {key!r} is not in '{self.path}'")
+        try:
+            return self.file[key]
+        except ValueError as err:  # an object array: reading it would need pickle
+            raise GraphFileError(f"{where}: the array {key!r} in '{self.path}' cannot be read "
+                                 f"without unpickling, which cgraph never does ({err})") from err
+
+    def _open(self, where: str) -> Any:
+        try:
+            blob = self.path.read_bytes()
+        except OSError as err:
+            raise GraphFileError(f"{where}: its value is kept in '{self.path}', which cannot be "
+                                 f"read: {err.strerror or err}; keep the .npz beside the "
+                                 "graph file") from err
+        if hashlib.sha256(blob).hexdigest() != self.info["sha256"]:
+            raise GraphFileError(f"{where}: '{self.path}' is not the npz saved with this graph "
+                                 "file: its sha256 digest differs (was one of them replaced or "
+                                 "edited?)")
+        try:
+            file = np.load(io.BytesIO(blob), allow_pickle=False)
+        except (OSError, ValueError, EOFError) as err:
+            file = err
+        if not isinstance(file, np.lib.npyio.NpzFile):
+            raise GraphFileError(f"{where}: '{self.path}' is not an npz archive")
+        return file
