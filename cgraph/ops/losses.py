@@ -37,7 +37,17 @@ def _log_softmax(scores: Any, axis: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------
 
 
-class Softmax(Operation):
+class _AlongAxis(Operation):
+    """An op that normalises along one ``axis`` (the last by default)."""
+
+    def __init__(self, axis: int = -1) -> None:
+        self.axis = axis
+
+    def params(self) -> dict[str, Any]:
+        return {"axis": self.axis}
+
+
+class Softmax(_AlongAxis):
     """Softmax s_i = e^(x_i) / sum_j e^(x_j) along ``axis``; dL/dx = s (u - sum(u s)).
 
     Examples
@@ -51,12 +61,6 @@ class Softmax(Operation):
     """
 
     name = "softmax"
-
-    def __init__(self, axis: int = -1) -> None:
-        self.axis = axis
-
-    def params(self) -> dict[str, Any]:
-        return {"axis": self.axis}
 
     def forward(self, x: Any) -> Any:
         self.out = np.exp(_log_softmax(x, self.axis))
@@ -75,7 +79,7 @@ class Softmax(Operation):
         return (g.mul(output, g.sub(upstream, weighted)),)
 
 
-class LogSoftmax(Operation):
+class LogSoftmax(_AlongAxis):
     """Log-softmax y_i = x_i - log sum_j e^(x_j) along ``axis``; dL/dx = u - softmax sum(u).
 
     Examples
@@ -87,12 +91,6 @@ class LogSoftmax(Operation):
 
     name = "log_softmax"
 
-    def __init__(self, axis: int = -1) -> None:
-        self.axis = axis
-
-    def params(self) -> dict[str, Any]:
-        return {"axis": self.axis}
-
     def forward(self, x: Any) -> Any:
         self.out = _log_softmax(x, self.axis)
         return self.out
@@ -103,7 +101,6 @@ class LogSoftmax(Operation):
 
     def jvp(self, t: Any) -> Any:
         return t - np.sum(np.exp(self.out) * t, axis=self.axis, keepdims=True)
-
 
     def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
         total = g.sum(upstream, axis=self.axis, keepdims=True)
