@@ -18,11 +18,17 @@ def public_names() -> dict[str, object]:
             continue
         names[name] = obj
         if inspect.isclass(obj):
-            for attribute, value in vars(obj).items():
-                if not attribute.startswith("_") and (
-                    inspect.isfunction(value) or isinstance(value, property)
-                ):
-                    names[f"{name}.{attribute}"] = value
+            # Also the methods it inherits from cgraph's own classes (ComputationalGraph's
+            # mixins); the class itself comes first in the MRO, so its overrides win.
+            own = [cls for cls in obj.__mro__ if cls.__module__.startswith("cgraph")]
+            for cls in own:
+                for attribute, value in vars(cls).items():
+                    if isinstance(value, (classmethod, staticmethod)):
+                        value = value.__func__  # ComputationalGraph.load
+                    if not attribute.startswith("_") and (
+                        inspect.isfunction(value) or isinstance(value, property)
+                    ):
+                        names.setdefault(f"{name}.{attribute}", value)
     names.update({f"ops.{name}": getattr(ops, name) for name in ops.__all__})
     return names
 
