@@ -35,13 +35,18 @@ def describe_value(value: Any, max_items: int = 4) -> str:
     if value is None:
         return _MISSING
     if isinstance(value, (float, int, np.generic)):
-        return f"{value:.6g}"
+        return _number(value)
     array = np.asarray(value)
     if array.ndim == 0:
-        return f"{array.item():.6g}"
-    items = ", ".join(f"{item:.6g}" for item in array.ravel()[:max_items].tolist())
+        return _number(array.item())
+    items = ", ".join(map(_number, array.ravel()[:max_items].tolist()))
     more = ", ..." if array.size > max_items else ""
     return f"array{array.shape} [{items}{more}]"
+
+
+def _number(x: Any) -> str:
+    """A number to 6 significant digits; -0.0 (a ReLU's zero gradient) shows as 0."""
+    return f"{x + 0:.6g}" if x == 0 else f"{x:.6g}"
 
 
 def _shape(value: Any) -> str:

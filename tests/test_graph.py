@@ -236,6 +236,18 @@ def test_summary_lists_every_node_with_values_and_gradients(classic):
     assert "ComputationalGraph: 2 inputs, 0 constants, 7 operations" in repr(classic)
 
 
+def test_summary_shows_negative_zero_gradients_as_zero():
+    cg = ComputationalGraph()
+    cg.add_inputs(z=np.array([-1.0, 2.0]))
+    cg.add_computation_node("a", "relu", ("z",))
+    cg.add_computation_node("f", "mul", ("a", "a"))
+    cg.forward("f")
+    cg.backward("f", seed=np.array([-1.0, 1.0]))
+    assert np.signbit(cg.get_gradient("z")[0])  # relu passes -1 * 0 = -0.0 back
+    row = next(line for line in cg.summary().splitlines() if line.startswith("z "))
+    assert "[0, 4]" in row and "-0" not in row
+
+
 def test_repr_of_a_large_graph_is_truncated():
     cg = ComputationalGraph()
     cg.add_inputs(**{f"x{i}": float(i) for i in range(100)})
