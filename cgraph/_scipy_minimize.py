@@ -7,6 +7,7 @@ floats as floats) and returns cgraph's loss and flattened gradient.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -41,12 +42,8 @@ def minimize_scipy(problem: _Problem, method: str, steps: int, tol: float | None
     >>> abs(result.x["x"]) < 1e-8, result.success
     (True, True)
     """
-    method = _checked_method(method)
-    try:
-        import scipy.optimize
-    except ImportError as error:
-        raise ImportError(f'minimize(method={method!r}) needs scipy: '
-                          'pip install "cgraph[scipy]"') from error
+    method = checked_method(method)
+    import scipy.optimize
     layout, start = [], 0
     for node in problem.nodes:
         size = int(np.size(node.output))
@@ -111,13 +108,24 @@ def minimize_scipy(problem: _Problem, method: str, steps: int, tol: float | None
                           str(found.message), losses, points, method)
 
 
-def _checked_method(method: Any) -> str:
-    """The canonical spelling of a gradient-based scipy method, or an error saying why not."""
+def checked_method(method: Any) -> str:
+    """The canonical spelling of a gradient-based scipy method, or an error saying why not.
+
+    Also checks that scipy is installed, so that minimize() can refuse before it starts.
+
+    Examples
+    --------
+    >>> checked_method("l-bfgs-b")
+    'L-BFGS-B'
+    """
     if not isinstance(method, str):
         raise InvalidValueError(f"method must be the name of a scipy.optimize method, such as "
                                 f"'L-BFGS-B', not {method!r}")
     by_lower = {name.lower(): name for name in GRADIENT_METHODS}
     if method.lower() in by_lower:
+        if importlib.util.find_spec("scipy") is None:
+            raise ImportError(f'minimize(method={method!r}) needs scipy: '
+                              'pip install "cgraph[scipy]"')
         return by_lower[method.lower()]
     listed = ", ".join(map(repr, GRADIENT_METHODS))
     if method.lower() in {name.lower() for name in _DERIVATIVE_FREE}:

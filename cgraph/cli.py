@@ -124,14 +124,10 @@ def _minimize(args: argparse.Namespace) -> int:
 
 
 def _check_method(method: str, lr: float | None) -> None:
-    """Refuse a scipy method before the run starts (and its progress bar with it)."""
-    from cgraph._scipy_minimize import _checked_method
-
+    """Refuse --lr with a scipy method (minimize itself checks the method's name)."""
     if lr is not None:
-        raise UsageError("--lr is for --optimizer; a scipy --method chooses its own steps")
-    _checked_method(method)  # a GraphError naming the methods that can be used
-    if importlib.util.find_spec("scipy") is None:
-        raise UsageError(f'--method {method} needs scipy: pip install "cgraph[scipy]"')
+        raise UsageError(f"--lr is for --optimizer; a scipy --method ({method}) chooses its "
+                         "own steps")
 
 
 def _optimizer(name: str, lr: float) -> Any:

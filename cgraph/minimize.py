@@ -426,6 +426,10 @@ def _check_arguments(optimizer: Any, method: Any, steps: Any, tol: Any, ftol: An
         raise GraphError("give optimizer= or method= (a scipy method), not both")
     if method is None and options is not None:
         raise GraphError("options= are for scipy methods; give method= too, or leave options out")
+    if method is not None:
+        from cgraph._scipy_minimize import checked_method
+
+        checked_method(method)  # before a progress bar opens: a bad name or no scipy
     if method is not None and ftol is not None:
         raise GraphError("ftol applies to the optimisers; for a scipy method pass its own "
                          "option, e.g. options={'ftol': 1e-12} for L-BFGS-B")

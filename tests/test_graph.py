@@ -245,7 +245,8 @@ def test_summary_shows_negative_zero_gradients_as_zero():
     cg.backward("f", seed=np.array([-1.0, 1.0]))
     assert np.signbit(cg.get_gradient("z")[0])  # relu passes -1 * 0 = -0.0 back
     row = next(line for line in cg.summary().splitlines() if line.startswith("z "))
-    assert "[0, 4]" in row and "-0" not in row
+    assert "[0, 4]" in row
+    assert "-0" not in row
 
 
 def test_repr_of_a_large_graph_is_truncated():

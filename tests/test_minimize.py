@@ -454,6 +454,13 @@ def test_progress_true_without_tqdm_names_the_extra(monkeypatch):
         minimize(quadratic(), steps=1, progress=True)
 
 
+def test_bad_method_is_refused_before_a_progress_bar_opens(capsys):
+    pytest.importorskip("tqdm")
+    with pytest.raises(cgraph.GraphError, match="does not use gradients"):
+        minimize(quadratic(), method="Nelder-Mead", progress=True)
+    assert capsys.readouterr().err == ""
+
+
 def test_scipy_method_without_scipy_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "scipy.optimize", None)
     monkeypatch.setitem(sys.modules, "scipy", None)
