@@ -183,6 +183,19 @@ def test_every_example_is_linked(path):
     assert f"(examples/{path.name})" in TEXT, f"README does not link examples/{path.name}"
 
 
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_section_links_resolve():
+    anchors = {_anchor(h) for h in re.findall(r"^#+ (.+)$", TEXT, re.MULTILINE)}
+    links = re.findall(r"\]\(#([^)]+)\)", TEXT)
+    assert links
+    missing = sorted(set(links) - anchors)
+    assert not missing, f"README links to sections that do not exist: {missing}"
+
+
 def test_example_links_resolve():
     for target in re.findall(r"\]\((examples/[^)#]+)\)", TEXT):
         assert (ROOT / target).is_file(), f"README links to missing {target}"
