@@ -372,6 +372,7 @@ def operation(
     grad: Callable[..., Any],
     name: str | None = None,
     jvp: Callable[..., Any] | None = None,
+    backward_graph: Callable[..., Any] | None = None,
 ) -> Any:
     """Make an Operation from a function and its derivative rule (a decorator).
 
@@ -389,6 +390,11 @@ def operation(
         returning ``sum_i d output / d input_i * tangent_i``, with one tangent per
         input (0.0 where an input has none). Without it the op works in reverse
         mode only.
+    backward_graph : callable, optional
+        The symbolic rule, ``backward_graph(g, upstream, output, *inputs)``: the
+        same gradients as ``grad`` written as ``g.OPNAME(...)`` terms of
+        registered ops over node names (see :meth:`Operation.backward_graph`).
+        Needed, with ``jvp``, for gradient graphs, Hessians and ``hvp``.
 
     Returns
     -------
@@ -414,6 +420,14 @@ def operation(
     >>> cg.add_computation_node("t", "times", ("x", "x"))
     >>> cg.jvp("t", tangents={"x": 1.0})
     (1.0, 2.0)
+    >>> @cgraph.operation(grad=lambda u, out, x: u * 3 * x * x,
+    ...                   jvp=lambda t, out, x: 3 * x * x * t,
+    ...                   backward_graph=lambda g, u, out, x: g.mul(u, g.mul(3.0, g.square(x))))
+    ... def cube(x):
+    ...     return x ** 3
+    >>> cg.add_computation_node("c", "cube", ("x",))
+    >>> cg.hessian("c", "x")      # d2(x^3)/dx2 = 6x
+    6.0
     """
 
     def build(fn: Callable[..., Any]) -> type[Operation]:
@@ -440,6 +454,12 @@ def operation(
                 return jvp(*zeros, self.output, *self.inputs)
 
             attrs["jvp"] = op_jvp
+        if backward_graph is not None:
+            def op_backward_graph(self: Any, g: Any, upstream: Any, output: Any,
+                                  *inputs: Any) -> Any:
+                return backward_graph(g, upstream, output, *inputs)
+
+            attrs["backward_graph"] = op_backward_graph
         return type(fn.__name__, (Operation,), attrs)
 
     return build if forward is None else build(forward)

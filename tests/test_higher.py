@@ -248,6 +248,24 @@ def cube_without_a_rule(x):
     return x**3
 
 
+@operation(grad=lambda upstream, out, x: upstream * 3 * x * x,
+           jvp=lambda t, out, x: t * 3 * x * x,
+           backward_graph=lambda g, upstream, out, x: g.mul(upstream,
+                                                             g.mul(3.0, g.square(x))))
+def cube_with_a_rule(x):
+    """Cube y = x^3, with all three rules."""
+    return x**3
+
+
+def test_a_decorator_made_op_with_a_symbolic_rule_has_a_hessian():
+    cg = ComputationalGraph()
+    cg.add_inputs(x=np.array([1.0, -2.0]))
+    cg.add_computation_node("c", cube_with_a_rule, ("x",))
+    cg.add_computation_node("f", "sum", ("c",))
+    np.testing.assert_allclose(cg.hessian("f", "x"), np.diag([6.0, -12.0]))  # 6x on the diagonal
+    np.testing.assert_allclose(cg.hvp("f", "x", np.array([1.0, 1.0])), [6.0, -12.0])
+
+
 def _graph_for_errors() -> ComputationalGraph:
     cg = build_classic_graph()
     cg.add_input("data", np.array([1.0, 2.0]), trainable=False)
