@@ -30,7 +30,7 @@ from cgraph.errors import (
 from cgraph.graph import _plain
 from cgraph.nodes import Input, Node, OperationNode
 from cgraph.ops._arrays import as_output
-from cgraph.passes import _float_dtype, _zeros_like, run_backward, run_forward
+from cgraph.passes import _float_dtype, _zeros_like, leaf_values, run_backward, run_forward
 from cgraph.schedule import Schedule
 
 if TYPE_CHECKING:
@@ -81,14 +81,10 @@ def run_jvp(
     >>> run_jvp(Schedule(cg.nodes["y"]), {}, {0: 1.0})
     ([3.0, 9.0], [1.0, 6.0])
     """
-    nodes = schedule.nodes
     evaluate = values is None
     if values is None:
-        values = [None] * len(nodes)
-        for pos in range(schedule.leaf_count):
-            leaf = nodes[pos]
-            values[pos] = feed.get(leaf.name, leaf.output) if feed else leaf.output
-    tangents: list[Any] = [None] * len(nodes)
+        values = leaf_values(schedule, feed)
+    tangents: list[Any] = [None] * len(schedule.nodes)
     for pos, tangent in seeds.items():
         tangents[pos] = tangent
     in_jvp = False
@@ -112,11 +108,9 @@ def run_jvp(
             if out is not None and (type(out) is not float or type(values[pos]) is not float):
                 out = _fitted_tangent(out, values[pos], node)
             tangents[pos] = out
-    except GraphError as error:
-        if error.nodes:
-            raise
-        raise _failure(in_jvp, node, values, parents, error) from error
     except Exception as error:
+        if isinstance(error, GraphError) and error.nodes:
+            raise
         raise _failure(in_jvp, node, values, parents, error) from error
     return values, tangents
 

@@ -9,6 +9,7 @@ node's name.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from functools import reduce
 from operator import add
 from typing import Any
@@ -28,7 +29,7 @@ from cgraph.errors import GraphError
 from cgraph.operation import unbroadcast
 from cgraph.schedule import Schedule
 
-__all__ = ["run_forward", "run_backward", "ones_like"]
+__all__ = ["run_forward", "run_backward", "leaf_values", "ones_like"]
 
 
 def run_forward(
@@ -59,13 +60,11 @@ def run_forward(
     >>> run_forward(Schedule(cg.nodes["y"]), {"x": 2.0})
     [2.0, 4.0]
     """
-    nodes = schedule.nodes
-    values: list[Any] = [None] * len(nodes)
-    for pos in range(schedule.leaf_count):
-        leaf = nodes[pos]
-        value = values[pos] = feed.get(leaf.name, leaf.output) if feed else leaf.output
-        if check_finite and not is_finite(value):
-            raise non_finite_input(leaf, value)
+    values = leaf_values(schedule, feed)
+    if check_finite:
+        for pos in range(schedule.leaf_count):
+            if not is_finite(values[pos]):
+                raise non_finite_input(schedule.nodes[pos], values[pos])
     try:
         for pos, node, op, parents in schedule.steps:
             if len(parents) == 2:
@@ -77,12 +76,31 @@ def run_forward(
             values[pos] = out
             if check_finite and not is_finite(out):
                 raise non_finite_output(node, values, parents, out)
-    except GraphError as error:
-        if error.nodes:
-            raise
-        raise forward_failure(node, values, parents, error) from error  # an op's own check
     except Exception as error:
+        if isinstance(error, GraphError) and error.nodes:
+            raise
+        # Anything an op raised, its own GraphErrors included, now names the node.
         raise forward_failure(node, values, parents, error) from error
+    return values
+
+
+def leaf_values(schedule: Schedule, feed: Mapping[str, Any]) -> list[Any]:
+    """A list of values by position with the leaves filled in, fed ones replacing their own.
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=3.0)
+    >>> cg.add_computation_node("y", "square", ("x",))
+    >>> leaf_values(Schedule(cg.nodes["y"]), {"x": 2.0})
+    [2.0, None]
+    """
+    nodes = schedule.nodes
+    values: list[Any] = [None] * len(nodes)
+    for pos in range(schedule.leaf_count):
+        leaf = nodes[pos]
+        values[pos] = feed.get(leaf.name, leaf.output) if feed else leaf.output
     return values
 
 
