@@ -81,6 +81,8 @@ class ComputationalGraph(GraphFiles, GraphViews, GraphDerivatives):
         self.constants: dict[str, Constant] = {}
         self.operations: dict[str, OperationNode] = {}
         self._schedules: dict[str, Schedule] = {}
+        # Gradient graphs prepared by hessian() and hvp(), by (root, wrt) (cgraph.higher).
+        self._hessian_plans: dict[tuple[str, tuple[str, ...]], Any] = {}
         self._sinks: list[str] | None = None
         # (schedule, values, feed) of the last successful forward pass.
         self._evaluated: tuple[Schedule, list[Any], dict[str, Any]] | None = None
@@ -564,6 +566,8 @@ class ComputationalGraph(GraphFiles, GraphViews, GraphDerivatives):
         """Drop everything derived from the structure; values and gradients stay valid."""
         if self._schedules:
             self._schedules.clear()
+        if self._hessian_plans:
+            self._hessian_plans.clear()
         self._sinks = None
 
     def _check_new_name(self, name: Any) -> None:

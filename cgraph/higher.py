@@ -10,10 +10,10 @@ gradient element) needs as many sweeps; forward over reverse also keeps every
 sweep a flat loop over values already computed.
 
 The gradient graph of a (root, wrt) pair is built once and kept on the graph
-until its structure changes (its schedule of the root is replaced) or an input's
-shape does, so repeated ``hvp`` calls, as in Newton-CG or a Lanczos iteration,
-cost only their sweep. The graph itself is never changed: its values and
-gradients stay as they were.
+until its structure changes (the graph then drops it) or an input's shape does,
+so repeated ``hvp`` calls, as in Newton-CG or a Lanczos iteration, cost only
+their sweep. The graph itself is never changed: its values and gradients stay
+as they were.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ class _Joined(Operation):
 class _Plan:
     """A gradient graph ready to sweep: its schedule, where the inputs sit, how to split."""
 
-    key: tuple[Schedule, tuple[tuple[int, ...], ...]]  # still valid while this matches
+    leaf_shapes: tuple[tuple[int, ...], ...]  # still valid while the leaves keep these shapes
     sweep: Schedule
     positions: dict[str, int]  # of the leaves, by name
     names: list[str]
@@ -72,10 +72,11 @@ def _plan(cg: ComputationalGraph, root: str | None, names: list[str],
     """The cached plan for (root, names), built when missing or stale."""
     schedule = cg._schedule(root)
     leaves = schedule.nodes[: schedule.leaf_count]
-    key = (schedule, tuple(np.shape(feed.get(leaf.name, leaf.output)) for leaf in leaves))
-    plans = cg.__dict__.setdefault("_hessian_plans", {})
+    leaf_shapes = tuple(np.shape(feed.get(leaf.name, leaf.output)) for leaf in leaves)
+    # The graph drops its plans when its structure changes; a shape can change without that.
+    plans = cg._hessian_plans
     plan = plans.get((schedule.root.name, tuple(names)))
-    if plan is not None and plan.key[0] is key[0] and plan.key[1] == key[1]:
+    if plan is not None and plan.leaf_shapes == leaf_shapes:
         return plan
     gg = gradient_graph(cg, schedule.root.name, names, feed)
     root_value = gg.nodes[schedule.root.name].output
@@ -89,7 +90,7 @@ def _plan(cg: ComputationalGraph, root: str | None, names: list[str],
         gg.add_computation_node(f"grad/{schedule.root.name}", _Joined(), outputs)
         outputs = [f"grad/{schedule.root.name}"]
     sweep = gg._schedule(outputs[0])
-    plan = _Plan(key, sweep, _leaf_positions(sweep), names,
+    plan = _Plan(leaf_shapes, sweep, _leaf_positions(sweep), names,
                  [np.shape(gg.nodes[name].output) for name in names])
     plans[(schedule.root.name, tuple(names))] = plan
     return plan
