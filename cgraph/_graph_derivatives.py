@@ -179,8 +179,8 @@ class GraphDerivatives:
         The new graph holds the forward nodes ``root`` needs (same names, inputs and
         values) and, for every node ``n`` on a path from the root to an input in
         ``wrt``, a node ``grad/{root}/{n}`` computing d root / d n: ``grad/f/x`` for
-        input ``x``. Each op's pullback is declared by its ``backward_graph`` rule,
-        its pieces named ``grad/{root}/{child}/{op}``; a node used by several
+        input ``x``. Each op's pullback rule, run on terms, declares its pieces,
+        named ``grad/{root}/{child}/{op}``; a node used by several
         children sums their contributions (``grad/{root}/{n}/from_{child}``) in the
         order ``backward`` does, and broadcasting is undone by ``unbroadcast`` nodes.
         The root is seeded with ones (``grad/{root}/{root}``), as by ``backward``.
@@ -211,7 +211,8 @@ class GraphDerivatives:
         NoGradientError
             If an input in ``wrt`` is not trainable.
         InvalidOperationError
-            If an op on the way has no symbolic rule (``backward_graph``).
+            If an op on the way has no symbolic rule (a classic op without
+            ``backward_graph``).
         OperationError, ShapeError
             As for ``forward``.
 
@@ -233,6 +234,66 @@ class GraphDerivatives:
         from cgraph.symbolic import gradient_graph
 
         return gradient_graph(self, root, wrt)
+
+    def tangent_graph(
+        self, root: str | None, tangents: Mapping[str, Any],
+        feed: Mapping[str, Any] | None = None,
+    ) -> ComputationalGraph:
+        """The forward-mode pass as a new graph of named nodes, to draw, read or differentiate.
+
+        The new graph holds the forward nodes ``root`` needs (same names, inputs
+        and values), an input ``tangent/{root}/{x}`` holding the tangent of each
+        input ``x`` in ``tangents``, and for every node ``n`` a tangent reaches a
+        node ``tangent/{root}/{n}`` computing its directional derivative: the
+        root's is ``J t``, as ``jvp`` gives. Each op's pushforward rule, run on
+        terms, declares its pieces, named ``tangent/{root}/{n}/{op}``.
+
+        The result differentiates again in either mode: its own tangent graph is
+        forward-over-forward, and ``backward`` of ``tangent/{root}/{root}`` is
+        reverse-over-forward (``H t`` for a scalar root). Feed the tangent inputs
+        to move the direction without rebuilding. This graph is not changed.
+
+        Parameters
+        ----------
+        root : str or None
+            The node whose tangent is wanted; None for the graph's only sink.
+        tangents : mapping of str to float or array_like
+            A tangent for each input to move, shaped like it (or broadcastable).
+        feed : mapping of str to value, optional
+            Input values to use instead of the inputs' own.
+
+        Returns
+        -------
+        ComputationalGraph
+            A new graph; ``tangent/{root}/{root}`` is the root's tangent (a zero
+            constant if no tangent reaches it).
+
+        Raises
+        ------
+        UnknownNodeError, InvalidValueError, ShapeError
+            For tangents of nodes that are not float inputs, or of the wrong shape.
+        InvalidOperationError
+            If an op on the way has no pushforward rule that runs on terms.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=2.0)
+        >>> cg.add_computation_node("sq", "square", ("x",))
+        >>> cg.add_computation_node("f", "mul", ("sq", "x"))       # f = x^3
+        >>> tg = cg.tangent_graph("f", {"x": 1.0})
+        >>> tg.forward("tangent/f/f")                              # 3 x^2
+        12.0
+        >>> tg.backward("tangent/f/f")["x"]                        # reverse over forward: 6x
+        12.0
+        >>> tg2 = tg.tangent_graph("tangent/f/f", {"x": 1.0})       # forward over forward
+        >>> tg2.forward("tangent/tangent/f/f/tangent/f/f")
+        12.0
+        """
+        from cgraph.tangent_graph import tangent_graph
+
+        return tangent_graph(self, root, tangents, feed)
 
     def hessian(
         self,

@@ -27,6 +27,7 @@ from cgraph.diagnostics import as_gradient_tuple, backward_failure
 from cgraph.errors import GraphError, NotComputedError, ShapeError
 from cgraph.nodes import Node, OperationNode
 from cgraph.operation import unbroadcast
+from cgraph.ops import numeric
 from cgraph.passes import ones_like
 from cgraph.summary import describe_value
 
@@ -358,15 +359,16 @@ def _check_scalar(node: Node, fed: dict[str, Any], wrt: str) -> None:
 
 
 def _local_derivatives(node: OperationNode, fed: dict[str, Any]) -> tuple[float, ...]:
-    """d node / d input for each input, from the op's own backward, on a copy of the op.
+    """d node / d input for each input, from the op's own rule (its pullback of 1).
 
-    The copy is run forward on the node's inputs first, so that the state its
-    backward reads belongs to these values; the node's own op is left as it was.
+    A classic op reads what its forward saved, so the rule runs on a copy of the
+    op, run forward on the node's inputs first: the node's own op is left as it was.
     """
     op = node.op.copy()
     try:
-        output = op.forward(*[_value(parent, fed) for parent in node.parents])
-        local = as_gradient_tuple(node, op.backward(ones_like(output)))
+        inputs = [_value(parent, fed) for parent in node.parents]
+        output = op.forward(*inputs)
+        local = as_gradient_tuple(node, op.pullback(numeric, ones_like(output), output, *inputs))
     except GraphError:
         raise
     except Exception as error:

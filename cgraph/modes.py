@@ -29,6 +29,7 @@ from cgraph.errors import (
 )
 from cgraph.graph import _plain
 from cgraph.nodes import Input, Node, OperationNode
+from cgraph.ops import numeric
 from cgraph.ops._arrays import as_output
 from cgraph.passes import _float_dtype, _zeros_like, leaf_values, run_backward, run_forward
 from cgraph.schedule import Schedule
@@ -65,7 +66,7 @@ def run_jvp(
         The tangent of each seeded leaf, by position, already shaped like its value.
     values : list, optional
         The values of a forward pass just run over this schedule: only tangents
-        are then computed, each op's ``jvp`` reading what that forward saved.
+        are then computed, by each op's ``pushforward`` on those values.
 
     Returns
     -------
@@ -98,13 +99,14 @@ def run_jvp(
                 if incoming is None:
                     continue
                 in_jvp = True
-                out = op.jvp(incoming)
+                out = op.pushforward(numeric, (incoming,), values[pos], values[parents[0]])
             else:
-                incoming = [tangents[parent] for parent in parents]
+                incoming = tuple([tangents[parent] for parent in parents])
                 if all(tangent is None for tangent in incoming):  # not count(None): arrays
                     continue
                 in_jvp = True
-                out = op.jvp(*incoming)
+                out = op.pushforward(numeric, incoming, values[pos],
+                                     *[values[parent] for parent in parents])
             if out is not None and (type(out) is not float or type(values[pos]) is not float):
                 out = _fitted_tangent(out, values[pos], node)
             tangents[pos] = out

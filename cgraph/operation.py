@@ -1,11 +1,22 @@
 """The Operation contract, the registry of ops by name, and broadcasting's inverse.
 
-An operation maps its inputs to one output (``forward``) and pulls an upstream
-gradient back through itself (``backward``). For an output ``y = f(x_1, ..., x_n)``
-and the upstream gradient ``u = dL/dy``, ``backward(u)`` returns the vector-Jacobian
-products ``u . dy/dx_i``, one per input: the local step of the chain rule. Forward
-mode pushes tangents the other way: ``jvp(t_1, ..., t_n)`` returns the
-Jacobian-vector product ``sum_i dy/dx_i t_i``.
+An operation maps its inputs to one output (``forward``) and states its
+derivative once, as a rule. For ``y = f(x_1, ..., x_n)`` and an upstream
+gradient ``u = dL/dy``, the pullback ``pullback(p, u, y, x_1, ..., x_n)``
+returns the vector-Jacobian products ``u . dy/dx_i``, one per input; the
+pushforward ``pushforward(p, (t_1, ..., t_n), y, x_1, ..., x_n)`` returns the
+Jacobian-vector product ``sum_i dy/dx_i t_i``. Both are written against a
+namespace ``p`` of primitives (:mod:`cgraph.ops.numeric`), so one rule serves
+every mode: evaluated on numbers it is ``backward`` and ``jvp``; evaluated on
+terms (:mod:`cgraph.ops.terms`) it declares gradient graphs and tangent graphs.
+
+Most ops write only the pullback: an elementwise op's pushforward follows from
+it (its Jacobian is diagonal), and a linear op is its own pushforward (the
+kinds in :mod:`cgraph.ops.kinds`).
+
+Custom ops may instead keep the classic contract: ``backward(upstream)``, with
+state saved on ``self`` by ``forward``, and optionally ``jvp(*tangents)``; they
+work in the modes those methods cover.
 """
 
 from __future__ import annotations
@@ -25,20 +36,30 @@ OPERATIONS: dict[str, type[Operation]] = {}
 
 
 class Operation:
-    """Base class of every operation: ``forward`` computes, ``backward`` pulls gradients back.
+    """Base class of every operation: ``forward`` computes, one derivative rule differentiates.
 
-    Subclass it to define a new operation. ``forward(*inputs)`` returns the
-    output. ``backward(upstream)`` returns one gradient per input: for output
-    ``y`` and ``upstream = dL/dy``, the ``i``-th gradient is ``dL/dx_i``, i.e.
-    ``upstream`` times the Jacobian ``dy/dx_i``. Return gradients in the shape the
-    operation computed; the engine sums broadcast gradients back to each input's
-    shape. Return ``None`` for an input with no gradient (integer labels). An op
-    with one input may return its gradient bare instead of in a 1-tuple. For
-    forward mode (``jvp``, ``jacobian``) an op also needs ``jvp(*tangents)``,
-    which returns the output's tangent ``sum_i (dy/dx_i) t_i``.
+    Subclass it to define a new operation, in either of two forms.
 
-    State that ``forward`` saves for ``backward`` goes on ``self``: every node gets
-    its own copy of the instance, so two nodes never share saved values.
+    **The rule form** (every built-in op): ``forward(*inputs)`` returns the output
+    and keeps nothing on ``self``; ``pullback(p, upstream, output, *inputs)``
+    returns one gradient per input, ``upstream`` times the Jacobian ``dy/dx_i``,
+    computed with the primitives ``p`` (operators, ``p.exp``, ``p.where``,
+    ``p.sum_to``...; see :mod:`cgraph.ops.numeric`). Written so, the rule gives
+    ``backward`` and gradient graphs (hence Hessians); subclass
+    :class:`~cgraph.ops.kinds.Elementwise` or
+    :class:`~cgraph.ops.kinds.LinearMap` and forward mode and tangent graphs
+    come too, or write ``pushforward(p, tangents, output, *inputs)``.
+
+    **The classic form**: ``forward(*inputs)`` saves on ``self`` what
+    ``backward(upstream)`` needs, and ``backward`` returns one gradient per
+    input. Optionally ``jvp(*tangents)`` gives forward mode, and
+    ``backward_graph(g, upstream, output, *inputs)`` gradient graphs. Every node
+    gets its own copy of the instance, so two nodes never share saved values.
+
+    Either way, return gradients in the shape the operation computed (the
+    engine sums broadcast gradients back to each input's shape), ``None`` for an
+    input with no gradient (integer labels); an op with one input may return its
+    gradient bare instead of in a 1-tuple.
 
     Class attributes
     ----------------
@@ -55,11 +76,10 @@ class Operation:
     ----------
     needs_input_grad : tuple of bool
         Set by the graph when the node is declared: whether each input leads to a
-        trainable input. ``backward`` may skip the work for the ones that do not.
+        trainable input. A rule may skip the work for the ones that do not.
 
     Examples
     --------
-    >>> import numpy as np
     >>> import cgraph
     >>> class Cube(cgraph.Operation):
     ...     '''Cube y = x^3; dy/dx = 3 x^2.'''
@@ -101,67 +121,109 @@ class Operation:
         """
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
-    def backward(self, upstream: Any) -> Any:
-        """Return one gradient per input (or None) for the given upstream gradient.
+    # ----------------------------------------------------------------------------------
+    # The rule form: one derivative, interpreted by every mode
+    # ----------------------------------------------------------------------------------
+
+    def pullback(self, p: Any, upstream: Any, output: Any, *inputs: Any) -> Any:
+        """One gradient per input: ``upstream`` times the Jacobian ``dy/dx_i`` (reverse mode).
+
+        ``p`` is the namespace of primitives the rule is written in: numbers
+        (:mod:`cgraph.ops.numeric`) for ``backward``, terms
+        (:class:`cgraph.ops.terms.Builder`) for gradient graphs. ``output`` and
+        ``inputs`` are this node's values in the same interpretation.
+
+        The base class runs the classic form instead: ``backward(upstream)`` on
+        numbers, ``backward_graph`` on terms.
+
+        Raises
+        ------
+        InvalidOperationError
+            On terms, for a classic op without ``backward_graph``.
 
         Examples
         --------
+        >>> from cgraph.ops import numeric
         >>> from cgraph.ops import Multiply
-        >>> op = Multiply()
-        >>> op.forward(3.0, 4.0)
-        12.0
-        >>> op.backward(1.0)
+        >>> Multiply().pullback(numeric, 1.0, 12.0, 3.0, 4.0)
         (4.0, 3.0)
         """
-        raise NotImplementedError(f"{type(self).__name__} does not define backward()")
+        if p.symbolic:
+            return self.backward_graph(p, upstream, output, *inputs)
+        return self.backward(upstream)
 
-    def jvp(self, *tangents: Any) -> Any:
-        """Push input tangents forward: the output's tangent ``sum_i (dy/dx_i) t_i`` (forward mode).
+    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, *inputs: Any) -> Any:
+        """The output's tangent ``sum_i (dy/dx_i) t_i`` from one tangent per input (forward mode).
 
-        Called after ``forward`` on the same instance, with one tangent per input:
-        ``t_i`` shaped like input ``i``, or ``None`` for an input with no tangent (a
-        constant, integer labels), which counts as zero. The engine calls it only
-        when at least one tangent is not ``None``, and may call it several times
-        after one ``forward``, so it must not change what ``forward`` saved. Return
-        the Jacobian-vector product, shaped like the output or broadcastable to it
-        (the engine broadcasts it once), or ``None`` when it is zero. For
-        ``y = f(x_1, ..., x_n)`` it is the dual of ``backward``: for any ``u``,
-        ``sum(u * jvp(t)) == sum_i sum(backward(u)[i] * t_i)``.
+        A tangent of ``None`` is zero (a constant, integer labels); the engine
+        calls this only when some tangent is not ``None``. Return the tangent
+        shaped like the output or broadcastable to it, or ``None`` when it is zero.
+        It is the dual of the pullback: for any ``u``,
+        ``sum(u * pushforward(t)) == sum_i sum(pullback(u)[i] * t_i)``.
 
-        The base class has no tangent rule: an op without one works in reverse
-        mode (``backward``) but raises in forward mode (``jvp``, ``jacobian``).
+        The base class runs a classic ``jvp(*tangents)`` on numbers.
 
         Raises
         ------
         InvalidOperationError
-            Always, in the base class, naming the operation's class.
+            For an op with neither this rule nor ``jvp``, or on terms for an op
+            without this rule, naming the op and what it lacks.
+
+        Examples
+        --------
+        >>> from cgraph.ops import numeric
+        >>> from cgraph.ops import Multiply
+        >>> Multiply().pushforward(numeric, (1.0, None), 12.0, 3.0, 4.0)  # along a: b
+        4.0
+        """
+        if p.symbolic:
+            raise InvalidOperationError(
+                f"{type(self).__name__} has no pushforward rule: tangent graphs need "
+                f"pushforward(self, p, tangents, output, *inputs) written with the primitives "
+                f"p (or the op subclassing cgraph.ops.kinds.Elementwise or LinearMap); "
+                f"{_modes_it_has(self)}")
+        if not _overrides(type(self), "jvp"):
+            raise InvalidOperationError(
+                f"{type(self).__name__} has no tangent rule: forward mode (jvp, jacobian, "
+                f"tangent_graph) needs pushforward(self, p, tangents, output, *inputs) (or "
+                f"jvp(self, *tangents), or jvp= in the operation decorator); "
+                f"{_modes_it_has(self)}")
+        return self.jvp(*tangents)
+
+    # ----------------------------------------------------------------------------------
+    # The classic form, for custom ops
+    # ----------------------------------------------------------------------------------
+
+    def backward(self, upstream: Any) -> Any:
+        """Return one gradient per input (or None) for the upstream gradient (the classic form).
+
+        Reads what ``forward`` saved on ``self``. Ops in the rule form have no
+        state, so they do not define it: their gradient is ``pullback``.
+
+        Raises
+        ------
+        InvalidOperationError
+            In the base class, naming the operation's class.
 
         Examples
         --------
         >>> from cgraph.ops import Multiply
-        >>> op = Multiply()
-        >>> op.forward(3.0, 4.0)
-        12.0
-        >>> op.jvp(1.0, None)  # d(a b) along a: b
-        4.0
-        >>> op.jvp(1.0, 1.0)   # along a and b together: b + a
-        7.0
+        >>> Multiply().backward(1.0)
+        Traceback (most recent call last):
+        cgraph.errors.InvalidOperationError: Multiply has no backward(upstream): ...
         """
         raise InvalidOperationError(
-            f"{type(self).__name__} has no tangent rule: forward mode (jvp, jacobian) needs "
-            f"a method jvp(self, *tangents) returning sum_i (dy/dx_i) t_i (or jvp= in the "
-            f"operation decorator); reverse mode (backward) works without it")
+            f"{type(self).__name__} has no backward(upstream): "
+            + ("its derivative is pullback(p, upstream, output, *inputs); call that with "
+               "cgraph.ops.numeric as p" if _overrides(type(self), "pullback") else
+               "define it (or pullback(self, p, upstream, output, *inputs)) to differentiate it"))
 
-    def backward_graph(self, g: Any, upstream: Any, output: Any, *inputs: Any) -> Any:
-        """Declare ``backward`` as nodes: the symbolic rule behind gradient graphs and Hessians.
+    def jvp(self, *tangents: Any) -> Any:
+        """The output's tangent from one tangent per input, after ``forward`` (the classic form).
 
-        Given node names (``upstream`` = dL/dy, the output ``y`` and the inputs),
-        return one gradient per input as ``g.OPNAME(...)`` terms of registered ops,
-        node names, or None (no gradient), computing what ``backward`` computes:
-        ``Tanh`` returns ``(g.mul(upstream, g.sub(1.0, g.mul(output, output))),)``.
-        Read only parameters and shapes from ``self``, never values, so the rule
-        holds at every point. Every built-in op has one; without it an op works in
-        ``backward`` and ``jvp`` but not in ``gradient_graph``, ``hessian``, ``hvp``.
+        Called after ``forward`` on the same instance, with ``t_i`` shaped like
+        input ``i`` or ``None`` (zero); it must not change what ``forward`` saved.
+        The base class has none: see :meth:`pushforward` for the rule form.
 
         Raises
         ------
@@ -170,15 +232,41 @@ class Operation:
 
         Examples
         --------
-        >>> from cgraph.symbolic import Builder
         >>> from cgraph.ops import Multiply
-        >>> Multiply().backward_graph(Builder(), "u", "y", "a", "b")
+        >>> Multiply().jvp(1.0, None)
+        Traceback (most recent call last):
+        cgraph.errors.InvalidOperationError: Multiply has no jvp(*tangents): ...
+        """
+        raise InvalidOperationError(
+            f"{type(self).__name__} has no jvp(*tangents): its tangent rule, if it has one, "
+            f"is pushforward(p, tangents, output, *inputs)")
+
+    def backward_graph(self, g: Any, upstream: Any, output: Any, *inputs: Any) -> Any:
+        """Declare ``backward`` as terms of registered ops (the classic form's symbolic rule).
+
+        Given terms for ``upstream`` = dL/dy, the output ``y`` and the inputs,
+        return one gradient per input as ``g.OPNAME(...)`` terms, or None, computing
+        what ``backward`` computes: ``(g.mul(upstream, g.cos(x)),)`` for sine.
+        Ops in the rule form need none: their pullback runs on terms as it is.
+
+        Raises
+        ------
+        InvalidOperationError
+            Always, in the base class, naming the operation's class.
+
+        Examples
+        --------
+        >>> from cgraph.ops import Multiply
+        >>> from cgraph.ops.terms import Builder, Term
+        >>> Multiply().pullback(Builder(), Term.node("u", 1.0), Term.node("y", 6.0),
+        ...                     Term.node("a", 2.0), Term.node("b", 3.0))
         (mul(u, b), mul(u, a))
         """
         raise InvalidOperationError(
-            f"{type(self).__name__} has no symbolic backward rule: gradient graphs, Hessians "
-            f"and Hessian-vector products need a method backward_graph(self, g, upstream, "
-            f"output, *inputs) declaring its backward as ops; backward and jvp work without it")
+            f"{type(self).__name__} has no symbolic rule: gradient graphs, Hessians and "
+            f"Hessian-vector products need pullback(self, p, upstream, output, *inputs) "
+            f"written with the primitives p (or backward_graph(self, g, upstream, output, "
+            f"*inputs)); {_modes_it_has(self)}")
 
     def wants_grad(self, index: int) -> bool:
         """Whether input ``index`` needs a gradient (True when the graph has not said).
@@ -345,25 +433,33 @@ def unbroadcast(grad: Any, shape: tuple[int, ...], node: str = "?") -> Any:
     >>> unbroadcast(np.ones((2, 3)), ())
     6.0
     """
-    grad_shape = np.shape(grad)
-    if grad_shape == shape:
-        return grad
-    lead = len(grad_shape) - len(shape)
-    if lead < 0 or any(
-        g != s and s != 1 for g, s in zip(grad_shape[lead:], shape, strict=True)
-    ):
-        if not grad_shape:  # a scalar gradient for a whole array: it broadcasts over it
-            return np.full(shape, grad)
+    from cgraph.ops.numeric import sum_to  # one implementation, shared with the rules
+
+    try:
+        return sum_to(grad, shape) if shape else float(sum_to(grad, shape))
+    except ShapeError:
         raise ShapeError(
-            f"gradient for {node!r} has shape {grad_shape}, which does not reduce to the "
+            f"gradient for {node!r} has shape {np.shape(grad)}, which does not reduce to the "
             f"input's shape {shape}; an operation's backward returned the wrong shape",
             nodes=[node],
-        )
-    axes = tuple(range(lead)) + tuple(
-        lead + i for i, s in enumerate(shape) if s == 1 and grad_shape[lead + i] != 1
-    )
-    reduced = np.reshape(np.sum(grad, axis=axes), shape)
-    return float(reduced) if shape == () else reduced
+        ) from None
+
+
+def _overrides(cls: type, method: str) -> bool:
+    """Whether ``cls`` defines ``method`` itself or inherits it from a class below Operation."""
+    return getattr(cls, method) is not getattr(Operation, method)
+
+
+def _modes_it_has(op: Operation) -> str:
+    """What an op can still do, for the error saying what it cannot."""
+    cls = type(op)
+    has = [mode for mode, present in (
+        ("backward", _overrides(cls, "pullback") or _overrides(cls, "backward")),
+        ("jvp and jacobian", _overrides(cls, "pushforward") or _overrides(cls, "jvp")),
+        ("gradient graphs and Hessians", getattr(cls, "symbolic_rule", _overrides(
+            cls, "pullback") or _overrides(cls, "backward_graph"))),
+    ) if present]
+    return f"it works in {', '.join(has)}" if has else "it has no derivative rule at all"
 
 
 def operation(
@@ -432,12 +528,14 @@ def operation(
 
     def build(fn: Callable[..., Any]) -> type[Operation]:
         def op_forward(self: Any, *inputs: Any) -> Any:
-            self.inputs = inputs
-            self.output = fn(*inputs)
-            return self.output
+            return fn(*inputs)
 
-        def op_backward(self: Any, upstream: Any) -> Any:
-            return grad(upstream, self.output, *self.inputs)
+        def op_pullback(self: Any, p: Any, upstream: Any, output: Any, *inputs: Any) -> Any:
+            if not p.symbolic:
+                return grad(upstream, output, *inputs)
+            if backward_graph is None:
+                return Operation.backward_graph(self, p, upstream, output, *inputs)
+            return backward_graph(p, upstream, output, *inputs)
 
         attrs = {
             "__doc__": fn.__doc__ or f"Operation made from {fn.__qualname__}.",
@@ -446,21 +544,18 @@ def operation(
             "name": name or fn.__name__,
             "arity": _arity_of(fn, skip_self=False),
             "forward": op_forward,
-            "backward": op_backward,
+            "pullback": op_pullback,
+            "symbolic_rule": backward_graph is not None,  # grad runs on numbers only
         }
         if jvp is not None:
-            def op_jvp(self: Any, *tangents: Any) -> Any:
+            def op_pushforward(self: Any, p: Any, tangents: tuple[Any, ...], output: Any,
+                               *inputs: Any) -> Any:
+                if p.symbolic:
+                    return Operation.pushforward(self, p, tangents, output, *inputs)
                 zeros = (0.0 if tangent is None else tangent for tangent in tangents)
-                return jvp(*zeros, self.output, *self.inputs)
+                return jvp(*zeros, output, *inputs)
 
-            attrs["jvp"] = op_jvp
-        if backward_graph is not None:
-            def op_backward_graph(self: Any, g: Any, upstream: Any, output: Any,
-                                  *inputs: Any) -> Any:
-                return backward_graph(g, upstream, output, *inputs)
-
-            attrs["backward_graph"] = op_backward_graph
+            attrs["pushforward"] = op_pushforward
         return type(fn.__name__, (Operation,), attrs)
 
     return build if forward is None else build(forward)
-

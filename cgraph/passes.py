@@ -27,6 +27,7 @@ from cgraph.diagnostics import (
 )
 from cgraph.errors import GraphError
 from cgraph.operation import unbroadcast
+from cgraph.ops import numeric
 from cgraph.schedule import Schedule
 
 __all__ = ["run_forward", "run_backward", "leaf_values", "ones_like"]
@@ -110,8 +111,9 @@ def run_backward(
     """Pull ``seed`` back from the root to every node that leads to a trainable input.
 
     Visits the operation nodes in reverse topological order; each one's
-    gradient, passed through its operation's ``backward``, is summed into its
-    inputs' gradients after being summed back to each input's shape.
+    gradient, pulled back through its operation's rule (``pullback`` on numbers),
+    is summed into its inputs' gradients after being summed back to each input's
+    shape.
 
     Parameters
     ----------
@@ -144,14 +146,21 @@ def run_backward(
     contributions = schedule.contributions
     in_order = _Contributions  # a local name: looked up on every node
     try:
-        for pos, node, op, targets in schedule.grad_steps:
+        for pos, node, op, parents, targets in schedule.grad_steps:
             upstream = grads[pos]
             if upstream is None:  # every child returned None for it: it has no effect
                 grads[pos] = _zeros_like(values[pos])
                 continue
             if type(upstream) is in_order:
                 upstream = grads[pos] = upstream.total()
-            local = op.backward(upstream)
+            if len(parents) == 2:
+                local = op.pullback(numeric, upstream, values[pos], values[parents[0]],
+                                    values[parents[1]])
+            elif len(parents) == 1:
+                local = op.pullback(numeric, upstream, values[pos], values[parents[0]])
+            else:
+                local = op.pullback(numeric, upstream, values[pos],
+                                    *[values[parent] for parent in parents])
             if type(local) is not tuple or len(local) != len(targets):
                 local = as_gradient_tuple(node, local)
             # Lengths were checked above; any keyword (strict=) makes zip() twice as slow.
@@ -161,8 +170,7 @@ def run_backward(
                 if type(grad) is not float or type(values[target]) is not float:
                     grad = _fitted(grad, values[target], schedule.nodes[target].name)
                 if check_finite and not is_finite(grad):
-                    inputs = _positions_of(schedule, node)
-                    raise non_finite_gradient(node, schedule.nodes[target], values, inputs)
+                    raise non_finite_gradient(node, schedule.nodes[target], values, parents)
                 previous = grads[target]
                 if previous is None:
                     grads[target] = grad
@@ -183,12 +191,6 @@ def run_backward(
         elif grad is None:
             grads[pos] = _zeros_like(values[pos])
     return grads
-
-
-def _positions_of(schedule: Schedule, node: Any) -> tuple[int, ...]:
-    """The positions of a node's inputs (for an error message: the hot path needs none)."""
-    position = {id(n): pos for pos, n in enumerate(schedule.nodes)}
-    return tuple(position[id(parent)] for parent in node.parents)
 
 
 class _Contributions(list):

@@ -36,9 +36,9 @@ class Schedule:
     steps : list of tuple
         ``(position, node, op, input_positions)`` for each operation node, in order.
     grad_steps : list of tuple
-        ``(position, node, op, targets)`` for the operation nodes that lead to a
-        trainable input, in reverse order; ``targets`` holds each input's
-        position, or -1 for an input that needs no gradient.
+        ``(position, node, op, input_positions, targets)`` for the operation nodes
+        that lead to a trainable input, in reverse order; ``targets`` holds each
+        input's position, or -1 for an input that needs no gradient.
     trainable : list of int
         The positions of the trainable inputs.
     contributions : bytearray
@@ -86,13 +86,13 @@ class Schedule:
             steps.append((pos, node, node.op, inputs))
         # An op's needs_input_grad is set only when some input needs no gradient.
         self.grad_steps = [
-            _with_targets(step) if step[2].needs_input_grad else step
+            _with_targets(step) if step[2].needs_input_grad else (*step, step[3])
             for step in reversed(self.steps)
             if step[1].requires_grad
         ]
         self.trainable = [pos for pos, node in enumerate(leaves) if node.requires_grad]
         self.contributions = counts = bytearray(len(self.nodes))
-        for _, _, _, targets in self.grad_steps:
+        for _, _, _, _, targets in self.grad_steps:
             for target in targets:
                 if target >= 0 and counts[target] < 255:
                     counts[target] += 1
@@ -123,11 +123,11 @@ def _cyclic_gc_paused() -> Iterator[None]:
 
 
 def _with_targets(step: tuple) -> tuple:
-    """The step with -1 in place of the inputs that need no gradient."""
+    """The step with its targets: -1 in place of the inputs that need no gradient."""
     pos, node, op, parents = step
     targets = tuple(p if parent.requires_grad else -1
                     for p, parent in zip(parents, node.parents, strict=True))
-    return (pos, node, op, targets)
+    return (pos, node, op, parents, targets)
 
 
 def _ancestors(root: Node) -> list[Node]:

@@ -4,15 +4,16 @@
 :class:`~cgraph.graph.ComputationalGraph`, the nodes that compute them: the
 forward nodes the root needs (same names), then for every node ``n`` on a path
 to the inputs asked for, a node ``grad/{root}/{n}`` holding d root / d n. Each
-op's ``backward_graph`` rule supplies its pullback as terms of registered ops
-(``g.mul(upstream, g.cos(x))``); the pieces of node ``c``'s pullback are named
+op's ``pullback`` rule, run on terms (:mod:`cgraph.ops.terms`) instead of
+numbers, writes its pullback out as registered ops (``upstream * p.cos(x)``
+becomes ``mul(upstream, cos(x))``); the pieces of node ``c``'s pullback are named
 ``grad/{root}/{c}/{op}``, and a node reached from several children sums their
 contributions, ``grad/{root}/{n}/from_{child}``, in the order backward adds them.
 Broadcasting is undone by ``unbroadcast`` nodes, as the engine does in backward.
 
-Because the result is an ordinary graph of ops that all have ``backward``,
-``jvp`` and ``backward_graph``, it can be drawn, read by name, and differentiated
-again: that is how :mod:`cgraph.higher` computes Hessians.
+Because the result is an ordinary graph of ops that all have the same rules, it
+can be drawn, read by name, and differentiated again, in either mode: that is
+how :mod:`cgraph.higher` computes Hessians.
 """
 
 from __future__ import annotations
@@ -24,55 +25,13 @@ import numpy as np
 
 from cgraph.errors import GraphError, InvalidOperationError, NoGradientError, OperationError
 from cgraph.nodes import Input
-from cgraph.operation import OPERATIONS, resolve_operation
+from cgraph.ops.terms import Builder, Term, apply
 from cgraph.passes import ones_like, run_forward
 
 if TYPE_CHECKING:
     from cgraph.graph import ComputationalGraph
 
-__all__ = ["Term", "Builder", "gradient_graph", "gradient_name", "wrt_names"]
-
-
-class Term:
-    """A node of a gradient graph before it is declared: a registered op applied to inputs.
-
-    Inputs are node names, other terms, or numbers (declared as constants).
-
-    Examples
-    --------
-    >>> Term("mul", ("u", Term("cos", ("x",), {})), {})
-    mul(u, cos(x))
-    """
-
-    __slots__ = ("op", "inputs", "params", "name")
-
-    def __init__(self, op: str, inputs: tuple[Any, ...], params: dict[str, Any]) -> None:
-        self.op, self.inputs, self.params = op, inputs, params
-        self.name: str | None = None  # set once declared
-
-    def __repr__(self) -> str:
-        params = "".join(f", {key}={value!r}" for key, value in self.params.items())
-        return f"{self.op}({', '.join(map(str, self.inputs))}{params})"
-
-
-class Builder:
-    """What a ``backward_graph`` rule writes with: ``g.OPNAME(*inputs, **params)`` is a Term.
-
-    Examples
-    --------
-    >>> g = Builder()
-    >>> g.sum(g.mul("u", 2.0), axis=0)
-    sum(mul(u, 2.0), axis=0)
-    """
-
-    def __getattr__(self, op: str) -> Any:
-        if op.startswith("_") or op not in OPERATIONS:
-            raise AttributeError(f"no operation is registered as {op!r}")
-
-        def term(*inputs: Any, **params: Any) -> Term:
-            return Term(op, inputs, params)
-
-        return term
+__all__ = ["gradient_graph", "gradient_name", "wrt_names", "TermDeclarer"]
 
 
 def gradient_name(root: str, node: str) -> str:
@@ -147,13 +106,83 @@ def gradient_graph(
     return gg
 
 
-class _Declarer:
+class TermDeclarer:
+    """Declares terms (:mod:`cgraph.ops.terms`) as named nodes of a graph, with their values.
+
+    The gradient and tangent graphs both write rules out as terms; this names
+    their nodes ``prefix/op``, ``prefix/op_2``... and their numbers as constants
+    ``prefix/2.0`` (one per value under each prefix).
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> gg = ComputationalGraph()
+    >>> gg.add_inputs(x=3.0)
+    >>> declarer = TermDeclarer(gg)
+    >>> x = declarer.term("x")
+    >>> declarer.declare(2.0 * x, None, "d")
+    'd/mul'
+    >>> gg.get_value("d/mul")
+    6.0
+    """
+
+    def __init__(self, gg: ComputationalGraph, reserved: set[str] | None = None) -> None:
+        self.gg = gg
+        self.used: dict[str, int] = {}  # labels taken under each prefix
+        self.constants: dict[tuple[str, str], str] = {}
+        # Names the caller will give fixed nodes later: a piece's label must not take one
+        # (graph names hold slashes, so prefix/label can spell another node's name).
+        self.reserved = reserved or set()
+
+    def term(self, name: str) -> Term:
+        """The term of an existing node of the graph, holding its value."""
+        return Term.node(name, self.gg.nodes[name].output)
+
+    def declare(self, term: Any, name: str | None, prefix: str) -> str:
+        """Declare a term (and the terms it uses, under ``prefix``); return its node's name."""
+        if isinstance(term, str):
+            return term
+        if not isinstance(term, Term):  # a number or an array: a constant
+            label = repr(float(term)) if np.ndim(term) == 0 else "constant"
+            key = (prefix, label if np.ndim(term) == 0 else str(id(term)))
+            if key not in self.constants:
+                self.constants[key] = self.label(prefix, label)
+                self.gg.add_constant(self.constants[key], term)
+            return self.constants[key]
+        if term.name is None:
+            inputs = [self.declare(item, None, prefix) for item in term.inputs]
+            label = name or self.label(prefix, term.op.name or type(term.op).__name__.lower())
+            self.gg.add_computation_node(label, term.op, inputs)
+            self.gg.nodes[label].output = term.value
+            term.name = label
+        return term.name
+
+    def label(self, prefix: str, label: str) -> str:
+        """``prefix/label``, numbered from 2 when the label is taken under the prefix."""
+        name = f"{prefix}/{label}"
+        while True:
+            count = self.used.get(name, 0) + 1
+            self.used[name] = count
+            candidate = name if count == 1 else f"{name}_{count}"
+            if candidate not in self.gg.nodes and candidate not in self.reserved:
+                return candidate
+
+
+def rule_failure(what: str, node: Any, error: Exception) -> GraphError:
+    """The error for a rule that failed while it was written out as terms, naming the node."""
+    where = f"{what}: node {node.name!r} ({type(node.op).__name__})"
+    if isinstance(error, GraphError):
+        return type(error)(f"{where}: {error}", nodes=[node.name])
+    return OperationError(f"{where} failed with {type(error).__name__}: {error}",
+                          nodes=[node.name])
+
+
+class _Declarer(TermDeclarer):
     """Declares the backward pass of ``root`` into ``gg``, which holds its forward nodes."""
 
     def __init__(self, gg: ComputationalGraph, root: str, wrt: list[str]) -> None:
-        self.gg, self.root, self.wrt = gg, root, wrt
-        self.used: dict[str, int] = {}  # labels taken under each prefix
-        self.constants: dict[tuple[str, str], str] = {}
+        super().__init__(gg, {gradient_name(root, name) for name in gg.nodes})
+        self.root, self.wrt = root, wrt
 
     def build(self, points: dict[str, Any]) -> None:
         """Declare every gradient; ``points`` are the values of the inputs in wrt."""
@@ -182,15 +211,14 @@ class _Declarer:
             if upstream is None:  # no child passes it a gradient: its own are zero
                 continue
             try:
-                rule = op.backward_graph(builder, upstream, node.name, *node.input_names)
-            except GraphError as error:
-                raise type(error)(
-                    f"gradient graph of {root!r}: node {node.name!r} ({type(op).__name__}): "
-                    f"{error}", nodes=[node.name]) from error
+                rule = op.pullback(builder, self.term(upstream), self.term(node.name),
+                                   *map(self.term, node.input_names))
+            except Exception as error:
+                raise rule_failure(f"gradient graph of {root!r}", node, error) from error
             rule = rule if isinstance(rule, tuple) else (rule,)
             if len(rule) != len(parents):
                 raise InvalidOperationError(
-                    f"node {node.name!r}: {type(op).__name__}.backward_graph returned "
+                    f"node {node.name!r}: {type(op).__name__}'s pullback returned "
                     f"{len(rule)} gradient(s) for {len(parents)} input(s)", nodes=[node.name])
             for parent, item in zip(parents, rule, strict=True):
                 if item is not None and leads[parent]:
@@ -206,7 +234,7 @@ class _Declarer:
         """Declare ``child``'s contribution to ``node``'s gradient, named for what it is."""
         name = gradient_name(self.root, node.name)
         alone = self.expected[pos] == 1  # then it is the gradient itself
-        label = name if alone else self._label(name, f"from_{child}")
+        label = name if alone else self.label(name, f"from_{child}")
         shape = np.shape(node.output)
         self.contributions.setdefault(pos, []).append(
             self._fitted(item, child, label, shape, always=alone))
@@ -220,12 +248,12 @@ class _Declarer:
         if len(parts) == 1:
             if parts[0] == name:
                 return name
-            return self._declare(Term("unbroadcast", (parts[0],), {"shape": np.shape(
-                node.output)}), name, name)  # a rule gave None where a term was expected
+            return self.declare(apply("unbroadcast", self.term(parts[0]), shape=np.shape(
+                node.output)), name, name)  # a rule gave None where a term was expected
         total = parts[0]
         for count, part in enumerate(parts[1:], start=2):
-            label = name if count == len(parts) else self._label(name, f"sum{count}")
-            total = self._declare(Term("add", (total, part), {}), label, name)
+            label = name if count == len(parts) else self.label(name, f"sum{count}")
+            total = self.declare(apply("add", self.term(total), self.term(part)), label, name)
         return total
 
     def _fitted(self, item: Any, child: str, name: str, shape: tuple[int, ...],
@@ -233,56 +261,11 @@ class _Declarer:
         """The contribution as a node shaped like its input, named ``name`` when new."""
         prefix = gradient_name(self.root, child)
         if isinstance(item, Term) and item.name is None:
-            inputs, value, op = self._evaluate(item, prefix)
-            if np.shape(value) == shape:
-                item.name = self._add(name, op, inputs, value)
-                return item.name
-            item.name = self._add(self._label(prefix, item.op), op, inputs, value)
-        if isinstance(item, Term):
-            item = item.name
+            if np.shape(item.value) == shape:
+                return self.declare(item, name, prefix)
+            self.declare(item, None, prefix)
+        item = self.declare(item, None, prefix)
         if np.shape(self.gg.nodes[item].output) == shape and not always:
             return item
         fit = "unbroadcast" if np.ndim(self.gg.nodes[item].output) else "broadcast_to"
-        return self._declare(Term(fit, (item,), {"shape": shape}), name, prefix)
-
-    def _declare(self, term: Any, name: str | None, prefix: str) -> str:
-        """Declare a term (and the terms it uses, under ``prefix``); return its node's name."""
-        if isinstance(term, str):
-            return term
-        if not isinstance(term, Term):  # a number or an array: a constant
-            label = repr(float(term)) if np.ndim(term) == 0 else "constant"
-            key = (prefix, label if np.ndim(term) == 0 else str(id(term)))
-            if key not in self.constants:
-                self.constants[key] = self._label(prefix, label)
-                self.gg.add_constant(self.constants[key], term)
-            return self.constants[key]
-        if term.name is None:
-            inputs, value, op = self._evaluate(term, prefix)
-            term.name = self._add(name or self._label(prefix, term.op), op, inputs, value)
-        return term.name
-
-    def _evaluate(self, term: Term, prefix: str) -> tuple[list[str], Any, Any]:
-        """Declare the term's inputs and compute its value with a new instance of its op."""
-        inputs = [self._declare(item, None, prefix) for item in term.inputs]
-        op = resolve_operation(term.op, prefix, term.params)
-        try:
-            value = op.forward(*[self.gg.nodes[item].output for item in inputs])
-        except GraphError:
-            raise
-        except Exception as error:
-            raise OperationError(
-                f"gradient graph of {self.root!r}: {term.op} of {inputs} under {prefix!r} "
-                f"failed with {type(error).__name__}: {error}", nodes=[prefix]) from error
-        return inputs, value, op
-
-    def _add(self, name: str, op: Any, inputs: list[str], value: Any) -> str:
-        self.gg.add_computation_node(name, op, inputs)  # copies the evaluated op's state
-        self.gg.nodes[name].output = value
-        return name
-
-    def _label(self, prefix: str, label: str) -> str:
-        """``prefix/label``, numbered from 2 when the label is taken under the prefix."""
-        name = f"{prefix}/{label}"
-        count = self.used.get(name, 0) + 1
-        self.used[name] = count
-        return name if count == 1 else f"{name}_{count}"
+        return self.declare(apply(fit, self.term(item), shape=shape), name, prefix)

@@ -77,6 +77,13 @@ TORCH_OPS: dict[type[Operation], TorchFunction] = {
     # Comparisons
     ops.Maximum: _ignoring_op(torch.maximum),
     ops.Minimum: _ignoring_op(torch.minimum),
+    ops.Where: lambda op, c, a, b: torch.where(c.bool(), a, b),
+    ops.Equal: _ignoring_op(torch.eq),
+    ops.Greater: _ignoring_op(torch.gt),
+    ops.GreaterEqual: _ignoring_op(torch.ge),
+    ops.Less: _ignoring_op(torch.lt),
+    ops.LessEqual: _ignoring_op(torch.le),
+    ops.LogicalAnd: _ignoring_op(torch.logical_and),
     # Products (np.dot is the matrix product for vectors and matrices)
     ops.MatMul: _ignoring_op(torch.matmul),
     ops.Dot: _ignoring_op(torch.matmul),

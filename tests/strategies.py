@@ -31,12 +31,15 @@ from hypothesis.extra import numpy as hnp
 
 from cgraph import ComputationalGraph, Operation, ops
 from cgraph.ops import elementwise
+from cgraph.ops.kinds import Flat
 
 __all__ = [
     "DOMAINS",
     "TENSOR_CASES",
     "OpCase",
     "Labels",
+    "Mask",
+    "MASK_OPS",
     "Spaced",
     "op_cases",
     "ELEMENTWISE_OPS",
@@ -149,9 +152,16 @@ DOMAINS: dict[type[Operation], Domain] = {
     ops.Sign: Domain((AWAY_FROM_KINK,)),
 }
 
+#: The comparisons: they make masks (bools), not values to differentiate, so they have no
+#: place in the gradient tables; tests/test_ops.py checks them against numpy and torch.
+MASK_OPS: tuple[type[Operation], ...] = (ops.Equal, ops.Greater, ops.GreaterEqual, ops.Less,
+                                         ops.LessEqual, ops.LogicalAnd)
+
 #: The elementwise ops (the ones random graphs are made of), by name.
 ELEMENTWISE_OPS: tuple[type[Operation], ...] = tuple(sorted(
-    (cls for cls in DOMAINS if cls.__module__ == elementwise.__name__), key=lambda c: c.name))
+    (cls for cls in DOMAINS
+     if cls.__module__ == elementwise.__name__ and not issubclass(cls, Flat)),
+    key=lambda c: c.name))
 
 
 # --------------------------------------------------------------------------------------
@@ -213,6 +223,11 @@ class Labels:
 
 
 @dataclass(frozen=True)
+class Mask:
+    """A boolean mask (``where``'s condition): a non-trainable input, never differentiated."""
+
+
+@dataclass(frozen=True)
 class Spaced:
     """Distinct values at least ``gap`` apart in random order, so a max or min has no tie."""
 
@@ -220,13 +235,15 @@ class Spaced:
 
 
 #: How one argument is drawn: a float interval, integer labels, or spaced distinct values.
-Argument = Interval | Labels | Spaced
+Argument = Interval | Labels | Mask | Spaced
 
 
 def _draw_value(draw: st.DrawFn, kind: Argument, shape: tuple[int, ...], dtype: Any) -> Any:
     if isinstance(kind, Labels):
         labels = st.integers(0, kind.classes - 1)
         return draw(labels) if shape == () else draw(hnp.arrays(np.int64, shape, elements=labels))
+    if isinstance(kind, Mask):
+        return draw(st.booleans()) if shape == () else draw(hnp.arrays(np.bool_, shape))
     if isinstance(kind, Spaced):
         size = int(np.prod(shape))
         order = np.array(draw(st.permutations(range(size))), dtype=dtype)
@@ -271,7 +288,8 @@ class OpCase:
     @property
     def fixed(self) -> tuple[int, ...]:
         """The positions of arguments that are not trainable (labels)."""
-        return tuple(i for i, kind in enumerate(self.arguments) if isinstance(kind, Labels))
+        return tuple(i for i, kind in enumerate(self.arguments)
+                     if isinstance(kind, (Labels, Mask)))
 
     def op(self) -> Operation:
         """A new instance of the op with this case's parameters."""
@@ -315,6 +333,8 @@ _MATMUL_SHAPES = [((2, 3), (3, 4)), ((3,), (3,)), ((3,), (3, 2)), ((2, 3), (3,))
                   ((2, 2, 3), (3, 4)), ((2, 1, 2, 3), (3, 3, 2)), ((3,), (2, 3, 2))]
 
 TENSOR_CASES: dict[type[Operation], list[OpCase]] = {
+    ops.Where: _cases(ops.Where, [((2, 3), (2, 3), (3,)), ((), (), ()), ((3,), (), (2, 3))],
+                      Mask(), LARGE, LARGE),
     # Products
     ops.MatMul: _cases(ops.MatMul, _MATMUL_SHAPES),
     ops.Dot: _cases(ops.Dot, [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((2, 3), (3, 2))]),

@@ -20,10 +20,20 @@ import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 from oracle import TORCH_OPS, torch_function, torch_jvp, torch_reference
-from strategies import DOMAINS, TENSOR_CASES, Interval, OpCase, op_cases, values_in
+from strategies import (
+    DOMAINS,
+    MASK_OPS,
+    TENSOR_CASES,
+    Interval,
+    OpCase,
+    op_cases,
+    values_in,
+)
 
 from cgraph import OPERATIONS, ComputationalGraph, Operation, numerical_gradient, ops
+from cgraph.ops import numeric
 
 
 def _ships_with_cgraph(cls: type[Operation]) -> bool:
@@ -86,14 +96,53 @@ def _forward_backward(cg: ComputationalGraph) -> tuple:
 def test_registered_op_has_an_oracle_and_test_cases(op_class):
     assert op_class in TORCH_OPS, (
         f"registered op {op_class.name!r} has no torch oracle: add it to tests/oracle.py")
-    assert op_class in DOMAINS or op_class in TENSOR_CASES, (
+    assert op_class in DOMAINS or op_class in TENSOR_CASES or op_class in MASK_OPS, (
         f"registered op {op_class.name!r} has no domain: add it to DOMAINS or TENSOR_CASES "
         "in tests/strategies.py")
 
 
+@by_name("op_class", MASK_OPS)
+@settings(max_examples=10, deadline=None)
+@given(data=st.data())
+def test_comparisons_make_the_masks_numpy_and_torch_make_and_pass_no_gradient(op_class, data):
+    # Ties on purpose: small integers compare equal often.
+    values = st.integers(-2, 2).map(float)
+    a, b = (data.draw(st.one_of(values, hnp.arrays(np.float64, (2, 3), elements=values)))
+            for _ in range(2))
+    if op_class is ops.LogicalAnd:
+        a, b = np.asarray(a) > 0, np.asarray(b) > 0
+    cg = _graph_of(op_class, [a, b])
+    mask = cg.forward("y")
+    expected = TORCH_OPS[op_class](op_class(), torch.as_tensor(a), torch.as_tensor(b)).numpy()
+    np.testing.assert_array_equal(mask, expected)
+    assert np.result_type(mask) == np.bool_
+    cg.add_computation_node("chosen", "where", ("y", "x0", "x1"))
+    cg.add_computation_node("total", "sum", ("chosen",))
+    if op_class is not ops.LogicalAnd:  # masks of floats: the gradient flows by the mask only
+        cg.forward("total")
+        gradients = cg.backward("total")
+        chosen = np.broadcast_to(expected, np.broadcast_shapes(np.shape(a), np.shape(b)))
+        for name, value, share in (("x0", a, chosen), ("x1", b, ~chosen)):
+            np.testing.assert_array_equal(gradients[name], numeric.sum_to(
+                share.astype(float), np.shape(value)))
+
+
+@by_name("op_class", OP_CLASSES)
+def test_registered_op_states_its_derivative_for_every_mode(op_class):
+    def states(method: str) -> bool:
+        return getattr(op_class, method) is not getattr(Operation, method)
+
+    assert states("pullback") or states("backward_graph"), (
+        f"registered op {op_class.name!r} has no pullback: write its derivative as "
+        "pullback(self, p, upstream, output, *inputs) beside forward")
+    assert states("pushforward") or states("jvp"), (
+        f"registered op {op_class.name!r} has no pushforward: subclass Elementwise, LinearMap "
+        "or Multilinear (cgraph.ops.kinds), or write pushforward beside pullback")
+
+
 def test_tables_hold_only_registered_ops():
     registered = set(OPERATIONS.values())
-    tables = {*TORCH_OPS, *DOMAINS, *TENSOR_CASES}
+    tables = {*TORCH_OPS, *DOMAINS, *TENSOR_CASES, *MASK_OPS}
     stale = sorted(cls.__name__ for cls in tables if cls not in registered)
     assert not stale, f"tests/oracle.py or tests/strategies.py name unregistered ops {stale}"
 
@@ -257,17 +306,11 @@ def test_pow_at_base_zero_has_exponent_gradient_zero_as_torch(exponent, as_array
 
 
 # --------------------------------------------------------------------------------------
-# Forward mode: every op's tangent rule (jvp)
+# Forward mode: every op's tangent rule (pushforward), on numbers and as a graph
 # --------------------------------------------------------------------------------------
 
 #: The step of the central differences along a tangent, as numerical_gradient's.
 JVP_EPS = 1e-6
-
-
-@by_name("op_class", OP_CLASSES)
-def test_registered_op_has_its_own_tangent_rule(op_class):
-    assert op_class.jvp is not Operation.jvp, (
-        f"registered op {op_class.name!r} has no jvp: write its tangent rule beside backward")
 
 
 @pytest.mark.parametrize("case", OP_CASES)
@@ -299,8 +342,32 @@ def test_jvp_matches_torch_and_finite_differences_along_the_tangent(case, data):
                                rtol=1e-6, atol=1e-6, err_msg="jvp vs finite differences")
 
 
+@pytest.mark.parametrize("case", OP_CASES)
+@settings(max_examples=5, deadline=None)
+@given(data=st.data())
+def test_tangent_graph_computes_what_jvp_does_and_torch_agrees(case, data):
+    _, arguments = case.draw(data)
+    cg = _case_graph(case, arguments)
+    trainable = _trainable(case, arguments)
+    moving = data.draw(st.lists(st.sampled_from(trainable), min_size=1, unique=True),
+                       label="moving")
+    tangents = {name: data.draw(values_in(Interval(-1.0, 1.0), np.shape(arguments[int(name[1:])]),
+                                          scalar=True), label=f"tangent of {name}")
+                for name in moving}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, tangent = cg.jvp("y", tangents=tangents)
+        tg = cg.tangent_graph("y", tangents)
+        symbolic = tg.forward("tangent/y/y")
+    assert np.shape(symbolic) == np.shape(tangent)
+    np.testing.assert_allclose(symbolic, tangent, rtol=1e-13, atol=1e-14,
+                               err_msg="tangent graph vs jvp")
+    np.testing.assert_allclose(symbolic, torch_jvp(cg, "y", tangents)[1], rtol=1e-12,
+                               atol=1e-14, err_msg="tangent graph vs torch.func.jvp")
+
+
 # --------------------------------------------------------------------------------------
-# Second order: every op's symbolic rule (backward_graph), and hvp through it
+# Second order: every op's symbolic rule (pullback on terms), and hvp through it
 # --------------------------------------------------------------------------------------
 
 #: Ops whose torch function has no double backward, so torch cannot give their hvp;
@@ -314,13 +381,6 @@ def _torch_hvp_is_right(case: OpCase, arguments: list) -> bool:
     if case.op_class in NO_TORCH_HVP:
         return False
     return case.op_class is not ops.Pow or not np.any(np.asarray(arguments[1]) == 0)
-
-
-@by_name("op_class", OP_CLASSES)
-def test_registered_op_has_its_own_symbolic_rule(op_class):
-    assert op_class.backward_graph is not Operation.backward_graph, (
-        f"registered op {op_class.name!r} has no backward_graph: write its gradient as ops "
-        "beside backward, so that gradient graphs and Hessians work through it")
 
 
 def _trainable(case: OpCase, arguments: list) -> list[str]:

@@ -1,28 +1,25 @@
 """Elementwise operations, with numpy broadcasting.
 
-Each op's ``forward``, ``backward`` and ``jvp`` sit together; its docstring gives
-the derivative. ``backward`` returns gradients in the broadcast shape of the
-output; the graph sums them back to each input's shape. ``jvp`` returns the
-output's tangent, which the graph broadcasts to the output's shape; a tangent of
-None is zero. ``backward_graph`` declares what ``backward`` computes as ops, for
-gradient graphs and second derivatives.
+Each op is a ``forward`` and one derivative rule, its ``pullback``, side by side;
+the docstring gives the derivative. The rule is written with the primitives
+``p`` (:mod:`cgraph.ops.numeric`), so it computes gradients in ``backward``,
+tangents in ``jvp`` (an elementwise Jacobian is diagonal:
+:class:`~cgraph.ops.kinds.Elementwise` derives the pushforward from the
+pullback) and declares nodes in gradient and tangent graphs. Gradients come in
+the broadcast shape of the output; the engine sums them back to each input's
+shape.
 
-Python floats take a fast path through :mod:`math` (numpy costs about a
-microsecond per call on a scalar); where :mod:`math` raises (log of 0, exp of
-1000, division by 0) the answer falls back to numpy's, so a scalar and a 0-d
-array always give the same value (inf or nan, with numpy's warning).
+Python floats take a fast path through :mod:`math` (see :mod:`cgraph.ops.numeric`).
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
 
-from cgraph.operation import Operation
-from cgraph.ops._arrays import scaled, tangent_sum
+from cgraph.ops import numeric
+from cgraph.ops.kinds import Elementwise, Flat
 
 __all__ = [
     "Add",
@@ -44,62 +41,23 @@ __all__ = [
     "Abs",
     "Maximum",
     "Minimum",
+    "Where",
+    "Step",
+    "Sign",
+    "Equal",
+    "Greater",
+    "GreaterEqual",
+    "Less",
+    "LessEqual",
+    "LogicalAnd",
 ]
-
-
-def _elementwise(math_fn: Callable[[float], float], numpy_fn: Any) -> Callable[[Any], Any]:
-    """math_fn for Python floats (fast), numpy_fn for the rest and where math_fn raises."""
-
-    def apply(x: Any) -> Any:
-        if type(x) is float:
-            try:
-                return math_fn(x)
-            except (ValueError, OverflowError):
-                return float(numpy_fn(x))
-        return numpy_fn(x)
-
-    return apply
-
-
-_exp = _elementwise(math.exp, np.exp)
-_log = _elementwise(math.log, np.log)
-_sqrt = _elementwise(math.sqrt, np.sqrt)
-_sin = _elementwise(math.sin, np.sin)
-_cos = _elementwise(math.cos, np.cos)
-_tanh = _elementwise(math.tanh, np.tanh)
-
-
-def _divide(a: Any, b: Any) -> Any:
-    """a / b, with numpy's inf or nan (and warning) for a Python float divided by 0."""
-    try:
-        return a / b
-    except ZeroDivisionError:
-        return float(np.divide(a, np.float64(b)))
-
-
-def _power(a: Any, b: Any) -> Any:
-    """a ** b with numpy's semantics: nan (never a complex number) for a negative base."""
-    if type(a) is float and type(b) is float:
-        try:
-            return math.pow(a, b)
-        except (ValueError, OverflowError, ZeroDivisionError):
-            return float(np.power(a, b))
-    return np.power(a, b)
-
-
-def _where(condition: Any, if_true: Any, if_false: Any) -> Any:
-    """np.where that keeps Python floats as floats."""
-    if type(condition) is bool:
-        return if_true if condition else if_false
-    return np.where(condition, if_true, if_false)
-
 
 # --------------------------------------------------------------------------------------
 # Arithmetic
 # --------------------------------------------------------------------------------------
 
 
-class Add(Operation):
+class Add(Elementwise):
     """Addition y = a + b; dy/da = 1, dy/db = 1.
 
     Examples
@@ -113,17 +71,11 @@ class Add(Operation):
     def forward(self, a: Any, b: Any) -> Any:
         return a + b
 
-    def backward(self, upstream: Any) -> tuple[Any, Any]:
-        return upstream, upstream
-
-    def jvp(self, ta: Any, tb: Any) -> Any:
-        return tangent_sum(ta, tb)
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
+    def pullback(self, p: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
         return upstream, upstream
 
 
-class Sub(Operation):
+class Sub(Elementwise):
     """Subtraction y = a - b; dy/da = 1, dy/db = -1.
 
     Examples
@@ -138,17 +90,11 @@ class Sub(Operation):
     def forward(self, a: Any, b: Any) -> Any:
         return a - b
 
-    def backward(self, upstream: Any) -> tuple[Any, Any]:
+    def pullback(self, p: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
         return upstream, -upstream
 
-    def jvp(self, ta: Any, tb: Any) -> Any:
-        return tangent_sum(ta, scaled(tb, -1.0))
 
-    def backward_graph(self, g: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
-        return upstream, g.neg(upstream)
-
-
-class Multiply(Operation):
+class Multiply(Elementwise):
     """Multiplication y = a b; dy/da = b, dy/db = a.
 
     Examples
@@ -161,20 +107,13 @@ class Multiply(Operation):
     aliases = ("multiply",)
 
     def forward(self, a: Any, b: Any) -> Any:
-        self.a, self.b = a, b
         return a * b
 
-    def backward(self, upstream: Any) -> tuple[Any, Any]:
-        return upstream * self.b, upstream * self.a
-
-    def jvp(self, ta: Any, tb: Any) -> Any:
-        return tangent_sum(scaled(ta, self.b), scaled(tb, self.a))
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
-        return g.mul(upstream, b), g.mul(upstream, a)
+    def pullback(self, p: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
+        return upstream * b, upstream * a
 
 
-class Div(Operation):
+class Div(Elementwise):
     """Division y = a / b; dy/da = 1 / b, dy/db = -a / b^2 = -y / b.
 
     Examples
@@ -187,23 +126,14 @@ class Div(Operation):
     aliases = ("divide",)
 
     def forward(self, a: Any, b: Any) -> Any:
-        self.b = b
-        self.out = out = _divide(a, b)
-        return out
+        return numeric.divide(a, b)
 
-    def backward(self, upstream: Any) -> tuple[Any, Any]:
-        grad_a = _divide(upstream, self.b)
-        return grad_a, -grad_a * self.out
-
-    def jvp(self, ta: Any, tb: Any) -> Any:
-        return _divide(tangent_sum(ta, scaled(tb, -self.out)), self.b)  # (ta - y tb) / b
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
-        grad_a = g.div(upstream, b)
-        return grad_a, g.mul(g.neg(grad_a), output)
+    def pullback(self, p: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
+        grad_a = p.divide(upstream, b)
+        return grad_a, -grad_a * output
 
 
-class Inv(Operation):
+class Inv(Elementwise):
     """Reciprocal y = 1 / x; dy/dx = -1 / x^2 = -y^2.
 
     Examples
@@ -216,20 +146,13 @@ class Inv(Operation):
     aliases = ("reciprocal",)
 
     def forward(self, x: Any) -> Any:
-        self.out = out = _divide(1.0, x)
-        return out
+        return numeric.divide(1.0, x)
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        return (-upstream * self.out * self.out,)
-
-    def jvp(self, t: Any) -> Any:
-        return -t * self.out * self.out
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        return (g.mul(g.mul(g.neg(upstream), output), output),)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (-upstream * output * output,)
 
 
-class Neg(Operation):
+class Neg(Elementwise):
     """Negation y = -x; dy/dx = -1.
 
     Examples
@@ -244,17 +167,11 @@ class Neg(Operation):
     def forward(self, x: Any) -> Any:
         return -x
 
-    def backward(self, upstream: Any) -> tuple[Any]:
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         return (-upstream,)
 
-    def jvp(self, t: Any) -> Any:
-        return -t
 
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        return (g.neg(upstream),)
-
-
-class Square(Operation):
+class Square(Elementwise):
     """Square y = x^2; dy/dx = 2 x.
 
     Examples
@@ -266,25 +183,20 @@ class Square(Operation):
     name = "square"
 
     def forward(self, x: Any) -> Any:
-        self.x = x
         return x * x
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        return (2.0 * self.x * upstream,)
-
-    def jvp(self, t: Any) -> Any:
-        return 2.0 * self.x * t
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        return (g.mul(g.mul(2.0, x), upstream),)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (2.0 * x * upstream,)
 
 
-class Pow(Operation):
+class Pow(Elementwise):
     """Power y = a^b; dy/da = b a^(b-1), dy/db = y ln(a).
 
-    As in torch, dy/da is 0 where b = 0, and dy/db is 0 where a = 0 and b >= 0
+    As in torch, dy/da is 0 where b = 0 (the formula is 0 there, but 0 * inf at
+    a = b = 0), and dy/db is 0 where a = 0 and b >= 0
     (the limits that keep 0^0 = 1 from giving 0 * inf). A negative base gives
-    nan for a fractional exponent, as in numpy.
+    nan for a fractional exponent, as in numpy. The one rule holds these limits
+    in every mode: backward, jvp, gradient and tangent graphs.
 
     Examples
     --------
@@ -296,36 +208,22 @@ class Pow(Operation):
     aliases = ("power",)
 
     def forward(self, a: Any, b: Any) -> Any:
-        self.a, self.b = a, b
-        self.out = out = _power(a, b)
-        return out
+        return numeric.power(a, b)
 
-    def backward(self, upstream: Any) -> tuple[Any, Any]:
-        a, b = self.a, self.b
+    def pullback(self, p: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
         grad_a = grad_b = None
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with p.errstate(divide="ignore", invalid="ignore"):
             if self.wants_grad(0):
-                grad_a = upstream * _where(b == 0, 0.0, b * _power(a, b - 1.0))
+                # Guarded only at 0^0, where the formula is 0 * inf: elsewhere at b = 0 it
+                # is already 0, and left as the formula its derivative in b stays right.
+                at_origin = p.logical_and(p.equal(a, 0.0), p.equal(b, 0.0))
+                slope = p.where(at_origin, 0.0, b * p.power(a, b - 1.0))
+                grad_a = upstream * slope
             if self.wants_grad(1):
-                at_zero = (a == 0) & (b >= 0)
-                grad_b = upstream * _where(at_zero, 0.0, self.out * _log(_where(at_zero, 1.0, a)))
+                at_zero = p.logical_and(p.equal(a, 0.0), p.greater_equal(b, 0.0))
+                slope = p.where(at_zero, 0.0, output * p.log(p.where(at_zero, 1.0, a)))
+                grad_b = upstream * slope
         return grad_a, grad_b
-
-    def jvp(self, ta: Any, tb: Any) -> Any:
-        a, b = self.a, self.b
-        with np.errstate(divide="ignore", invalid="ignore"):  # the same limits as backward
-            if ta is not None:
-                ta = ta * _where(b == 0, 0.0, b * _power(a, b - 1.0))
-            if tb is not None:
-                at_zero = (a == 0) & (b >= 0)
-                tb = tb * _where(at_zero, 0.0, self.out * _log(_where(at_zero, 1.0, a)))
-        return tangent_sum(ta, tb)
-
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
-        # The formulas alone: at a = 0 they give nan or inf where backward takes torch's limits.
-        grad_a = g.mul(upstream, g.mul(b, g.pow(a, g.sub(b, 1.0))))
-        return grad_a, g.mul(upstream, g.mul(output, g.log(a)))
 
 
 # --------------------------------------------------------------------------------------
@@ -333,9 +231,7 @@ class Pow(Operation):
 # --------------------------------------------------------------------------------------
 
 
-
-
-class Exp(Operation):
+class Exp(Elementwise):
     """Exponential y = e^x; dy/dx = y.
 
     Examples
@@ -347,20 +243,13 @@ class Exp(Operation):
     name = "exp"
 
     def forward(self, x: Any) -> Any:
-        self.out = out = _exp(x)
-        return out
+        return numeric.exp(x)
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        return (upstream * self.out,)
-
-    def jvp(self, t: Any) -> Any:
-        return t * self.out
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        return (g.mul(upstream, output),)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (upstream * output,)
 
 
-class Log(Operation):
+class Log(Elementwise):
     """Natural logarithm y = ln x; dy/dx = 1 / x.
 
     Examples
@@ -372,20 +261,13 @@ class Log(Operation):
     name = "log"
 
     def forward(self, x: Any) -> Any:
-        self.x = x
-        return _log(x)
+        return numeric.log(x)
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        return (_divide(upstream, self.x),)
-
-    def jvp(self, t: Any) -> Any:
-        return _divide(t, self.x)
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        return (g.div(upstream, x),)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (p.divide(upstream, x),)
 
 
-class Sqrt(Operation):
+class Sqrt(Elementwise):
     """Square root y = sqrt(x); dy/dx = 1 / (2 y).
 
     Examples
@@ -397,18 +279,10 @@ class Sqrt(Operation):
     name = "sqrt"
 
     def forward(self, x: Any) -> Any:
-        self.out = out = _sqrt(x)
-        return out
+        return numeric.sqrt(x)
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        return (_divide(upstream, 2.0 * self.out),)
-
-    def jvp(self, t: Any) -> Any:
-        return _divide(t, 2.0 * self.out)
-
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        return (g.div(upstream, g.mul(2.0, output)),)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (p.divide(upstream, 2.0 * output),)
 
 
 # --------------------------------------------------------------------------------------
@@ -416,9 +290,7 @@ class Sqrt(Operation):
 # --------------------------------------------------------------------------------------
 
 
-
-
-class Sin(Operation):
+class Sin(Elementwise):
     """Sine y = sin x; dy/dx = cos x.
 
     Examples
@@ -430,20 +302,13 @@ class Sin(Operation):
     name = "sin"
 
     def forward(self, x: Any) -> Any:
-        self.x = x
-        return _sin(x)
+        return numeric.sin(x)
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        return (upstream * _cos(self.x),)
-
-    def jvp(self, t: Any) -> Any:
-        return t * _cos(self.x)
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        return (g.mul(upstream, g.cos(x)),)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (upstream * p.cos(x),)
 
 
-class Cos(Operation):
+class Cos(Elementwise):
     """Cosine y = cos x; dy/dx = -sin x.
 
     Examples
@@ -455,20 +320,13 @@ class Cos(Operation):
     name = "cos"
 
     def forward(self, x: Any) -> Any:
-        self.x = x
-        return _cos(x)
+        return numeric.cos(x)
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        return (-upstream * _sin(self.x),)
-
-    def jvp(self, t: Any) -> Any:
-        return -t * _sin(self.x)
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        return (g.mul(g.neg(upstream), g.sin(x)),)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (-upstream * p.sin(x),)
 
 
-class Tanh(Operation):
+class Tanh(Elementwise):
     """Hyperbolic tangent y = tanh x; dy/dx = 1 - y^2.
 
     Examples
@@ -480,20 +338,13 @@ class Tanh(Operation):
     name = "tanh"
 
     def forward(self, x: Any) -> Any:
-        self.out = out = _tanh(x)
-        return out
+        return numeric.tanh(x)
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        return (upstream * (1.0 - self.out * self.out),)
-
-    def jvp(self, t: Any) -> Any:
-        return t * (1.0 - self.out * self.out)
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        return (g.mul(upstream, g.sub(1.0, g.mul(output, output))),)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (upstream * (1.0 - output * output),)
 
 
-class Sigmoid(Operation):
+class Sigmoid(Elementwise):
     """Logistic sigmoid s(x) = 1 / (1 + e^-x); ds/dx = s (1 - s).
 
     Stable for large ``|x|``: only ``e^-|x|`` is ever computed, so it never
@@ -510,31 +361,13 @@ class Sigmoid(Operation):
     name = "sigmoid"
 
     def forward(self, x: Any) -> Any:
-        if type(x) is float:
-            if x >= 0.0:
-                out = 1.0 / (1.0 + math.exp(-x))
-            else:
-                e = math.exp(x)
-                out = e / (1.0 + e)
-        else:
-            e = np.exp(-np.abs(x))
-            out = np.where(x >= 0, 1.0, e) / (1.0 + e)
-        self.out = out
-        return out
+        return numeric.sigmoid(x)
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        out = self.out
-        return (upstream * out * (1.0 - out),)
-
-    def jvp(self, t: Any) -> Any:
-        out = self.out
-        return t * out * (1.0 - out)
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        return (g.mul(g.mul(upstream, output), g.sub(1.0, output)),)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (upstream * output * (1.0 - output),)
 
 
-class ReLU(Operation):
+class ReLU(Elementwise):
     """Rectified linear unit y = max(x, 0); dy/dx = 1 where x > 0, else 0 (0 at x = 0).
 
     Examples
@@ -546,26 +379,15 @@ class ReLU(Operation):
     name = "relu"
 
     def forward(self, x: Any) -> Any:
-        self.x = x
         if type(x) is float:
             return 0.0 if x <= 0.0 else x  # nan stays nan, as in numpy
         return np.maximum(x, 0)
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        x = self.x
-        if type(x) is float:
-            return (upstream if x > 0.0 else 0.0 * upstream,)
-        # A product with the mask, not np.where: 10x faster on unpredictable masks.
-        return (upstream * (x > 0),)
-
-    def jvp(self, t: Any) -> Any:
-        return self.backward(t)[0]  # a diagonal Jacobian: the gradient's rule, 0 at x = 0
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        return (g.mul(upstream, g.step(x)),)  # step(0) = 0, so relu'' = 0
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (upstream * p.step(x),)  # step(0) = 0, so relu'(0) = 0 and relu'' = 0
 
 
-class Abs(Operation):
+class Abs(Elementwise):
     """Absolute value y = |x|; dy/dx = sign(x) (0 at x = 0, as in torch).
 
     Examples
@@ -578,38 +400,18 @@ class Abs(Operation):
     aliases = ("absolute",)
 
     def forward(self, x: Any) -> Any:
-        self.x = x
         return abs(x)
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        x = self.x
-        sign = float((x > 0) - (x < 0)) if type(x) is float else np.sign(x)
-        return (upstream * sign,)
-
-    def jvp(self, t: Any) -> Any:
-        return self.backward(t)[0]  # a diagonal Jacobian: the gradient's rule, 0 at x = 0
-
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        return (g.mul(upstream, g.sign(x)),)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (upstream * p.sign(x),)
 
 
 # --------------------------------------------------------------------------------------
-# Comparisons
+# Selection: the larger, the smaller, either by a mask
 # --------------------------------------------------------------------------------------
 
 
-
-
-def _winner_weight(a: Any, b: Any) -> Any:
-    """1 where a is strictly larger, 0 where smaller; ties split the gradient equally (0.5)."""
-    if type(a) is float and type(b) is float:
-        return 1.0 if a > b else (0.5 if a == b else 0.0)
-    weight = (a > b) + 0.5 * (a == b)
-    return weight.astype(np.result_type(a, b, np.float32), copy=False)  # float32 stays float32
-
-
-class _Selection(Operation):
+class _Selection(Elementwise):
     """An op whose output is one of its two inputs, elementwise; that input gets the gradient.
 
     Where the inputs tie, each gets half the gradient (as in torch), so the two
@@ -617,27 +419,10 @@ class _Selection(Operation):
     """
 
     prefers_larger: ClassVar[bool]
-    select: ClassVar[Any]  # the numpy function
 
-    def forward(self, a: Any, b: Any) -> Any:
-        weight = _winner_weight(a, b) if self.prefers_larger else _winner_weight(b, a)
-        self.weight_a = weight
-        if type(weight) is not float:
-            return self.select(a, b)
-        return a if weight == 1.0 or a != a else b  # nan wins, as in numpy
-
-    def backward(self, upstream: Any) -> tuple[Any, Any]:
-        weight = self.weight_a
+    def pullback(self, p: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
+        weight = p.step(a - b if self.prefers_larger else b - a, at_zero=0.5)  # a's share
         return upstream * weight, upstream * (1.0 - weight)
-
-    def jvp(self, ta: Any, tb: Any) -> Any:
-        weight = self.weight_a  # ties take the mean of the two tangents
-        return tangent_sum(scaled(ta, weight), scaled(tb, 1.0 - weight))
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
-        # The weight of a is a step of a - b (of b - a for min), a half at ties.
-        weight = g.step(g.sub(a, b) if self.prefers_larger else g.sub(b, a), at_zero=0.5)
-        return g.mul(upstream, weight), g.mul(upstream, g.sub(1.0, weight))
 
 
 class Maximum(_Selection):
@@ -645,16 +430,20 @@ class Maximum(_Selection):
 
     Examples
     --------
-    >>> op = Maximum()
-    >>> op.forward(2.0, 5.0)
+    >>> from cgraph.ops import numeric
+    >>> Maximum().forward(2.0, 5.0)
     5.0
-    >>> op.backward(1.0)
+    >>> Maximum().pullback(numeric, 1.0, 5.0, 2.0, 5.0)
     (0.0, 1.0)
     """
 
     name = "maximum"
     prefers_larger = True
-    select = np.maximum
+
+    def forward(self, a: Any, b: Any) -> Any:
+        if type(a) is float and type(b) is float:
+            return a if a > b or a != a else b  # nan wins, as in numpy
+        return np.maximum(a, b)
 
 
 class Minimum(_Selection):
@@ -662,13 +451,196 @@ class Minimum(_Selection):
 
     Examples
     --------
-    >>> op = Minimum()
-    >>> op.forward(2.0, 5.0)
+    >>> from cgraph.ops import numeric
+    >>> Minimum().forward(2.0, 5.0)
     2.0
-    >>> op.backward(1.0)
+    >>> Minimum().pullback(numeric, 1.0, 2.0, 2.0, 5.0)
     (1.0, 0.0)
     """
 
     name = "minimum"
     prefers_larger = False
-    select = np.minimum
+
+    def forward(self, a: Any, b: Any) -> Any:
+        if type(a) is float and type(b) is float:
+            return a if a < b or a != a else b  # nan wins, as in numpy
+        return np.minimum(a, b)
+
+
+class Where(Elementwise):
+    """Selection by a mask y = a where cond, else b; dy/da = cond, dy/db = not cond.
+
+    The mask gets no gradient; each branch gets the gradient where it was chosen
+    and zero elsewhere.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Where().forward(np.array([True, False]), np.array([1.0, 2.0]), 0.0)
+    array([1., 0.])
+    """
+
+    name = "where"
+
+    def forward(self, condition: Any, a: Any, b: Any) -> Any:
+        return numeric.where(condition, a, b)
+
+    def pullback(self, p: Any, upstream: Any, output: Any, condition: Any, a: Any,
+                 b: Any) -> Any:
+        return None, p.where(condition, upstream, 0.0), p.where(condition, 0.0, upstream)
+
+
+# --------------------------------------------------------------------------------------
+# Steps, signs and comparisons: flat, so their derivative is zero
+# --------------------------------------------------------------------------------------
+
+
+def _float_values(x: Any) -> Any:
+    """An array of the step's values in x's float type (float64 for integers)."""
+    x = np.asarray(x)
+    return x.dtype if x.dtype.kind == "f" else np.float64
+
+
+class Step(Flat):
+    """Heaviside step y = 1 where x > 0, 0 where x < 0, ``at_zero`` at 0; dy/dx = 0.
+
+    The derivative of ReLU as a node (relu'(x) = step(x), so relu'' = 0), and
+    with ``at_zero=0.5`` the share of the gradient maximum gives its first input.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Step().forward(np.array([-1.0, 0.0, 2.0]))
+    array([0., 0., 1.])
+    >>> Step(at_zero=0.5).forward(0.0)
+    0.5
+    """
+
+    name = "step"
+    aliases = ("heaviside",)
+
+    def __init__(self, at_zero: float = 0.0) -> None:
+        self.at_zero = float(at_zero)
+
+    def params(self) -> dict[str, Any]:
+        return {"at_zero": self.at_zero}
+
+    def forward(self, x: Any) -> Any:
+        out = numeric.step(x, self.at_zero)
+        if type(out) is float:
+            return out
+        return _as_output(np.asarray(out).astype(_float_values(x), copy=False))
+
+
+class Sign(Flat):
+    """Sign y = 1 where x > 0, -1 where x < 0, 0 at 0, as np.sign; dy/dx = 0.
+
+    The derivative of ``abs`` as a node.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Sign().forward(np.array([-2.0, 0.0, 3.0]))
+    array([-1.,  0.,  1.])
+    """
+
+    name = "sign"
+
+    def forward(self, x: Any) -> Any:
+        out = numeric.sign(x)
+        if type(out) is float:
+            return out
+        return _as_output(np.asarray(out).astype(_float_values(x), copy=False))
+
+
+def _as_output(array: np.ndarray) -> Any:
+    """A 0-d float64 array as a Python float, as every elementwise op gives for a scalar."""
+    return float(array) if array.ndim == 0 and array.dtype == np.float64 else array
+
+
+class _Comparison(Flat):
+    """A comparison of a and b, elementwise: a mask (bool for floats, a bool array otherwise)."""
+
+    compare: ClassVar[Any]
+
+    def forward(self, a: Any, b: Any) -> Any:
+        return type(self).compare(a, b)
+
+
+class Equal(_Comparison):
+    """Mask a == b. Flat: no gradient.
+
+    Examples
+    --------
+    >>> Equal().forward(1.0, 1.0)
+    True
+    """
+
+    name = "equal"
+    compare = numeric.equal
+
+
+class Greater(_Comparison):
+    """Mask a > b. Flat: no gradient.
+
+    Examples
+    --------
+    >>> Greater().forward(2.0, 1.0)
+    True
+    """
+
+    name = "greater"
+    compare = numeric.greater
+
+
+class GreaterEqual(_Comparison):
+    """Mask a >= b. Flat: no gradient.
+
+    Examples
+    --------
+    >>> GreaterEqual().forward(1.0, 2.0)
+    False
+    """
+
+    name = "greater_equal"
+    compare = numeric.greater_equal
+
+
+class Less(_Comparison):
+    """Mask a < b. Flat: no gradient.
+
+    Examples
+    --------
+    >>> Less().forward(1.0, 2.0)
+    True
+    """
+
+    name = "less"
+    compare = numeric.less
+
+
+class LessEqual(_Comparison):
+    """Mask a <= b. Flat: no gradient.
+
+    Examples
+    --------
+    >>> LessEqual().forward(3.0, 2.0)
+    False
+    """
+
+    name = "less_equal"
+    compare = numeric.less_equal
+
+
+class LogicalAnd(_Comparison):
+    """Mask a and b, of two masks. Flat: no gradient.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> LogicalAnd().forward(np.array([True, True]), np.array([True, False]))
+    array([ True, False])
+    """
+
+    name = "logical_and"
+    compare = numeric.logical_and

@@ -1,16 +1,17 @@
 """The operations gradient graphs are made of, beyond the ordinary ones.
 
-A gradient graph (``cg.gradient_graph``) declares every op's backward rule as
-nodes of registered ops. Most rules need only the ordinary ops; these supply
-the rest: the masks and weights that piecewise-linear ops pass gradients
-through (``step``, ``sign``, ``max_weights``, ``min_weights``, ``hinge_grad``,
-all flat, so their own derivative is zero: relu'' = 0), the pair that undoes
-broadcasting and redoes it (``unbroadcast``, ``broadcast_to``, each the other's
-adjoint), the adjoint of indexing (``scatter``), and cross-entropy's gradient
-(``cross_entropy_grad``), whose derivative is softmax's.
+Derivative rules are written with the primitives of :mod:`cgraph.ops.numeric`,
+and every primitive is an op, so that a gradient graph (``cg.gradient_graph``)
+can declare any rule as nodes. Most rules need only the ordinary ops; these
+supply the rest: the weights that max and min pass gradients through
+(``max_weights``, ``min_weights``) and the hinge loss's gradient
+(``hinge_grad``), all flat, so their own derivative is zero; the pair that
+undoes broadcasting and redoes it (``unbroadcast``, ``broadcast_to``, each the
+other's adjoint); the adjoint of indexing (``scatter``); and cross-entropy's
+gradient (``cross_entropy_grad``), whose derivative is softmax's.
 
-Each has ``forward``, ``backward``, ``jvp`` and ``backward_graph`` like every op,
-so gradient graphs can be differentiated again, to any order.
+Each is an op like every other, with its own rule, so gradient graphs can be
+differentiated again, to any order.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ import numpy as np
 
 from cgraph.errors import ShapeError
 from cgraph.operation import Operation
+from cgraph.ops import numeric
 from cgraph.ops._arrays import as_output, class_indices, normalize_axes, shape_errors
+from cgraph.ops.kinds import Flat, LinearMap
 from cgraph.ops.losses import _log_softmax
 from cgraph.ops.tensor import _index_key, _is_basic
 
-__all__ = ["Step", "Sign", "Unbroadcast", "BroadcastTo", "Scatter", "MaxWeights", "MinWeights",
+__all__ = ["Unbroadcast", "BroadcastTo", "Scatter", "MaxWeights", "MinWeights",
            "CrossEntropyGrad", "HingeGrad"]
 
 
@@ -39,75 +42,7 @@ def _float_dtype(x: Any) -> Any:
 # --------------------------------------------------------------------------------------
 
 
-class _Flat(Operation):
-    """A piecewise-constant op: its derivative is zero wherever it is defined."""
-
-    def backward(self, upstream: Any) -> tuple[None, ...]:
-        return (None,) * self.arity
-
-    def jvp(self, *tangents: Any) -> None:
-        return None
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, *inputs: Any) -> Any:
-        return (None,) * len(inputs)
-
-
-class Step(_Flat):
-    """Heaviside step y = 1 where x > 0, 0 where x < 0, ``at_zero`` at 0; dy/dx = 0.
-
-    The derivative of ReLU as a node (relu'(x) = step(x), so relu'' = 0), and
-    with ``at_zero=0.5`` the weight maximum gives its first input.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> Step().forward(np.array([-1.0, 0.0, 2.0]))
-    array([0., 0., 1.])
-    >>> Step(at_zero=0.5).forward(0.0)
-    0.5
-    """
-
-    name = "step"
-    aliases = ("heaviside",)
-
-    def __init__(self, at_zero: float = 0.0) -> None:
-        self.at_zero = float(at_zero)
-
-    def params(self) -> dict[str, Any]:
-        return {"at_zero": self.at_zero}
-
-    def forward(self, x: Any) -> Any:
-        if type(x) is float:
-            return 1.0 if x > 0.0 else (self.at_zero if x == 0.0 else 0.0)
-        x = np.asarray(x)
-        out = np.asarray(x > 0).astype(_float_dtype(x))  # an array even for a 0-d x
-        if self.at_zero:
-            out[x == 0] = self.at_zero
-        return as_output(out)
-
-
-class Sign(_Flat):
-    """Sign y = 1 where x > 0, -1 where x < 0, 0 at 0, as np.sign; dy/dx = 0.
-
-    The derivative of ``abs`` as a node.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> Sign().forward(np.array([-2.0, 0.0, 3.0]))
-    array([-1.,  0.,  1.])
-    """
-
-    name = "sign"
-
-    def forward(self, x: Any) -> Any:
-        if type(x) is float:
-            return float((x > 0) - (x < 0))  # as Abs's backward
-        x = np.asarray(x)
-        return as_output(np.sign(x).astype(_float_dtype(x), copy=False))
-
-
-class _ExtremeWeights(_Flat):
+class _ExtremeWeights(Flat):
     """1/k at each of the k extreme elements along ``axis``, 0 elsewhere: max's gradient weights."""
 
     select: ClassVar[Any]
@@ -156,7 +91,7 @@ class MinWeights(_ExtremeWeights):
     select = np.min
 
 
-class HingeGrad(_Flat):
+class HingeGrad(Flat):
     """The hinge loss's gradient per sample: 1 per violated margin, minus their count at the label.
 
     Piecewise constant in the scores (derivative 0); labels get no gradient.
@@ -191,25 +126,11 @@ class HingeGrad(_Flat):
 # --------------------------------------------------------------------------------------
 
 
-def _sum_to(x: Any, shape: tuple[int, ...]) -> Any:
-    """``x`` summed over the axes broadcasting to its shape from ``shape`` added."""
-    x_shape = np.shape(x)
-    lead = len(x_shape) - len(shape)
-    if lead < 0 or any(s not in (1, side) for s, side in zip(shape, x_shape[lead:], strict=True)):
-        raise ShapeError(f"unbroadcast: shape {x_shape} does not sum down to {shape}; give a "
-                         "shape that broadcasts to the input's")
-    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
-                                      if s == 1 and x_shape[lead + i] != 1)
-    if not axes:
-        return x
-    return as_output(np.reshape(np.sum(x, axis=axes), shape))
-
-
 def _shape(shape: Any) -> tuple[int, ...]:
     return (int(shape),) if np.ndim(shape) == 0 else tuple(int(side) for side in shape)
 
 
-class _ToShape(Operation):
+class _ToShape(LinearMap):
     """An op to a given ``shape``, a parameter."""
 
     def __init__(self, shape: int | tuple[int, ...]) -> None:
@@ -235,17 +156,16 @@ class Unbroadcast(_ToShape):
     aliases = ("sum_to",)
 
     def forward(self, x: Any) -> Any:
-        self.input_shape = np.shape(x)
-        return _sum_to(x, self.shape)
+        try:
+            if np.ndim(x) < len(self.shape):  # numeric.sum_to would broadcast a scalar
+                raise ShapeError(f"shape {np.shape(x)} does not sum down to {self.shape}")
+            return as_output(numeric.sum_to(x, self.shape))
+        except ShapeError as error:
+            raise ShapeError(f"unbroadcast: {error}; give a shape that broadcasts to the "
+                             "input's") from None
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        return (np.array(np.broadcast_to(upstream, self.input_shape)),)
-
-    def jvp(self, t: Any) -> Any:
-        return _sum_to(np.broadcast_to(t, self.input_shape), self.shape)
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        return (g.broadcast_to(upstream, shape=self.input_shape),)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (p.broadcast_to(upstream, p.shape(x)),)
 
 
 class BroadcastTo(_ToShape):
@@ -262,18 +182,11 @@ class BroadcastTo(_ToShape):
     name = "broadcast_to"
 
     def forward(self, x: Any) -> Any:
-        self.input_shape = np.shape(x)
         with shape_errors("broadcast_to", "give a shape the input broadcasts to"):
             return as_output(np.array(np.broadcast_to(x, self.shape)))
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        return (_sum_to(upstream, self.input_shape),)
-
-    def jvp(self, t: Any) -> Any:
-        return np.broadcast_to(t, self.shape)
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        return (g.unbroadcast(upstream, shape=self.input_shape),)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (p.sum_to(upstream, p.shape(x)),)
 
 
 def _scatter(values: Any, key: tuple[Any, ...], basic: bool, shape: tuple[int, ...]) -> Any:
@@ -289,7 +202,7 @@ def _scatter(values: Any, key: tuple[Any, ...], basic: bool, shape: tuple[int, .
     return as_output(out)
 
 
-class Scatter(Operation):
+class Scatter(LinearMap):
     """Zeros of ``shape`` with u added at ``[index]`` (np.add.at): the adjoint of ``index``.
 
     dL/du = (dL/dy)[index], so the gradient of a scatter is an index, and back.
@@ -315,14 +228,8 @@ class Scatter(Operation):
     def forward(self, u: Any) -> Any:
         return _scatter(u, self.key, self.basic, self.shape)
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        return (as_output(np.asarray(upstream)[self.key]),)
-
-    def jvp(self, t: Any) -> Any:
-        return _scatter(t, self.key, self.basic, self.shape)
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, u: Any) -> Any:
-        return (g.index(upstream, index=self.index),)
+    def pullback(self, p: Any, upstream: Any, output: Any, u: Any) -> Any:
+        return (p.index(upstream, index=self.index),)
 
 
 # --------------------------------------------------------------------------------------
@@ -355,21 +262,16 @@ class CrossEntropyGrad(Operation):
     def forward(self, logits: Any, labels: Any) -> Any:
         logits = _class_scores(self.name, logits)
         picked = class_indices(labels, logits.shape[:-1], logits.shape[-1])[..., np.newaxis]
-        self.probs = np.exp(_log_softmax(logits, -1))
-        grad = self.probs.copy()
+        grad = np.exp(_log_softmax(logits, -1))
         np.put_along_axis(grad, picked, np.take_along_axis(grad, picked, -1) - 1, -1)
         return grad
 
-    def backward(self, upstream: Any) -> tuple[Any, None]:
-        s = self.probs
-        return s * (upstream - np.sum(upstream * s, axis=-1, keepdims=True)), None
+    def pullback(self, p: Any, upstream: Any, output: Any, logits: Any, labels: Any) -> Any:
+        s = p.softmax(logits, axis=-1)
+        return s * (upstream - p.sum(upstream * s, axis=-1, keepdims=True)), None
 
-    def jvp(self, t_logits: Any, t_labels: Any) -> Any:
-        if t_logits is None:
-            return None
-        return self.backward(t_logits)[0]  # the Jacobian diag(s) - s s^T is symmetric
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, logits: Any,
-                       labels: Any) -> Any:
-        s = g.softmax(logits, axis=-1)
-        return g.mul(s, g.sub(upstream, g.sum(g.mul(upstream, s), axis=-1, keepdims=True))), None
+    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, logits: Any,
+                    labels: Any) -> Any:
+        # Softmax's Jacobian diag(s) - s s^T is symmetric: pulling back is pushing forward.
+        return None if tangents[0] is None else self.pullback(
+            p, tangents[0], output, logits, labels)[0]

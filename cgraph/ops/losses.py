@@ -3,8 +3,13 @@
 Every function here is computed in its numerically stable form: softmax and
 log-softmax subtract the largest score first, cross-entropy works from
 log-softmax (so it never takes the log of zero), and the logistic loss uses
-``max(z, 0) - z t + log(1 + e^-|z|)``. Integer labels get no gradient
-(``backward`` returns None for them) and their tangent is ignored (``jvp``).
+``max(z, 0) - z t + log(1 + e^-|z|)``. Integer labels get no gradient and their
+tangent is ignored.
+
+A loss states one derivative, the gradient of the loss of one sample with
+respect to each input (:meth:`_Loss.sample_gradients`): its pullback scales it
+by the upstream gradient, and its pushforward contracts it with the tangents,
+so both modes come from the one formula.
 
 Losses take ``reduction`` as torch does: ``"mean"`` (the default) averages over
 the batch, ``"sum"`` adds it up, ``"none"`` returns one loss per sample.
@@ -18,7 +23,7 @@ import numpy as np
 
 from cgraph.errors import InvalidOperationError, ShapeError
 from cgraph.operation import Operation
-from cgraph.ops._arrays import as_output, class_indices, scaled, tangent_sum
+from cgraph.ops._arrays import as_output, class_indices
 
 __all__ = ["Softmax", "LogSoftmax", "CrossEntropy", "Hinge", "MSE", "BCEWithLogits"]
 
@@ -63,20 +68,15 @@ class Softmax(_AlongAxis):
     name = "softmax"
 
     def forward(self, x: Any) -> Any:
-        self.out = np.exp(_log_softmax(x, self.axis))
-        return self.out
+        return np.exp(_log_softmax(x, self.axis))
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        s = self.out
-        return (s * (upstream - np.sum(upstream * s, axis=self.axis, keepdims=True)),)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        weighted = p.sum(upstream * output, axis=self.axis, keepdims=True)
+        return (output * (upstream - weighted),)
 
-    def jvp(self, t: Any) -> Any:
-        s = self.out  # the Jacobian diag(s) - s s^T is symmetric: the gradient's rule
-        return s * (t - np.sum(t * s, axis=self.axis, keepdims=True))
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        weighted = g.sum(g.mul(upstream, output), axis=self.axis, keepdims=True)
-        return (g.mul(output, g.sub(upstream, weighted)),)
+    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any) -> Any:
+        # The Jacobian diag(s) - s s^T is symmetric: pulling back is pushing forward.
+        return self.pullback(p, tangents[0], output, x)[0]
 
 
 class LogSoftmax(_AlongAxis):
@@ -92,19 +92,16 @@ class LogSoftmax(_AlongAxis):
     name = "log_softmax"
 
     def forward(self, x: Any) -> Any:
-        self.out = _log_softmax(x, self.axis)
-        return self.out
+        return _log_softmax(x, self.axis)
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        total = np.sum(upstream, axis=self.axis, keepdims=True)
-        return (upstream - np.exp(self.out) * total,)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        total = p.sum(upstream, axis=self.axis, keepdims=True)
+        return (upstream - p.exp(output) * total,)
 
-    def jvp(self, t: Any) -> Any:
-        return t - np.sum(np.exp(self.out) * t, axis=self.axis, keepdims=True)
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        total = g.sum(upstream, axis=self.axis, keepdims=True)
-        return (g.sub(upstream, g.mul(g.exp(output), total)),)
+    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any) -> Any:
+        # The Jacobian I - 1 s^T is not symmetric, so its transpose is written out.
+        t = tangents[0]
+        return t - p.sum(p.exp(output) * t, axis=self.axis, keepdims=True)
 
 
 # --------------------------------------------------------------------------------------
@@ -115,7 +112,14 @@ class LogSoftmax(_AlongAxis):
 
 
 class _Loss(Operation):
-    """A loss per sample, reduced over the batch by ``reduction`` ("mean", "sum", "none")."""
+    """A loss per sample, reduced over the batch by ``reduction`` ("mean", "sum", "none").
+
+    Subclasses give ``forward`` and ``sample_gradients``; the pullback and the
+    pushforward follow from the latter.
+    """
+
+    #: Whether the last axis holds classes (summed in the pushforward) or samples.
+    class_axis = False
 
     def __init__(self, reduction: str = "mean") -> None:
         if reduction not in ("mean", "sum", "none"):
@@ -126,26 +130,47 @@ class _Loss(Operation):
     def params(self) -> dict[str, Any]:
         return {"reduction": self.reduction}
 
-    def _reduce(self, losses: np.ndarray) -> Any:
-        """The reduced loss; saves how backward scales the upstream gradient."""
-        self.count = losses.size
+    def _reduce(self, losses: Any) -> Any:
         if self.reduction == "none":
             return as_output(losses)
         return as_output(np.mean(losses) if self.reduction == "mean" else np.sum(losses))
 
-    def _scale(self, upstream: Any) -> Any:
-        """d(reduced)/d(loss of one sample) times upstream: 1/n for the mean."""
-        if self.reduction == "mean":
-            return upstream / self.count
-        return upstream
+    def sample_gradients(self, p: Any, *inputs: Any) -> tuple[Any, ...]:
+        """The gradient of each sample's loss with respect to each input (None: no gradient)."""
+        raise NotImplementedError
 
-    def _scale_term(self, g: Any, upstream: Any) -> Any:
-        """``_scale`` as a term of a gradient graph (backward_graph)."""
-        return g.div(upstream, float(self.count)) if self.reduction == "mean" else upstream
+    def _sample_shape(self, p: Any, inputs: tuple[Any, ...]) -> tuple[int, ...]:
+        if self.class_axis:
+            return p.shape(inputs[0])[:-1]
+        return np.broadcast_shapes(*map(p.shape, inputs))
+
+    def pullback(self, p: Any, upstream: Any, output: Any, *inputs: Any) -> Any:
+        sample_shape = self._sample_shape(p, inputs)
+        if self.reduction == "mean":
+            upstream = upstream / float(np.prod(sample_shape))
+        elif self.reduction == "none" and self.class_axis and sample_shape:
+            upstream = p.reshape(upstream, (*sample_shape, 1))  # broadcast over the classes
+        return tuple(None if grad is None else grad * upstream
+                     for grad in self.sample_gradients(p, *inputs))
+
+    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, *inputs: Any) -> Any:
+        total = None
+        for grad, tangent in zip(self.sample_gradients(p, *inputs), tangents, strict=True):
+            if grad is not None and tangent is not None:
+                term = grad * tangent
+                total = term if total is None else total + term
+        if total is None:
+            return None
+        if self.class_axis:
+            total = p.sum(total, axis=-1)
+        return total if self.reduction == "none" else (
+            p.mean(total) if self.reduction == "mean" else p.sum(total))
 
 
 class _ClassificationLoss(_Loss):
     """A loss of class scores (..., C) and integer labels (...); labels get no gradient."""
+
+    class_axis = True
 
     def _labels(self, scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
         scores = np.asarray(scores)
@@ -153,18 +178,6 @@ class _ClassificationLoss(_Loss):
             raise ShapeError(
                 f"{self.name} takes scores of shape (N, C) or (C,), not {scores.shape}")
         return scores, class_indices(labels, scores.shape[:-1], scores.shape[-1])
-
-    def _per_class(self, upstream: Any) -> Any:
-        """The scaled upstream gradient, with an axis to broadcast over the classes."""
-        scaled = np.asarray(self._scale(upstream))
-        return scaled[..., np.newaxis] if scaled.ndim else scaled
-
-    def _per_class_term(self, g: Any, upstream: Any) -> Any:
-        """``_per_class`` as a term of a gradient graph (backward_graph)."""
-        scaled = self._scale_term(g, upstream)
-        if self.reduction == "none" and self.labels.ndim:
-            return g.reshape(scaled, shape=(*self.labels.shape, 1))
-        return scaled
 
 
 class CrossEntropy(_ClassificationLoss):
@@ -178,10 +191,12 @@ class CrossEntropy(_ClassificationLoss):
     Examples
     --------
     >>> import numpy as np
+    >>> from cgraph.ops import numeric
     >>> op = CrossEntropy()
-    >>> round(op.forward(np.array([[2.0, 0.0], [0.0, 2.0]]), np.array([0, 0])), 6)
+    >>> z, labels = np.array([[2.0, 0.0], [0.0, 2.0]]), np.array([0, 0])
+    >>> round(op.forward(z, labels), 6)
     1.126928
-    >>> op.backward(1.0)[0].round(4)
+    >>> op.pullback(numeric, 1.0, None, z, labels)[0].round(4)
     array([[-0.0596,  0.0596],
            [-0.4404,  0.4404]])
     """
@@ -189,28 +204,13 @@ class CrossEntropy(_ClassificationLoss):
     name = "cross_entropy"
 
     def forward(self, logits: Any, labels: Any) -> Any:
-        logits, self.labels = self._labels(logits, labels)
+        logits, labels = self._labels(logits, labels)
         log_probs = _log_softmax(logits, -1)
-        self.log_probs = log_probs
-        picked = np.take_along_axis(log_probs, self.labels[..., np.newaxis], axis=-1)
+        picked = np.take_along_axis(log_probs, labels[..., np.newaxis], axis=-1)
         return self._reduce(-picked[..., 0])
 
-    def backward(self, upstream: Any) -> tuple[Any, None]:
-        grad = np.exp(self.log_probs)
-        np.put_along_axis(grad, self.labels[..., np.newaxis],
-                          np.take_along_axis(grad, self.labels[..., np.newaxis], -1) - 1, -1)
-        return grad * self._per_class(upstream), None
-
-    def jvp(self, t_logits: Any, t_labels: Any) -> Any:
-        if t_logits is None:
-            return None
-        t_logits = np.asarray(t_logits)  # per sample: softmax . t - t[label]
-        picked = np.take_along_axis(t_logits, self.labels[..., np.newaxis], -1)[..., 0]
-        return self._reduce(np.sum(np.exp(self.log_probs) * t_logits, axis=-1) - picked)
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, logits: Any, labels: Any) -> Any:
-        per_class = self._per_class_term(g, upstream)
-        return g.mul(g.cross_entropy_grad(logits, labels), per_class), None
+    def sample_gradients(self, p: Any, logits: Any, labels: Any) -> tuple[Any, None]:
+        return p.cross_entropy_grad(logits, labels), None
 
 
 class Hinge(_ClassificationLoss):
@@ -224,10 +224,12 @@ class Hinge(_ClassificationLoss):
     Examples
     --------
     >>> import numpy as np
+    >>> from cgraph.ops import numeric
     >>> op = Hinge()
-    >>> round(op.forward(np.array([3.2, 5.1, -1.7]), 0), 6)
+    >>> scores = np.array([3.2, 5.1, -1.7])
+    >>> round(op.forward(scores, 0), 6)
     2.9
-    >>> op.backward(1.0)[0]
+    >>> op.pullback(numeric, 1.0, None, scores, 0)[0]
     array([-1.,  1.,  0.])
     """
 
@@ -245,27 +247,10 @@ class Hinge(_ClassificationLoss):
         picked = labels[..., np.newaxis]
         margins = scores - np.take_along_axis(scores, picked, -1) + self.margin
         np.put_along_axis(margins, picked, 0.0, -1)
-        self.violated = (margins > 0).astype(scores.dtype)
-        self.labels = labels
-        return self._reduce(np.sum(margins * self.violated, axis=-1))
+        return self._reduce(np.sum(np.maximum(margins, 0.0), axis=-1))
 
-    def backward(self, upstream: Any) -> tuple[Any, None]:
-        grad = self.violated.copy()
-        picked = self.labels[..., np.newaxis]
-        np.put_along_axis(grad, picked, -np.sum(self.violated, axis=-1, keepdims=True), -1)
-        return grad * self._per_class(upstream), None
-
-    def jvp(self, t_scores: Any, t_labels: Any) -> Any:
-        if t_scores is None:
-            return None
-        t_scores = np.asarray(t_scores)  # per sample: sum over violated j of t_j - t_label
-        picked = np.take_along_axis(t_scores, self.labels[..., np.newaxis], -1)[..., 0]
-        violated = self.violated
-        return self._reduce(np.sum(violated * t_scores, -1) - picked * np.sum(violated, -1))
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, scores: Any, labels: Any) -> Any:
-        per_class = self._per_class_term(g, upstream)
-        return g.mul(g.hinge_grad(scores, labels, margin=self.margin), per_class), None
+    def sample_gradients(self, p: Any, scores: Any, labels: Any) -> tuple[Any, None]:
+        return p.hinge_grad(scores, labels, margin=self.margin), None
 
 
 class MSE(_Loss):
@@ -276,31 +261,23 @@ class MSE(_Loss):
     Examples
     --------
     >>> import numpy as np
+    >>> from cgraph.ops import numeric
     >>> op = MSE()
-    >>> op.forward(np.array([1.0, 2.0]), np.array([0.0, 4.0]))
+    >>> prediction, target = np.array([1.0, 2.0]), np.array([0.0, 4.0])
+    >>> op.forward(prediction, target)
     2.5
-    >>> op.backward(1.0)
+    >>> op.pullback(numeric, 1.0, 2.5, prediction, target)
     (array([ 1., -2.]), array([-1.,  2.]))
     """
 
     name = "mse"
 
     def forward(self, prediction: Any, target: Any) -> Any:
-        self.difference = np.subtract(prediction, target)
-        return self._reduce(np.square(self.difference))
+        return self._reduce(np.square(np.subtract(prediction, target)))
 
-    def backward(self, upstream: Any) -> tuple[Any, Any]:
-        grad = 2.0 * self.difference * self._scale(upstream)
+    def sample_gradients(self, p: Any, prediction: Any, target: Any) -> tuple[Any, Any]:
+        grad = 2.0 * (prediction - target)
         return grad, -grad
-
-    def jvp(self, t_prediction: Any, t_target: Any) -> Any:
-        t_difference = tangent_sum(t_prediction, scaled(t_target, -1.0))
-        return self._reduce(2.0 * self.difference * t_difference)  # difference is full-shape
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any,
-                       prediction: Any, target: Any) -> Any:
-        grad = g.mul(g.mul(2.0, g.sub(prediction, target)), self._scale_term(g, upstream))
-        return grad, g.neg(grad)
 
 
 class BCEWithLogits(_Loss):
@@ -312,10 +289,12 @@ class BCEWithLogits(_Loss):
     Examples
     --------
     >>> import numpy as np
+    >>> from cgraph.ops import numeric
     >>> op = BCEWithLogits()
-    >>> round(op.forward(np.array([0.0, 1000.0]), np.array([1.0, 1.0])), 6)
+    >>> z, t = np.array([0.0, 1000.0]), np.array([1.0, 1.0])
+    >>> round(op.forward(z, t), 6)
     0.346574
-    >>> op.backward(1.0)[0]
+    >>> op.pullback(numeric, 1.0, None, z, t)[0]
     array([-0.25,  0.  ])
     """
 
@@ -323,23 +302,7 @@ class BCEWithLogits(_Loss):
 
     def forward(self, logits: Any, targets: Any) -> Any:
         z = np.asarray(logits)
-        self.z, self.targets = z, targets
         return self._reduce(np.maximum(z, 0) - z * targets + np.log1p(np.exp(-np.abs(z))))
 
-    def backward(self, upstream: Any) -> tuple[Any, Any]:
-        z, scale = self.z, self._scale(upstream)
-        e = np.exp(-np.abs(z))
-        sigmoid = np.where(z >= 0, 1.0, e) / (1.0 + e)  # stable on both sides
-        return (sigmoid - self.targets) * scale, -z * scale
-
-    def jvp(self, t_logits: Any, t_targets: Any) -> Any:
-        z = self.z
-        e = np.exp(-np.abs(z))
-        sigmoid = np.where(z >= 0, 1.0, e) / (1.0 + e)
-        # Each factor has the loss's full (broadcast) shape, so the per-sample tangent does too.
-        return self._reduce(tangent_sum(scaled(t_logits, sigmoid - self.targets),
-                                        scaled(t_targets, -z)))
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, logits: Any, targets: Any) -> Any:
-        scale = self._scale_term(g, upstream)
-        return g.mul(g.sub(g.sigmoid(logits), targets), scale), g.mul(g.neg(logits), scale)
+    def sample_gradients(self, p: Any, logits: Any, targets: Any) -> tuple[Any, Any]:
+        return p.sigmoid(logits) - targets, -logits

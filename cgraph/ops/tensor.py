@@ -1,11 +1,12 @@
 """Tensor operations with numpy's semantics: products, reductions, and reshaping.
 
-Each op keeps what its ``backward`` and ``jvp`` need from ``forward`` on its own
-instance; ``jvp`` gets a tangent (or None, zero) per input and returns the output's.
-Gradients come back shaped like each input (the graph still sums any broadcast
-batch axes away); a reduction to a single float64 number gives a Python float,
-as the elementwise ops do. ``backward_graph`` declares the same gradients as ops
-(reading only shapes and parameters from ``self``), for second derivatives.
+Each op is a ``forward`` and one derivative rule, its ``pullback``, written with
+the primitives ``p`` (:mod:`cgraph.ops.numeric`), so that the same rule gives
+``backward`` and declares gradient graphs. Products are multilinear and the
+reshaping ops linear (:mod:`cgraph.ops.kinds`), so their forward mode follows;
+max and min state theirs. Gradients come back shaped like each input (the graph
+still sums any broadcast batch axes away); a reduction to a single float64
+number gives a Python float, as the elementwise ops do.
 """
 
 from __future__ import annotations
@@ -16,13 +17,8 @@ import numpy as np
 
 from cgraph.errors import InvalidOperationError, ShapeError
 from cgraph.operation import Operation
-from cgraph.ops._arrays import (
-    as_output,
-    expand_reduced,
-    normalize_axes,
-    shape_errors,
-    tangent_sum,
-)
+from cgraph.ops._arrays import as_output, normalize_axes, shape_errors
+from cgraph.ops.kinds import LinearMap, Multilinear
 
 __all__ = [
     "MatMul",
@@ -46,7 +42,7 @@ __all__ = [
 # --------------------------------------------------------------------------------------
 
 
-class MatMul(Operation):
+class MatMul(Multilinear):
     """Matrix product y = a @ b, as np.matmul; dL/da = u @ b^T, dL/db = a^T @ u.
 
     Vectors are promoted as numpy does (a 1-D ``a`` is a row, a 1-D ``b`` a
@@ -59,9 +55,10 @@ class MatMul(Operation):
     >>> op = MatMul()
     >>> op.forward(np.array([[1.0, 2.0], [3.0, 4.0]]), np.array([1.0, 1.0]))
     array([3., 7.])
-    >>> op.backward(np.array([1.0, 0.0]))
-    (array([[1., 1.],
-           [0., 0.]]), array([1., 2.]))
+    >>> from cgraph.ops import numeric
+    >>> op.pullback(numeric, np.array([1.0, 0.0]), None, np.eye(2) + 1, np.array([1.0, 2.0]))
+    (array([[1., 2.],
+           [0., 0.]]), array([2., 1.]))
     """
 
     name = "matmul"
@@ -78,49 +75,30 @@ class MatMul(Operation):
             raise ShapeError(
                 f"matmul shapes {a.shape} and {b.shape} do not align: {a.shape[-1]} != "
                 f"{inner_b}; the last axis of a must match the {which} axis of b")
-        self.a, self.b = a, b
         return as_output(np.matmul(a, b))
 
-    def backward(self, upstream: Any) -> tuple[Any, Any]:
-        a, b = self.a, self.b
+    def pullback(self, p: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
         wants_a, wants_b = self.wants_grad(0), self.wants_grad(1)
-        if a.ndim == 2 and b.ndim == 2:  # the common case, without reshaping
-            return (upstream @ b.T if wants_a else None, a.T @ upstream if wants_b else None)
-        # Give vectors their matrix axis back: a (n,) is (1, n), b (n,) is (n, 1).
-        a2 = a[np.newaxis, :] if a.ndim == 1 else a
-        b2 = b[:, np.newaxis] if b.ndim == 1 else b
-        up = np.asarray(upstream)
-        if b.ndim == 1:
-            up = up[..., np.newaxis]
-        if a.ndim == 1:
-            up = np.expand_dims(up, -2)
+        ndim_a, ndim_b = p.ndim(a), p.ndim(b)
+        if ndim_a == 2 and ndim_b == 2:  # the common case, without reshaping
+            return (p.matmul(upstream, p.swap_last(b)) if wants_a else None,
+                    p.matmul(p.swap_last(a), upstream) if wants_b else None)
+        # Vectors get their matrix axis back ((n,) is (1, n) as a, (n, 1) as b), and the
+        # upstream gradient the axes the product dropped.
+        shape_a, shape_b = p.shape(a), p.shape(b)
+        a2 = a if ndim_a > 1 else p.reshape(a, (1, -1))
+        b2 = b if ndim_b > 1 else p.reshape(b, (-1, 1))
+        batch = np.broadcast_shapes(shape_a[:-2], shape_b[:-2])
+        rows = shape_a[-2] if ndim_a > 1 else 1
+        up = p.reshape(upstream, (*batch, rows, shape_b[-1] if ndim_b > 1 else 1))
         grad_a = grad_b = None
         if wants_a:
-            grad_a = up @ np.swapaxes(b2, -1, -2)
-            grad_a = grad_a[..., 0, :] if a.ndim == 1 else grad_a
+            grad_a = p.matmul(up, p.swap_last(b2))
+            grad_a = grad_a if ndim_a > 1 else p.reshape(grad_a, (*batch, -1))
         if wants_b:
-            grad_b = np.swapaxes(a2, -1, -2) @ up
-            grad_b = grad_b[..., 0] if b.ndim == 1 else grad_b
+            grad_b = p.matmul(p.swap_last(a2), up)
+            grad_b = grad_b if ndim_b > 1 else p.reshape(grad_b, (*batch, -1))
         return grad_a, grad_b
-
-    def jvp(self, ta: Any, tb: Any) -> Any:
-        return tangent_sum(None if ta is None else np.matmul(ta, self.b),
-                           None if tb is None else np.matmul(self.a, tb))
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
-        ndim_a, ndim_b = self.a.ndim, self.b.ndim
-        if ndim_a == 2 and ndim_b == 2:
-            return g.matmul(upstream, g.transpose(b)), g.matmul(g.transpose(a), upstream)
-        # As backward: vectors get their matrix axis back, the upstream gradient its lost axes.
-        a2 = a if ndim_a > 1 else g.reshape(a, shape=(1, -1))
-        b2 = b if ndim_b > 1 else g.reshape(b, shape=(-1, 1))
-        batch = np.broadcast_shapes(self.a.shape[:-2], self.b.shape[:-2])
-        rows = self.a.shape[-2] if ndim_a > 1 else 1
-        up = g.reshape(upstream, shape=(*batch, rows, self.b.shape[-1] if ndim_b > 1 else 1))
-        grad_a = g.matmul(up, g.transpose(b2, axes=_swap_last(max(ndim_b, 2))))
-        grad_b = g.matmul(g.transpose(a2, axes=_swap_last(max(ndim_a, 2))), up)
-        return (grad_a if ndim_a > 1 else g.reshape(grad_a, shape=(*batch, -1)),
-                grad_b if ndim_b > 1 else g.reshape(grad_b, shape=(*batch, -1)))
 
 
 class Dot(MatMul):
@@ -136,7 +114,8 @@ class Dot(MatMul):
     >>> op = Dot()
     >>> op.forward(np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0, 6.0]))
     32.0
-    >>> op.backward(1.0)
+    >>> from cgraph.ops import numeric
+    >>> op.pullback(numeric, 1.0, 32.0, np.array([1.0, 2.0, 3.0]), np.array([4.0, 5.0, 6.0]))
     (array([4., 5., 6.]), array([1., 2., 3.]))
     """
 
@@ -151,7 +130,7 @@ class Dot(MatMul):
         return super().forward(a, b)
 
 
-class Outer(Operation):
+class Outer(Multilinear):
     """Outer product y_ij = a_i b_j of the flattened inputs, as np.outer.
 
     dL/da_i = sum_j u_ij b_j and dL/db_j = sum_i u_ij a_i, reshaped like each input.
@@ -163,32 +142,23 @@ class Outer(Operation):
     >>> op.forward(np.array([1.0, 2.0]), np.array([3.0, 4.0, 5.0]))
     array([[ 3.,  4.,  5.],
            [ 6.,  8., 10.]])
-    >>> op.backward(np.ones((2, 3)))
+    >>> from cgraph.ops import numeric
+    >>> op.pullback(numeric, np.ones((2, 3)), None, np.array([1.0, 2.0]), np.array([3.0, 4.0, 5.0]))
     (array([12., 12.]), array([3., 3., 3.]))
     """
 
     name = "outer"
 
     def forward(self, a: Any, b: Any) -> Any:
-        self.shapes = np.shape(a), np.shape(b)
-        self.a, self.b = np.ravel(a), np.ravel(b)
-        return np.outer(self.a, self.b)
+        return np.outer(np.ravel(a), np.ravel(b))
 
-    def backward(self, upstream: Any) -> tuple[Any, Any]:
-        shape_a, shape_b = self.shapes
+    def pullback(self, p: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
         return (
-            np.reshape(upstream @ self.b, shape_a) if self.wants_grad(0) else None,
-            np.reshape(self.a @ upstream, shape_b) if self.wants_grad(1) else None,
+            p.reshape(p.matmul(upstream, p.reshape(b, (-1,))), p.shape(a))
+            if self.wants_grad(0) else None,
+            p.reshape(p.matmul(p.reshape(a, (-1,)), upstream), p.shape(b))
+            if self.wants_grad(1) else None,
         )
-
-    def jvp(self, ta: Any, tb: Any) -> Any:
-        return tangent_sum(None if ta is None else np.outer(ta, self.b),
-                           None if tb is None else np.outer(self.a, tb))
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
-        shape_a, shape_b = self.shapes
-        grad_a = g.reshape(g.matmul(upstream, g.reshape(b, shape=(-1,))), shape=shape_a)
-        return grad_a, g.reshape(g.matmul(g.reshape(a, shape=(-1,)), upstream), shape=shape_b)
 
 
 class Linear(Operation):
@@ -204,7 +174,9 @@ class Linear(Operation):
     >>> op = Linear()
     >>> op.forward(np.array([[1.0, 2.0]]), np.array([[1.0, 0.0], [1.0, 1.0]]), np.zeros(2))
     array([[1., 3.]])
-    >>> grad_x, grad_w, grad_b = op.backward(np.array([[1.0, 1.0]]))
+    >>> from cgraph.ops import numeric
+    >>> x, w = np.array([[1.0, 2.0]]), np.array([[1.0, 0.0], [1.0, 1.0]])
+    >>> grad_x, grad_w, grad_b = op.pullback(numeric, np.array([[1.0, 1.0]]), None, x, w, 0.0)
     >>> grad_x, grad_w
     (array([[2., 1.]]), array([[1., 2.],
            [1., 2.]]))
@@ -218,40 +190,38 @@ class Linear(Operation):
             raise ShapeError(
                 f"linear needs a weight of shape (out, in) and an input whose last axis is "
                 f"in; got input {x.shape} and weight {weight.shape}")
-        self.x, self.weight = x, weight
         return np.matmul(x, weight.T) + bias
 
-    def backward(self, upstream: Any) -> tuple[Any, Any, Any]:
-        x, weight = self.x, self.weight
-        grad_x = upstream @ weight if self.wants_grad(0) else None
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any, weight: Any,
+                 bias: Any) -> Any:
+        grad_x = p.matmul(upstream, weight) if self.wants_grad(0) else None
         grad_w = None
         if self.wants_grad(1):
-            if x.ndim == 1:
-                grad_w = np.outer(upstream, x)
+            if p.ndim(x) == 1:
+                grad_w = p.outer(upstream, x)
+            elif p.ndim(x) == 2:
+                grad_w = p.matmul(p.swap_last(upstream), x)
             else:  # sum over every batch axis at once: one matrix product
-                grad_w = upstream.reshape(-1, weight.shape[0]).T @ x.reshape(-1, x.shape[-1])
+                outputs, features = p.shape(weight)
+                grad_w = p.matmul(p.swap_last(p.reshape(upstream, (-1, outputs))),
+                                  p.reshape(x, (-1, features)))
         return grad_x, grad_w, upstream  # the graph sums the bias's batch axes
 
-    def jvp(self, tx: Any, tw: Any, tb: Any) -> Any:
-        return tangent_sum(None if tx is None else np.matmul(tx, self.weight.T),
-                           None if tw is None else np.matmul(self.x, np.transpose(tw)), tb)
+    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any,
+                    weight: Any, bias: Any) -> Any:
+        # Bilinear in (x, W) plus b: Multilinear's rule would add linear(x, W, b)'s bias
+        # to each product term, and filling b's zero is wasted work: so it is spelled out.
+        tx, tw, tb = tangents
+        terms = [term for term in (
+            None if tx is None else p.matmul(tx, p.swap_last(weight)),
+            None if tw is None else p.matmul(x, p.swap_last(tw)),
+            tb,
+        ) if term is not None]
+        total = terms[0]
+        for term in terms[1:]:
+            total = total + term
+        return total
 
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any, weight: Any,
-                       bias: Any) -> Any:
-        outputs, features = self.weight.shape
-        if self.x.ndim == 1:
-            grad_w = g.outer(upstream, x)
-        elif self.x.ndim == 2:
-            grad_w = g.matmul(g.transpose(upstream), x)
-        else:  # every batch axis at once, as backward
-            grad_w = g.matmul(g.transpose(g.reshape(upstream, shape=(-1, outputs))),
-                              g.reshape(x, shape=(-1, features)))
-        return g.matmul(upstream, weight), grad_w, upstream
-
-
-def _swap_last(ndim: int) -> tuple[int, ...]:
-    """The axes of a transpose that swaps the last two of ``ndim`` axes."""
-    return (*range(ndim - 2), ndim - 1, ndim - 2)
 
 
 # --------------------------------------------------------------------------------------
@@ -269,35 +239,31 @@ class _Reduction(Operation):
     def params(self) -> dict[str, Any]:
         return {"axis": self.axis, "keepdims": self.keepdims}
 
-    def _prepare(self, x: Any) -> tuple[int, ...]:
-        """Save the input's shape and the reduced axes (checked) for backward."""
-        self.shape = np.shape(x)
-        self.axes = normalize_axes(self.axis, len(self.shape))
-        return self.axes
+    def _axes(self, p: Any, x: Any) -> tuple[int, ...]:
+        """The reduced axes of ``x``, checked, as non-negative ints."""
+        return normalize_axes(self.axis, p.ndim(x))
 
-    def _spread(self, upstream: Any) -> Any:
-        """The upstream gradient copied back over the reduced axes, as a writable array."""
-        expanded = expand_reduced(upstream, self.axes, self.keepdims)
-        return np.array(np.broadcast_to(expanded, self.shape))
-
-    def _expanded(self, g: Any, upstream: Any) -> Any:
-        """The upstream gradient term with the reduced axes back as size 1 (backward_graph)."""
-        if self.keepdims or not self.axes:
-            return upstream
-        kept = tuple(1 if axis in self.axes else side for axis, side in enumerate(self.shape))
-        return g.reshape(upstream, shape=kept)
+    def _kept(self, p: Any, reduced: Any, x: Any) -> Any:
+        """A reduced value (the output, its gradient) with the reduced axes back, as size 1."""
+        axes = self._axes(p, x)
+        if self.keepdims or not axes:
+            return reduced
+        kept = tuple(1 if axis in axes else side for axis, side in enumerate(p.shape(x)))
+        return p.reshape(reduced, kept)
 
 
-class Sum(_Reduction):
+class Sum(_Reduction, LinearMap):
     """Sum y = sum of x over ``axis``, as np.sum; dy/dx = 1 for every element summed.
 
     Examples
     --------
     >>> import numpy as np
+    >>> from cgraph.ops import numeric
     >>> op = Sum(axis=0)
-    >>> op.forward(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    >>> x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    >>> op.forward(x)
     array([4., 6.])
-    >>> op.backward(np.array([1.0, 10.0]))
+    >>> op.pullback(numeric, np.array([1.0, 10.0]), None, x)
     (array([[ 1., 10.],
            [ 1., 10.]]),)
     """
@@ -305,47 +271,37 @@ class Sum(_Reduction):
     name = "sum"
 
     def forward(self, x: Any) -> Any:
-        return as_output(np.sum(x, axis=self._prepare(x), keepdims=self.keepdims))
+        return as_output(np.sum(x, axis=normalize_axes(self.axis, np.ndim(x)),
+                                keepdims=self.keepdims))
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        return (self._spread(upstream),)
-
-    def jvp(self, t: Any) -> Any:
-        return np.sum(t, axis=self.axes, keepdims=self.keepdims)
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        return (g.broadcast_to(self._expanded(g, upstream), shape=self.shape),)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (p.broadcast_to(self._kept(p, upstream, x), p.shape(x)),)
 
 
-class Mean(_Reduction):
+class Mean(_Reduction, LinearMap):
     """Mean y = sum of x over ``axis`` / n, as np.mean; dy/dx = 1 / n for each of the n elements.
 
     Examples
     --------
     >>> import numpy as np
+    >>> from cgraph.ops import numeric
     >>> op = Mean()
     >>> op.forward(np.array([1.0, 2.0, 6.0]))
     3.0
-    >>> op.backward(1.0)
+    >>> op.pullback(numeric, 1.0, 3.0, np.array([1.0, 2.0, 6.0]))
     (array([0.33333333, 0.33333333, 0.33333333]),)
     """
 
     name = "mean"
 
     def forward(self, x: Any) -> Any:
-        axes = self._prepare(x)
-        self.count = int(np.prod([self.shape[a] for a in axes]))
-        return as_output(np.mean(x, axis=axes, keepdims=self.keepdims))
+        return as_output(np.mean(x, axis=normalize_axes(self.axis, np.ndim(x)),
+                                 keepdims=self.keepdims))
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        return (self._spread(upstream / self.count),)
-
-    def jvp(self, t: Any) -> Any:
-        return np.mean(t, axis=self.axes, keepdims=self.keepdims)
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        spread = self._expanded(g, g.div(upstream, float(self.count)))
-        return (g.broadcast_to(spread, shape=self.shape),)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        shape = p.shape(x)
+        count = float(np.prod([shape[axis] for axis in self._axes(p, x)]))
+        return (p.broadcast_to(self._kept(p, upstream / count, x), shape),)
 
 
 class _Extreme(_Reduction):
@@ -354,26 +310,25 @@ class _Extreme(_Reduction):
     select: Any  # np.max or np.min
 
     def forward(self, x: Any) -> Any:
-        axes = self._prepare(x)
+        axes = normalize_axes(self.axis, np.ndim(x))
         x = np.asarray(x)
         if x.size == 0:
             raise ShapeError(f"{self.name} of an empty array (shape {x.shape}) has no value")
-        extreme = type(self).select(x, axis=axes, keepdims=True)
-        winners = x == extreme
-        # Ties share the gradient equally (as torch.amax), so the gradients sum to upstream.
-        self.weights = winners / np.sum(winners, axis=axes, keepdims=True, dtype=x.dtype)
-        return as_output(extreme if self.keepdims else np.squeeze(extreme, axis=axes))
+        return as_output(type(self).select(x, axis=axes, keepdims=self.keepdims))
 
-    def backward(self, upstream: Any) -> tuple[Any]:
-        return (expand_reduced(upstream, self.axes, self.keepdims) * self.weights,)
+    def _weights(self, p: Any, output: Any, x: Any) -> Any:
+        """1/k at each of the k elements equal to the extreme (ties share), 0 elsewhere."""
+        weights = p.max_weights if type(self).select is np.max else p.min_weights
+        return weights(x, axis=self._axes(p, x))
 
-    def jvp(self, t: Any) -> Any:  # the extreme's tangent; the mean of tied ones
-        return np.sum(t * self.weights, axis=self.axes, keepdims=self.keepdims)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (self._kept(p, upstream, x) * self._weights(p, output, x),)
 
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        weights = (g.max_weights if type(self).select is np.max else g.min_weights)(
-            x, axis=self.axes)
-        return (g.mul(self._expanded(g, upstream), weights),)
+    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any) -> Any:
+        # The extreme's tangent (the mean of tied ones): the pullback's transpose, which
+        # cannot be read off the pullback without transposing it, so it is written out.
+        weighted = tangents[0] * self._weights(p, output, x)
+        return p.sum(weighted, axis=self._axes(p, x), keepdims=self.keepdims)
 
 
 class Max(_Extreme):
@@ -382,10 +337,12 @@ class Max(_Extreme):
     Examples
     --------
     >>> import numpy as np
+    >>> from cgraph.ops import numeric
     >>> op = Max(axis=1)
-    >>> op.forward(np.array([[1.0, 5.0, 5.0], [7.0, 2.0, 3.0]]))
+    >>> x = np.array([[1.0, 5.0, 5.0], [7.0, 2.0, 3.0]])
+    >>> op.forward(x)
     array([5., 7.])
-    >>> op.backward(np.ones(2))
+    >>> op.pullback(numeric, np.ones(2), op.forward(x), x)
     (array([[0. , 0.5, 0.5],
            [1. , 0. , 0. ]]),)
     """
@@ -411,20 +368,21 @@ class Min(_Extreme):
 
 
 # --------------------------------------------------------------------------------------
-# Shape and selection
+# Shape and selection: linear, so each is its own tangent rule
 # --------------------------------------------------------------------------------------
 
 
-class Reshape(Operation):
+class Reshape(LinearMap):
     """Reshape to ``shape`` (one axis may be -1), as np.reshape; the gradient is reshaped back.
 
     Examples
     --------
     >>> import numpy as np
+    >>> from cgraph.ops import numeric
     >>> op = Reshape((2, -1))
     >>> op.forward(np.arange(6.0)).shape
     (2, 3)
-    >>> op.backward(np.ones((2, 3))).shape
+    >>> op.pullback(numeric, np.ones((2, 3)), None, np.arange(6.0))[0].shape
     (6,)
     """
 
@@ -437,31 +395,25 @@ class Reshape(Operation):
         return {"shape": self.shape}
 
     def forward(self, x: Any) -> Any:
-        self.input_shape = np.shape(x)
         with shape_errors("reshape", "give a shape with as many elements as the input"):
             return as_output(np.reshape(x, self.shape))
 
-    def backward(self, upstream: Any) -> Any:
-        return np.reshape(upstream, self.input_shape)
-
-    def jvp(self, t: Any) -> Any:
-        return np.reshape(t, self.shape)
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        return g.reshape(upstream, shape=self.input_shape)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (p.reshape(upstream, p.shape(x)),)
 
 
-class Transpose(Operation):
+class Transpose(LinearMap):
     """Permute axes (reverse them when ``axes`` is None), as np.transpose; the gradient is
     permuted back.
 
     Examples
     --------
     >>> import numpy as np
+    >>> from cgraph.ops import numeric
     >>> op = Transpose((1, 2, 0))
     >>> op.forward(np.zeros((2, 3, 4))).shape
     (3, 4, 2)
-    >>> op.backward(np.zeros((3, 4, 2))).shape
+    >>> op.pullback(numeric, np.zeros((3, 4, 2)), None, np.zeros((2, 3, 4)))[0].shape
     (2, 3, 4)
     """
 
@@ -474,19 +426,12 @@ class Transpose(Operation):
         return {"axes": self.axes}
 
     def forward(self, x: Any) -> Any:
-        self.inverse = None if self.axes is None else tuple(np.argsort(self.axes))
         with shape_errors("transpose", "give axes that permute all of the input's axes"):
             return as_output(np.transpose(x, self.axes))
 
-    def backward(self, upstream: Any) -> Any:
-        return np.transpose(upstream, self.inverse)
-
-    def jvp(self, t: Any) -> Any:
-        return np.transpose(t, self.axes)
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        inverse = None if self.inverse is None else tuple(int(axis) for axis in self.inverse)
-        return g.transpose(upstream, axes=inverse)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        inverse = None if self.axes is None else tuple(int(a) for a in np.argsort(self.axes))
+        return (p.transpose(upstream, axes=inverse),)
 
 
 def _index_key(index: Any) -> Any:
@@ -508,7 +453,7 @@ def _is_basic(key: tuple[Any, ...]) -> bool:
     return not any(isinstance(part, np.ndarray) for part in key)
 
 
-class Index(Operation):
+class Index(LinearMap):
     """Select elements x[index], as numpy indexing; the gradient is scattered back.
 
     ``index`` holds ints, slices, None, ``...`` and integer (or boolean) arrays.
@@ -518,11 +463,12 @@ class Index(Operation):
     Examples
     --------
     >>> import numpy as np
+    >>> from cgraph.ops import numeric
     >>> op = Index([0, 0, 2])
     >>> op.forward(np.array([10.0, 20.0, 30.0]))
     array([10., 10., 30.])
-    >>> op.backward(np.ones(3))
-    array([2., 0., 1.])
+    >>> op.pullback(numeric, np.ones(3), None, np.zeros(3))
+    (array([2., 0., 1.]),)
     """
 
     name = "index"
@@ -538,110 +484,86 @@ class Index(Operation):
 
     def forward(self, x: Any) -> Any:
         x = np.asarray(x)
-        self.shape, self.dtype = x.shape, x.dtype
         try:
             return as_output(x[self.key])
         except IndexError as error:
             raise ShapeError(
                 f"index {self.index!r} does not fit shape {x.shape}: {error}") from error
 
-    def backward(self, upstream: Any) -> Any:
-        grad = np.zeros(self.shape, np.result_type(upstream, self.dtype, np.float16))
-        if self.basic:
-            grad[self.key] = upstream
-        else:
-            np.add.at(grad, self.key, upstream)
-        return grad
-
-    def jvp(self, t: Any) -> Any:
-        return np.asarray(t)[self.key]
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, x: Any) -> Any:
-        return g.scatter(upstream, index=self.index, shape=self.shape)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (p.scatter(upstream, index=self.index, shape=p.shape(x)),)
 
 
-class Concat(Operation):
+class _Join(LinearMap):
+    """An op joining any number of inputs along ``axis``."""
+
+    min_arity = 1  # joining nothing is refused when the node is declared
+
+    def __init__(self, axis: int = 0) -> None:
+        self.axis = axis
+
+    def params(self) -> dict[str, Any]:
+        return {"axis": self.axis}
+
+
+class Concat(_Join):
     """Join arrays along an existing ``axis``, as np.concatenate; the gradient is split back.
 
-    Takes any number of inputs.
+    Takes any number of inputs (at least one).
 
     Examples
     --------
     >>> import numpy as np
+    >>> from cgraph.ops import numeric
     >>> op = Concat(axis=0)
-    >>> op.forward(np.array([1.0, 2.0]), np.array([3.0]))
+    >>> a, b = np.array([1.0, 2.0]), np.array([3.0])
+    >>> op.forward(a, b)
     array([1., 2., 3.])
-    >>> op.backward(np.array([10.0, 20.0, 30.0]))
+    >>> op.pullback(numeric, np.array([10.0, 20.0, 30.0]), None, a, b)
     (array([10., 20.]), array([30.]))
     """
 
     name = "concat"
     aliases = ("concatenate",)
 
-    def __init__(self, axis: int = 0) -> None:
-        self.axis = axis
-
-    def params(self) -> dict[str, Any]:
-        return {"axis": self.axis}
-
     def forward(self, *arrays: Any) -> Any:
         with shape_errors("concat", "inputs must match on every axis but the one joined"):
-            out = np.concatenate(arrays, axis=self.axis)
-        axis = normalize_axes(self.axis, out.ndim)[0]
-        self.splits = np.cumsum([np.shape(a)[axis] for a in arrays[:-1]])
-        self.shapes = [np.shape(a) for a in arrays]  # for jvp: zeros where there is no tangent
-        return out
+            return np.concatenate(arrays, axis=self.axis)
 
-    def backward(self, upstream: Any) -> tuple[Any, ...]:
-        return tuple(np.split(upstream, self.splits, axis=self.axis))
-
-    def jvp(self, *tangents: Any) -> Any:
-        return np.concatenate(_zeros_for_none(tangents, self.shapes), axis=self.axis)
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, *arrays: Any) -> Any:
-        stops = [*map(int, self.splits), sum(shape[self.axis] for shape in self.shapes)]
+    def pullback(self, p: Any, upstream: Any, output: Any, *arrays: Any) -> Any:
+        axis = normalize_axes(self.axis, p.ndim(upstream))[0]
+        stops = np.cumsum([p.shape(array)[axis] for array in arrays])
         starts = [0, *stops[:-1]]
-        return tuple(g.index(upstream, index=_along(self.axis, slice(start, stop)))
+        return tuple(p.index(upstream, index=_along(axis, slice(int(start), int(stop))))
                      for start, stop in zip(starts, stops, strict=True))
 
 
-class Stack(Operation):
+class Stack(_Join):
     """Join arrays of one shape along a new ``axis``, as np.stack; the gradient is unstacked.
 
-    Takes any number of inputs.
+    Takes any number of inputs (at least one).
 
     Examples
     --------
     >>> import numpy as np
+    >>> from cgraph.ops import numeric
     >>> op = Stack(axis=1)
-    >>> op.forward(np.array([1.0, 2.0]), np.array([3.0, 4.0]))
+    >>> a, b = np.array([1.0, 2.0]), np.array([3.0, 4.0])
+    >>> op.forward(a, b)
     array([[1., 3.],
            [2., 4.]])
-    >>> op.backward(np.array([[1.0, 2.0], [3.0, 4.0]]))
+    >>> op.pullback(numeric, np.array([[1.0, 2.0], [3.0, 4.0]]), None, a, b)
     (array([1., 3.]), array([2., 4.]))
     """
 
     name = "stack"
 
-    def __init__(self, axis: int = 0) -> None:
-        self.axis = axis
-
-    def params(self) -> dict[str, Any]:
-        return {"axis": self.axis}
-
     def forward(self, *arrays: Any) -> Any:
         with shape_errors("stack", "give inputs of one shape"):
             return np.stack(arrays, axis=self.axis)
 
-    def backward(self, upstream: Any) -> tuple[Any, ...]:
-        return tuple(np.moveaxis(upstream, self.axis, 0))
-
-    def jvp(self, *tangents: Any) -> Any:
-        shape = np.shape(next(t for t in tangents if t is not None))  # inputs share one shape
-        return np.stack(_zeros_for_none(tangents, [shape] * len(tangents)), axis=self.axis)
-
-    def backward_graph(self, g: Any, upstream: Any, output: Any, *arrays: Any) -> Any:
-        return tuple(g.index(upstream, index=_along(self.axis, i)) for i in range(len(arrays)))
+    def pullback(self, p: Any, upstream: Any, output: Any, *arrays: Any) -> Any:
+        return tuple(p.index(upstream, index=_along(self.axis, i)) for i in range(len(arrays)))
 
 
 def _along(axis: int, part: int | slice) -> tuple[Any, ...]:
@@ -649,10 +571,3 @@ def _along(axis: int, part: int | slice) -> tuple[Any, ...]:
     if axis >= 0:
         return (*(slice(None),) * axis, part)
     return (Ellipsis, part, *(slice(None),) * (-axis - 1))
-
-
-def _zeros_for_none(tangents: tuple[Any, ...], shapes: list[tuple[int, ...]]) -> list[Any]:
-    """The tangents with zeros of each input's shape in place of None, for joining."""
-    dtype = np.result_type(*(t for t in tangents if t is not None))
-    return [np.zeros(shape, dtype) if t is None else t
-            for t, shape in zip(tangents, shapes, strict=True)]

@@ -1,0 +1,344 @@
+"""The primitives derivative rules are written in, evaluated on numbers (floats and numpy arrays).
+
+Every op states its derivative once, as a rule written against a namespace ``p``
+of primitives: the arithmetic operators, and functions such as ``p.exp``,
+``p.where``, ``p.sum_to`` or ``p.matmul``. This module is that namespace for
+numbers: ``backward`` and ``jvp`` pass it to the rules, so a rule computes
+gradients and tangents. :class:`cgraph.ops.symbolic.Builder` is the same
+namespace for node terms: a gradient graph or a tangent graph passes it, so the
+same rule declares nodes instead.
+
+Python floats take a fast path through :mod:`math` (numpy costs about a
+microsecond per call on a scalar); where :mod:`math` raises (log of 0, exp of
+1000, division by 0) the answer falls back to numpy's, so a scalar and a 0-d
+array always give the same value (inf or nan, with numpy's warning).
+
+Any registered op is a primitive too: ``p.softmax(x, axis=-1)`` evaluates the
+op ``softmax`` (this module's ``__getattr__``), so a rule may use every op.
+
+Examples
+--------
+>>> from cgraph.ops import numeric as p
+>>> p.exp(0.0), p.where(p.greater(2.0, 1.0), 1.0, 0.0)
+(1.0, 1.0)
+>>> p.sum_to(np.ones((2, 3)), (3,))
+array([2., 2., 2.])
+>>> p.softmax(np.zeros(2), axis=-1)
+array([0.5, 0.5])
+"""
+
+from __future__ import annotations
+
+import math
+import operator
+from collections.abc import Callable
+from contextlib import nullcontext
+from typing import Any
+
+import numpy as np
+
+from cgraph.errors import ShapeError
+
+#: Rules may ask: a symbolic namespace declares nodes, this one computes numbers.
+symbolic = False
+
+
+def _elementwise(math_fn: Callable[[float], float], numpy_fn: Any) -> Callable[[Any], Any]:
+    """math_fn for Python floats (fast), numpy_fn for the rest and where math_fn raises."""
+
+    def apply(x: Any) -> Any:
+        if type(x) is float:
+            try:
+                return math_fn(x)
+            except (ValueError, OverflowError):
+                return float(numpy_fn(x))
+        return numpy_fn(x)
+
+    apply.__name__ = numpy_fn.__name__
+    apply.__doc__ = f"{numpy_fn.__name__} of a float (by math) or an array (by numpy)."
+    return apply
+
+
+exp = _elementwise(math.exp, np.exp)
+log = _elementwise(math.log, np.log)
+sqrt = _elementwise(math.sqrt, np.sqrt)
+sin = _elementwise(math.sin, np.sin)
+cos = _elementwise(math.cos, np.cos)
+tanh = _elementwise(math.tanh, np.tanh)
+
+
+def divide(a: Any, b: Any) -> Any:
+    """a / b, with numpy's inf or nan (and warning) for a Python float divided by 0.
+
+    Examples
+    --------
+    >>> divide(1.0, 4.0)
+    0.25
+    """
+    try:
+        return a / b
+    except ZeroDivisionError:
+        return float(np.divide(a, np.float64(b)))
+
+
+def power(a: Any, b: Any) -> Any:
+    """a ** b with numpy's semantics: nan (never a complex number) for a negative base.
+
+    Examples
+    --------
+    >>> power(2.0, 3.0), power(-8.0, 1 / 3)
+    (8.0, nan)
+    """
+    if type(a) is float and type(b) is float:
+        try:
+            return math.pow(a, b)
+        except (ValueError, OverflowError, ZeroDivisionError):
+            return float(np.power(a, b))
+    return np.power(a, b)
+
+
+def sigmoid(x: Any) -> Any:
+    """The logistic function 1 / (1 + e^-x), computed from e^-|x| only, so it never overflows.
+
+    Examples
+    --------
+    >>> sigmoid(0.0), sigmoid(-1000.0), sigmoid(1000.0)
+    (0.5, 0.0, 1.0)
+    """
+    if type(x) is float:
+        if x >= 0.0:
+            return 1.0 / (1.0 + math.exp(-x))
+        e = math.exp(x)
+        return e / (1.0 + e)
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1.0, e) / (1.0 + e)
+
+
+# --------------------------------------------------------------------------------------
+# Selection and comparison
+# --------------------------------------------------------------------------------------
+
+
+def where(condition: Any, if_true: Any, if_false: Any) -> Any:
+    """np.where that keeps Python floats as floats.
+
+    Examples
+    --------
+    >>> where(True, 1.0, 2.0), where(np.array([True, False]), 1.0, 2.0)
+    (1.0, array([1., 2.]))
+    """
+    if type(condition) in (bool, float):  # a scalar mask (an input holds one as a float)
+        return if_true if condition else if_false
+    return np.where(condition, if_true, if_false)
+
+
+def _comparison(float_fn: Callable[[Any, Any], bool], numpy_fn: Any) -> Callable[[Any, Any], Any]:
+    def compare(a: Any, b: Any) -> Any:
+        if type(a) is type(b) and type(a) in (float, bool):
+            return float_fn(a, b)
+        return numpy_fn(a, b)
+
+    compare.__name__ = numpy_fn.__name__
+    compare.__doc__ = f"{numpy_fn.__name__} of a and b: a bool for floats, else a bool array."
+    return compare
+
+
+equal = _comparison(operator.eq, np.equal)
+greater = _comparison(operator.gt, np.greater)
+greater_equal = _comparison(operator.ge, np.greater_equal)
+less = _comparison(operator.lt, np.less)
+less_equal = _comparison(operator.le, np.less_equal)
+logical_and = _comparison(lambda a, b: bool(a and b), np.logical_and)
+
+
+def step(x: Any, at_zero: float = 0.0) -> Any:
+    """Heaviside step: 1 where x > 0, ``at_zero`` where x = 0, 0 elsewhere (nan included).
+
+    With the default ``at_zero=0`` an array's step is a boolean mask: multiplying
+    by it is about ten times faster than ``np.where`` on unpredictable masks.
+
+    Examples
+    --------
+    >>> step(2.0), step(0.0, at_zero=0.5), step(np.array([-1.0, 3.0]))
+    (1.0, 0.5, array([False,  True]))
+    """
+    if type(x) is float:
+        return 1.0 if x > 0.0 else (at_zero if x == 0.0 else 0.0)
+    if at_zero == 0.0:
+        return np.greater(x, 0)
+    x = np.asarray(x)
+    out = np.array(np.greater(x, 0), dtype=x.dtype if x.dtype.kind == "f" else np.float64)
+    out[x == 0] = at_zero
+    return out
+
+
+def sign(x: Any) -> Any:
+    """-1, 0 or 1 by the sign of x (0 at 0, as torch's sign).
+
+    Examples
+    --------
+    >>> sign(-3.0), sign(0.0), sign(np.array([2.0, -1.0]))
+    (-1.0, 0.0, array([ 1., -1.]))
+    """
+    if type(x) is float:
+        return float((x > 0) - (x < 0))
+    return np.sign(x)
+
+
+# --------------------------------------------------------------------------------------
+# Shapes: broadcasting and its inverse
+# --------------------------------------------------------------------------------------
+
+
+def shape(x: Any) -> tuple[int, ...]:
+    """The shape of a value, ``()`` for a float.
+
+    Examples
+    --------
+    >>> shape(1.0), shape(np.zeros((2, 3)))
+    ((), (2, 3))
+    """
+    return np.shape(x)
+
+
+def ndim(x: Any) -> int:
+    """The number of dimensions of a value, 0 for a float.
+
+    Examples
+    --------
+    >>> ndim(1.0), ndim(np.zeros((2, 3)))
+    (0, 2)
+    """
+    return np.ndim(x)
+
+
+def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
+    """``x`` summed over the axes broadcasting ``shape`` to x's shape added: broadcasting undone.
+
+    Raises
+    ------
+    ShapeError
+        If ``x``'s shape could not have come from broadcasting ``shape``.
+
+    Examples
+    --------
+    >>> sum_to(np.ones((2, 3)), (3,)), sum_to(np.ones((2, 3)), ())
+    (array([2., 2., 2.]), 6.0)
+    """
+    x_shape = np.shape(x)
+    if x_shape == shape:
+        return x
+    lead = len(x_shape) - len(shape)
+    if lead < 0 or any(s not in (1, side) for s, side in zip(shape, x_shape[lead:], strict=True)):
+        if not x_shape:  # a scalar for a whole array: it broadcasts over it
+            return np.full(shape, x)
+        raise ShapeError(f"shape {x_shape} does not sum down to {shape}: it is not a broadcast "
+                         "of that shape")
+    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
+                                      if s == 1 and x_shape[lead + i] != 1)
+    reduced = np.reshape(np.sum(x, axis=axes), shape)
+    return float(reduced) if shape == () and reduced.dtype == np.float64 else reduced
+
+
+def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
+    """``x`` broadcast to ``shape``, as a writable array of its own (a float for ``()``).
+
+    Examples
+    --------
+    >>> broadcast_to(2.0, (2,)), broadcast_to(3.0, ())
+    (array([2., 2.]), 3.0)
+    """
+    if np.shape(x) == shape:
+        return x
+    if shape == () and type(x) is float:
+        return x
+    return np.array(np.broadcast_to(x, shape))
+
+
+def zeros_like(x: Any) -> Any:
+    """A zero shaped like ``x``, in its float type (float64 for integers): a zero tangent.
+
+    Examples
+    --------
+    >>> zeros_like(2.0), zeros_like(np.ones(2, np.float32))
+    (0.0, array([0., 0.], dtype=float32))
+    """
+    if not isinstance(x, np.ndarray):
+        return 0.0
+    return np.zeros(x.shape, x.dtype if x.dtype.kind == "f" else np.float64)
+
+
+def reshape(x: Any, shape: tuple[int, ...]) -> Any:
+    """np.reshape.
+
+    Examples
+    --------
+    >>> reshape(np.arange(4.0), (2, 2)).shape
+    (2, 2)
+    """
+    return np.reshape(x, shape)
+
+
+def matmul(a: Any, b: Any) -> Any:
+    """The matrix product a @ b.
+
+    Examples
+    --------
+    >>> matmul(np.eye(2), np.ones(2))
+    array([1., 1.])
+    """
+    return np.matmul(a, b)
+
+
+def swap_last(x: Any) -> Any:
+    """x with its last two axes swapped (the matrix transpose of a stack of matrices).
+
+    Examples
+    --------
+    >>> swap_last(np.zeros((4, 2, 3))).shape
+    (4, 3, 2)
+    """
+    return np.swapaxes(x, -1, -2)
+
+
+# --------------------------------------------------------------------------------------
+# Ops as primitives
+# --------------------------------------------------------------------------------------
+
+
+def call(op: Any, *args: Any) -> Any:
+    """Apply an op instance (with its parameters) to values: a linear op's own tangent rule.
+
+    Examples
+    --------
+    >>> from cgraph.ops import Sum
+    >>> call(Sum(axis=0), np.ones((2, 3)))
+    array([2., 2., 2.])
+    """
+    return op.forward(*args)
+
+
+def errstate(**kwargs: str) -> Any:
+    """np.errstate here; a symbolic namespace has nothing to silence.
+
+    Examples
+    --------
+    >>> with errstate(divide="ignore"):
+    ...     float(np.log(np.float64(0.0)))
+    -inf
+    """
+    return np.errstate(**kwargs) if kwargs else nullcontext()
+
+
+def __getattr__(name: str) -> Any:
+    """Any registered op as a primitive: ``p.softmax(x, axis=-1)`` is the op's forward."""
+    from cgraph.operation import OPERATIONS
+
+    cls = OPERATIONS.get(name)
+    if cls is None or name.startswith("_"):
+        raise AttributeError(f"{name!r} is neither a primitive nor a registered operation")
+
+    def apply(*args: Any, **params: Any) -> Any:
+        return cls(**params).forward(*args)
+
+    return apply
