@@ -187,10 +187,16 @@ class ComputationalGraph(GraphFiles, GraphViews, GraphDerivatives):
             If the node lists itself as an input.
         UnknownNodeError
             If an input is not a node of the graph.
+        InvalidValueError
+            If ``name`` is not a non-empty string, or ``inputs`` is not a name or an
+            iterable of names (``None``, a number, a list among the names).
         InvalidOperationError
-            If ``op`` is not an operation or not a registered name.
+            If ``op`` is not an operation or not a registered name (the closest names
+            are suggested), or its constructor lacks a required parameter or does not
+            take one given; the message lists the parameters it takes.
         ArityError
-            If the op takes a different number of inputs.
+            If the op takes a different number of inputs, or fewer than the
+            ``min_arity`` that an op taking any number of inputs may declare.
 
         Examples
         --------
@@ -342,6 +348,10 @@ class ComputationalGraph(GraphFiles, GraphViews, GraphDerivatives):
         ------
         UnknownNodeError
             If ``root`` or a fed name is not a node.
+        InvalidValueError
+            If ``root`` or a fed name is not a string, ``feed`` is not a mapping, a fed
+            value is not numeric, or an input holds something that is not a number
+            (set by hand through ``inputs[name].output``): named before any op's failure.
         GraphError
             If there is no root to choose, or several sinks to choose from.
         ShapeError
