@@ -96,8 +96,8 @@ def _most_alike(name: str, pool: list[str], count: int) -> list[str]:
     pieces = {name[i:i + step] for i in range(0, len(name), step)}
     texts = np.array(pool)
     hits = sum((np.char.find(texts, piece) >= 0).astype(np.int64) for piece in pieces)
-    data = [c.encode() for c in pool]
-    query = name.encode()
+    data = [c.encode(errors="surrogatepass") for c in pool]  # any str can be a name
+    query = name.encode(errors="surrogatepass")
     shared = _shared_start(query, data) + _shared_start(query[::-1], [d[::-1] for d in data])
     order = np.argsort(-(hits * (len(query) * 2 + 1) + shared), kind="stable")[:count]
     return [pool[i] for i in order.tolist()]

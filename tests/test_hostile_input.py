@@ -236,7 +236,9 @@ PATH_NAMES = [f"model/encoder/layer{i}/attention/query/weight" for i in range(10
      "model/encoder/layer77/attention/query/weight"),
     (LONG_NAMES, LONG_NAMES[4321][:50] + "Z" + LONG_NAMES[4321][51:], LONG_NAMES[4321]),
     (LONG_NAMES, "Q" + LONG_NAMES[99][1:-1] + "Q", LONG_NAMES[99]),
-], ids=["path names", "path names, early typo", "long names", "long names, both ends"])
+    ([f"w{i}\ud800" for i in range(10_000)], "w12\ud800x", "w12\ud800"),
+], ids=["path names", "path names, early typo", "long names", "long names, both ends",
+        "names no codec can encode"])
 def test_an_unknown_name_among_10k_is_suggested_quickly(names, typo, meant):
     cg = ComputationalGraph()
     cg.add_inputs(**dict.fromkeys(names, 1.0))
