@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import math
 from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 
 import numpy as np
@@ -16,16 +17,21 @@ import numpy as np
 from cgraph.errors import (
     GraphError,
     InvalidOperationError,
+    InvalidValueError,
     NonFiniteError,
     OperationError,
     ShapeError,
 )
-from cgraph.nodes import Node, OperationNode
+from cgraph.nodes import Constant, Node, OperationNode
 from cgraph.summary import describe_value
 
 __all__ = [
     "did_you_mean",
+    "closest_names",
+    "shown",
+    "describe",
     "is_finite",
+    "invalid_leaf",
     "non_finite_input",
     "non_finite_output",
     "non_finite_gradient",
@@ -35,16 +41,106 @@ __all__ = [
 ]
 
 
-def did_you_mean(name: str, known: Iterable[str]) -> str:
-    """A hint naming the closest known names, or telling the user to declare it.
+def did_you_mean(name: str, known: Iterable[str], fallback: str = "declare it first") -> str:
+    """A hint naming the closest known names, or ``fallback`` when none is close.
 
     Examples
     --------
     >>> did_you_mean("sigx", ["sigy", "x"])
     "; did you mean 'sigy'?"
+    >>> did_you_mean("zzz", ["sigy", "x"], fallback="cgraph.OPERATIONS lists them")
+    '; cgraph.OPERATIONS lists them'
     """
-    close = difflib.get_close_matches(name, list(known)[:10000], n=3)
-    return f"; did you mean {', '.join(map(repr, close))}?" if close else "; declare it first"
+    close = closest_names(str(name), known)
+    if close:
+        return f"; did you mean {', '.join(map(repr, close))}?"
+    return f"; {fallback}" if fallback else ""
+
+
+def closest_names(name: str, known: Iterable[str], n: int = 3) -> list[str]:
+    """The known names most like ``name`` (difflib's ratio of 0.6 or more), best first.
+
+    Looks at the first ``SCAN_LIMIT`` names only, and bounds difflib's work: among
+    many names of similar length, a cheap score computed in numpy (how many pieces
+    of ``name`` each one contains, then how long a start and end it shares with
+    ``name``) picks the few that difflib compares. A name differing only by case
+    comes first.
+
+    Examples
+    --------
+    >>> closest_names("model/layer2/wieght", [f"model/layer{i}/weight" for i in range(10_000)])
+    ['model/layer2/weight', 'model/layer29/weight', 'model/layer28/weight']
+    """
+    size = len(name)
+    # difflib's ratio 2M / (a + b) reaches 0.6 only when the shorter is 3/7 of the longer.
+    low, high = (3 * size + 6) // 7, 7 * size // 3
+    pool = [c for c in islice(known, SCAN_LIMIT) if type(c) is str and low <= len(c) <= high]
+    folded = name.casefold()
+    first = [c for c in pool if len(c) == size and c != name and c.casefold() == folded]
+    count = max(n, _BUDGET // max(size * size, 1))
+    if len(pool) > count:
+        pool = _most_alike(name, pool, count)
+    close = difflib.get_close_matches(name, pool, n=n)
+    return [*first, *(c for c in close if c not in first)][:n]
+
+
+#: How many known names a suggestion looks at, at most.
+SCAN_LIMIT = 10_000
+# difflib compares at most about this many characters squared (milliseconds).
+_BUDGET = 100_000
+
+
+def _most_alike(name: str, pool: list[str], count: int) -> list[str]:
+    """The ``count`` names of ``pool`` that score best, ties in their order: no Python loop."""
+    step = max(2, len(name) // 8)  # a typo spoils one or two of these pieces
+    pieces = {name[i:i + step] for i in range(0, len(name), step)}
+    texts = np.array(pool)
+    hits = sum((np.char.find(texts, piece) >= 0).astype(np.int64) for piece in pieces)
+    data = [c.encode(errors="surrogatepass") for c in pool]  # any str can be a name
+    query = name.encode(errors="surrogatepass")
+    shared = _shared_start(query, data) + _shared_start(query[::-1], [d[::-1] for d in data])
+    order = np.argsort(-(hits * (len(query) * 2 + 1) + shared), kind="stable")[:count]
+    return [pool[i] for i in order.tolist()]
+
+
+def _shared_start(query: bytes, data: list[bytes]) -> np.ndarray:
+    """For each byte string, how many of its first bytes are those of ``query``."""
+    rows = np.array(data)
+    width = min(rows.dtype.itemsize, len(query))
+    if width == 0:
+        return np.zeros(len(data), dtype=np.int64)
+    same = rows.view(np.uint8).reshape(len(data), -1)[:, :width] == np.frombuffer(
+        query[:width], dtype=np.uint8)
+    return np.where(same.all(axis=1), width, same.argmin(axis=1)).astype(np.int64)
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)``, shortened past ``limit`` characters; never raises.
+
+    Examples
+    --------
+    >>> shown([1, 2]), shown("x" * 100, limit=10)
+    ('[1, 2]', "'xxxxxx...")
+    """
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not break the message that quotes it
+        text = f"<{type(value).__name__} object>"
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def describe(value: Any) -> str:
+    """:func:`cgraph.summary.describe_value`, or the value's short repr when that fails.
+
+    Examples
+    --------
+    >>> describe(0.5), describe("oops")
+    ('0.5', "'oops' (str)")
+    """
+    try:
+        return describe_value(value)
+    except Exception:  # a message must come out whatever the value (a string, an object)
+        return f"{shown(value)} ({type(value).__name__})"
 
 
 def is_finite(value: Any) -> bool:
@@ -57,14 +153,58 @@ def is_finite(value: Any) -> bool:
     """
     if type(value) is float:
         return math.isfinite(value)
-    return bool(np.all(np.isfinite(value)))
+    try:
+        return bool(np.all(np.isfinite(value)))
+    except TypeError:  # not a number at all (a string): the caller's message says what it is
+        return False
+
+
+def invalid_leaf(nodes: Iterable[Node], feed: dict[str, Any]) -> InvalidValueError | None:
+    """The error for the first leaf holding something that is not a number, if any.
+
+    Only called after a pass failed: an input's ``output`` set by hand to a string
+    (or any object) shows up as an op's failure, which this names at its source.
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=1.0)
+    >>> cg.inputs["x"].output = "oops"
+    >>> print(invalid_leaf(cg.nodes.values(), {}))
+    input 'x' holds 'oops' (str), which is not a number or a numeric array; set inputs['x'].output to a float or a numeric array
+    """  # noqa: E501
+    for leaf in nodes:
+        if isinstance(leaf, OperationNode):
+            continue
+        value = feed.get(leaf.name, leaf.output)
+        if type(value) is float or (isinstance(value, (int, np.bool_, np.number)) and not (
+            isinstance(value, np.timedelta64)
+        )):
+            continue
+        if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
+            continue
+        kind, where = ("constant", "constants") if isinstance(leaf, Constant) else (
+            "input", "inputs")
+        return InvalidValueError(
+            f"{kind} {leaf.name!r} holds {describe(value)}, which is not a number or a numeric "
+            f"array; set {where}[{leaf.name!r}].output to a float or a numeric array",
+            nodes=[leaf.name])
+    return None
 
 
 def _inputs_text(node: OperationNode, values: list[Any], parents: tuple[int, ...]) -> str:
     return ", ".join(
-        f"{parent.name!r} = {describe_value(values[pos])}"
+        f"{parent.name!r} = {describe(values[pos])}"
         for parent, pos in zip(node.parents, parents, strict=True)
     )
+
+
+def _said(error: BaseException) -> str:
+    try:
+        return str(error)
+    except Exception:  # an exception whose own message cannot be built
+        return f"<{type(error).__name__} with an unprintable message>"
 
 
 def _involved(node: OperationNode) -> list[str]:
@@ -86,7 +226,7 @@ def non_finite_input(leaf: Node, value: Any) -> NonFiniteError:
     >>> print(non_finite_input(cg.nodes["x"], float("nan")))
     input 'x' is not finite: nan
     """
-    return NonFiniteError(f"input {leaf.name!r} is not finite: {describe_value(value)}",
+    return NonFiniteError(f"input {leaf.name!r} is not finite: {describe(value)}",
                           nodes=[leaf.name])
 
 
@@ -106,7 +246,7 @@ def non_finite_output(
     """  # noqa: E501
     return NonFiniteError(
         f"forward: node {node.name!r} ({_op_name(node)}) gave a non-finite output, "
-        f"{describe_value(out)}, from finite inputs {_inputs_text(node, values, parents)}; "
+        f"{describe(out)}, from finite inputs {_inputs_text(node, values, parents)}; "
         "check those inputs against the operation's domain",
         nodes=_involved(node),
     )
@@ -158,11 +298,11 @@ def forward_failure(
     """  # noqa: E501
     if isinstance(error, GraphError):  # an op's own check: same class, now naming the node
         return type(error)(
-            f"node {node.name!r} ({_op_name(node)}): {error}; its inputs were "
+            f"node {node.name!r} ({_op_name(node)}): {_said(error)}; its inputs were "
             f"{_inputs_text(node, values, parents)}",
             nodes=_involved(node),
         )
-    if isinstance(error, ValueError) and "broadcast" in str(error):
+    if isinstance(error, ValueError) and "broadcast" in _said(error):
         shapes = ", ".join(
             f"{parent.name!r} {np.shape(values[pos])}"
             for parent, pos in zip(node.parents, parents, strict=True)
@@ -174,7 +314,8 @@ def forward_failure(
         )
     return OperationError(
         f"forward of node {node.name!r} ({_op_name(node)}) failed with "
-        f"{type(error).__name__}: {error}; its inputs were {_inputs_text(node, values, parents)}",
+        f"{type(error).__name__}: {_said(error)}; its inputs were "
+        f"{_inputs_text(node, values, parents)}",
         nodes=_involved(node),
     )
 
@@ -193,7 +334,7 @@ def backward_failure(node: OperationNode, error: Exception) -> OperationError:
     """
     return OperationError(
         f"backward of node {node.name!r} ({_op_name(node)}) failed with "
-        f"{type(error).__name__}: {error}",
+        f"{type(error).__name__}: {_said(error)}",
         nodes=[node.name],
     )
 

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
-from cgraph.diagnostics import as_gradient_tuple, backward_failure
-from cgraph.errors import GraphError, NotComputedError, ShapeError
+from cgraph.diagnostics import as_gradient_tuple, backward_failure, shown
+from cgraph.errors import GraphError, InvalidValueError, NotComputedError, ShapeError
 from cgraph.nodes import Node, OperationNode
 from cgraph.operation import unbroadcast
 from cgraph.ops import numeric
@@ -258,7 +258,11 @@ def explain(
     >>> result.total, result.gradient
     (5.0, 5.0)
     """
-    target = cg._node(wrt)
+    if isinstance(max_paths, bool) or not isinstance(max_paths, (int, np.integer)):
+        raise InvalidValueError(
+            f"explain: max_paths must be a whole number (an int), not {shown(max_paths)} "
+            f"({type(max_paths).__name__}); e.g. explain('x', max_paths=1000)", nodes=[])
+    target = cg._node(wrt, "wrt")
     root_node = _differentiated_root(cg, root)
     gradient = cg.get_gradient(wrt)  # NoGradientError when root does not depend on wrt
     ancestors = cg._schedule(root_node.name).nodes
@@ -292,7 +296,7 @@ def explain(
 
 def _differentiated_root(cg: ComputationalGraph, root: str | None) -> Node:
     """The root of the last backward, checked against the one asked for."""
-    asked = cg._node(root) if root is not None else None
+    asked = cg._node(root, "root") if root is not None else None
     last = cg._differentiated
     if last is None:
         name = root or "root"

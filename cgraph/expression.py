@@ -36,7 +36,7 @@ from cgraph.errors import (
     InvalidValueError,
     UnknownNodeError,
 )
-from cgraph.graph import ComputationalGraph
+from cgraph.graph import ComputationalGraph, _min_arity
 from cgraph.operation import OPERATIONS, Operation, resolve_operation
 
 __all__ = ["MAX_LENGTH", "add_expression", "from_expression"]
@@ -162,6 +162,7 @@ class _Planner:
         self.counts: dict[str, int] = {}
         self.planned: set[str] = set()
         self.root: ast.expr | None = None
+        self.lines: list[bytes] | None = None
 
     # -- parsing --------------------------------------------------------------------------
 
@@ -178,6 +179,7 @@ class _Planner:
         # Leading blanks would be an 'unexpected indent'; positions are shifted back in _where.
         self.source = text.lstrip()
         self.prefix = text[:len(text) - len(self.source)]
+        self.ascii = self.source.isascii()
         if not self.source:
             self._fail(ExpressionError, "the text is empty; give a formula such as 'x * y'")
         try:
@@ -297,13 +299,27 @@ class _Planner:
     # -- leaves ---------------------------------------------------------------------------
 
     def _name(self, node: ast.Name) -> str:
-        if node.id in self.cg.nodes:
-            return node.id
-        if node.id == self.name:
-            self._fail(CycleError, f"{node.id!r} {self._at(node)} is the node being declared; "
+        written = self._written(node)
+        if written in self.cg.nodes:
+            return written
+        if written == self.name:
+            self._fail(CycleError, f"{written!r} {self._at(node)} is the node being declared; "
                        "an expression cannot use its own result")
-        self._fail(UnknownNodeError, f"unknown name {node.id!r} {self._at(node)}"
-                   f"{did_you_mean(node.id, self.cg.nodes)}", nodes=(node.id,))
+        if written != node.id and node.id in self.cg.nodes:
+            self._fail(UnknownNodeError, f"unknown name {written!r} {self._at(node)}: Python "
+                       f"reads it as {node.id!r} (it folds letters to their NFKC form), which "
+                       f"is another node; write {node.id!r} to use that node", nodes=(written,))
+        self._fail(UnknownNodeError, f"unknown name {written!r} {self._at(node)}"
+                   f"{did_you_mean(written, self.cg.nodes)}", nodes=(written,))
+
+    def _written(self, node: ast.Name) -> str:
+        """The name as written: Python's parser NFKC-normalises names (a black-letter H is H)."""
+        if self.ascii:  # NFKC changes no ASCII name
+            return node.id
+        if self.lines is None:  # UTF-8 lines, once: ast positions count bytes
+            self.lines = [line.encode() for line in re.split(r"\r\n|\r|\n", self.source)]
+        line = self.lines[node.lineno - 1]
+        return line[node.col_offset:node.end_col_offset].decode()  # type: ignore[misc]
 
     def _constant(self, node: ast.expr, value: int | float) -> str:
         try:
@@ -361,6 +377,9 @@ class _Planner:
         if op.arity is not None and op.arity != len(inputs):
             self._fail(ArityError, f"{op_name} takes {op.arity} input(s) but was given "
                        f"{len(inputs)} in {self._piece(node)}")
+        if op.arity is None and len(inputs) < _min_arity(op):
+            self._fail(ArityError, f"{op_name} takes at least {_min_arity(op)} input(s) but was "
+                       f"given {len(inputs)} in {self._piece(node)}")
         return self._add(key, node, cls.name or op_name, op, inputs)
 
     def _add(self, key: Any, node: ast.expr, base: str, op: Any, inputs: tuple[str, ...]) -> str:

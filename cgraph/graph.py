@@ -13,7 +13,7 @@ import numpy as np
 from cgraph._graph_derivatives import GraphDerivatives
 from cgraph._graph_files import GraphFiles
 from cgraph._graph_views import GraphViews
-from cgraph.diagnostics import did_you_mean
+from cgraph.diagnostics import did_you_mean, invalid_leaf, shown
 from cgraph.errors import (
     ArityError,
     CycleError,
@@ -187,10 +187,16 @@ class ComputationalGraph(GraphFiles, GraphViews, GraphDerivatives):
             If the node lists itself as an input.
         UnknownNodeError
             If an input is not a node of the graph.
+        InvalidValueError
+            If ``name`` is not a non-empty string, or ``inputs`` is not a name or an
+            iterable of names (``None``, a number, a list among the names).
         InvalidOperationError
-            If ``op`` is not an operation or not a registered name.
+            If ``op`` is not an operation or not a registered name (the closest names
+            are suggested), or its constructor lacks a required parameter or does not
+            take one given; the message lists the parameters it takes.
         ArityError
-            If the op takes a different number of inputs.
+            If the op takes a different number of inputs, or fewer than the
+            ``min_arity`` that an op taking any number of inputs may declare.
 
         Examples
         --------
@@ -200,20 +206,38 @@ class ComputationalGraph(GraphFiles, GraphViews, GraphDerivatives):
         >>> cg.forward("sq"), cg.backward("sq")
         (9.0, {'x': 6.0})
         """
-        input_names = (inputs,) if isinstance(inputs, str) else tuple(inputs)
         nodes = self.nodes
-        if name in nodes or type(name) is not str or not name:
+        # The type first: an unhashable name (a list) cannot even be looked up.
+        if type(name) is not str or not name or name in nodes:
             self._check_new_name(name)
+        try:
+            input_names = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+        except TypeError:  # None, a number: not an iterable of names
+            self._raise_bad_inputs(name, inputs)
         try:
             parents = tuple(map(nodes.__getitem__, input_names))
         except (KeyError, TypeError):
             self._raise_unknown_inputs(name, input_names)
         cls = OPERATIONS.get(op) if type(op) is str and not params else None
-        instance = cls() if cls is not None else resolve_operation(op, name, params)
-        if instance.arity is not None and instance.arity != len(parents):
+        if cls is None:
+            instance = resolve_operation(op, name, params)
+        else:
+            try:
+                instance = cls()
+            except (TypeError, ValueError):  # a required parameter: let it say which
+                instance = resolve_operation(op, name, params)
+        arity = instance.arity
+        if arity is not None:
+            if arity != len(parents):
+                raise ArityError(
+                    f"node {name!r}: {type(instance).__name__} takes {arity} input(s) "
+                    f"but was given {len(parents)}: {input_names}",
+                    nodes=[name],
+                )
+        elif len(parents) < _min_arity(instance):
             raise ArityError(
-                f"node {name!r}: {type(instance).__name__} takes {instance.arity} input(s) "
-                f"but was given {len(parents)}: {input_names}",
+                f"node {name!r}: {type(instance).__name__} takes at least "
+                f"{_min_arity(instance)} input(s) but was given {len(parents)}: {input_names}",
                 nodes=[name],
             )
         if all(map(_requires_grad, parents)):
@@ -324,6 +348,10 @@ class ComputationalGraph(GraphFiles, GraphViews, GraphDerivatives):
         ------
         UnknownNodeError
             If ``root`` or a fed name is not a node.
+        InvalidValueError
+            If ``root`` or a fed name is not a string, ``feed`` is not a mapping, a fed
+            value is not numeric, or an input holds something that is not a number
+            (set by hand through ``inputs[name].output``): named before any op's failure.
         GraphError
             If there is no root to choose, or several sinks to choose from.
         ShapeError
@@ -354,8 +382,12 @@ class ComputationalGraph(GraphFiles, GraphViews, GraphDerivatives):
             with _quiet_numpy(check_finite):
                 values = run_forward(schedule, feed_values, check_finite)
         except GraphError as error:
+            # Only now, on the way out: a leaf set by hand to a string fails in some op.
+            blamed = invalid_leaf(schedule.nodes[:schedule.leaf_count], feed_values)
             self._evaluated = None
-            self._failed_forward = error
+            self._failed_forward = blamed or error
+            if blamed is not None:
+                raise blamed from error
             raise
         # Only now, with every output computed, does the graph take the new values.
         for node, value in zip(schedule.nodes[schedule.leaf_count:],
@@ -571,51 +603,63 @@ class ComputationalGraph(GraphFiles, GraphViews, GraphDerivatives):
         self._sinks = None
 
     def _check_new_name(self, name: Any) -> None:
+        if type(name) is not str or not name:
+            raise InvalidValueError(
+                f"node names are non-empty strings, not {shown(name)} "
+                f"({type(name).__name__})", nodes=[str(name)])
         if name in self.nodes:
             raise DuplicateNodeError(
                 f"a node named {name!r} already exists; choose another name", nodes=[name])
-        if type(name) is not str or not name:
-            raise InvalidValueError(
-                f"node names are non-empty strings, not {name!r}", nodes=[str(name)])
 
     def _check_names_exist(
         self, names: Iterable[str], what: str, declaring: str | None = None
     ) -> None:
         for name in names:
+            if not isinstance(name, str):
+                raise InvalidValueError(
+                    f"{what} {shown(name)} is not a node name: names are strings, not "
+                    f"{type(name).__name__}; give the name of a node",
+                    nodes=[] if declaring is None else [declaring])
             if name not in self.nodes:
                 raise UnknownNodeError(
                     f"{what} {name!r} is not a node of the graph{did_you_mean(name, self.nodes)}",
                     nodes=[name] if declaring is None else [name, declaring])
 
+    def _raise_bad_inputs(self, name: str, inputs: Any) -> None:
+        raise InvalidValueError(
+            f"node {name!r}: inputs must be a node name or an iterable of node names, e.g. "
+            f"('x', 'y'), not {shown(inputs)} ({type(inputs).__name__})", nodes=[name])
+
     def _raise_unknown_inputs(self, name: str, input_names: tuple[Any, ...]) -> None:
+        # Types before the cycle check: comparing the name to an array is ambiguous.
+        for parent in input_names:
+            if not isinstance(parent, str):
+                raise InvalidValueError(
+                    f"node {name!r}: inputs are node names (strings), not {shown(parent)} "
+                    f"({type(parent).__name__})", nodes=[name])
         if name in input_names:
             raise CycleError(
                 f"node {name!r} lists itself as an input, which would make a cycle; "
                 "give it a new name or use an existing node",
                 nodes=[name])
-        for parent in input_names:
-            if not isinstance(parent, str):
-                raise InvalidValueError(
-                    f"node {name!r}: inputs are node names (strings), not {parent!r}",
-                    nodes=[name])
         self._check_names_exist(input_names, f"node {name!r}: input", declaring=name)
 
     def _checked_leaf(self, name: str, value: Any, trainable: bool) -> Any:
         self._check_new_name(name)
         return as_value(value, name, trainable)
 
-    def _node(self, name: str) -> Node:
-        node = self.nodes.get(name)
+    def _node(self, name: str, what: str = "node") -> Node:
+        node = self.nodes.get(name) if isinstance(name, str) else None
         if node is None:
-            self._check_names_exist([name], "node")
+            self._check_names_exist([name], what)
         return node  # type: ignore[return-value]
 
     def _schedule(self, root: str | None) -> Schedule:
         if root is None:
             root = self._default_root()
-        schedule = self._schedules.get(root)
+        schedule = self._schedules.get(root) if isinstance(root, str) else None
         if schedule is None:
-            schedule = self._schedules[root] = Schedule(self._node(root))
+            schedule = self._schedules[root] = Schedule(self._node(root, "root"))
         return schedule
 
     def _default_root(self) -> str:
@@ -634,9 +678,13 @@ class ComputationalGraph(GraphFiles, GraphViews, GraphDerivatives):
         )
 
     def _checked_feed(self, feed: Mapping[str, Any]) -> dict[str, Any]:
+        if not isinstance(feed, Mapping):
+            raise InvalidValueError(
+                f"feed must be a mapping of input names to values, e.g. feed={{'x': 1.0}}, "
+                f"not a {type(feed).__name__}")
         checked = {}
         for name, value in feed.items():
-            node = self._node(name)
+            node = self._node(name, "fed name")
             if not isinstance(node, Input):
                 raise InvalidValueError(
                     f"cannot feed {name!r}: only inputs can be fed, and it is "
@@ -647,6 +695,8 @@ class ComputationalGraph(GraphFiles, GraphViews, GraphDerivatives):
 
     def _evaluated_for(self, root: str | None) -> tuple[Schedule, list[Any]]:
         """The schedule for ``root`` and the values the last forward computed for it."""
+        if root is not None and not isinstance(root, str):
+            self._node(root, "root")  # refuses it, before any message quotes it as a node
         if self._evaluated is None:
             after = (f" (the last one failed: {self._failed_forward})"
                      if self._failed_forward else "")
@@ -675,6 +725,11 @@ class ComputationalGraph(GraphFiles, GraphViews, GraphDerivatives):
                 f"{np.shape(value)}; give a seed shaped like the output",
                 nodes=[root.name])
         return seed
+
+
+def _min_arity(op: Any) -> int:
+    """The fewest inputs an op with any number of them takes (``min_arity``, 0 by default)."""
+    return getattr(op, "min_arity", 0)
 
 
 def _quiet_numpy(quiet: bool) -> Any:

@@ -167,6 +167,10 @@ def jvp(
     >>> jvp(cg, "y", {"x": 0.5})
     (9.0, 3.0)
     """
+    if tangents is not None and not isinstance(tangents, Mapping):
+        raise InvalidValueError(
+            f"jvp: tangents must be a mapping of input names to tangents, e.g. "
+            f"tangents={{'x': 1.0}}, not a {type(tangents).__name__}")
     schedule = cg._schedule(root)
     feed_values = cg._checked_feed(feed) if feed else {}
     positions = _leaf_positions(schedule)

@@ -213,8 +213,18 @@ def as_value(value: Any, name: str, trainable: bool) -> Any:
     """
     if type(value) is float:
         return value
-    if isinstance(value, (bool, int, float, np.integer, np.bool_, np.float64)):
-        return float(value)
+    # numpy's timedelta64 is an integer type; it goes on to be refused by its dtype.
+    if isinstance(value, (bool, int, float, np.integer, np.bool_, np.float64)) and not (
+        isinstance(value, np.timedelta64)
+    ):
+        try:
+            return float(value)
+        except OverflowError:  # an int past 1.8e308
+            raise InvalidValueError(
+                f"value for {name!r} is an integer of about {int(value.bit_length() * 0.30103)}"
+                " digits, too large for a float (at most about 1.8e308); give a smaller number",
+                nodes=[name],
+            ) from None
     try:
         array = np.array(value)  # a copy: updating the input never changes the caller's array
     except (TypeError, ValueError) as err:

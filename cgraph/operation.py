@@ -373,13 +373,21 @@ def resolve_operation(op: Any, node: str, params: dict[str, Any] | None = None) 
     if isinstance(op, str):
         cls = OPERATIONS.get(op)
         if cls is None:
+            from cgraph.diagnostics import did_you_mean  # it imports this module
+
             known = ", ".join(sorted(OPERATIONS))
+            hint = did_you_mean(op, OPERATIONS, fallback="")
             raise InvalidOperationError(
-                f"node {node!r}: no operation is registered as {op!r}; known names: {known}",
+                f"node {node!r}: no operation is registered as {op!r}{hint}; known names: "
+                f"{known}",
                 nodes=[node],
             )
+        shown = op
         op = cls
+    else:
+        shown = getattr(op, "name", None) or getattr(op, "__name__", "")
     if isinstance(op, type) and issubclass(op, Operation):
+        _check_parameters(op, shown, node, params or {})
         try:
             return op(**params) if params else op()
         except (TypeError, ValueError) as err:  # ValueError: the op refused a parameter
@@ -401,6 +409,39 @@ def resolve_operation(op: Any, node: str, params: dict[str, Any] | None = None) 
         "an instance of one, or a registered name such as 'add'",
         nodes=[node],
     )
+
+
+def _check_parameters(cls: type[Operation], shown: str, node: str, params: dict[str, Any]) -> None:
+    """Refuse, by name, parameters the constructor does not take and required ones not given."""
+    try:
+        signature = inspect.signature(cls)
+    except (TypeError, ValueError):  # no signature to read: the constructor itself judges
+        return
+    kinds = inspect.Parameter
+    takes = [p for p in signature.parameters.values()
+             if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)]
+    names = [p.name for p in takes]
+    listed = f"takes parameters {', '.join(names)}" if names else "takes no parameters"
+    if not any(p.kind is kinds.VAR_KEYWORD for p in signature.parameters.values()):
+        unknown = [key for key in params if key not in names]
+        if unknown:
+            from cgraph.diagnostics import did_you_mean  # it imports this module
+
+            raise InvalidOperationError(
+                f"node {node!r}: {shown} {listed}; got {', '.join(map(str, unknown))}"
+                f"{did_you_mean(str(unknown[0]), names, fallback='')}",
+                nodes=[node])
+    required = [p for p in signature.parameters.values() if p.default is p.empty
+                and p.kind not in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD)]
+    missing = [p.name for p in required if p.kind is kinds.POSITIONAL_ONLY or p.name not in params]
+    if missing:
+        one = len(missing) == 1
+        example = ", ".join(f"{name}=..." for name in missing)
+        raise InvalidOperationError(
+            f"node {node!r}: {shown} needs the parameter{'' if one else 's'} "
+            f"{', '.join(missing)}, which {'was' if one else 'were'} not given ({shown} {listed}); "
+            f"give {'it as a keyword' if one else 'them as keywords'}, e.g. {example}",
+            nodes=[node])
 
 
 def unbroadcast(grad: Any, shape: tuple[int, ...], node: str = "?") -> Any:

@@ -12,7 +12,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cgraph.errors import GraphError, UnknownNodeError
+import numpy as np
+
+from cgraph.diagnostics import shown
+from cgraph.errors import GraphError, InvalidValueError, UnknownNodeError
 from cgraph.nodes import Constant, Input, Node, OperationNode
 from cgraph.summary import describe_value
 
@@ -72,6 +75,8 @@ def build_view(
     >>> [box.key for box in view.boxes], view.edges
     (['l1/*', 'y'], [(0, 1)])
     """
+    _check_count(depth, "depth", allow_none=True)
+    _check_count(max_nodes, "max_nodes")
     if depth is not None and (root is None or depth < 0):
         raise GraphError(f"depth={depth} counts steps up from a root: give root= too and a "
                          "depth of 0 or more, e.g. draw(root='loss', depth=2)")
@@ -112,6 +117,16 @@ def build_view(
                 seen_group_edges.add((source, child))
             edges.append((source, child))
     return View(boxes, edges)
+
+
+def _check_count(value: Any, what: str, allow_none: bool = False) -> None:
+    """Refuse a count that is not a whole number (a string, a float, a bool) by its name."""
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise InvalidValueError(
+            f"{what} must be a whole number (an int), not {shown(value)} "
+            f"({type(value).__name__}); e.g. draw(root='loss', depth=2, max_nodes=200)")
 
 
 def _selected(

@@ -262,7 +262,8 @@ def _render(view: View, geometry: _Geometry, ax: Any) -> None:
         for number, (role, text) in enumerate(item.lines):
             ax.text(x, top - number * _LINE_HEIGHT, text, ha="center", va="center",
                     fontsize=font, color=colours.get(role, "black"),
-                    fontweight="bold" if role == "name" else "normal", zorder=3)
+                    fontweight="bold" if role == "name" else "normal", zorder=3,
+                    parse_math=False, usetex=False)  # names shown as written: '$a$' is no alpha
     repeats: dict[tuple[int, int], int] = {}
     for (source, child), bends in zip(view.edges, geometry.layout.bends, strict=True):
         x0, y0 = geometry.centre(positions[source])
