@@ -18,11 +18,17 @@ of them for arrays (``"[1, 2, 3]"``, ``"[[1, 0], [0, 1]]"``), read as data,
 never evaluated. An expression that starts with ``-`` must be written in
 parentheses, ``"(-x**2)"``, or it reads as an option.
 
+Before anything is evaluated, every value's shape is worked out (see
+:mod:`cgraph._cli_limits`) and a graph with a value over ``--max-elements``
+elements is refused. The formula may also follow ``--at``'s values.
+
 Exit status: 0 for an answer, 1 when the answer is no (``check`` found a
 gradient that disagrees with central differences; ``minimize`` stopped without
 meeting its tolerance), 2 for bad input (an expression or file that cannot be
 read, an unknown or missing input, a value that is not a number, a bad option,
-a missing extra, a run that diverged), reported in one line on stderr.
+a value over the size limit, a missing extra, a run that diverged, see
+:mod:`cgraph._cli_minimize`), reported in one line on stderr; 130 after Ctrl-C;
+141, quietly, when the reader of stdout goes away.
 
 ``--json`` prints one JSON object instead of text, floats exact (see
 :mod:`cgraph._cli_output`; NaN and infinities as the strings ``"nan"``,
