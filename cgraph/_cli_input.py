@@ -20,6 +20,9 @@ from cgraph.errors import UnknownNodeError
 from cgraph.graph import ComputationalGraph
 from cgraph.nodes import as_value
 
+#: Lists nested deeper than this are refused before parsing: numpy arrays have at most 64 axes.
+MAX_NESTING = 64
+
 __all__ = ["UsageError", "parse_value", "parse_assignments", "is_graph_file", "load_graph",
            "root_of", "listed"]
 
@@ -57,7 +60,10 @@ def parse_value(name: str, text: str) -> Any:
         return float(text)
     except ValueError:
         pass
-    problem = UsageError(f"the value of {name!r}, {text!r}, is not a number or a list of numbers")
+    shown = text if len(text) <= 60 else text[:57] + "..."
+    problem = UsageError(f"the value of {name!r}, {shown!r}, is not a number or a list of "
+                         "numbers")
+    _check_nesting(name, text)
     try:
         parsed = json.loads(text)
     except ValueError:
@@ -72,6 +78,20 @@ def parse_value(name: str, text: str) -> Any:
     if array.dtype.kind not in "iuf" or array.ndim == 0:
         raise problem
     return array
+
+
+def _check_nesting(name: str, text: str) -> None:
+    """Refuse lists nested deeper than an array can be, before a recursive parser sees them."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "])":
+            depth -= 1
+    if deepest > MAX_NESTING:
+        raise UsageError(f"the value of {name!r} nests lists {deepest} deep; an array has at "
+                         f"most {MAX_NESTING} dimensions")
 
 
 def parse_assignments(pairs: Sequence[str], flag: str = "--at") -> dict[str, Any]:

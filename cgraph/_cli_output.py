@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["jsonable", "to_json", "format_value", "aligned", "compare_gradients", "check_table"]
+__all__ = ["jsonable", "to_json", "format_value", "aligned", "check_table"]
 
 
 def jsonable(value: Any) -> Any:
@@ -81,49 +81,15 @@ def aligned(rows: Iterable[tuple[str, Any]]) -> str:
                      for label, text in rows)
 
 
-def compare_gradients(analytic: Any, numerical: Any, atol: float, rtol: float) -> dict[str, Any]:
-    """One input's gradients compared element by element, as :func:`cgraph.gradcheck` does.
-
-    An element passes when ``|analytic - numerical| <= atol + rtol * |numerical|``;
-    the worst element is the one furthest beyond that bound (NaN counts as
-    furthest). The relative error is ``|analytic - numerical| / |numerical|``.
-
-    Returns
-    -------
-    dict
-        ``passed``, and at the worst element: ``element`` (its index, ``[]`` for a
-        scalar), ``analytic``, ``numerical``, ``abs_error`` and ``rel_error``.
-
-    Examples
-    --------
-    >>> row = compare_gradients(np.array([1.0, 2.5]), np.array([1.0, 2.0]), 1e-5, 1e-3)
-    >>> row["passed"], row["element"], row["abs_error"], row["rel_error"]
-    (False, [1], 0.5, 0.25)
-    """
-    a = np.asarray(analytic, dtype=np.float64)
-    n = np.asarray(numerical, dtype=np.float64)
-    if a.size == 0:
-        return {"passed": True, "element": None, "analytic": None, "numerical": None,
-                "abs_error": 0.0, "rel_error": 0.0}
-    with np.errstate(divide="ignore", invalid="ignore"):
-        difference = np.abs(a - n)
-        excess = difference / (atol + rtol * np.abs(n))
-    excess = np.where(np.isnan(excess), np.inf, excess)
-    worst = np.unravel_index(int(np.argmax(excess)), excess.shape)
-    error, expected = float(difference[worst]), float(n[worst])
-    # Against a numerical 0 there is no scale: exact agreement is 0, any difference infinite.
-    relative = error / abs(expected) if expected != 0.0 else (0.0 if error == 0.0 else math.inf)
-    return {"passed": bool(excess[worst] <= 1.0), "element": [int(i) for i in worst],
-            "analytic": float(a[worst]), "numerical": expected, "abs_error": error,
-            "rel_error": relative}
-
-
 def check_table(root: str, rows: dict[str, dict[str, Any]], eps: float, atol: float,
                 rtol: float) -> str:
-    """The gradient check as text: a row per input (see :func:`compare_gradients`), a verdict.
+    """The gradient check as text: a row per input, a verdict.
+
+    The rows are :func:`cgraph.gradcheck.compare_gradients`'s, so the verdict is gradcheck's.
 
     Examples
     --------
+    >>> from cgraph.gradcheck import compare_gradients
     >>> rows = {"x": compare_gradients(0.0, 0.5, 1e-5, 1e-3)}
     >>> print(check_table("f", rows, 1e-6, 1e-5, 1e-3))
     gradient check of f: backward against central differences (eps 1e-06), the worst element of each input

@@ -18,11 +18,17 @@ of them for arrays (``"[1, 2, 3]"``, ``"[[1, 0], [0, 1]]"``), read as data,
 never evaluated. An expression that starts with ``-`` must be written in
 parentheses, ``"(-x**2)"``, or it reads as an option.
 
+Before anything is evaluated, every value's shape is worked out (see
+:mod:`cgraph._cli_limits`) and a graph with a value over ``--max-elements``
+elements is refused. The formula may also follow ``--at``'s values.
+
 Exit status: 0 for an answer, 1 when the answer is no (``check`` found a
 gradient that disagrees with central differences; ``minimize`` stopped without
 meeting its tolerance), 2 for bad input (an expression or file that cannot be
 read, an unknown or missing input, a value that is not a number, a bad option,
-a missing extra, a run that diverged), reported in one line on stderr.
+a value over the size limit, a missing extra, a run that diverged, see
+:mod:`cgraph._cli_minimize`), reported in one line on stderr; 130 after Ctrl-C;
+141, quietly, when the reader of stdout goes away.
 
 ``--json`` prints one JSON object instead of text, floats exact (see
 :mod:`cgraph._cli_output`; NaN and infinities as the strings ``"nan"``,
@@ -32,7 +38,6 @@ a missing extra, a run that diverged), reported in one line on stderr.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -41,15 +46,24 @@ from typing import Any, NoReturn
 import numpy as np
 
 from cgraph._cli_input import UsageError, listed, load_graph, parse_assignments, root_of
-from cgraph._cli_output import aligned, check_table, compare_gradients, to_json
+from cgraph._cli_limits import DEFAULT_MAX_ELEMENTS, TooLargeError, check_sizes
+from cgraph._cli_minimize import (
+    DEFAULT_LR,
+    OPTIMIZERS,
+    DivergenceWatch,
+    check_method,
+    learning_rate,
+    make_optimizer,
+    progress_wanted,
+)
+from cgraph._cli_output import aligned, check_table, to_json
+from cgraph._cli_process import positive_int, run_as_process, version
 from cgraph.errors import GraphError
 from cgraph.graph import ComputationalGraph
 
 __all__ = ["main", "build_parser", "UsageError"]
 
 EXIT_OK, EXIT_NO, EXIT_BAD_INPUT = 0, 1, 2
-OPTIMIZERS = ("gd", "momentum", "adam")
-DEFAULT_LR = 0.01
 
 
 class _Parser(argparse.ArgumentParser):
@@ -65,9 +79,12 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _graph(args: argparse.Namespace) -> tuple[ComputationalGraph, str]:
+    """The graph and its root, refused before any evaluation if a value would be too large."""
     flag = "--from" if args.command == "minimize" else "--at"
     cg = load_graph(args.source, parse_assignments(args.at, flag), flag)
-    return cg, root_of(cg, args.root)
+    root = root_of(cg, args.root)
+    check_sizes(cg, root, args.max_elements)
+    return cg, root
 
 
 def _grad(args: argparse.Namespace) -> int:
@@ -83,13 +100,11 @@ def _grad(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from cgraph.gradcheck import numerical_gradient
+    from cgraph.gradcheck import check_gradients
 
     cg, root = _graph(args)
-    numerical = numerical_gradient(cg, root, eps=args.eps)
-    cg.backward(root)  # numerical_gradient leaves the graph evaluated at the point, in float64
-    rows = {name: compare_gradients(cg.get_gradient(name), numerical[name], args.atol,
-                                    args.rtol) for name in numerical}
+    # gradcheck's own test, row by row (it checks eps, atol and rtol too).
+    rows = check_gradients(cg, root, eps=args.eps, atol=args.atol, rtol=args.rtol)
     passed = all(row["passed"] for row in rows.values())
     if args.json:
         print(to_json({"root": root, "passed": passed, "eps": args.eps, "atol": args.atol,
@@ -105,12 +120,16 @@ def _minimize(args: argparse.Namespace) -> int:
     if args.plot:
         _check_image_path(args.plot, "--plot", "a plot")  # before the run, not after it
     if args.method is not None:
-        _check_method(args.method, args.lr)
+        check_method(args.method, args.lr)
+    lr = learning_rate(args.lr)
     cg, root = _graph(args)
-    optimizer = None if args.method else _optimizer(args.optimizer, args.lr or DEFAULT_LR)
-    progress = not args.no_progress and importlib.util.find_spec("tqdm") is not None
+    optimizer = None if args.method else make_optimizer(args.optimizer, lr)
+    watch = DivergenceWatch(root, float(np.sum(cg.forward(root))))
     result = minimize(cg, root, optimizer=optimizer, method=args.method, steps=args.steps,
-                      tol=args.tol, ftol=args.ftol, progress=progress)
+                      tol=args.tol, ftol=args.ftol, progress=progress_wanted(args),
+                      callback=watch)
+    if watch.problem is not None:
+        raise UsageError(watch.problem)
     plotted = _save_plot(cg, root, result, args.plot) if args.plot else None
     fields = {"fun": result.fun, "nit": result.nit, "success": result.success,
               "message": result.message, "method": result.method}
@@ -121,19 +140,6 @@ def _minimize(args: argparse.Namespace) -> int:
         rows = [*result.x.items(), *((key, str(value)) for key, value in fields.items())]
         print(aligned(rows + ([("plot", f"{args.plot} ({plotted})")] if plotted else [])))
     return EXIT_OK if result.success else EXIT_NO
-
-
-def _check_method(method: str, lr: float | None) -> None:
-    """Refuse --lr with a scipy method (minimize itself checks the method's name)."""
-    if lr is not None:
-        raise UsageError(f"--lr is for --optimizer; a scipy --method ({method}) chooses its "
-                         "own steps")
-
-
-def _optimizer(name: str, lr: float) -> Any:
-    from cgraph.optim import Adam, GradientDescent, Momentum
-
-    return {"gd": GradientDescent, "momentum": Momentum, "adam": Adam}[name](lr=lr)
 
 
 def _save_plot(cg: ComputationalGraph, root: str, result: Any, path: str) -> str:
@@ -149,6 +155,7 @@ def _save_plot(cg: ComputationalGraph, root: str, result: Any, path: str) -> str
     ax.figure.savefig(path, bbox_inches="tight")
     plt.close(ax.figure)
     return what
+
 
 
 def _check_image_path(path: str, flag: str, what: str) -> None:
@@ -226,10 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="cgraph", description="Gradients, gradient checks, minimisation, "
                      "drawings and the chain rule of a formula or a saved graph, from the shell.",
                      epilog="Exit status: 0 an answer, 1 a failed check or a run that did "
-                            "not converge, 2 bad input. See 'cgraph COMMAND --help'.")
+                            "not converge, 2 bad input, 130 interrupted. See "
+                            "'cgraph COMMAND --help'.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     source = _Parser(add_help=False)
-    source.add_argument("source", metavar="EXPR|FILE.json",
+    source.add_argument("source", metavar="EXPR|FILE.json", nargs="?",
                         help="an expression such as 'x * sin(y)', or a graph file saved by "
                              "cg.save (a path ending in .json)")
     source.add_argument("--root", metavar="NODE",
@@ -237,6 +246,9 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--json", action="store_true",
                         help="print one JSON object, floats exact (NaN and infinities as "
                              "the strings 'nan', 'inf', '-inf')")
+    source.add_argument("--max-elements", type=positive_int, default=DEFAULT_MAX_ELEMENTS,
+                        metavar="N", help="refuse, before evaluating, a graph any of whose "
+                        f"values would hold more than N elements (default {DEFAULT_MAX_ELEMENTS})")
     at = _Parser(add_help=False)
     at.add_argument("--at", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
                     help="input values: numbers, or lists such as '[1, 2]' for arrays")
@@ -262,8 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     how.add_argument("--method", metavar="SCIPY_METHOD",
                      help="a gradient-based scipy method instead: L-BFGS-B, BFGS, CG, ... "
                           "(needs the scipy extra)")
-    run.add_argument("--lr", type=float, help=f"the optimiser's learning rate ({DEFAULT_LR})")
-    run.add_argument("--steps", type=int, default=1000, help="the step budget (1000)")
+    run.add_argument("--lr", type=float,
+                     help=f"the optimiser's learning rate, > 0 (default {DEFAULT_LR})")
+    run.add_argument("--steps", type=int, default=1000,
+                     help="the step budget (1000); a run whose loss rises over a million times "
+                          "its starting size, or whose parameters pass 1e100, is reported as "
+                          "diverged (exit status 2)")
     run.add_argument("--tol", type=float, default=1e-8,
                      help="stop when no gradient element exceeds this (1e-8)")
     run.add_argument("--ftol", type=float,
@@ -271,8 +287,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--plot", metavar="FILE.png",
                      help="save the contours with the path (two scalar inputs), else the "
                           "loss curve (needs the viz extra)")
-    run.add_argument("--no-progress", action="store_true",
-                     help="no progress bar on stderr (shown when tqdm is installed)")
+    bar = run.add_mutually_exclusive_group()
+    bar.add_argument("--progress", action="store_true",
+                     help="a progress bar on stderr even when it is not a terminal (needs tqdm)")
+    bar.add_argument("--no-progress", action="store_true",
+                     help="no progress bar (by default shown when stderr is a terminal and "
+                          "tqdm is installed)")
     draw = command("draw", _draw, "draw the graph with its values and gradients",
                    [source, at])
     draw.add_argument("-o", "--output", metavar="FILE",
@@ -288,10 +308,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
+    """The arguments; the formula may also come after --at's values (which swallow it)."""
+    args = build_parser().parse_args(argv)
+    if getattr(args, "source", "") is None:
+        # --at x=1 y=2 "x*y": the one value that is no NAME=VALUE pair is the formula.
+        loose = [item for item in args.at if "=" not in item]
+        if len(loose) != 1:
+            raise UsageError(f"{args.command} needs a formula or a graph file: write it first, "
+                             f"'cgraph {args.command} \"x*y\" --at x=1 y=2', or after '--' "
+                             "that ends the option's values")
+        args.source = loose[0]
+        args.at = [item for item in args.at if item != loose[0]]
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``cgraph`` command with ``argv`` (by default the process's arguments).
 
-    Bad input is reported as one line, ``cgraph: error: ...``, on stderr.
+    Bad input is reported as one line, ``cgraph: error: ...``, on stderr; Ctrl-C
+    as ``cgraph: interrupted`` (exit status 130). When the reader of stdout goes
+    away (``cgraph grad ... | head -1``) the command stops quietly with status
+    141, as a program killed by SIGPIPE does. Text the terminal's encoding cannot
+    show is written with backslash escapes.
 
     Parameters
     ----------
@@ -301,7 +340,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns
     -------
     int
-        The exit status: 0 an answer, 1 a failed check or unconverged run, 2 bad input.
+        The exit status: 0 an answer, 1 a failed check or unconverged run, 2 bad input,
+        130 interrupted, 141 stdout closed.
 
     Examples
     --------
@@ -310,18 +350,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     df/dx = 6.0
     0
     """
+    return run_as_process(lambda: _run(argv))
+
+
+def _run(argv: Sequence[str] | None) -> int:
+    """The command's exit status; bad input printed as one line."""
     try:
-        args = build_parser().parse_args(argv)
+        args = _parse(argv)
         # A NaN or infinity is shown in the output; numpy's warning would only repeat it.
         with np.errstate(divide="ignore", invalid="ignore", over="ignore", under="ignore"):
-            return int(args.run(args))
-    except SystemExit as done:  # --help
+            status = int(args.run(args))
+        sys.stdout.flush()  # here, so that a closed pipe is seen here and not at exit
+        return status
+    except SystemExit as done:  # --help, --version
         return done.code if isinstance(done.code, int) else EXIT_OK
-    except (UsageError, GraphError, ImportError) as error:
+    except BrokenPipeError:
+        raise
+    except (UsageError, GraphError, TooLargeError, ImportError) as error:
         problem = str(error)
     except OSError as error:  # a file that cannot be read or written
         problem = str(error.strerror or error) + (f": {error.filename!r}" if error.filename
                                                   else "")
+    except RecursionError:
+        problem = "the input nests too deeply to read"
+    except MemoryError:
+        problem = "out of memory; lower --max-elements or the sizes of the values"
     print(f"cgraph: error: {problem}".replace("\n", " "), file=sys.stderr)
     return EXIT_BAD_INPUT
 

@@ -196,7 +196,7 @@ def minimize(
     >>> round(result.x["x"], 6), result.nit, result.success
     (3.0, 30, True)
     >>> print(result.message)
-    gradient norm 5.59e-09 <= tol = 1e-08 after 30 steps
+    largest gradient element 5.59e-09 <= tol = 1e-08 after 30 steps
     """
     _check_arguments(optimizer, method, steps, tol, ftol, callback, progress, options)
     root = cg._schedule(root).root.name  # resolves the default root, or says why it cannot
@@ -229,7 +229,8 @@ def _run(problem: _Problem, optimizer: Optimizer, feeds: _Feeds, steps: int,
         previous = losses[-2] if nit else math.nan
         message = success = None
         if tol is not None and norm <= tol:
-            message, success = f"gradient norm {norm:.3g} <= tol = {tol:g} after {nit} steps", True
+            message = f"largest gradient element {norm:.3g} <= tol = {tol:g} after {nit} steps"
+            success = True
         elif ftol is not None and abs(loss - previous) <= ftol * max(abs(loss), abs(previous), 1):
             message = (f"loss change {abs(loss - previous):.3g} <= ftol = {ftol:g} (relative) "
                        f"at step {nit}")

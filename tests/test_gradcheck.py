@@ -8,6 +8,7 @@ from graph_state import assert_same_state, snapshot
 
 import cgraph
 from cgraph import ComputationalGraph, Operation, gradcheck, numerical_gradient
+from cgraph.gradcheck import check_gradients, compare_gradients
 
 
 class WrongSquare(Operation):
@@ -87,3 +88,72 @@ def test_gradcheck_of_an_unknown_input_changes_nothing(classic):
     with pytest.raises(cgraph.UnknownNodeError, match="'z'"):
         gradcheck(classic, "f", wrt="z")
     assert_same_state(before, snapshot(classic))
+
+
+# ------------------------------------------------------------------------------------------
+# Tolerances and steps that cannot mean anything are refused (issue 13)
+# ------------------------------------------------------------------------------------------
+
+
+def wrong_square_graph() -> ComputationalGraph:
+    """A gradient off by 98 at x = 98: 3x by backward, 2x by central differences."""
+    cg = ComputationalGraph()
+    cg.add_inputs(x=98.0)
+    cg.add_computation_node("f", WrongSquare, ("x",))
+    return cg
+
+
+@pytest.mark.parametrize(("argument", "value"), [
+    ("atol", -1.0), ("rtol", -1e-3), ("atol", np.nan), ("rtol", np.inf), ("atol", "0"),
+    ("eps", 0.0), ("eps", -1e-6), ("eps", np.nan), ("eps", np.inf), ("eps", True),
+])
+def test_gradcheck_refuses_a_tolerance_or_step_that_cannot_mean_anything(argument, value):
+    cg = wrong_square_graph()
+    before = snapshot(cg)
+    with pytest.raises(cgraph.InvalidValueError, match=f"{argument} must be a finite number"):
+        gradcheck(cg, "f", **{argument: value})
+    assert_same_state(before, snapshot(cg))
+
+
+def test_a_negative_atol_no_longer_passes_a_gradient_off_by_98():
+    with pytest.raises(cgraph.InvalidValueError, match="atol must be a finite number >= 0"):
+        gradcheck(wrong_square_graph(), "f", atol=-1e9)
+    with pytest.raises(cgraph.GradientMismatchError, match="294 by backward but 196"):
+        gradcheck(wrong_square_graph(), "f")
+
+
+@pytest.mark.parametrize("eps", [0.0, -1e-3, np.nan, np.inf])
+def test_numerical_gradient_refuses_a_step_that_is_not_positive_and_finite(classic, eps):
+    with pytest.raises(cgraph.InvalidValueError, match="eps must be a finite number > 0"):
+        numerical_gradient(classic, "f", eps=eps)
+
+
+def test_zero_tolerances_pass_an_exact_match():
+    # x * y: central differences of a linear function are exact (with eps a power of two).
+    cg = ComputationalGraph()
+    cg.add_inputs(x=3.0, y=np.array([0.5, -2.0, 0.0]))
+    cg.add_computation_node("f", "mul", ("x", "y"))
+    assert gradcheck(cg, "f", eps=2.0**-10, atol=0.0, rtol=0.0) is True
+    rows = check_gradients(cg, "f", eps=2.0**-10, atol=0.0, rtol=0.0)
+    assert all(row["passed"] for row in rows.values())
+    assert rows["y"]["abs_error"] == 0.0
+
+
+def test_zero_tolerances_still_fail_an_inexact_match():
+    cg = wrong_square_graph()
+    with pytest.raises(cgraph.GradientMismatchError):
+        gradcheck(cg, "f", atol=0.0, rtol=0.0)
+
+
+def test_compare_gradients_ranks_a_failing_element_above_passing_ones():
+    # Element 0 passes at ratio 1 (difference == bound); element 2 fails, NaN worst of all.
+    row = compare_gradients(np.array([1.5, 2.0, np.nan]), np.array([1.0, 2.0, 3.0]), 0.5, 0.0)
+    assert (row["passed"], row["element"]) == (False, [2])
+    row = compare_gradients(np.array([1.5, 2.0]), np.array([1.0, 2.0]), 0.5, 0.0)
+    assert (row["passed"], row["element"]) == (True, [0])
+
+
+def test_check_gradients_reports_what_gradcheck_raises():
+    rows = check_gradients(wrong_square_graph(), "f")
+    assert rows["x"]["passed"] is False
+    assert (rows["x"]["analytic"], rows["x"]["numerical"]) == (294.0, pytest.approx(196.0))
