@@ -17,10 +17,9 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oracle import TORCH_OPS, torch_function, torch_jvp, torch_reference
+from oracle import TORCH_OPS, torch, torch_function, torch_jvp, torch_reference
 from strategies import DOMAINS, TENSOR_CASES, Interval, OpCase, op_cases, values_in
 
 from cgraph import OPERATIONS, ComputationalGraph, Operation, numerical_gradient, ops
