@@ -30,10 +30,14 @@ from typing import Any
 
 import networkx as nx
 import numpy as np
-import torch
-import torch.nn.functional as F  # noqa: N812
+import pytest
+from conftest import TORCH_ORACLE
 
 from cgraph import ComputationalGraph, Operation, ops
+
+# Without torch, a module that imports the oracle (and this module's doctest) skips, saying why.
+torch = pytest.importorskip("torch", reason=TORCH_ORACLE)
+F = pytest.importorskip("torch.nn.functional", reason=TORCH_ORACLE)
 
 __all__ = ["TORCH_OPS", "TorchReference", "torch_reference", "torch_function", "torch_jvp"]
 

@@ -1,7 +1,9 @@
 """No recursion anywhere: a million-node chain declares, evaluates, differentiates and frees.
 
 The passes run under a recursion limit barely above the test's own depth, so
-any recursion over the graph, in cgraph or in what it calls, would fail.
+any recursion over the graph, in cgraph or in what it calls, would fail. The
+million-node tests live here, one chain for all the passes (declaring it is
+most of their time), marked slow: ``-m "not slow"`` leaves them out.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
+from conftest import cyclic_gc_paused
 
 from cgraph import ComputationalGraph
 
@@ -48,16 +51,20 @@ def test_a_million_node_chain_without_recursion():
         cg = ComputationalGraph()
         cg.add_inputs(x=0.5)
         previous = "x"
-        for i in range(CHAIN_LENGTH):
-            cg.add_computation_node(f"s{i}", "sin", (previous,))
-            previous = f"s{i}"
+        with cyclic_gc_paused():
+            for i in range(CHAIN_LENGTH):
+                cg.add_computation_node(f"s{i}", "sin", (previous,))
+                previous = f"s{i}"
         value = cg.forward(previous)
         grads = cg.backward(previous)
+        middle_gradient = cg.get_gradient("s500000")
         summary = repr(cg)
+        jvp_value, tangent = cg.jvp(previous, tangents={"x": 1.0})  # forward mode, same chain
     expected_value, expected_derivative = chain_by_hand(0.5, CHAIN_LENGTH)
-    assert value == expected_value
+    assert value == jvp_value == expected_value
     assert grads["x"] == pytest.approx(expected_derivative, rel=1e-12)
-    assert cg.get_gradient("s500000") != 0.0
+    assert tangent == pytest.approx(expected_derivative, rel=1e-12)
+    assert middle_gradient != 0.0
     assert f"{CHAIN_LENGTH - 20 + 1} more nodes" in summary
     with shallow_recursion_limit():
         del cg

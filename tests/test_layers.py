@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import HAS_TORCH, needs_torch
 from graph_state import assert_same_state, snapshot
-from oracle import torch_reference
 
 import cgraph
 from cgraph import ComputationalGraph, dense, gradcheck
+
+if HAS_TORCH:  # only the tests marked needs_torch use the oracle
+    from oracle import torch_reference
 
 
 def _data_graph(rows: int = 5, features: int = 3, dtype=np.float64) -> ComputationalGraph:
@@ -30,6 +33,7 @@ def test_dense_declares_named_nodes_and_returns_the_output_name():
     assert "out/a" not in cg
 
 
+@needs_torch
 def test_dense_layers_compute_what_numpy_computes_and_their_gradients_check():
     cg = _data_graph()
     hidden = dense(cg, "layer1", "X", 4, activation="tanh", rng=0)

@@ -7,6 +7,7 @@ import sys
 
 import numpy as np
 import pytest
+from conftest import needs_scipy
 
 import cgraph
 from cgraph import ComputationalGraph, OptimizeResult, minimize
@@ -408,12 +409,14 @@ def test_the_default_optimizer_is_adam():
     ({"optimizer": "adam"}, cgraph.InvalidValueError, "optimizer must be"),
     ({"optimizer": Adam(), "method": "BFGS"}, cgraph.GraphError, "not both"),
     ({"options": {"gtol": 1e-3}}, cgraph.GraphError, "options= are for scipy methods"),
-    ({"method": "BFGS", "ftol": 1e-3}, cgraph.GraphError, "ftol applies to the optimisers"),
+    pytest.param({"method": "BFGS", "ftol": 1e-3}, cgraph.GraphError,
+                 "ftol applies to the optimisers", marks=needs_scipy),
     ({"method": "Nelder-Mead"}, cgraph.GraphError, "does not use gradients"),
     ({"method": "trust-ncg"}, cgraph.GraphError, "needs a Hessian"),
     ({"method": "newton"}, cgraph.GraphError, "not a scipy.optimize method"),
     ({"method": min}, cgraph.InvalidValueError, "method must be the name"),
-    ({"method": "BFGS", "feed": [{}]}, cgraph.GraphError, "give feed as one mapping"),
+    pytest.param({"method": "BFGS", "feed": [{}]}, cgraph.GraphError, "give feed as one mapping",
+                 marks=needs_scipy),
 ])
 def test_bad_arguments_are_refused(kwargs, error, match):
     cg = quadratic()

@@ -17,11 +17,10 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from oracle import TORCH_OPS, torch_function, torch_jvp, torch_reference
+from oracle import TORCH_OPS, torch, torch_function, torch_jvp, torch_reference
 from strategies import (
     DOMAINS,
     MASK_OPS,

@@ -6,12 +6,14 @@ import math
 
 import numpy as np
 import pytest
+from conftest import HAS_TORCH, needs_torch
 
 import cgraph
 from cgraph import ComputationalGraph
 from cgraph.optim import Adam, ExponentialLR, GradientDescent, Momentum, StepLR
 
-torch = pytest.importorskip("torch")
+if HAS_TORCH:  # only the tests marked needs_torch use torch.optim
+    import torch
 
 STEPS = 20
 RNG = np.random.default_rng(5)
@@ -98,6 +100,7 @@ CASES = {
 }
 
 
+@needs_torch
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_matches_torch_for_20_steps(case):
     ours, theirs, scheduler = CASES[case]
@@ -110,6 +113,7 @@ def test_matches_torch_for_20_steps(case):
     assert np.abs(got[-1][0] - W0).max() > 1e-3
 
 
+@needs_torch
 def test_minimize_follows_the_same_trajectory_as_torch():
     expected = torch_trajectory(lambda p: torch.optim.Adam(p, lr=0.05))
     cg = build_graph()
@@ -212,6 +216,7 @@ def test_bind_again_starts_fresh():
 # ------------------------------------------------------------------------------------------
 
 
+@needs_torch
 def test_schedules_match_torch_schedulers():
     step = StepLR(0.3, step_size=3, gamma=0.5)
     expo = ExponentialLR(0.3, gamma=0.7)

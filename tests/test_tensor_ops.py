@@ -14,15 +14,15 @@ from contextlib import contextmanager
 
 import numpy as np
 import pytest
-import torch
+from conftest import HAS_TORCH, needs_torch
 from graph_state import assert_same_state, snapshot
-from oracle import torch_reference
 
 import cgraph
 from cgraph import ComputationalGraph, gradcheck
 from cgraph.ops import CrossEntropy, Hinge, Sum
 
-torch.set_num_threads(1)
+if HAS_TORCH:  # only the tests marked needs_torch use torch (the oracle sets its threads)
+    from oracle import torch, torch_reference
 
 W = np.array([[0.2, -0.5], [1.5, 1.3], [0.0, 0.25]])  # 3 classes, 2 features
 X_COLUMN = np.array([[2.0], [-1.0]])  # the seed's 2x1 input
@@ -61,6 +61,7 @@ def _assert_matches_torch(cg: ComputationalGraph, root: str) -> dict:
 # --------------------------------------------------------------------------------------
 
 
+@needs_torch
 def test_vector_dot_product():
     cg = _graph(a=np.array([1.0, 2.0, 3.0]), b=np.array([4.0, 5.0, 6.0]))
     cg.add_computation_node("d", "dot", ("a", "b"))
@@ -70,6 +71,7 @@ def test_vector_dot_product():
     np.testing.assert_array_equal(gradients["b"], [1.0, 2.0, 3.0])
 
 
+@needs_torch
 def test_outer_product():
     cg = _graph(a=np.array([1.0, 2.0]), b=np.array([3.0, 4.0, 5.0]))
     cg.add_computation_node("o", "outer", ("a", "b"))
@@ -79,6 +81,7 @@ def test_outer_product():
     np.testing.assert_array_equal(gradients["b"], [3.0, 3.0, 3.0])
 
 
+@needs_torch
 def test_matrix_vector_product():
     cg = _graph(W=W, x=X_COLUMN[:, 0])
     cg.add_computation_node("s", "matmul", ("W", "x"))
@@ -88,6 +91,7 @@ def test_matrix_vector_product():
     np.testing.assert_allclose(gradients["x"], W.sum(axis=0))
 
 
+@needs_torch
 def test_matrix_matrix_product():
     a = np.arange(6.0).reshape(2, 3)
     b = np.arange(6.0).reshape(3, 2) - 2
@@ -99,6 +103,7 @@ def test_matrix_matrix_product():
     np.testing.assert_array_equal(gradients["B"], a.T @ np.ones((2, 2)))
 
 
+@needs_torch
 def test_softmax_of_a_score_vector():
     cg = _graph(z=np.array([1.0, 2.0, 3.0]))
     cg.add_computation_node("p", "softmax", ("z",))
@@ -119,6 +124,7 @@ def _scores_of_w_and_x(loss: str) -> ComputationalGraph:
     return cg
 
 
+@needs_torch
 def test_cross_entropy_of_the_seed_classifier():
     cg = _scores_of_w_and_x("cross_entropy")
     scores = W @ X_COLUMN[:, 0]
@@ -131,6 +137,7 @@ def test_cross_entropy_of_the_seed_classifier():
     assert "label" not in gradients
 
 
+@needs_torch
 def test_hinge_of_the_seed_classifier():
     cg = _scores_of_w_and_x("hinge")
     # Scores 0.9, 1.7, -0.25 with label 0: class 1 violates the margin by 1.8, class 2
@@ -144,6 +151,7 @@ def test_hinge_of_the_seed_classifier():
     np.testing.assert_allclose(gradients["x"], (W[1] - W[0])[:, np.newaxis])
 
 
+@needs_torch
 def test_hinge_is_not_divided_by_the_number_of_classes():
     scores = torch.tensor([[3.2, 5.1, -1.7]], dtype=torch.float64)
     by_torch = torch.nn.functional.multi_margin_loss(scores, torch.tensor([0])).item()
@@ -156,15 +164,16 @@ def test_hinge_is_not_divided_by_the_number_of_classes():
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("op_name", "torch_fn"), [("max", torch.amax), ("min", torch.amin)])
-def test_reduction_ties_split_the_gradient_as_torch_amax(op_name, torch_fn):
+@needs_torch
+@pytest.mark.parametrize(("op_name", "torch_name"), [("max", "amax"), ("min", "amin")])
+def test_reduction_ties_split_the_gradient_as_torch_amax(op_name, torch_name):
     x = np.array([[1.0, 3.0, 3.0], [2.0, 2.0, 2.0]])
     cg = _graph(x=x)
     cg.add_computation_node("m", op_name, ("x",), axis=1)
     cg.forward("m")
     gradient = cg.backward("m")["x"]
     tensor = torch.tensor(x, requires_grad=True)
-    torch_fn(tensor, dim=1).sum().backward()
+    getattr(torch, torch_name)(tensor, dim=1).sum().backward()
     np.testing.assert_array_equal(gradient, tensor.grad.numpy())
     np.testing.assert_allclose(gradient.sum(axis=1), 1.0)
 
