@@ -71,6 +71,8 @@ class Operation:
     arity : int or None
         The number of inputs, or ``None`` for any number. Taken from the
         signature of ``forward`` when not given.
+    min_arity : int
+        With ``arity`` None, the fewest inputs the op accepts (0 by default).
 
     Attributes
     ----------
@@ -99,6 +101,8 @@ class Operation:
     name: ClassVar[str | None] = None
     aliases: ClassVar[tuple[str, ...]] = ()
     arity: ClassVar[int | None] = None
+    #: The fewest inputs an op taking any number of them accepts (``arity`` None).
+    min_arity: ClassVar[int] = 0
     needs_input_grad: tuple[bool, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -208,7 +212,7 @@ class Operation:
         Examples
         --------
         >>> from cgraph.ops import Multiply
-        >>> Multiply().backward(1.0)
+        >>> Multiply().backward(1.0)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         cgraph.errors.InvalidOperationError: Multiply has no backward(upstream): ...
         """
@@ -233,7 +237,7 @@ class Operation:
         Examples
         --------
         >>> from cgraph.ops import Multiply
-        >>> Multiply().jvp(1.0, None)
+        >>> Multiply().jvp(1.0, None)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         cgraph.errors.InvalidOperationError: Multiply has no jvp(*tangents): ...
         """

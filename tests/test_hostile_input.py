@@ -293,7 +293,6 @@ def test_too_few_inputs_for_an_ops_min_arity_are_refused_when_declared(inputs):
     assert cg.forward("r") == 0.0
 
 
-@pytest.mark.xfail(strict=True, reason="needs min_arity = 1 on Concat and Stack (cgraph/ops)")
 @pytest.mark.parametrize("op", ["concat", "stack"])
 def test_concat_and_stack_of_nothing_are_refused_when_declared(op):
     expect(cgraph.ArityError, r"node 'r': \w+ takes at least 1 input",
