@@ -144,7 +144,8 @@ def run_backward(
     grads: list[Any] = [None] * len(values)
     grads[-1] = seed
     contributions = schedule.contributions
-    in_order = _Contributions  # a local name: looked up on every node
+    in_order = _Contributions  # local names: looked up on every node
+    p = numeric
     try:
         for pos, node, op, parents, targets in schedule.grad_steps:
             upstream = grads[pos]
@@ -154,12 +155,12 @@ def run_backward(
             if type(upstream) is in_order:
                 upstream = grads[pos] = upstream.total()
             if len(parents) == 2:
-                local = op.pullback(numeric, upstream, values[pos], values[parents[0]],
+                local = op.pullback(p, upstream, values[pos], values[parents[0]],
                                     values[parents[1]])
             elif len(parents) == 1:
-                local = op.pullback(numeric, upstream, values[pos], values[parents[0]])
+                local = op.pullback(p, upstream, values[pos], values[parents[0]])
             else:
-                local = op.pullback(numeric, upstream, values[pos],
+                local = op.pullback(p, upstream, values[pos],
                                     *[values[parent] for parent in parents])
             if type(local) is not tuple or len(local) != len(targets):
                 local = as_gradient_tuple(node, local)

@@ -125,8 +125,9 @@ class Div(Elementwise):
     name = "div"
     aliases = ("divide",)
 
-    def forward(self, a: Any, b: Any) -> Any:
-        return numeric.divide(a, b)
+    # The primitive itself, not a method calling it: one call less per node.
+    forward = staticmethod(numeric.divide)
+    arity = 2
 
     def pullback(self, p: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
         grad_a = p.divide(upstream, b)
@@ -207,8 +208,9 @@ class Pow(Elementwise):
     name = "pow"
     aliases = ("power",)
 
-    def forward(self, a: Any, b: Any) -> Any:
-        return numeric.power(a, b)
+    # The primitive itself, not a method calling it: one call less per node.
+    forward = staticmethod(numeric.power)
+    arity = 2
 
     def pullback(self, p: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
         grad_a = grad_b = None
@@ -242,8 +244,9 @@ class Exp(Elementwise):
 
     name = "exp"
 
-    def forward(self, x: Any) -> Any:
-        return numeric.exp(x)
+    # The primitive itself, not a method calling it: one call less per node.
+    forward = staticmethod(numeric.exp)
+    arity = 1
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         return (upstream * output,)
@@ -260,8 +263,9 @@ class Log(Elementwise):
 
     name = "log"
 
-    def forward(self, x: Any) -> Any:
-        return numeric.log(x)
+    # The primitive itself, not a method calling it: one call less per node.
+    forward = staticmethod(numeric.log)
+    arity = 1
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         return (p.divide(upstream, x),)
@@ -278,8 +282,9 @@ class Sqrt(Elementwise):
 
     name = "sqrt"
 
-    def forward(self, x: Any) -> Any:
-        return numeric.sqrt(x)
+    # The primitive itself, not a method calling it: one call less per node.
+    forward = staticmethod(numeric.sqrt)
+    arity = 1
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         return (p.divide(upstream, 2.0 * output),)
@@ -301,8 +306,9 @@ class Sin(Elementwise):
 
     name = "sin"
 
-    def forward(self, x: Any) -> Any:
-        return numeric.sin(x)
+    # The primitive itself, not a method calling it: one call less per node.
+    forward = staticmethod(numeric.sin)
+    arity = 1
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         return (upstream * p.cos(x),)
@@ -319,8 +325,9 @@ class Cos(Elementwise):
 
     name = "cos"
 
-    def forward(self, x: Any) -> Any:
-        return numeric.cos(x)
+    # The primitive itself, not a method calling it: one call less per node.
+    forward = staticmethod(numeric.cos)
+    arity = 1
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         return (-upstream * p.sin(x),)
@@ -337,8 +344,9 @@ class Tanh(Elementwise):
 
     name = "tanh"
 
-    def forward(self, x: Any) -> Any:
-        return numeric.tanh(x)
+    # The primitive itself, not a method calling it: one call less per node.
+    forward = staticmethod(numeric.tanh)
+    arity = 1
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         return (upstream * (1.0 - output * output),)
@@ -360,8 +368,9 @@ class Sigmoid(Elementwise):
 
     name = "sigmoid"
 
-    def forward(self, x: Any) -> Any:
-        return numeric.sigmoid(x)
+    # The primitive itself, not a method calling it: one call less per node.
+    forward = staticmethod(numeric.sigmoid)
+    arity = 1
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         return (upstream * output * (1.0 - output),)
