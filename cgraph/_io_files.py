@@ -1,0 +1,380 @@
+"""The files behind graph files: bounded reads, the npz beside them, and atomic saves.
+
+Used by :mod:`cgraph.io`, which describes the format.
+
+Reading trusts nothing in the file. A path must name a regular file (symlinks
+followed): checked with ``os.stat`` before it is opened, and again with
+``os.fstat`` on the descriptor, opened non-blocking so that a FIFO swapped in
+between cannot block. Its size must be within a stated limit, and exactly that
+many bytes are read. An npz is hashed in chunks before anything else is read
+from it; its members must be uncompressed (stored) ``<key>.npy`` files, so no
+small file expands into a large one; each npy header is read (at most 10,000
+bytes) and its dtype and shape checked against the record, and its data size
+against the member's size, before the array is allocated.
+
+Saving has one commit point. The npz goes to a name derived from its sha256
+digest (a new name for new content, so the old graph's npz is never touched),
+recorded in the JSON; each file is written to a temporary file, fsynced and
+renamed into place, the JSON last. Until that rename the old JSON and its npz
+are as they were; after it, the old npz is removed. A failure or an interrupt
+(KeyboardInterrupt) at any step before the commit removes what this save made.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import math
+import os
+import re
+import secrets
+import stat
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cgraph._io_values import DTYPES
+from cgraph.errors import GraphFileError
+
+__all__ = ["read_regular", "npz_bytes", "NpzArchive", "previous_npz", "commit"]
+
+_READ = (os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
+         | getattr(os, "O_NOCTTY", 0))
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+_CHUNK = 1 << 20
+_MEMBER = re.compile(r"([A-Za-z0-9_]{1,64})\.npy")
+_MAX_DIMENSIONS = 64  # numpy's own limit
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+          (stat.S_ISSOCK, "a socket"))
+
+Refuse = Callable[[str], GraphFileError]  # makes the error for a reason, with its context
+
+
+# --------------------------------------------------------------------------------------
+# Reading regular files, bounded
+# --------------------------------------------------------------------------------------
+
+
+def _open_regular(path: Path, limit: int, refuse: Refuse) -> tuple[io.FileIO, int]:
+    """``path`` open for reading, and its size; refused unless a regular file within ``limit``."""
+    try:
+        _check_regular(os.stat(path), limit, refuse)
+        handle = os.open(path, _READ)
+    except OSError as err:
+        raise refuse(err.strerror or str(err)) from err
+    file = io.FileIO(handle, "rb", closefd=True)
+    try:
+        info = os.fstat(handle)
+        _check_regular(info, limit, refuse)  # what was opened, should the path have changed
+    except BaseException:
+        file.close()
+        raise
+    return file, info.st_size
+
+
+def _check_regular(info: os.stat_result, limit: int, refuse: Refuse) -> None:
+    if not stat.S_ISREG(info.st_mode):
+        kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a file")
+        raise refuse(f"it is {kind}, not a regular file (a graph file never reads a device, "
+                     "a pipe or a directory)")
+    if info.st_size > limit:
+        raise refuse(f"it holds {info.st_size:,} bytes, more than the {limit:,} allowed (the "
+                     "limit is cgraph.io.MAX_JSON_BYTES or MAX_NPZ_BYTES; raise it for a "
+                     "file you trust)")
+
+
+def read_regular(path: Path, limit: int, refuse: Refuse) -> bytes:
+    """The bytes of the regular file ``path``, at most ``limit`` of them (see the module)."""
+    file, size = _open_regular(path, limit, refuse)
+    data = bytearray(size)
+    with file:
+        _fill(file, memoryview(data), refuse)
+        if _read_quietly(file, 1, refuse):
+            raise refuse("it grew while being read")
+    return bytes(data)
+
+
+def _fill(file: io.FileIO, view: memoryview, refuse: Refuse) -> None:
+    """Read exactly ``len(view)`` bytes into ``view``."""
+    done = 0
+    while done < len(view):
+        count = _read_quietly(file, view[done:done + _CHUNK], refuse)
+        if not count:
+            raise refuse("it became shorter while being read")
+        done += count
+
+
+def _read_quietly(file: io.FileIO, into: memoryview | int, refuse: Refuse) -> Any:
+    """``file.readinto(into)``, or ``file.read(into)`` for a count; an OSError refused."""
+    try:
+        return file.read(into) if isinstance(into, int) else file.readinto(into)
+    except OSError as err:  # e.g. EIO: a failing disk
+        raise refuse(err.strerror or str(err)) from err
+
+
+# --------------------------------------------------------------------------------------
+# The npz
+# --------------------------------------------------------------------------------------
+
+
+def npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """An npz as np.savez writes it, but with fixed timestamps: the same graph, the same bytes."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for key, array in arrays.items():
+            member = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
+            with archive.open(member, "w", force_zip64=True) as file:
+                np.lib.format.write_array(file, array, allow_pickle=False)
+    return buffer.getvalue()
+
+
+# What a malformed zip or npy header raises from zipfile and numpy's header reader.
+_MALFORMED = (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, ValueError,
+              TypeError, KeyError, OverflowError, NotImplementedError, RecursionError)
+
+
+class NpzArchive:
+    """The npz beside a graph file: its digest checked, then its members, read one by one.
+
+    ``where`` begins each message; ``sha256`` is the digest the graph file records.
+    """
+
+    def __init__(self, path: Path, sha256: str, limit: int, where: str) -> None:
+        self.path, self.where, self.used = path, where, set()
+        file, size = _open_regular(path, limit, self._unreadable)
+        try:
+            if _digest(file, size, self._unreadable) != sha256:
+                raise GraphFileError(f"{where}: '{path}' is not the npz saved with this graph "
+                                     "file: its sha256 digest differs (was one of them replaced "
+                                     "or edited?)")
+            self.archive, self.members = self._open(file, size)
+        except BaseException:
+            file.close()
+            raise
+        self.file = file
+
+    def _open(self, file: io.FileIO, size: int) -> tuple[zipfile.ZipFile, dict]:
+        try:
+            file.seek(0)
+            archive = zipfile.ZipFile(file)
+        except _MALFORMED as err:
+            raise GraphFileError(f"{self.where}: '{self.path}' is not an npz archive "
+                                 f"({err})") from err
+        try:
+            return archive, self._members(archive, size)
+        except BaseException:
+            archive.close()
+            raise
+
+    def _unreadable(self, reason: str) -> GraphFileError:
+        return GraphFileError(f"{self.where}: its value is kept in '{self.path}', which cannot "
+                              f"be read: {reason}; keep the .npz beside the graph file")
+
+    def _members(self, archive: zipfile.ZipFile, size: int) -> dict[str, zipfile.ZipInfo]:
+        members: dict[str, zipfile.ZipInfo] = {}
+        for info in archive.infolist():
+            match = _MEMBER.fullmatch(info.filename)
+            problem = (
+                "is not named '<key>.npy'" if match is None
+                else "appears twice" if match.group(1) in members
+                else "is encrypted" if info.flag_bits & 0x1
+                else "is compressed; cgraph writes and reads stored (uncompressed) members "
+                     "only, so that no small file can expand into a large one"
+                if info.compress_type != zipfile.ZIP_STORED
+                else f"declares {info.file_size:,} bytes but stores {info.compress_size:,}"
+                if info.file_size != info.compress_size
+                else "lies past the end of the archive"
+                if info.header_offset + info.compress_size > size else None)
+            if problem:
+                raise GraphFileError(f"{self.where}: in '{self.path}', the member "
+                                     f"{info.filename[:80]!r} {problem}")
+            members[match.group(1)] = info
+        return members
+
+    def get(self, key: str, dtype: np.dtype, shape: tuple[int, ...], where: str) -> np.ndarray:
+        """A fresh copy of the array ``key``, refused unless of ``dtype`` and ``shape``."""
+        info = self.members.get(key)
+        if info is None:
+            raise GraphFileError(f"{where}: the array {key!r} is not in '{self.path}'")
+        self.used.add(key)
+        try:
+            with self.archive.open(info) as member:
+                return self._read(member, info.file_size, key, dtype, shape, where)
+        except GraphFileError:
+            raise
+        except _MALFORMED as err:
+            raise GraphFileError(f"{where}: the array {key!r} in '{self.path}' is not a "
+                                 f"readable npy ({err})") from err
+
+    def _read(self, member: Any, size: int, key: str, dtype: np.dtype,
+              shape: tuple[int, ...], where: str) -> np.ndarray:
+        stored, dims, fortran = _npy_header(member)
+        if stored.hasobject:
+            raise GraphFileError(f"{where}: the array {key!r} in '{self.path}' holds Python "
+                                 "objects, which cannot be read without unpickling; cgraph "
+                                 "never unpickles")
+        if stored.name not in DTYPES or not all(type(d) is int and d >= 0 for d in dims) or len(
+                dims) > _MAX_DIMENSIONS:
+            raise GraphFileError(f"{where}: the array {key!r} in '{self.path}' declares dtype "
+                                 f"{stored} and shape {dims!r}, which a graph file cannot hold")
+        if stored.name != dtype.name or dims != shape:
+            raise GraphFileError(f"{where}: the npz holds an array of dtype {stored.name} and "
+                                 f"shape {dims}, but the file says {dtype} and {list(shape)}")
+        expected = math.prod(dims) * stored.itemsize
+        if size - member.tell() != expected:
+            raise GraphFileError(f"{where}: the array {key!r} in '{self.path}' declares "
+                                 f"{expected:,} bytes of data but holds {size - member.tell():,}")
+        data = np.empty(expected, dtype=np.uint8)  # its size now checked against the file
+        view, done = memoryview(data), 0
+        while done < expected:
+            count = member.readinto(view[done:done + _CHUNK])  # zipfile copies each read
+            if not count:
+                raise GraphFileError(f"{where}: the array {key!r} in '{self.path}' is truncated")
+            done += count
+        member.read(1)  # at its end, zipfile checks the member's CRC
+        array = data.view(stored).reshape(dims[::-1] if fortran else dims)
+        # No copy for a C-order array of this machine's byte order, the case save writes.
+        return np.asarray(array.T if fortran else array, dtype=stored.newbyteorder("="),
+                          order="C")
+
+    def unused(self) -> list[str]:
+        """The keys of the members that no record used."""
+        return sorted(set(self.members) - self.used)
+
+    def close(self) -> None:
+        self.archive.close()
+        self.file.close()
+
+
+def _digest(file: io.FileIO, size: int, refuse: Refuse) -> str:
+    """The sha256 of the ``size`` bytes of ``file``, read in chunks (bounded memory)."""
+    digest, view, done = hashlib.sha256(), memoryview(bytearray(_CHUNK)), 0
+    while done < size:
+        count = _read_quietly(file, view[: min(_CHUNK, size - done)], refuse)
+        if not count:
+            raise refuse("it became shorter while being read")
+        digest.update(view[:count])
+        done += count
+    return digest.hexdigest()
+
+
+def _npy_header(member: Any) -> tuple[np.dtype, tuple, bool]:
+    """The dtype, shape and Fortran order an npy header declares (a bounded read)."""
+    version = np.lib.format.read_magic(member)
+    if version == (1, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+    elif version == (2, 0):
+        shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+    else:
+        raise ValueError(f"npy version {version} (this cgraph reads 1.0 and 2.0)")
+    return dtype, shape, fortran
+
+
+# --------------------------------------------------------------------------------------
+# Saving atomically
+# --------------------------------------------------------------------------------------
+
+_HEAD = re.compile(rb'\{"format": "cgraph", "version": 1, "npz": (\{[^{}]{1,400}\}), "nodes": ')
+
+
+def previous_npz(path: Path, pattern: re.Pattern[str], legacy: Path) -> Path | None:
+    """The npz the graph file now at ``path`` uses, if a save over it may remove it.
+
+    Only a name this cgraph writes for ``path`` (``pattern``), or ``legacy`` (the name
+    of older saves), is ever removed, never another file a (hostile) old file names.
+    """
+    try:
+        file, size = _open_regular(path, 1 << 40, lambda reason: GraphFileError(reason))
+        with file:
+            head = file.read(min(size, 4096))
+        match = _HEAD.match(head)
+        entry = json.loads(match.group(1)) if match else None
+    except (OSError, GraphFileError, ValueError):
+        return None  # no old graph file to replace, or not one this cgraph wrote
+    if not isinstance(entry, dict):
+        return None
+    name = entry.get("file")
+    if name is None:
+        return legacy
+    return path.parent / name if isinstance(name, str) and pattern.fullmatch(name) else None
+
+
+def commit(path: Path, document: bytes, npz: tuple[Path, bytes] | None,
+           stale: Path | None) -> None:
+    """Write ``npz`` (its path and bytes), then ``document`` at ``path``; then remove ``stale``.
+
+    The document's rename is the commit: an error or interrupt before it leaves the
+    old files as they were, and removes the temporary files and the npz it made.
+    """
+    temporary: list[str] = []
+    made: Path | None = None  # an npz this save created, to remove unless committed
+    last = None
+    try:
+        if npz is not None:
+            target, data = npz
+            name = _write_temporary(target, data, temporary)
+            made = None if _exists(target) else target
+            os.replace(name, target)
+        last = _write_temporary(path, document, temporary)
+        os.replace(last, path)  # the commit
+    except BaseException:
+        # The document's temporary file is gone only if its rename happened.
+        committed = last is not None and not os.path.lexists(last)
+        for name in temporary:
+            _remove_quietly(Path(name))
+        if made is not None and not committed:
+            _remove_quietly(made)
+        raise
+    _sync_directory(path.parent)
+    if stale is not None and (npz is None or stale != npz[0]):
+        _remove_quietly(stale)
+
+
+def _write_temporary(target: Path, data: bytes, temporary: list[str]) -> str:
+    """``data`` in a new temporary file beside ``target``, flushed to disk; its name."""
+    name = str(target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp")
+    temporary.append(name)  # before it exists: an interrupt just after os.open cannot leak it
+    # os.open with 0o666 lets the umask set the mode, as open() would (mkstemp: 0o600).
+    handle = os.open(name, _CREATE, 0o666)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(handle, view):]
+        os.fsync(handle)
+    finally:
+        os.close(handle)
+    return name
+
+
+def _exists(path: Path) -> bool:
+    """Whether ``path`` exists; an error other than its absence stops the save."""
+    try:
+        os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
+def _sync_directory(directory: Path) -> None:
+    """Flush the renames to disk too, where the system allows it (not on Windows)."""
+    try:
+        handle = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return
+    try:
+        with contextlib.suppress(OSError):
+            os.fsync(handle)
+    finally:
+        os.close(handle)
+
+
+def _remove_quietly(path: Path) -> None:
+    # Already gone, or cannot be removed: what is left is unused, not wrong.
+    with contextlib.suppress(OSError):
+        os.unlink(path)
