@@ -362,16 +362,16 @@ def _exists(path: Path) -> bool:
 
 
 def _sync_directory(directory: Path) -> None:
-    """Flush the renames to disk too, where the system allows it (not on Windows)."""
-    try:
+    """Flush the renames to disk too, where the system allows it (not on Windows).
+
+    After the commit: the save is done, so an error here is not one to raise.
+    """
+    with contextlib.suppress(OSError):
         handle = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
+        try:
             os.fsync(handle)
-    finally:
-        os.close(handle)
+        finally:
+            os.close(handle)
 
 
 def _remove_quietly(path: Path) -> None:
