@@ -31,6 +31,7 @@ import os
 import re
 import secrets
 import stat
+import warnings
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
@@ -224,8 +225,9 @@ class NpzArchive:
             raise GraphFileError(f"{where}: the array {key!r} in '{self.path}' declares dtype "
                                  f"{stored} and shape {dims!r}, which a graph file cannot hold")
         if stored.name != dtype.name or dims != shape:
-            raise GraphFileError(f"{where}: the npz holds an array of dtype {stored.name} and "
-                                 f"shape {dims}, but the file says {dtype} and {list(shape)}")
+            raise GraphFileError(f"{where}: the array {key!r} in '{self.path}' has dtype "
+                                 f"{stored.name} and shape {dims}, but the file says {dtype} "
+                                 f"and {list(shape)}")
         expected = math.prod(dims) * stored.itemsize
         if size - member.tell() != expected:
             raise GraphFileError(f"{where}: the array {key!r} in '{self.path}' declares "
@@ -267,12 +269,14 @@ def _digest(file: io.FileIO, size: int, refuse: Refuse) -> str:
 def _npy_header(member: Any) -> tuple[np.dtype, tuple, bool]:
     """The dtype, shape and Fortran order an npy header declares (a bounded read)."""
     version = np.lib.format.read_magic(member)
-    if version == (1, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
-    elif version == (2, 0):
-        shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
-    else:
+    if version not in ((1, 0), (2, 0)):
         raise ValueError(f"npy version {version} (this cgraph reads 1.0 and 2.0)")
+    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+            else np.lib.format.read_array_header_2_0)
+    # numpy warns of a header it could parse only as Python 2 wrote it: not an error here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        shape, fortran, dtype = read(member)
     return dtype, shape, fortran
 
 

@@ -732,7 +732,8 @@ def test_npz_of_another_save(saved_with_npz):
 
 
 def test_npz_that_is_not_an_archive(saved_with_npz):
-    np.save(npz_of(saved_with_npz).open("wb"), np.zeros(3))
+    with npz_of(saved_with_npz).open("wb") as file:
+        np.save(file, np.zeros(3))
     _replace_npz_digest_only(saved_with_npz)
     refuse(saved_with_npz, GraphFileError, "not an npz archive")
 
