@@ -302,6 +302,86 @@ def test_scalar_floats_round_trip_bit_for_bit(value, tmp_path):
         assert_same_results(cg, loaded, "y")
 
 
+# NaN bit patterns: quiet with a payload, -nan (the NaN x86 arithmetic makes), signalling,
+# all ones, and the canonical quiet NaN (written "nan").
+NAN_BITS = {
+    np.float64: [0x7FF8000000000001, 0xFFF8000000000000, 0x7FF0000000000001,
+                 0xFFFFFFFFFFFFFFFF, 0x7FF8000000000000, 0x7FFC0000DEADBEEF],
+    np.float32: [0x7FC00001, 0xFFC00000, 0x7F800001, 0xFFFFFFFF, 0x7FC00000, 0x7FA5A5A5],
+    np.float16: [0x7E01, 0xFE00, 0x7C01, 0xFFFF, 0x7E00],
+}
+UINT = {np.float64: np.uint64, np.float32: np.uint32, np.float16: np.uint16}
+
+
+def nans(dtype: type) -> np.ndarray:
+    return np.array(NAN_BITS[dtype], dtype=UINT[dtype]).view(dtype)
+
+
+def bits(value: Any) -> bytes:
+    return np.asarray(value).tobytes()
+
+
+@pytest.mark.parametrize("pattern", NAN_BITS[np.float64], ids=hex)
+def test_float64_scalar_nans_round_trip_bit_for_bit(pattern, tmp_path):
+    value = float(np.array([pattern], dtype=np.uint64).view(np.float64)[0])
+    cg = ComputationalGraph()
+    cg.add_inputs(x=value)
+    cg.add_constant("c", value)
+    cg.add_computation_node("y", Scaled(value), ("x",))
+    loaded = round_trip(cg, tmp_path)
+    for got in (loaded.inputs["x"].output, loaded.constants["c"].output,
+                loaded.operations["y"].op.params()["factor"]):
+        assert type(got) is float
+        assert np.array(got).view(np.uint64) == pattern, hex(int(np.array(got).view(np.uint64)))
+
+
+@pytest.mark.parametrize("pattern", NAN_BITS[np.float32], ids=hex)
+def test_float32_scalar_nans_round_trip_bit_for_bit(pattern, tmp_path):
+    value = np.array(pattern, dtype=np.uint32).view(np.float32)  # 0-d: a float32 "scalar"
+    cg = ComputationalGraph()
+    cg.add_inputs(x=value)
+    loaded = round_trip(cg, tmp_path)
+    got = loaded.inputs["x"].output
+    assert got.dtype == np.float32
+    assert got.shape == ()
+    assert int(got.view(np.uint32)) == pattern
+
+
+@pytest.mark.parametrize("size", [6, 1500], ids=["in the JSON", "in the npz"])
+@pytest.mark.parametrize("dtype", NAN_BITS, ids=lambda dtype: dtype.__name__)
+def test_nan_arrays_round_trip_bit_for_bit(dtype, size, tmp_path):
+    array = np.resize(np.concatenate([nans(dtype), np.array([1.5, -0.0, np.inf], dtype)]),
+                      size).reshape(-1, 3)
+    cg = ComputationalGraph()
+    cg.add_inputs(w=array)
+    cg.add_constant("c", array)
+    loaded = round_trip(cg, tmp_path)
+    for got in (loaded.inputs["w"].output, loaded.constants["c"].output):
+        assert got.dtype == array.dtype
+        assert got.view(UINT[dtype]).tolist() == array.view(UINT[dtype]).tolist()
+
+
+def test_nans_are_written_nan_when_canonical_and_with_their_bits_otherwise(tmp_path):
+    cg = ComputationalGraph()
+    cg.add_inputs(x=math.nan, y=-math.nan, w=nans(np.float32)[:2])
+    cg.save(tmp_path / "graph.json")
+    values = [record["value"] for record in
+              json.loads((tmp_path / "graph.json").read_text())["nodes"]]
+    assert values[0] == "nan"
+    assert values[1] == "nan:0xfff8000000000000"
+    assert values[2]["data"] == ["nan:0x7fc00001", "nan:0xffc00000"]
+
+
+@pytest.mark.parametrize(("dtype", "text"), [
+    (np.float64, "nan:0x7ff8000000000001"), (np.float32, "nan:0x7fc00001"),
+    (np.float16, "nan:0x7e01"), (np.float64, "nan"), (np.float32, "-inf")])
+def test_encode_float_gives_a_nan_its_own_width(dtype, text):
+    from cgraph._io_values import encode_float
+
+    value = nans(dtype)[0] if text.startswith("nan:") else dtype(text)
+    assert encode_float(value) == text
+
+
 def test_large_arrays_go_to_the_npz_and_the_threshold_can_be_chosen(tmp_path):
     cg = ComputationalGraph()
     cg.add_inputs(small=np.arange(3.0), large=np.arange(1001.0))
