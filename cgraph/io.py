@@ -129,7 +129,7 @@ def _npz_pattern(path: Path) -> re.Pattern[str]:
 
 def save(cg: ComputationalGraph, path: str | os.PathLike[str], *,
          array_threshold: int = ARRAY_THRESHOLD) -> None:
-    """Write ``cg`` to the JSON file ``path``, and large arrays to ``npz_path(path)``.
+    """Write ``cg`` to the JSON file ``path``, and large arrays to ``npz_path(path, digest)``.
 
     See :meth:`ComputationalGraph.save`. Every record is encoded before anything is
     written. The npz, if any, goes to :func:`npz_path` (a name of its own digest,
