@@ -1,4 +1,4 @@
-"""The files behind graph files: bounded reads, the npz beside them, and atomic saves.
+"""The files behind graph files: bounded reads, and the npz beside them.
 
 Used by :mod:`cgraph.io`, which describes the format.
 
@@ -10,26 +10,17 @@ many bytes are read. An npz is hashed in chunks before anything else is read
 from it; its members must be uncompressed (stored) ``<key>.npy`` files, so no
 small file expands into a large one; each npy header is read (at most 10,000
 bytes) and its dtype and shape checked against the record, and its data size
-against the member's size, before the array is allocated.
-
-Saving has one commit point. The npz goes to a name derived from its sha256
-digest (a new name for new content, so the old graph's npz is never touched),
-recorded in the JSON; each file is written to a temporary file, fsynced and
-renamed into place, the JSON last. Until that rename the old JSON and its npz
-are as they were; after it, the old npz is removed. A failure or an interrupt
-(KeyboardInterrupt) at any step before the commit removes what this save made.
+against the member's size, before the array is allocated. Saving is in
+:mod:`cgraph._io_commit`.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
-import json
 import math
 import os
 import re
-import secrets
 import stat
 import warnings
 import zipfile
@@ -39,17 +30,18 @@ from typing import Any
 
 import numpy as np
 
-from cgraph._io_values import DTYPES
+from cgraph._io_values import DTYPES, check_fields, expect, shown
 from cgraph.errors import GraphFileError
 
-__all__ = ["read_regular", "npz_bytes", "NpzArchive", "previous_npz", "commit"]
+__all__ = ["read_regular", "open_regular", "npz_bytes", "NpzArchive", "GraphArrays"]
 
 _READ = (os.O_RDONLY | getattr(os, "O_BINARY", 0) | getattr(os, "O_NONBLOCK", 0)
          | getattr(os, "O_NOCTTY", 0))
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 _CHUNK = 1 << 20
 _MEMBER = re.compile(r"([A-Za-z0-9_]{1,64})\.npy")
 _MAX_DIMENSIONS = 64  # numpy's own limit
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_NPZ_NAME = re.compile(r"[^/\\:\x00]{1,200}\.npz")  # beside the graph file: no directory
 _KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
           (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
           (stat.S_ISSOCK, "a socket"))
@@ -62,7 +54,7 @@ Refuse = Callable[[str], GraphFileError]  # makes the error for a reason, with i
 # --------------------------------------------------------------------------------------
 
 
-def _open_regular(path: Path, limit: int, refuse: Refuse) -> tuple[io.FileIO, int]:
+def open_regular(path: Path, limit: int, refuse: Refuse) -> tuple[io.FileIO, int]:
     """``path`` open for reading, and its size; refused unless a regular file within ``limit``."""
     try:
         _check_regular(os.stat(path), limit, refuse)
@@ -92,7 +84,7 @@ def _check_regular(info: os.stat_result, limit: int, refuse: Refuse) -> None:
 
 def read_regular(path: Path, limit: int, refuse: Refuse) -> bytes:
     """The bytes of the regular file ``path``, at most ``limit`` of them (see the module)."""
-    file, size = _open_regular(path, limit, refuse)
+    file, size = open_regular(path, limit, refuse)
     data = bytearray(size)
     with file:
         _fill(file, memoryview(data), refuse)
@@ -148,7 +140,7 @@ class NpzArchive:
 
     def __init__(self, path: Path, sha256: str, limit: int, where: str) -> None:
         self.path, self.where, self.used = path, where, set()
-        file, size = _open_regular(path, limit, self._unreadable)
+        file, size = open_regular(path, limit, self._unreadable)
         try:
             if _digest(file, size, self._unreadable) != sha256:
                 raise GraphFileError(f"{where}: '{path}' is not the npz saved with this graph "
@@ -280,105 +272,42 @@ def _npy_header(member: Any) -> tuple[np.dtype, tuple, bool]:
     return dtype, shape, fortran
 
 
-# --------------------------------------------------------------------------------------
-# Saving atomically
-# --------------------------------------------------------------------------------------
+class GraphArrays:
+    """The npz a graph file's ``"npz"`` entry names, opened on first use (see NpzArchive)."""
 
-_HEAD = re.compile(rb'\{"format": "cgraph", "version": 1, "npz": (\{[^{}]{1,400}\}), "nodes": ')
+    def __init__(self, path: Path, info: Any, where: str, limit: int) -> None:
+        self.archive: NpzArchive | None = None
+        self.info, self.limit = info, limit
+        if info is None:
+            return
+        expect(info, dict, '"npz"', where)
+        check_fields(info, ("sha256",), f'{where}, "npz"', optional=("file",))
+        if not isinstance(info["sha256"], str) or not _SHA256.fullmatch(info["sha256"]):
+            raise GraphFileError(f'{where}, "npz": "sha256" must be 64 lowercase hex digits, '
+                                 f"not {shown(info['sha256'])}")
+        name = info.get("file")
+        if name is None:  # written before the name was recorded
+            self.path = path.with_suffix(".npz")
+        elif isinstance(name, str) and _NPZ_NAME.fullmatch(name):
+            self.path = path.parent / name
+        else:
+            raise GraphFileError(f'{where}, "npz": "file" must name an .npz beside the graph '
+                                 f"file, without a directory, not {shown(name)}")
 
+    def get(self, key: str, dtype: np.dtype, shape: tuple[int, ...], where: str) -> np.ndarray:
+        if self.info is None:
+            raise GraphFileError(f"{where}: its value is in an npz file, but the graph file "
+                                 "has no \"npz\" entry giving that file's digest")
+        if self.archive is None:
+            self.archive = NpzArchive(self.path, self.info["sha256"], self.limit, where)
+        return self.archive.get(key, dtype, shape, where)
 
-def previous_npz(path: Path, pattern: re.Pattern[str], legacy: Path) -> Path | None:
-    """The npz the graph file now at ``path`` uses, if a save over it may remove it.
+    def check_all_used(self, where: str) -> None:
+        unused = self.archive.unused() if self.archive is not None else []
+        if unused:
+            raise GraphFileError(f"{where}: '{self.path}' holds array(s) no record uses: "
+                                 f"{', '.join(map(repr, unused[:5]))} (was it edited?)")
 
-    Only a name this cgraph writes for ``path`` (``pattern``), or ``legacy`` (the name
-    of older saves), is ever removed, never another file a (hostile) old file names.
-    """
-    try:
-        file, size = _open_regular(path, 1 << 40, lambda reason: GraphFileError(reason))
-        with file:
-            head = file.read(min(size, 4096))
-        match = _HEAD.match(head)
-        entry = json.loads(match.group(1)) if match else None
-    except (OSError, GraphFileError, ValueError):
-        return None  # no old graph file to replace, or not one this cgraph wrote
-    if not isinstance(entry, dict):
-        return None
-    name = entry.get("file")
-    if name is None:
-        return legacy
-    return path.parent / name if isinstance(name, str) and pattern.fullmatch(name) else None
-
-
-def commit(path: Path, document: bytes, npz: tuple[Path, bytes] | None,
-           stale: Path | None) -> None:
-    """Write ``npz`` (its path and bytes), then ``document`` at ``path``; then remove ``stale``.
-
-    The document's rename is the commit: an error or interrupt before it leaves the
-    old files as they were, and removes the temporary files and the npz it made.
-    """
-    temporary: list[str] = []
-    made: Path | None = None  # an npz this save created, to remove unless committed
-    last = None
-    try:
-        if npz is not None:
-            target, data = npz
-            name = _write_temporary(target, data, temporary)
-            made = None if _exists(target) else target
-            os.replace(name, target)
-        last = _write_temporary(path, document, temporary)
-        os.replace(last, path)  # the commit
-    except BaseException:
-        # The document's temporary file is gone only if its rename happened.
-        committed = last is not None and not os.path.lexists(last)
-        for name in temporary:
-            _remove_quietly(Path(name))
-        if made is not None and not committed:
-            _remove_quietly(made)
-        raise
-    _sync_directory(path.parent)
-    if stale is not None and (npz is None or stale != npz[0]):
-        _remove_quietly(stale)
-
-
-def _write_temporary(target: Path, data: bytes, temporary: list[str]) -> str:
-    """``data`` in a new temporary file beside ``target``, flushed to disk; its name."""
-    name = str(target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp")
-    temporary.append(name)  # before it exists: an interrupt just after os.open cannot leak it
-    # os.open with 0o666 lets the umask set the mode, as open() would (mkstemp: 0o600).
-    handle = os.open(name, _CREATE, 0o666)
-    try:
-        view = memoryview(data)
-        while view:
-            view = view[os.write(handle, view):]
-        os.fsync(handle)
-    finally:
-        os.close(handle)
-    return name
-
-
-def _exists(path: Path) -> bool:
-    """Whether ``path`` exists; an error other than its absence stops the save."""
-    try:
-        os.lstat(path)
-    except FileNotFoundError:
-        return False
-    return True
-
-
-def _sync_directory(directory: Path) -> None:
-    """Flush the renames to disk too, where the system allows it (not on Windows).
-
-    After the commit: the save is done, so an error here is not one to raise.
-    """
-    with contextlib.suppress(OSError):
-        handle = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-        try:
-            os.fsync(handle)
-        finally:
-            os.close(handle)
-
-
-def _remove_quietly(path: Path) -> None:
-    # Already gone, or cannot be removed: what is left is unused, not wrong.
-    with contextlib.suppress(OSError):
-        os.unlink(path)
+    def close(self) -> None:
+        if self.archive is not None:
+            self.archive.close()

@@ -64,7 +64,8 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
-from cgraph._io_files import NpzArchive, commit, npz_bytes, previous_npz, read_regular
+from cgraph._io_commit import commit, previous_npz
+from cgraph._io_files import GraphArrays, npz_bytes, read_regular
 from cgraph._io_values import (
     DTYPES,
     MAX_NESTING,
@@ -77,7 +78,6 @@ from cgraph._io_values import (
     encode_float,
     encode_param,
     expect,
-    shown,
 )
 from cgraph.errors import CycleError, GraphError, GraphFileError, InvalidOperationError
 from cgraph.graph import ComputationalGraph
@@ -95,8 +95,6 @@ ARRAY_THRESHOLD = 1000
 MAX_JSON_BYTES = 1 << 28
 #: The largest npz load reads, in bytes: 16 GiB (it is hashed in chunks before it is read).
 MAX_NPZ_BYTES = 1 << 34
-_SHA256 = re.compile(r"[0-9a-f]{64}")
-_NPZ_NAME = re.compile(r"[^/\\:\x00]{1,200}\.npz")  # a file beside the graph file, no path
 _FIELDS = {"input": ("name", "kind", "trainable", "value"), "constant": ("name", "kind", "value"),
            "operation": ("name", "kind", "op", "inputs", "params")}
 
@@ -262,7 +260,7 @@ def load(path: str | os.PathLike[str], *,
                              f"reads version {VERSION} only (a newer cgraph may have written it)")
     check_fields(document, ("format", "version", "nodes"), where, optional=("npz",))
     records = expect(document["nodes"], list, '"nodes"', where)
-    arrays = _Arrays(path, document.get("npz"), where)
+    arrays = GraphArrays(path, document.get("npz"), where, MAX_NPZ_BYTES)
     try:
         cg = _declare_all(graph_class(), records, where, arrays)
         arrays.check_all_used(where)
@@ -272,7 +270,7 @@ def load(path: str | os.PathLike[str], *,
 
 
 def _declare_all(cg: ComputationalGraph, records: list, where: str,
-                 arrays: _Arrays) -> ComputationalGraph:
+                 arrays: GraphArrays) -> ComputationalGraph:
     # Where each name is declared, to tell a node used before its record (a forward
     # reference, or a cycle) from one that does not exist.
     positions: dict[str, int] = {}
@@ -329,7 +327,7 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON (a non-finite float is written 'nan', 'inf', '-inf')")
 
 
-def _declare(cg: ComputationalGraph, record: Any, at: str, arrays: _Arrays,
+def _declare(cg: ComputationalGraph, record: Any, at: str, arrays: GraphArrays,
              positions: dict[str, int], records: list, index: int) -> None:
     expect(record, dict, "a node record", at)
     kind = record.get("kind")
@@ -394,7 +392,7 @@ def _located(err: GraphError, at: str) -> GraphError:
         return GraphFileError(f"{at}: {err}", nodes=err.nodes)
 
 
-def _decode_value(value: Any, where: str, arrays: _Arrays) -> Any:
+def _decode_value(value: Any, where: str, arrays: GraphArrays) -> Any:
     if not isinstance(value, dict):
         return decode_float(value, '"value"', where)
     if "npz" not in value:
@@ -403,44 +401,3 @@ def _decode_value(value: Any, where: str, arrays: _Arrays) -> Any:
     check_fields(value, ("dtype", "shape", "npz"), f'{where}, "value"')
     dtype, shape = check_dtype_shape(value, where)  # before anything of that size is read
     return arrays.get(expect(value["npz"], str, '"npz"', where), dtype, shape, where)
-
-
-class _Arrays:
-    """The npz a graph file names, opened on first use, after its digest is checked."""
-
-    def __init__(self, path: Path, info: Any, where: str) -> None:
-        self.archive: NpzArchive | None = None
-        self.info = info
-        if info is None:
-            return
-        expect(info, dict, '"npz"', where)
-        check_fields(info, ("sha256",), f'{where}, "npz"', optional=("file",))
-        if not isinstance(info["sha256"], str) or not _SHA256.fullmatch(info["sha256"]):
-            raise GraphFileError(f'{where}, "npz": "sha256" must be 64 lowercase hex digits, '
-                                 f"not {shown(info['sha256'])}")
-        name = info.get("file")
-        if name is None:  # written before the name was recorded
-            self.path = path.with_suffix(".npz")
-        elif isinstance(name, str) and _NPZ_NAME.fullmatch(name) and name not in (".npz",):
-            self.path = path.parent / name
-        else:
-            raise GraphFileError(f'{where}, "npz": "file" must name an .npz beside the graph '
-                                 f"file, without a directory, not {shown(name)}")
-
-    def get(self, key: str, dtype: np.dtype, shape: tuple[int, ...], where: str) -> np.ndarray:
-        if self.info is None:
-            raise GraphFileError(f"{where}: its value is in an npz file, but the graph file "
-                                 "has no \"npz\" entry giving that file's digest")
-        if self.archive is None:
-            self.archive = NpzArchive(self.path, self.info["sha256"], MAX_NPZ_BYTES, where)
-        return self.archive.get(key, dtype, shape, where)
-
-    def check_all_used(self, where: str) -> None:
-        unused = self.archive.unused() if self.archive is not None else []
-        if unused:
-            raise GraphFileError(f"{where}: '{self.path}' holds array(s) no record uses: "
-                                 f"{', '.join(map(repr, unused[:5]))} (was it edited?)")
-
-    def close(self) -> None:
-        if self.archive is not None:
-            self.archive.close()

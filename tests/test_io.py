@@ -850,7 +850,7 @@ def test_loading_with_npz_never_unpickles(saved_with_npz, monkeypatch):
 
 def test_io_source_has_no_code_execution():
     source = "".join((Path(cgraph.io.__file__).parent / name).read_text()
-                     for name in ("io.py", "_io_files.py", "_io_values.py"))
+                     for name in ("io.py", "_io_files.py", "_io_commit.py", "_io_values.py"))
     for forbidden in ("import pickle", "pickle.", "eval(", "exec(", "import_module",
                       "__import__", "allow_pickle=True"):
         assert forbidden not in source, forbidden
