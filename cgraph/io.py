@@ -10,7 +10,7 @@ with one record per node in declaration order, one line each:
   and its ``params()``: JSON's numbers, strings, booleans, null and lists as they
   are, anything else as a one-key tagged object: ``{"tuple": [...]}``, ``{"slice":
   [start, stop, step]}``, ``{"ellipsis": true}``, ``{"float": "nan"}`` (or
-  ``"inf"``, ``"-inf"``), ``{"dict": {...}}``, ``{"array": A}``.
+  ``"inf"``, ``"-inf"``, ``"nan:0x..."``), ``{"dict": {...}}``, ``{"array": A}``.
 
 A value V is a JSON number for a Python float, or a string for what JSON has no
 number for: ``"inf"``, ``"-inf"``, ``"nan"`` (the canonical quiet NaN) or
@@ -28,8 +28,9 @@ and NaNs with their bits: every value comes back bit for bit.
 
 Saving is atomic: the npz goes to a new name (its digest's), then the JSON is
 renamed into place, the one commit point; only then is the old npz removed. A save
-that fails or is interrupted (KeyboardInterrupt included) at any step leaves the old
-graph file and its npz loadable, with the same values, and no temporary file.
+that fails or is interrupted (KeyboardInterrupt included) at any step before that
+rename leaves the old graph file and its npz loadable, with the same values, and no
+temporary file; one interrupted after it has saved the new graph whole.
 
 Loading is strict: each field must be present with its type, and an unknown field
 is refused, not ignored (a typo must not pass silently; a new format gets a new
