@@ -23,10 +23,17 @@ class GraphFiles:
         Inputs and constants are saved with their values (dtype and shape, exactly),
         operations by their registered name, ``params()`` and input names. An array
         of more than ``array_threshold`` elements goes to an ``.npz`` beside the file,
-        named like it (``graph.json`` -> ``graph.npz``). Cached outputs and gradients
-        are not saved: ``forward`` and ``backward`` recompute them. The files are
-        written to temporary files and renamed into place, so a failed save leaves no
-        half-written file. The format is described in :mod:`cgraph.io`.
+        named after it and its sha256 digest (``graph.json`` ->
+        ``graph.<16 hex digits>.npz``), which the file records. Floats, NaN payloads
+        and ``-nan`` included, come back bit for bit. Cached outputs and gradients
+        are not saved: ``forward`` and ``backward`` recompute them.
+
+        The save is atomic: the new ``.npz`` gets a new name, then the JSON is
+        written to a temporary file and renamed into place, the one commit point. A
+        save that raises (an OSError, a KeyboardInterrupt) at any step before it
+        leaves the old file and its ``.npz`` loadable with the same values, and no
+        temporary file; after it, the old ``.npz`` is removed. The format is
+        described in :mod:`cgraph.io`.
 
         Parameters
         ----------
@@ -39,8 +46,8 @@ class GraphFiles:
         ------
         GraphFileError
             If an op is not registered under a name, its ``params()`` cannot be written
-            (or do not rebuild it), or a value is not a real number or numeric array;
-            then no file is written.
+            (or do not rebuild it, or nest more than 100 levels deep), or a value is
+            not a real number or numeric array; then no file is written.
         OSError
             If a file cannot be written.
 
@@ -78,6 +85,13 @@ class GraphFiles:
         only: a custom op must be defined (imported) in this process before loading.
         Nothing is unpickled, evaluated or imported.
 
+        Any file, however hostile, is refused with a GraphFileError in bounded memory
+        and time: only regular files are read (a FIFO or a device, even through a
+        symlink, is refused before it is opened), within ``cgraph.io.MAX_JSON_BYTES``
+        and ``MAX_NPZ_BYTES``; numbers must fit a float; parameters nest at most 100
+        levels; ``.npz`` members must be stored uncompressed, and each npy header's
+        dtype, shape and size must agree with the record before an array is allocated.
+
         Parameters
         ----------
         path : str or os.PathLike
@@ -91,8 +105,9 @@ class GraphFiles:
         Raises
         ------
         GraphFileError
-            If the file (or its ``.npz``) cannot be read, is not valid JSON, is not a
-            cgraph file of a version this cgraph reads, or a record is malformed.
+            If the file (or its ``.npz``) cannot be read, is not a regular file, is too
+            large, is not valid JSON, is not a cgraph file of a version this cgraph
+            reads, or a record or an npz member is malformed.
         InvalidOperationError
             If an op name is not registered in this process, or its parameters are refused.
         DuplicateNodeError, UnknownNodeError, CycleError, ArityError

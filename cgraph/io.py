@@ -10,17 +10,27 @@ with one record per node in declaration order, one line each:
   and its ``params()``: JSON's numbers, strings, booleans, null and lists as they
   are, anything else as a one-key tagged object: ``{"tuple": [...]}``, ``{"slice":
   [start, stop, step]}``, ``{"ellipsis": true}``, ``{"float": "nan"}`` (or
-  ``"inf"``, ``"-inf"``), ``{"dict": {...}}``, ``{"array": A}``.
+  ``"inf"``, ``"-inf"``, ``"nan:0x..."``), ``{"dict": {...}}``, ``{"array": A}``.
 
-A value V is a JSON number for a Python float, or ``"nan"``, ``"inf"``, ``"-inf"``
-(JSON has no such numbers); an array A is ``{"dtype": "float32", "shape": [2, 3],
-"data": [...]}``, its elements flat in C order. An array of more than
-``ARRAY_THRESHOLD`` elements is written ``{"dtype", "shape", "npz": "a0"}`` instead:
-the key of an array in the ``.npz`` beside the file (``graph.json`` ->
-``graph.npz``), whose sha256 digest the document then holds as ``"npz": {"sha256":
-...}``, so a stale or swapped npz is refused. Dtypes are real numbers only: bool,
-int8-64, uint8-64, float16-64. Floats are written with ``repr``: every value comes
-back bit for bit.
+A value V is a JSON number for a Python float, or a string for what JSON has no
+number for: ``"inf"``, ``"-inf"``, ``"nan"`` (the canonical quiet NaN) or
+``"nan:0x7ff8000000000001"`` (any other NaN: its bits in hex, 4, 8 or 16 digits for
+float16, float32 or float64, so a NaN's payload and sign survive); an array A is
+``{"dtype": "float32", "shape": [2, 3], "data": [...]}``, its elements flat in C
+order. An array of more than ``ARRAY_THRESHOLD`` elements is written ``{"dtype",
+"shape", "npz": "a0"}`` instead: the key of an array in the ``.npz`` beside the file,
+which the document names with its sha256 digest, ``"npz": {"file":
+"graph.<16 hex digits>.npz", "sha256": ...}`` (:func:`npz_path`), so a stale or
+swapped npz is refused. (Files written before the name was recorded have ``"npz":
+{"sha256": ...}`` and their npz is ``graph.npz``; they still load.) Dtypes are real
+numbers only: bool, int8-64, uint8-64, float16-64. Floats are written with ``repr``
+and NaNs with their bits: every value comes back bit for bit.
+
+Saving is atomic: the npz goes to a new name (its digest's), then the JSON is
+renamed into place, the one commit point; only then is the old npz removed. A save
+that fails or is interrupted (KeyboardInterrupt included) at any step before that
+rename leaves the old graph file and its npz loadable, with the same values, and no
+temporary file; one interrupted after it has saved the new graph whole.
 
 Loading is strict: each field must be present with its type, and an unknown field
 is refused, not ignored (a typo must not pass silently; a new format gets a new
@@ -28,26 +38,39 @@ version). The nodes are then declared through the graph's own methods, so every
 check of declaring applies; any failure raises a GraphError naming the file, the
 record and the node, and returns no graph. Nothing is unpickled, evaluated or
 imported: ops are looked up by name among those registered in this process, and
-the npz is read with ``allow_pickle=False``.
+the npz is read member by member, never unpickled.
+
+Loading is bounded, whatever the file: a hostile file gets a GraphFileError, not a
+raw exception, a hang or an exhausted memory. Only regular files are read (a
+device, FIFO or directory, even behind a symlink, is refused before it is opened),
+of at most ``MAX_JSON_BYTES`` and ``MAX_NPZ_BYTES``; parameters nest at most
+``MAX_NESTING`` levels (on saving too); a number must fit a float; the npz's
+members must be stored uncompressed, each npy header's dtype and shape must be
+those the record gives and its data exactly the member's size, all checked before
+an array is allocated; an npz member that no record uses is refused.
 """
 
 from __future__ import annotations
 
 import difflib
 import hashlib
-import io
 import json
+import math
 import os
-import secrets
-import zipfile
+import re
+import reprlib
 from pathlib import Path
 from typing import Any
 
 import networkx as nx
 import numpy as np
 
+from cgraph._io_commit import commit, previous_npz
+from cgraph._io_files import GraphArrays, npz_bytes, read_regular
 from cgraph._io_values import (
     DTYPES,
+    MAX_NESTING,
+    check_dtype_shape,
     check_fields,
     decode_array,
     decode_float,
@@ -62,26 +85,40 @@ from cgraph.graph import ComputationalGraph
 from cgraph.nodes import Input, OperationNode
 from cgraph.operation import OPERATIONS, Operation, resolve_operation
 
-__all__ = ["save", "load", "npz_path", "FORMAT", "VERSION", "ARRAY_THRESHOLD", "DTYPES"]
+__all__ = ["save", "load", "npz_path", "FORMAT", "VERSION", "ARRAY_THRESHOLD", "DTYPES",
+           "MAX_JSON_BYTES", "MAX_NPZ_BYTES", "MAX_NESTING"]
 
 FORMAT = "cgraph"
 VERSION = 1
 #: Arrays with more elements than this go to the .npz beside the JSON file.
 ARRAY_THRESHOLD = 1000
-_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+#: The largest graph file (JSON) load reads, in bytes: 256 MiB.
+MAX_JSON_BYTES = 1 << 28
+#: The largest npz load reads, in bytes: 16 GiB (it is hashed in chunks before it is read).
+MAX_NPZ_BYTES = 1 << 34
 _FIELDS = {"input": ("name", "kind", "trainable", "value"), "constant": ("name", "kind", "value"),
            "operation": ("name", "kind", "op", "inputs", "params")}
 
 
-def npz_path(path: str | os.PathLike[str]) -> Path:
-    """Where the large arrays of the graph file ``path`` go: its suffix replaced by ``.npz``.
+def npz_path(path: str | os.PathLike[str], sha256: str) -> Path:
+    """Where :func:`save` puts the large arrays of the graph file ``path``, given their digest.
+
+    Beside the file, named after it and the first 16 hex digits of the npz's sha256
+    digest: new content gets a new name, so that writing it never touches the npz of
+    the graph being replaced (see :func:`save`). The graph file records the name.
 
     Examples
     --------
-    >>> npz_path("models/graph.json").as_posix(), npz_path("graph").as_posix()
-    ('models/graph.npz', 'graph.npz')
+    >>> npz_path("models/graph.json", "0123456789abcdef" * 4).as_posix()
+    'models/graph.0123456789abcdef.npz'
     """
-    return Path(path).with_suffix(".npz")
+    path = Path(path)
+    return path.parent / f"{path.stem}.{sha256[:16]}.npz"
+
+
+def _npz_pattern(path: Path) -> re.Pattern[str]:
+    """The names :func:`npz_path` gives for ``path``, whatever the digest."""
+    return re.compile(re.escape(path.stem) + r"\.[0-9a-f]{16}\.npz")
 
 
 # --------------------------------------------------------------------------------------
@@ -91,11 +128,16 @@ def npz_path(path: str | os.PathLike[str]) -> Path:
 
 def save(cg: ComputationalGraph, path: str | os.PathLike[str], *,
          array_threshold: int = ARRAY_THRESHOLD) -> None:
-    """Write ``cg`` to the JSON file ``path``, and large arrays to ``npz_path(path)``.
+    """Write ``cg`` to the JSON file ``path``, and large arrays to ``npz_path(path, digest)``.
 
     See :meth:`ComputationalGraph.save`. Every record is encoded before anything is
-    written; then each file goes to a temporary file beside it, and all are renamed
-    into place, so a failed save leaves the old files as they were.
+    written. The npz, if any, goes to :func:`npz_path` (a name of its own digest,
+    never the old npz's unless the content is the same), then the JSON: each to a
+    temporary file beside it, flushed to disk and renamed into place. The JSON's
+    rename is the one commit: a save that raises (an OSError, a KeyboardInterrupt)
+    before it leaves the old JSON and npz loadable with the same values and removes
+    what it wrote; after it, the old npz is removed (only a name this cgraph writes
+    for ``path``, or ``graph.npz`` of an older save).
 
     Examples
     --------
@@ -118,47 +160,17 @@ def save(cg: ComputationalGraph, path: str | os.PathLike[str], *,
     records = [_record(node, f"graph file '{path}', node {node.name!r}", arrays,
                        array_threshold, rebuilt) for node in cg.nodes.values()]
     head: dict[str, Any] = {"format": FORMAT, "version": VERSION}
-    writes: list[tuple[Path, bytes]] = []
+    npz = None
     if arrays:
-        blob = _npz_bytes(arrays)
-        head["npz"] = {"sha256": hashlib.sha256(blob).hexdigest()}
-        writes.append((npz_path(path), blob))
+        blob = npz_bytes(arrays)
+        digest = hashlib.sha256(blob).hexdigest()
+        npz = (npz_path(path, digest), blob)
+        head["npz"] = {"file": npz[0].name, "sha256": digest}
     body = ",\n".join("  " + json.dumps(record, allow_nan=False) for record in records)
     nodes = f"[\n{body}\n]" if records else "[]"
-    writes.append((path, f'{json.dumps(head)[:-1]}, "nodes": {nodes}}}\n'.encode("ascii")))
-    _write_atomically(writes)
-
-
-def _npz_bytes(arrays: dict[str, np.ndarray]) -> bytes:
-    """An npz as np.savez writes it, but with fixed timestamps: the same graph, the same bytes."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for key, array in arrays.items():
-            member = zipfile.ZipInfo(f"{key}.npy", date_time=(1980, 1, 1, 0, 0, 0))
-            with archive.open(member, "w", force_zip64=True) as file:
-                np.lib.format.write_array(file, array, allow_pickle=False)
-    return buffer.getvalue()
-
-
-def _write_atomically(writes: list[tuple[Path, bytes]]) -> None:
-    """Write every file to a temporary file beside it, then rename them all into place."""
-    temporary: list[tuple[str, Path]] = []
-    try:
-        for target, data in writes:
-            name = str(target.parent / f".{target.name}.{secrets.token_hex(8)}.tmp")
-            # os.open with 0o666 lets the umask set the mode, as open() would (mkstemp: 0o600).
-            handle = os.open(name, _CREATE, 0o666)
-            temporary.append((name, target))
-            with os.fdopen(handle, "wb") as file:
-                file.write(data)
-                file.flush()
-                os.fsync(file.fileno())
-        for name, target in temporary:
-            os.replace(name, target)
-    finally:
-        for name, _ in temporary:
-            if os.path.exists(name):
-                os.unlink(name)
+    document = f'{json.dumps(head)[:-1]}, "nodes": {nodes}}}\n'.encode("ascii")
+    stale = previous_npz(path, _npz_pattern(path), path.with_suffix(".npz"))
+    commit(path, document, npz, stale)
 
 
 def _record(node: Any, where: str, arrays: dict[str, np.ndarray], threshold: int,
@@ -240,23 +252,32 @@ def load(path: str | os.PathLike[str], *,
                              "a graph file is a JSON object")
     if document.get("format") != FORMAT:
         raise GraphFileError(f"{where} is not a cgraph graph file: its \"format\" is "
-                             f"{document.get('format')!r}, not {FORMAT!r}")
+                             f"{reprlib.repr(document.get('format'))}, not {FORMAT!r}")
     if "version" not in document:
         raise GraphFileError(f"{where} has no \"version\"; this cgraph reads version {VERSION}")
     version = document["version"]
     if type(version) is not int or version != VERSION:
-        raise GraphFileError(f"{where} has version {version!r}, but this cgraph reads version "
-                             f"{VERSION} only (a newer cgraph may have written it)")
+        raise GraphFileError(f"{where} has version {reprlib.repr(version)}, but this cgraph "
+                             f"reads version {VERSION} only (a newer cgraph may have written it)")
     check_fields(document, ("format", "version", "nodes"), where, optional=("npz",))
     records = expect(document["nodes"], list, '"nodes"', where)
-    arrays = _Arrays(path, document.get("npz"), where)
+    arrays = GraphArrays(path, document.get("npz"), where, MAX_NPZ_BYTES)
+    try:
+        cg = _declare_all(graph_class(), records, where, arrays)
+        arrays.check_all_used(where)
+    finally:
+        arrays.close()
+    return cg
+
+
+def _declare_all(cg: ComputationalGraph, records: list, where: str,
+                 arrays: GraphArrays) -> ComputationalGraph:
     # Where each name is declared, to tell a node used before its record (a forward
     # reference, or a cycle) from one that does not exist.
     positions: dict[str, int] = {}
     for index, record in enumerate(records):
         if isinstance(record, dict) and isinstance(record.get("name"), str):
             positions.setdefault(record["name"], index)
-    cg = graph_class()
     for index, record in enumerate(records):
         name = record.get("name") if isinstance(record, dict) else None
         at = f"{where}, node record {index}" + (f" ({name!r})" if isinstance(name, str) else "")
@@ -272,13 +293,11 @@ def load(path: str | os.PathLike[str], *,
 
 
 def _read_json(path: Path) -> Any:
-    try:
-        raw = path.read_bytes()
-    except OSError as err:
-        raise GraphFileError(f"cannot read graph file '{path}': {err.strerror or err}") from err
+    raw = read_regular(path, MAX_JSON_BYTES,
+                       lambda reason: GraphFileError(f"cannot read graph file '{path}': {reason}"))
     try:
         return json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys,
-                          parse_constant=_no_constant)
+                          parse_constant=_no_constant, parse_float=_finite_float)
     except json.JSONDecodeError as err:
         raise GraphFileError(
             f"graph file '{path}' is not valid JSON: {err.msg} at line {err.lineno}, column "
@@ -298,11 +317,18 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # json would read 1e400 as inf; save writes "inf"
+        raise ValueError(f"the number {text[:40]} is out of the range of a float")
+    return value
+
+
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON (a non-finite float is written 'nan', 'inf', '-inf')")
 
 
-def _declare(cg: ComputationalGraph, record: Any, at: str, arrays: _Arrays,
+def _declare(cg: ComputationalGraph, record: Any, at: str, arrays: GraphArrays,
              positions: dict[str, int], records: list, index: int) -> None:
     expect(record, dict, "a node record", at)
     kind = record.get("kind")
@@ -367,55 +393,12 @@ def _located(err: GraphError, at: str) -> GraphError:
         return GraphFileError(f"{at}: {err}", nodes=err.nodes)
 
 
-def _decode_value(value: Any, where: str, arrays: _Arrays) -> Any:
+def _decode_value(value: Any, where: str, arrays: GraphArrays) -> Any:
     if not isinstance(value, dict):
         return decode_float(value, '"value"', where)
-    source = "npz" if "npz" in value else "data"
-    check_fields(value, ("dtype", "shape", source), f'{where}, "value"')
-    return decode_array(value, where, arrays.get(value["npz"], where) if source == "npz"
-                        else None)
-
-
-class _Arrays:
-    """The npz beside a graph file, opened on first use, after its digest is checked."""
-
-    def __init__(self, path: Path, info: Any, where: str) -> None:
-        self.path, self.file, self.info = npz_path(path), None, info
-        if info is not None:
-            expect(info, dict, '"npz"', where)
-            check_fields(info, ("sha256",), f'{where}, "npz"')
-            expect(info["sha256"], str, "the npz's sha256", where)
-
-    def get(self, key: Any, where: str) -> np.ndarray:
-        expect(key, str, '"npz"', where)
-        if self.info is None:
-            raise GraphFileError(f"{where}: its value is in an npz file, but the graph file "
-                                 "has no \"npz\" entry giving that file's digest")
-        if self.file is None:
-            self.file = self._open(where)
-        if key not in self.file.files:
-            raise GraphFileError(f"{where}: the array {key!r} is not in '{self.path}'")
-        try:
-            return self.file[key]
-        except ValueError as err:  # an object array: reading it would need pickle
-            raise GraphFileError(f"{where}: the array {key!r} in '{self.path}' cannot be read "
-                                 f"without unpickling, which cgraph never does ({err})") from err
-
-    def _open(self, where: str) -> Any:
-        try:
-            blob = self.path.read_bytes()
-        except OSError as err:
-            raise GraphFileError(f"{where}: its value is kept in '{self.path}', which cannot be "
-                                 f"read: {err.strerror or err}; keep the .npz beside the "
-                                 "graph file") from err
-        if hashlib.sha256(blob).hexdigest() != self.info["sha256"]:
-            raise GraphFileError(f"{where}: '{self.path}' is not the npz saved with this graph "
-                                 "file: its sha256 digest differs (was one of them replaced or "
-                                 "edited?)")
-        try:
-            file = np.load(io.BytesIO(blob), allow_pickle=False)
-        except (OSError, ValueError, EOFError) as err:
-            file = err
-        if not isinstance(file, np.lib.npyio.NpzFile):
-            raise GraphFileError(f"{where}: '{self.path}' is not an npz archive")
-        return file
+    if "npz" not in value:
+        check_fields(value, ("dtype", "shape", "data"), f'{where}, "value"')
+        return decode_array(value, where)
+    check_fields(value, ("dtype", "shape", "npz"), f'{where}, "value"')
+    dtype, shape = check_dtype_shape(value, where)  # before anything of that size is read
+    return arrays.get(expect(value["npz"], str, '"npz"', where), dtype, shape, where)

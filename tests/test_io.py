@@ -112,6 +112,12 @@ def assert_same_results(original: ComputationalGraph, loaded: ComputationalGraph
         assert_identical(expected[name], got[name], f"gradient of {name}")
 
 
+def npz_of(path: Path) -> Path | None:
+    """The npz the graph file ``path`` names (beside it), or None if it names none."""
+    entry = json.loads(path.read_text()).get("npz")
+    return None if entry is None else path.parent / entry["file"]
+
+
 def write(path: Path, document: Any) -> Path:
     path.write_text(document if isinstance(document, str) else json.dumps(document))
     return path
@@ -141,7 +147,7 @@ def test_classic_graph_round_trips_with_the_same_numbers(tmp_path):
     assert loaded.forward("f") == 0.41345423252018193
     assert loaded.backward("f") == {"x": 0.5348320870757595, "y": 0.342460382923052}
     assert_same_results(cg, loaded, "f")
-    assert not (tmp_path / "graph.npz").exists()  # no large arrays, no npz
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["graph.json"]  # no large arrays, no npz
 
 
 def test_file_is_strict_json_with_one_record_per_line_in_declaration_order(tmp_path):
@@ -294,7 +300,10 @@ def test_arrays_round_trip_exactly_as_inputs_and_constants(array, tmp_path):
         cg.add_input("w", array)  # trainable: keeps its float dtype
     loaded = round_trip(cg, tmp_path)
     assert_identical(array, loaded.inputs["data"].output)
-    assert (tmp_path / "graph.npz").exists() == (array.size > cgraph.io.ARRAY_THRESHOLD)
+    npz = npz_of(tmp_path / "graph.json")
+    assert (npz is not None) == (array.size > cgraph.io.ARRAY_THRESHOLD)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["graph.json"] + ([npz.name] if npz else []))
 
 
 @pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, -0.0, 0.1 + 0.2, 5e-324,
@@ -308,6 +317,86 @@ def test_scalar_floats_round_trip_bit_for_bit(value, tmp_path):
     assert_identical(float(value), loaded.inputs["x"].output)
     with np.errstate(all="ignore"):
         assert_same_results(cg, loaded, "y")
+
+
+# NaN bit patterns: quiet with a payload, -nan (the NaN x86 arithmetic makes), signalling,
+# all ones, and the canonical quiet NaN (written "nan").
+NAN_BITS = {
+    np.float64: [0x7FF8000000000001, 0xFFF8000000000000, 0x7FF0000000000001,
+                 0xFFFFFFFFFFFFFFFF, 0x7FF8000000000000, 0x7FFC0000DEADBEEF],
+    np.float32: [0x7FC00001, 0xFFC00000, 0x7F800001, 0xFFFFFFFF, 0x7FC00000, 0x7FA5A5A5],
+    np.float16: [0x7E01, 0xFE00, 0x7C01, 0xFFFF, 0x7E00],
+}
+UINT = {np.float64: np.uint64, np.float32: np.uint32, np.float16: np.uint16}
+
+
+def nans(dtype: type) -> np.ndarray:
+    return np.array(NAN_BITS[dtype], dtype=UINT[dtype]).view(dtype)
+
+
+def bits(value: Any) -> bytes:
+    return np.asarray(value).tobytes()
+
+
+@pytest.mark.parametrize("pattern", NAN_BITS[np.float64], ids=hex)
+def test_float64_scalar_nans_round_trip_bit_for_bit(pattern, tmp_path):
+    value = float(np.array([pattern], dtype=np.uint64).view(np.float64)[0])
+    cg = ComputationalGraph()
+    cg.add_inputs(x=value)
+    cg.add_constant("c", value)
+    cg.add_computation_node("y", Scaled(value), ("x",))
+    loaded = round_trip(cg, tmp_path)
+    for got in (loaded.inputs["x"].output, loaded.constants["c"].output,
+                loaded.operations["y"].op.params()["factor"]):
+        assert type(got) is float
+        assert np.array(got).view(np.uint64) == pattern, hex(int(np.array(got).view(np.uint64)))
+
+
+@pytest.mark.parametrize("pattern", NAN_BITS[np.float32], ids=hex)
+def test_float32_scalar_nans_round_trip_bit_for_bit(pattern, tmp_path):
+    value = np.array(pattern, dtype=np.uint32).view(np.float32)  # 0-d: a float32 "scalar"
+    cg = ComputationalGraph()
+    cg.add_inputs(x=value)
+    loaded = round_trip(cg, tmp_path)
+    got = loaded.inputs["x"].output
+    assert got.dtype == np.float32
+    assert got.shape == ()
+    assert int(got.view(np.uint32)) == pattern
+
+
+@pytest.mark.parametrize("size", [6, 1500], ids=["in the JSON", "in the npz"])
+@pytest.mark.parametrize("dtype", NAN_BITS, ids=lambda dtype: dtype.__name__)
+def test_nan_arrays_round_trip_bit_for_bit(dtype, size, tmp_path):
+    array = np.resize(np.concatenate([nans(dtype), np.array([1.5, -0.0, np.inf], dtype)]),
+                      size).reshape(-1, 3)
+    cg = ComputationalGraph()
+    cg.add_inputs(w=array)
+    cg.add_constant("c", array)
+    loaded = round_trip(cg, tmp_path)
+    for got in (loaded.inputs["w"].output, loaded.constants["c"].output):
+        assert got.dtype == array.dtype
+        assert got.view(UINT[dtype]).tolist() == array.view(UINT[dtype]).tolist()
+
+
+def test_nans_are_written_nan_when_canonical_and_with_their_bits_otherwise(tmp_path):
+    cg = ComputationalGraph()
+    cg.add_inputs(x=math.nan, y=-math.nan, w=nans(np.float32)[:2])
+    cg.save(tmp_path / "graph.json")
+    values = [record["value"] for record in
+              json.loads((tmp_path / "graph.json").read_text())["nodes"]]
+    assert values[0] == "nan"
+    assert values[1] == "nan:0xfff8000000000000"
+    assert values[2]["data"] == ["nan:0x7fc00001", "nan:0xffc00000"]
+
+
+@pytest.mark.parametrize(("dtype", "text"), [
+    (np.float64, "nan:0x7ff8000000000001"), (np.float32, "nan:0x7fc00001"),
+    (np.float16, "nan:0x7e01"), (np.float64, "nan"), (np.float32, "-inf")])
+def test_encode_float_gives_a_nan_its_own_width(dtype, text):
+    from cgraph._io_values import encode_float
+
+    value = nans(dtype)[0] if text.startswith("nan:") else dtype(text)
+    assert encode_float(value) == text
 
 
 def test_large_arrays_go_to_the_npz_and_the_threshold_can_be_chosen(tmp_path):
@@ -324,8 +413,9 @@ def test_large_arrays_go_to_the_npz_and_the_threshold_can_be_chosen(tmp_path):
     records = json.loads((tmp_path / "graph.json").read_text())["nodes"]
     assert records[0]["value"]["npz"] == "a0"
     assert records[1]["value"]["npz"] == "a1"
-    with np.load(tmp_path / "graph.npz", allow_pickle=False) as npz:
+    with np.load(npz_of(tmp_path / "graph.json"), allow_pickle=False) as npz:
         assert sorted(npz.files) == ["a0", "a1"]
+    assert len(list(tmp_path.glob("*.npz"))) == 1  # the first save's npz is removed
 
 
 INDICES = {
@@ -696,30 +786,58 @@ def saved_with_npz(tmp_path) -> Path:
 
 def _replace_npz(path: Path, **arrays: Any) -> None:
     """Write another npz beside ``path`` and record its digest, as a forger would."""
-    np.savez(path.with_suffix(".npz"), **arrays)
+    with npz_of(path).open("wb") as file:
+        np.savez(file, **arrays)
     _replace_npz_digest_only(path)
 
 
+def test_npz_is_named_after_the_graph_file_and_its_digest(saved_with_npz):
+    entry = json.loads(saved_with_npz.read_text())["npz"]
+    assert entry["file"] == f"graph.{entry['sha256'][:16]}.npz"
+    assert cgraph.io.npz_path(saved_with_npz, entry["sha256"]) == npz_of(saved_with_npz)
+    assert hashlib.sha256(npz_of(saved_with_npz).read_bytes()).hexdigest() == entry["sha256"]
+
+
+def test_a_graph_file_renamed_without_its_npz_still_loads(saved_with_npz):
+    saved_with_npz.rename(saved_with_npz.parent / "renamed.json")
+    assert ComputationalGraph.load(saved_with_npz.parent / "renamed.json").forward("s") == float(
+        np.arange(1500.0).sum())
+
+
+def test_a_file_of_an_older_save_with_graph_npz_still_loads(saved_with_npz):
+    """Before the npz's name was recorded, it was always graph.npz beside graph.json."""
+    npz_of(saved_with_npz).rename(saved_with_npz.with_suffix(".npz"))
+    content = json.loads(saved_with_npz.read_text())
+    del content["npz"]["file"]
+    write(saved_with_npz, content)
+    assert ComputationalGraph.load(saved_with_npz).forward("s") == float(np.arange(1500.0).sum())
+    ComputationalGraph.load(saved_with_npz).save(saved_with_npz)  # saved anew: the new name
+    assert sorted(p.name for p in saved_with_npz.parent.iterdir()) == sorted(
+        ["graph.json", npz_of(saved_with_npz).name])
+
+
 def test_missing_npz(saved_with_npz):
-    saved_with_npz.with_suffix(".npz").unlink()
-    refuse(saved_with_npz, GraphFileError, "node record 0 ('w')", "graph.npz", "cannot be read")
+    name = npz_of(saved_with_npz).name
+    npz_of(saved_with_npz).unlink()
+    refuse(saved_with_npz, GraphFileError, "node record 0 ('w')", name, "cannot be read")
 
 
 def test_npz_of_another_save(saved_with_npz):
-    np.savez(saved_with_npz.with_suffix(".npz"), a0=np.zeros(1500))
-    refuse(saved_with_npz, GraphFileError, "node record 0 ('w')", "graph.npz",
+    np.savez(npz_of(saved_with_npz), a0=np.zeros(1500))
+    refuse(saved_with_npz, GraphFileError, "node record 0 ('w')", npz_of(saved_with_npz).name,
            "sha256 digest differs")
 
 
 def test_npz_that_is_not_an_archive(saved_with_npz):
-    np.save(saved_with_npz.with_suffix(".npz").open("wb"), np.zeros(3))
+    with npz_of(saved_with_npz).open("wb") as file:
+        np.save(file, np.zeros(3))
     _replace_npz_digest_only(saved_with_npz)
     refuse(saved_with_npz, GraphFileError, "not an npz archive")
 
 
 def _replace_npz_digest_only(path: Path) -> None:
     content = json.loads(path.read_text())
-    content["npz"]["sha256"] = hashlib.sha256(path.with_suffix(".npz").read_bytes()).hexdigest()
+    content["npz"]["sha256"] = hashlib.sha256(npz_of(path).read_bytes()).hexdigest()
     write(path, content)
 
 
@@ -748,7 +866,8 @@ def test_loading_with_npz_never_unpickles(saved_with_npz, monkeypatch):
 
 
 def test_io_source_has_no_code_execution():
-    source = Path(cgraph.io.__file__).read_text()
+    source = "".join((Path(cgraph.io.__file__).parent / name).read_text()
+                     for name in ("io.py", "_io_files.py", "_io_commit.py", "_io_values.py"))
     for forbidden in ("import pickle", "pickle.", "eval(", "exec(", "import_module",
                       "__import__", "allow_pickle=True"):
         assert forbidden not in source, forbidden
@@ -783,17 +902,21 @@ def test_saved_files_get_the_mode_the_umask_gives(tmp_path):
         cg.save(tmp_path / "graph.json")
     finally:
         os.umask(mask)
-    for name in ("graph.json", "graph.npz"):
-        assert (tmp_path / name).stat().st_mode & 0o777 == 0o644, name
+    for path in (tmp_path / "graph.json", npz_of(tmp_path / "graph.json")):
+        assert path.stat().st_mode & 0o777 == 0o644, path
 
 
 def test_same_graph_gives_the_same_bytes(tmp_path):
     cg = ComputationalGraph()
     cg.add_inputs(w=np.arange(2000.0))
-    cg.save(tmp_path / "a.json")
-    cg.save(tmp_path / "b.json")
-    assert (tmp_path / "a.npz").read_bytes() == (tmp_path / "b.npz").read_bytes()
-    assert (tmp_path / "a.json").read_bytes() == (tmp_path / "b.json").read_bytes()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    cg.save(tmp_path / "a" / "graph.json")
+    cg.save(tmp_path / "b" / "graph.json")
+    a, b = tmp_path / "a" / "graph.json", tmp_path / "b" / "graph.json"
+    assert npz_of(a).name == npz_of(b).name
+    assert npz_of(a).read_bytes() == npz_of(b).read_bytes()
+    assert a.read_bytes() == b.read_bytes()
 
 
 def test_record_errors_name_the_node_in_nodes(tmp_path):
