@@ -3,18 +3,21 @@
 Text shows a float as Python prints it (the shortest form that reads back as
 the same float) and an array as numpy prints it. JSON keeps every float
 exactly (Python writes the shortest round-trip form), writes arrays as nested
-lists, and writes the values JSON has no number for as the strings ``"nan"``,
-``"inf"`` and ``"-inf"``, so that any JSON parser reads the output.
+lists, and writes the values JSON has no number for as graph files do (see
+:func:`cgraph._io_values.encode_float`): ``"inf"``, ``"-inf"``, ``"nan"``, and
+``"nan:0x..."`` for a NaN with a sign or payload, so that any JSON parser reads
+the output and no bit is lost.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
+
+from cgraph._io_values import encode_float
 
 __all__ = ["jsonable", "to_json", "format_value", "aligned", "check_table"]
 
@@ -26,15 +29,23 @@ def jsonable(value: Any) -> Any:
     --------
     >>> jsonable({"x": np.array([1.0, np.nan]), "y": np.float64(-np.inf), "n": (1, 2)})
     {'x': [1.0, 'nan'], 'y': '-inf', 'n': [1, 2]}
+    >>> jsonable(-np.float32("nan"))
+    'nan:0xffc00000'
     """
     if isinstance(value, dict):
         return {str(key): jsonable(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [jsonable(item) for item in value]
-    if isinstance(value, (np.ndarray, np.generic)):
-        return jsonable(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, np.ndarray):
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            # tolist() would widen float16/32 NaNs to float64 ones; encode each element itself.
+            encoded = [encode_float(element) for element in value.ravel()]
+            return np.array(encoded, dtype=object).reshape(value.shape).tolist()
+        return value.tolist()
+    if isinstance(value, (float, np.floating)):
+        return encode_float(value)
+    if isinstance(value, np.generic):
+        return value.item()
     return value
 
 
