@@ -7,6 +7,12 @@ and each is summarised by the median of its calls. Ratios are always taken
 between contenders measured in the same run, never against numbers from
 another run. The garbage collector stays on, as in real use, but is emptied
 before every timed call so that no contender pays for another's garbage.
+
+With the environment variable ``CGRAPH_BENCH_JSON`` set to a file name,
+``report`` also writes there, as JSON, every contender's median and its ratio
+to the first contender of its measurement (each benchmark names its floor
+first), the targets, and the files the ``cgraph`` modules were imported from;
+``compare.py`` reads it. The printed tables stay the same.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import gc
+import json
 import math
 import os
 import platform
@@ -68,9 +75,13 @@ def import_torch():
 #: Consecutive timed calls of one contender before the next one's turn.
 BLOCK = 3
 
+#: Every ``time_interleaved`` result of this process, in order: ``(label, medians)``.
+MEASURED: list[tuple[str, dict[str, float]]] = []
+
 
 def time_interleaved(
-    contenders: Mapping[str, Callable[[], object]], repeats: int, block: int = BLOCK
+    contenders: Mapping[str, Callable[[], object]], repeats: int, block: int = BLOCK,
+    label: str = "",
 ) -> dict[str, float]:
     """The median wall time in seconds of one call of each contender.
 
@@ -87,6 +98,10 @@ def time_interleaved(
     itself, as if it ran alone; after each block, outside the timing, what the
     calls returned and left behind is freed, so that no contender pays for
     another's garbage.
+
+    The medians are also kept in ``MEASURED`` under ``label`` (which tells
+    apart the measurements of a benchmark that makes several), for
+    ``CGRAPH_BENCH_JSON``.
     """
     names = list(contenders)
     samples: dict[str, list[float]] = {name: [] for name in names}
@@ -107,7 +122,9 @@ def time_interleaved(
                 gc.collect()  # only what is not frozen: this block's leftovers
     finally:
         gc.unfreeze()
-    return {name: statistics.median(samples[name]) for name in names}
+    medians = {name: statistics.median(samples[name]) for name in names}
+    MEASURED.append((label, dict(medians)))
+    return medians
 
 
 def check_agree(what: str, results: Mapping[str, Sequence[float]], rel: float = 1e-9) -> None:
@@ -233,6 +250,8 @@ def report(key: str, title: str, summary: str, tables: Sequence[str],
     body = "\n\n".join([summary, *tables, targets_table(targets),
                         f"_{environment(options)}_"])
     print(f"{title}\n\n{body}\n")
+    if os.environ.get("CGRAPH_BENCH_JSON"):
+        write_json(Path(os.environ["CGRAPH_BENCH_JSON"]), key, title, targets, options)
     if options.write:
         section = f"<!-- {key} -->\n## {title}\n\n{body}\n<!-- /{key} -->"
         text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
@@ -243,3 +262,29 @@ def report(key: str, title: str, summary: str, tables: Sequence[str],
             text = text.rstrip("\n") + "\n\n" + section
         RESULTS.write_text(text.rstrip("\n") + "\n")
         print(f"wrote section {key!r} of {RESULTS}", file=sys.stderr)
+
+
+def write_json(path: Path, key: str, title: str, targets: Sequence[Target],
+               options: argparse.Namespace) -> None:
+    """Write this run's medians, ratios and targets to ``path`` as JSON (``CGRAPH_BENCH_JSON``).
+
+    A measurement's ratios are to its first contender, the floor its table
+    divides by. ``cgraph_files`` maps each imported ``cgraph`` module to its
+    file, so that a reader can check which engine was measured.
+    """
+    measurements = [
+        {"label": label, "floor": next(iter(medians)), "medians": medians,
+         "ratios": {name: seconds / next(iter(medians.values()))
+                    for name, seconds in medians.items()}}
+        for label, medians in MEASURED]
+    record = {
+        "benchmark": key, "title": title, "quick": options.quick, "repeats": options.repeats,
+        "block": BLOCK, "measurements": measurements,
+        "targets": [{"text": target.text, "ratio": target.ratio, "goal": target.goal,
+                     "at_least": target.at_least, "unit": target.unit, "met": target.met}
+                    for target in targets],
+        "cgraph_files": {name: getattr(module, "__file__", None)
+                         for name, module in sorted(sys.modules.items())
+                         if name == "cgraph" or name.startswith("cgraph.")},
+    }
+    path.write_text(json.dumps(record, indent=1) + "\n")

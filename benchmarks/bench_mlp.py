@@ -149,7 +149,7 @@ def main() -> None:
                              {name: first_losses(make, data) for name, make in ENGINES.items()},
                              rel=tolerance)
         steps = {name: make(*data) for name, make in ENGINES.items()}
-        times = _harness.time_interleaved(steps, options.repeats)
+        times = _harness.time_interleaved(steps, options.repeats, label=dtype.__name__)
         tables.append(f"**{dtype.__name__}**\n\n"
                       + _harness.contender_table(times, "numpy floor", 1, "step"))
         targets.append(_harness.Target(
