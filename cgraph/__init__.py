@@ -15,6 +15,7 @@ Examples
 """
 
 from cgraph import ops, optim
+from cgraph.engine.nodes import Constant, Input, Node, OperationNode
 from cgraph.errors import (
     ArityError,
     CycleError,
@@ -32,14 +33,14 @@ from cgraph.errors import (
     ShapeError,
     UnknownNodeError,
 )
-from cgraph.explain import Explanation
-from cgraph.expression import from_expression
-from cgraph.gradcheck import gradcheck, numerical_gradient
-from cgraph.graph import ComputationalGraph
+from cgraph.graph import ComputationalGraph, from_expression
 from cgraph.layers import dense
-from cgraph.minimize import OptimizeResult, minimize
-from cgraph.nodes import Constant, Input, Node, OperationNode
-from cgraph.operation import OPERATIONS, Operation, operation, unbroadcast
+from cgraph.ops.decorator import operation
+from cgraph.ops.operation import Operation, unbroadcast
+from cgraph.ops.registry import OPERATIONS
+from cgraph.optim.minimize import OptimizeResult, minimize
+from cgraph.transforms.gradcheck import gradcheck, numerical_gradient
+from cgraph.viz import Explanation
 
 __version__ = "0.1.0"
 

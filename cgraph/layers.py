@@ -12,11 +12,12 @@ from typing import Any
 
 import numpy as np
 
+from cgraph.engine import GraphCore
+from cgraph.engine.nodes import OperationNode
 from cgraph.errors import DuplicateNodeError, InvalidOperationError, ShapeError, UnknownNodeError
-from cgraph.graph import ComputationalGraph
-from cgraph.nodes import OperationNode
-from cgraph.operation import Operation, resolve_operation
 from cgraph.ops import Linear, ReLU, elementwise
+from cgraph.ops.operation import Operation
+from cgraph.ops.resolve import resolve_operation
 
 __all__ = ["dense", "INITIALISERS"]
 
@@ -37,7 +38,7 @@ INITIALISERS = {"he": _he, "xavier": _xavier}
 
 
 def dense(
-    cg: ComputationalGraph,
+    cg: GraphCore,
     prefix: str,
     x: str,
     units: int,
@@ -56,7 +57,7 @@ def dense(
 
     Parameters
     ----------
-    cg : ComputationalGraph
+    cg : GraphCore
         The graph to add the layer to.
     prefix : str
         The layer's name, the prefix of its nodes' names (``"layer1"``).
@@ -142,7 +143,7 @@ def dense(
     return names["a"]
 
 
-def _width(cg: ComputationalGraph, x: str, prefix: str) -> int:
+def _width(cg: GraphCore, x: str, prefix: str) -> int:
     """The size of the last axis of ``x``: from its value, or from the linear op it comes from."""
     node = cg.nodes[x]
     if node.output is not None and np.ndim(node.output) >= 1:

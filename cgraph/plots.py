@@ -13,12 +13,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cgraph.errors import GraphError, InvalidValueError, ShapeError
-from cgraph.minimize import OptimizeResult
+from cgraph.optim.minimize import OptimizeResult
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-    from cgraph.graph import ComputationalGraph
+    from cgraph.engine import GraphCore
 
 __all__ = ["plot_loss", "plot_contour", "plot_path"]
 
@@ -78,7 +78,7 @@ def plot_loss(result: OptimizeResult | Sequence[float], ax: Axes | None = None, 
     return ax
 
 
-def plot_contour(cg: ComputationalGraph, root: str | None = None,
+def plot_contour(cg: GraphCore, root: str | None = None,
                  params: Sequence[str] | None = None, result: OptimizeResult | None = None, *,
                  ax: Axes | None = None, xlim: tuple[float, float] | None = None,
                  ylim: tuple[float, float] | None = None, levels: int | Sequence[float] = 30,
@@ -92,7 +92,7 @@ def plot_contour(cg: ComputationalGraph, root: str | None = None,
 
     Parameters
     ----------
-    cg : ComputationalGraph
+    cg : GraphCore
         The graph.
     root : str, optional
         The loss node; by default the graph's only sink. An array loss is summed.
@@ -130,7 +130,7 @@ def plot_contour(cg: ComputationalGraph, root: str | None = None,
     Examples
     --------
     >>> from cgraph import ComputationalGraph, minimize
-    >>> from cgraph.optim import GradientDescent
+    >>> from cgraph.optim.optimizers import GradientDescent
     >>> from cgraph.plots import plot_contour
     >>> cg = ComputationalGraph()
     >>> cg.add_inputs(x=3.0, y=1.0)
@@ -142,7 +142,7 @@ def plot_contour(cg: ComputationalGraph, root: str | None = None,
     >>> ax.figure.savefig("contour.png")            # doctest: +SKIP
     """
     px, py = _two_params(cg, params, result)
-    root = cg._schedule(root).root.name
+    root = cg.schedule(root).root.name
     if not isinstance(resolution, int) or resolution < 2:
         raise GraphError(f"plot_contour: resolution must be an integer >= 2, not {resolution!r}")
     if result is not None:
@@ -238,7 +238,7 @@ def _log_norm() -> Any:
     return LogNorm()
 
 
-def _two_params(cg: ComputationalGraph | None, params: Sequence[str] | None,
+def _two_params(cg: GraphCore | None, params: Sequence[str] | None,
                 result: OptimizeResult | None) -> tuple[str, str]:
     """The two parameter names to plot, checked against the result or the graph."""
     if params is None:
@@ -268,7 +268,7 @@ def _extent(values: np.ndarray) -> tuple[float, float]:
     return low - margin, high + margin
 
 
-def _loss_on_grid(cg: ComputationalGraph, root: str, px: str, py: str, grid_x: np.ndarray,
+def _loss_on_grid(cg: GraphCore, root: str, px: str, py: str, grid_x: np.ndarray,
                   grid_y: np.ndarray, feed: dict[str, Any]) -> np.ndarray:
     """The loss at every grid point: one broadcast forward pass if the graph allows it."""
     try:

@@ -99,7 +99,8 @@ def test_json_writes_nan_and_infinity_as_strings(tmp_path):
     result = run("grad", "log(x) + y / z", "--at", "x=-1", "y=1", "z=0", "--json", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     output = json.loads(result.stdout)  # strict JSON: no NaN or Infinity tokens
-    assert output["value"] == "nan"
+    # log(-1)'s NaN carries the sign bit on some CPUs and libms, written out as graph files do.
+    assert output["value"] == "nan" or output["value"].startswith("nan:0x")
     assert output["gradient"] == {"x": -1.0, "y": "inf", "z": "-inf"}
     assert "NaN" not in result.stdout
     assert result.stderr == ""  # numpy's warnings would only repeat what the output shows
@@ -384,7 +385,8 @@ def test_check_with_zero_tolerances_passes_an_exact_match(tmp_path):
 
 
 def test_check_uses_gradchecks_comparison(monkeypatch, capsys):
-    gradcheck_module = sys.modules["cgraph.gradcheck"]  # cgraph.gradcheck is the function
+    # cgraph.gradcheck is the function, so the module is found by its full name.
+    gradcheck_module = sys.modules["cgraph.transforms.gradcheck"]
     calls = []
 
     def comparison(analytic, numerical, atol, rtol):
@@ -479,7 +481,7 @@ def test_a_saved_value_over_the_limit_is_refused(tmp_path):
     ("mse(a, b) + bce_with_logits(a, b)", {"a": np.ones((2, 3)), "b": np.ones((2, 3))}),
 ])
 def test_the_shapes_worked_out_before_evaluating_are_the_shapes_computed(expression, values):
-    from cgraph._cli_limits import shapes_of
+    from cgraph.cli.limits import shapes_of
 
     cg = cgraph.from_expression(expression, **values)
     predicted = shapes_of(cg, "f")
@@ -488,7 +490,7 @@ def test_the_shapes_worked_out_before_evaluating_are_the_shapes_computed(express
 
 
 def test_index_and_loss_shapes_are_worked_out_too():
-    from cgraph._cli_limits import shapes_of
+    from cgraph.cli.limits import shapes_of
 
     cg = ComputationalGraph()
     cg.add_inputs(a=np.ones((4, 3)))

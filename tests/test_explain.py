@@ -11,8 +11,8 @@ from graph_state import assert_same_state, snapshot
 
 import cgraph
 from cgraph import ComputationalGraph, Operation
-from cgraph.explain import Explanation
-from cgraph.summary import describe_value
+from cgraph.engine.summary import describe_value
+from cgraph.viz.explain import Explanation
 
 
 def differentiated(cg: ComputationalGraph, root: str) -> ComputationalGraph:

@@ -8,7 +8,7 @@ from graph_state import assert_same_state, snapshot
 
 import cgraph
 from cgraph import ComputationalGraph, Operation, gradcheck, numerical_gradient
-from cgraph.gradcheck import check_gradients, compare_gradients
+from cgraph.transforms.gradcheck import check_gradients, compare_gradients
 
 
 class WrongSquare(Operation):

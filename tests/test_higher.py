@@ -115,9 +115,9 @@ def test_a_structural_change_rebuilds_the_cached_gradient_graph():
     cg.add_inputs(x=2.0)
     cg.add_computation_node("f", "square", ("x",))
     assert cg.hvp("f", "x", 1.0) == 2.0
-    assert ("f", ("x",)) in cg._hessian_plans
+    assert ("f", ("x",)) in cg.structure_cache("hessian")
     cg.add_computation_node("g", "mul", ("f", "x"))   # a new node: every schedule is rebuilt
-    assert not cg._hessian_plans                      # and every prepared gradient graph
+    assert not cg.structure_cache("hessian")          # and every prepared gradient graph
     assert cg.hvp("f", "x", 1.0) == 2.0
     assert cg.hvp("g", "x", 1.0) == pytest.approx(6 * 2.0)
 

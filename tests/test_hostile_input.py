@@ -18,8 +18,9 @@ from conftest import build_classic_graph
 from graph_state import assert_same_state, snapshot
 
 import cgraph
-from cgraph import ComputationalGraph, Operation, modes
-from cgraph.diagnostics import did_you_mean, forward_failure, non_finite_input, non_finite_output
+from cgraph import ComputationalGraph, Operation, transforms
+from cgraph.engine.diagnostics import forward_failure, non_finite_input, non_finite_output
+from cgraph.messages import did_you_mean
 
 Call = Callable[[ComputationalGraph], object]
 
@@ -113,8 +114,8 @@ ARGUMENTS: dict[str, tuple[type, str, Call]] = {
     "jvp with tangents as a list": (
         VALUE, r"jvp: tangents must be a mapping of input names to tangents.*not a list",
         lambda cg: cg.jvp("f", tangents=[1.0])),
-    "modes.jvp with tangents as a list": (
-        VALUE, r"jvp: tangents must be a mapping", lambda cg: modes.jvp(cg, "f", [1.0])),
+    "transforms.jvp with tangents as a list": (
+        VALUE, r"jvp: tangents must be a mapping", lambda cg: transforms.jvp(cg, "f", [1.0])),
     "draw(depth='a')": (
         VALUE, r"depth must be a whole number \(an int\), not 'a' \(str\)",
         lambda cg: cg.draw("f", depth="a")),
@@ -205,7 +206,7 @@ def test_an_input_set_by_hand_to_a_non_number_is_named_before_any_op(value, chec
 @pytest.mark.parametrize("value", ["oops", Unprintable(), object(), [1, "a"], None],
                          ids=["str", "unprintable", "object", "list", "None"])
 def test_every_message_builder_copes_with_any_value(value):
-    from cgraph.diagnostics import describe
+    from cgraph.engine.diagnostics import describe
     cg = ComputationalGraph()
     cg.add_inputs(x=1.0)
     cg.add_computation_node("y", "exp", ("x",))

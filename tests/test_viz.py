@@ -1,4 +1,4 @@
-"""Drawings, DOT text and the Jupyter picture of a graph (cgraph.viz, cgraph.view)."""
+"""Drawings, DOT text and the Jupyter picture of a graph (cgraph.viz, cgraph.viz.layout)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from graph_state import assert_same_state, snapshot
 
 import cgraph
 from cgraph import ComputationalGraph, Operation
-from cgraph.view import build_view, layout
+from cgraph.viz.layout import build_view, layout
 
 CLASSIC_NAMES = ["x", "y", "sigy", "num", "sigx", "xpy", "sq", "denom", "f"]
 

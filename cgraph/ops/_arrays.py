@@ -1,4 +1,4 @@
-"""Small helpers the tensor and loss ops share: axes, scalar outputs, integer labels.
+"""Small helpers the ops share: axes, float types, scalar outputs, labels, tangent sums.
 
 Errors raised here carry no node name: the graph adds the node's name and its
 inputs when it reports them.
@@ -14,8 +14,8 @@ import numpy as np
 
 from cgraph.errors import InvalidValueError, ShapeError
 
-__all__ = ["as_output", "normalize_axes", "expand_reduced", "class_indices", "shape_errors",
-           "tangent_sum", "scaled"]
+__all__ = ["as_output", "float_dtype", "normalize_axes", "class_indices", "shape_errors",
+           "tangent_sum"]
 
 
 def as_output(value: Any) -> Any:
@@ -26,9 +26,26 @@ def as_output(value: Any) -> Any:
     >>> as_output(np.float64(2.5)), as_output(np.float32(2.5))
     (2.5, array(2.5, dtype=float32))
     """
+    if type(value) is np.ndarray and value.ndim:  # the common case, without numpy's calls
+        return value
     if np.ndim(value) == 0:
         return float(value) if np.result_type(value) == np.float64 else np.asarray(value)
     return value
+
+
+_FLOAT64 = np.dtype(np.float64)
+
+
+def float_dtype(x: Any) -> np.dtype:
+    """The float type values computed from ``x`` take: x's own if it is one, else float64.
+
+    Examples
+    --------
+    >>> float_dtype(np.ones(2, np.float32)), float_dtype(np.arange(2)), float_dtype(1.0)
+    (dtype('float32'), dtype('float64'), dtype('float64'))
+    """
+    dtype = np.asarray(x).dtype
+    return dtype if dtype.kind == "f" else _FLOAT64
 
 
 @contextmanager
@@ -76,18 +93,6 @@ def normalize_axes(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, 
     if len(set(normalized)) != len(normalized):
         raise ShapeError(f"axis {axis} repeats an axis; name each axis once")
     return tuple(normalized)
-
-
-def expand_reduced(upstream: Any, axes: tuple[int, ...], keepdims: bool) -> Any:
-    """Give a reduction's upstream gradient its reduced axes back (as size 1), to broadcast.
-
-    Examples
-    --------
-    >>> expand_reduced(np.ones(3), (0,), keepdims=False).shape
-    (1, 3)
-    """
-    upstream = np.asarray(upstream)
-    return upstream if keepdims or not axes else np.expand_dims(upstream, axes)
 
 
 def class_indices(labels: Any, batch_shape: tuple[int, ...], classes: int) -> np.ndarray:
@@ -138,14 +143,3 @@ def tangent_sum(*terms: Any) -> Any:
         if term is not None:
             total = term if total is None else total + term
     return total
-
-
-def scaled(tangent: Any, factor: Any) -> Any:
-    """``tangent * factor``, or None when the tangent is None (zero stays zero, for free).
-
-    Examples
-    --------
-    >>> scaled(2.0, 3.0), scaled(None, 3.0)
-    (6.0, None)
-    """
-    return None if tangent is None else tangent * factor

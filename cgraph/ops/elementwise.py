@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cgraph.ops import numeric
+from cgraph.ops._arrays import as_output, float_dtype
 from cgraph.ops.kinds import Elementwise, Flat
 
 __all__ = [
@@ -504,10 +505,9 @@ class Where(Elementwise):
 # --------------------------------------------------------------------------------------
 
 
-def _float_values(x: Any) -> Any:
-    """An array of the step's values in x's float type (float64 for integers)."""
-    x = np.asarray(x)
-    return x.dtype if x.dtype.kind == "f" else np.float64
+def _in_float_type(out: Any, x: Any) -> Any:
+    """A flat op's values, if not a float (a mask, numbers), in x's float type: as Step's are."""
+    return as_output(np.asarray(out).astype(float_dtype(x), copy=False))
 
 
 class Step(Flat):
@@ -536,9 +536,7 @@ class Step(Flat):
 
     def forward(self, x: Any) -> Any:
         out = numeric.step(x, self.at_zero)
-        if type(out) is float:
-            return out
-        return _as_output(np.asarray(out).astype(_float_values(x), copy=False))
+        return out if type(out) is float else _in_float_type(out, x)
 
 
 class Sign(Flat):
@@ -557,14 +555,7 @@ class Sign(Flat):
 
     def forward(self, x: Any) -> Any:
         out = numeric.sign(x)
-        if type(out) is float:
-            return out
-        return _as_output(np.asarray(out).astype(_float_values(x), copy=False))
-
-
-def _as_output(array: np.ndarray) -> Any:
-    """A 0-d float64 array as a Python float, as every elementwise op gives for a scalar."""
-    return float(array) if array.ndim == 0 and array.dtype == np.float64 else array
+        return out if type(out) is float else _in_float_type(out, x)
 
 
 class _Comparison(Flat):

@@ -21,20 +21,15 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cgraph.errors import ShapeError
-from cgraph.operation import Operation
 from cgraph.ops import numeric
-from cgraph.ops._arrays import as_output, class_indices, normalize_axes, shape_errors
+from cgraph.ops._arrays import as_output, float_dtype, normalize_axes, shape_errors
 from cgraph.ops.kinds import Flat, LinearMap
-from cgraph.ops.losses import _log_softmax
-from cgraph.ops.tensor import _index_key, _is_basic
+from cgraph.ops.losses import Softmax, _class_inputs, _hinge_margins, _softmax
+from cgraph.ops.operation import Operation
+from cgraph.ops.tensor import _extreme, _index_key, _is_basic
 
 __all__ = ["Unbroadcast", "BroadcastTo", "Scatter", "MaxWeights", "MinWeights",
            "CrossEntropyGrad", "HingeGrad"]
-
-
-def _float_dtype(x: Any) -> Any:
-    dtype = np.result_type(x)
-    return dtype if dtype.kind == "f" else np.float64
 
 
 # --------------------------------------------------------------------------------------
@@ -55,10 +50,8 @@ class _ExtremeWeights(Flat):
 
     def forward(self, x: Any) -> Any:
         x = np.asarray(x)
+        winners = x == _extreme(type(self).select, self.name, x, self.axis, keepdims=True)
         axes = normalize_axes(self.axis, x.ndim)
-        if x.size == 0:
-            raise ShapeError(f"{self.name} of an empty array (shape {x.shape}) has no value")
-        winners = x == type(self).select(x, axis=axes, keepdims=True)
         return as_output(winners / np.sum(winners, axis=axes, keepdims=True, dtype=x.dtype))
 
 
@@ -112,11 +105,9 @@ class HingeGrad(Flat):
         return {"margin": self.margin}
 
     def forward(self, scores: Any, labels: Any) -> Any:
-        scores = _class_scores(self.name, scores)
-        picked = class_indices(labels, scores.shape[:-1], scores.shape[-1])[..., np.newaxis]
-        margins = scores - np.take_along_axis(scores, picked, -1) + self.margin
-        np.put_along_axis(margins, picked, 0.0, -1)
-        grad = (margins > 0).astype(scores.dtype)
+        scores, labels = _class_inputs(self.name, scores, labels)
+        picked = labels[..., np.newaxis]
+        grad = (_hinge_margins(scores, picked, self.margin) > 0).astype(scores.dtype)
         np.put_along_axis(grad, picked, -np.sum(grad, axis=-1, keepdims=True), -1)
         return grad
 
@@ -183,14 +174,14 @@ class BroadcastTo(_ToShape):
 
     def forward(self, x: Any) -> Any:
         with shape_errors("broadcast_to", "give a shape the input broadcasts to"):
-            return as_output(np.array(np.broadcast_to(x, self.shape)))
+            return as_output(numeric.broadcast_to(x, self.shape))
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         return (p.sum_to(upstream, p.shape(x)),)
 
 
 def _scatter(values: Any, key: tuple[Any, ...], basic: bool, shape: tuple[int, ...]) -> Any:
-    out = np.zeros(shape, _float_dtype(values))
+    out = np.zeros(shape, float_dtype(values))
     try:
         if basic:  # no element is picked twice
             out[key] = values
@@ -237,11 +228,8 @@ class Scatter(LinearMap):
 # --------------------------------------------------------------------------------------
 
 
-def _class_scores(name: str, scores: Any) -> np.ndarray:
-    scores = np.asarray(scores)
-    if scores.ndim not in (1, 2):
-        raise ShapeError(f"{name} takes scores of shape (N, C) or (C,), not {scores.shape}")
-    return scores
+#: Cross-entropy's gradient is softmax(z) less a constant: its derivative is softmax's rule.
+_SOFTMAX = Softmax(axis=-1)
 
 
 class CrossEntropyGrad(Operation):
@@ -260,18 +248,16 @@ class CrossEntropyGrad(Operation):
     name = "cross_entropy_grad"
 
     def forward(self, logits: Any, labels: Any) -> Any:
-        logits = _class_scores(self.name, logits)
-        picked = class_indices(labels, logits.shape[:-1], logits.shape[-1])[..., np.newaxis]
-        grad = np.exp(_log_softmax(logits, -1))
+        logits, labels = _class_inputs(self.name, logits, labels)
+        picked = labels[..., np.newaxis]
+        grad = _softmax(logits, -1)
         np.put_along_axis(grad, picked, np.take_along_axis(grad, picked, -1) - 1, -1)
         return grad
 
     def pullback(self, p: Any, upstream: Any, output: Any, logits: Any, labels: Any) -> Any:
-        s = p.softmax(logits, axis=-1)
-        return s * (upstream - p.sum(upstream * s, axis=-1, keepdims=True)), None
+        return _SOFTMAX.pullback(p, upstream, p.softmax(logits, axis=-1), logits)[0], None
 
     def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, logits: Any,
                     labels: Any) -> Any:
-        # Softmax's Jacobian diag(s) - s s^T is symmetric: pulling back is pushing forward.
-        return None if tangents[0] is None else self.pullback(
-            p, tangents[0], output, logits, labels)[0]
+        return None if tangents[0] is None else _SOFTMAX.pushforward(
+            p, tangents[:1], p.softmax(logits, axis=-1), logits)

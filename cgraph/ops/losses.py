@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from cgraph.errors import InvalidOperationError, ShapeError
-from cgraph.operation import Operation
-from cgraph.ops._arrays import as_output, class_indices
+from cgraph.ops._arrays import as_output, class_indices, tangent_sum
+from cgraph.ops.operation import Operation
 
 __all__ = ["Softmax", "LogSoftmax", "CrossEntropy", "Hinge", "MSE", "BCEWithLogits"]
 
@@ -35,6 +35,37 @@ def _log_softmax(scores: Any, axis: int) -> np.ndarray:
         raise ShapeError("softmax needs an array of scores, not a single number")
     shifted = scores - np.max(scores, axis=axis, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+def _softmax(scores: Any, axis: int) -> np.ndarray:
+    """softmax(scores) along ``axis``, as the exponential of the stable log-softmax."""
+    return np.exp(_log_softmax(scores, axis))
+
+
+def _class_inputs(name: str, scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Class scores (..., C) as an array and their labels (...) as checked class indices.
+
+    Raises
+    ------
+    ShapeError
+        If the scores are not (N, C) or (C,), or the labels not shaped to match.
+    InvalidValueError
+        If a label is not a whole number in ``[0, C)``.
+    """
+    scores = np.asarray(scores)
+    if scores.ndim not in (1, 2):
+        raise ShapeError(f"{name} takes scores of shape (N, C) or (C,), not {scores.shape}")
+    return scores, class_indices(labels, scores.shape[:-1], scores.shape[-1])
+
+
+def _hinge_margins(scores: np.ndarray, picked: np.ndarray, margin: float) -> np.ndarray:
+    """s_j - s_label + margin for each class j, 0 at the label: positive where violated.
+
+    ``picked`` holds the labels with a trailing axis (``labels[..., np.newaxis]``).
+    """
+    margins = scores - np.take_along_axis(scores, picked, -1) + margin
+    np.put_along_axis(margins, picked, 0.0, -1)
+    return margins
 
 
 # --------------------------------------------------------------------------------------
@@ -68,7 +99,7 @@ class Softmax(_AlongAxis):
     name = "softmax"
 
     def forward(self, x: Any) -> Any:
-        return np.exp(_log_softmax(x, self.axis))
+        return _softmax(x, self.axis)
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         weighted = p.sum(upstream * output, axis=self.axis, keepdims=True)
@@ -107,8 +138,6 @@ class LogSoftmax(_AlongAxis):
 # --------------------------------------------------------------------------------------
 # Losses
 # --------------------------------------------------------------------------------------
-
-
 
 
 class _Loss(Operation):
@@ -154,11 +183,10 @@ class _Loss(Operation):
                      for grad in self.sample_gradients(p, *inputs))
 
     def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, *inputs: Any) -> Any:
-        total = None
-        for grad, tangent in zip(self.sample_gradients(p, *inputs), tangents, strict=True):
-            if grad is not None and tangent is not None:
-                term = grad * tangent
-                total = term if total is None else total + term
+        total = tangent_sum(*[
+            grad * tangent
+            for grad, tangent in zip(self.sample_gradients(p, *inputs), tangents, strict=True)
+            if grad is not None and tangent is not None])
         if total is None:
             return None
         if self.class_axis:
@@ -171,13 +199,6 @@ class _ClassificationLoss(_Loss):
     """A loss of class scores (..., C) and integer labels (...); labels get no gradient."""
 
     class_axis = True
-
-    def _labels(self, scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
-        scores = np.asarray(scores)
-        if scores.ndim not in (1, 2):
-            raise ShapeError(
-                f"{self.name} takes scores of shape (N, C) or (C,), not {scores.shape}")
-        return scores, class_indices(labels, scores.shape[:-1], scores.shape[-1])
 
 
 class CrossEntropy(_ClassificationLoss):
@@ -204,7 +225,7 @@ class CrossEntropy(_ClassificationLoss):
     name = "cross_entropy"
 
     def forward(self, logits: Any, labels: Any) -> Any:
-        logits, labels = self._labels(logits, labels)
+        logits, labels = _class_inputs(self.name, logits, labels)
         log_probs = _log_softmax(logits, -1)
         picked = np.take_along_axis(log_probs, labels[..., np.newaxis], axis=-1)
         return self._reduce(-picked[..., 0])
@@ -243,10 +264,8 @@ class Hinge(_ClassificationLoss):
         return {"margin": self.margin, "reduction": self.reduction}
 
     def forward(self, scores: Any, labels: Any) -> Any:
-        scores, labels = self._labels(scores, labels)
-        picked = labels[..., np.newaxis]
-        margins = scores - np.take_along_axis(scores, picked, -1) + self.margin
-        np.put_along_axis(margins, picked, 0.0, -1)
+        scores, labels = _class_inputs(self.name, scores, labels)
+        margins = _hinge_margins(scores, labels[..., np.newaxis], self.margin)
         return self._reduce(np.sum(np.maximum(margins, 0.0), axis=-1))
 
     def sample_gradients(self, p: Any, scores: Any, labels: Any) -> tuple[Any, None]:

@@ -4,7 +4,7 @@ Every op states its derivative once, as a rule written against a namespace ``p``
 of primitives: the arithmetic operators, and functions such as ``p.exp``,
 ``p.where``, ``p.sum_to`` or ``p.matmul``. This module is that namespace for
 numbers: ``backward`` and ``jvp`` pass it to the rules, so a rule computes
-gradients and tangents. :class:`cgraph.ops.symbolic.Builder` is the same
+gradients and tangents. :class:`cgraph.ops.terms.Builder` is the same
 namespace for node terms: a gradient graph or a tangent graph passes it, so the
 same rule declares nodes instead.
 
@@ -38,6 +38,8 @@ from typing import Any
 import numpy as np
 
 from cgraph.errors import ShapeError
+from cgraph.ops._arrays import as_output, float_dtype
+from cgraph.ops.registry import primitive_op
 
 #: Rules may ask: a symbolic namespace declares nodes, this one computes numbers.
 symbolic = False
@@ -86,7 +88,8 @@ def power(a: Any, b: Any) -> Any:
 
     Examples
     --------
-    >>> power(2.0, 3.0), power(-8.0, 1 / 3)
+    >>> with np.errstate(invalid="ignore"):   # numpy warns of the nan, as for arrays
+    ...     power(2.0, 3.0), power(-8.0, 1 / 3)
     (8.0, nan)
     """
     if type(a) is float and type(b) is float:
@@ -167,7 +170,7 @@ def step(x: Any, at_zero: float = 0.0) -> Any:
     if at_zero == 0.0:
         return np.greater(x, 0)
     x = np.asarray(x)
-    out = np.array(np.greater(x, 0), dtype=x.dtype if x.dtype.kind == "f" else np.float64)
+    out = np.array(np.greater(x, 0), dtype=float_dtype(x))
     out[x == 0] = at_zero
     return out
 
@@ -236,8 +239,7 @@ def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
                          "of that shape")
     axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
                                       if s == 1 and x_shape[lead + i] != 1)
-    reduced = np.reshape(np.sum(x, axis=axes), shape)
-    return float(reduced) if shape == () and reduced.dtype == np.float64 else reduced
+    return as_output(np.reshape(np.sum(x, axis=axes), shape))
 
 
 def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
@@ -265,7 +267,7 @@ def zeros_like(x: Any) -> Any:
     """
     if not isinstance(x, np.ndarray):
         return 0.0
-    return np.zeros(x.shape, x.dtype if x.dtype.kind == "f" else np.float64)
+    return np.zeros(x.shape, float_dtype(x))
 
 
 def reshape(x: Any, shape: tuple[int, ...]) -> Any:
@@ -332,11 +334,7 @@ def errstate(**kwargs: str) -> Any:
 
 def __getattr__(name: str) -> Any:
     """Any registered op as a primitive: ``p.softmax(x, axis=-1)`` is the op's forward."""
-    from cgraph.operation import OPERATIONS
-
-    cls = OPERATIONS.get(name)
-    if cls is None or name.startswith("_"):
-        raise AttributeError(f"{name!r} is neither a primitive nor a registered operation")
+    cls = primitive_op(name)
 
     def apply(*args: Any, **params: Any) -> Any:
         return cls(**params).forward(*args)

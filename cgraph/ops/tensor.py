@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 
 from cgraph.errors import InvalidOperationError, ShapeError
-from cgraph.operation import Operation
-from cgraph.ops._arrays import as_output, normalize_axes, shape_errors
+from cgraph.ops._arrays import as_output, normalize_axes, shape_errors, tangent_sum
 from cgraph.ops.kinds import LinearMap, Multilinear
+from cgraph.ops.operation import Operation
 
 __all__ = [
     "MatMul",
@@ -212,16 +212,9 @@ class Linear(Operation):
         # Bilinear in (x, W) plus b: Multilinear's rule would add linear(x, W, b)'s bias
         # to each product term, and filling b's zero is wasted work: so it is spelled out.
         tx, tw, tb = tangents
-        terms = [term for term in (
-            None if tx is None else p.matmul(tx, p.swap_last(weight)),
-            None if tw is None else p.matmul(x, p.swap_last(tw)),
-            tb,
-        ) if term is not None]
-        total = terms[0]
-        for term in terms[1:]:
-            total = total + term
-        return total
-
+        return tangent_sum(None if tx is None else p.matmul(tx, p.swap_last(weight)),
+                           None if tw is None else p.matmul(x, p.swap_last(tw)),
+                           tb)
 
 
 # --------------------------------------------------------------------------------------
@@ -304,17 +297,29 @@ class Mean(_Reduction, LinearMap):
         return (p.broadcast_to(self._kept(p, upstream / count, x), shape),)
 
 
+def _extreme(select: Any, name: str, x: Any, axis: int | tuple[int, ...] | None,
+             keepdims: bool) -> Any:
+    """``select`` (np.max or np.min) of x over ``axis``: max and min, and their gradients' weights.
+
+    Raises
+    ------
+    ShapeError
+        If an axis is out of range, or x is empty (it has no extreme).
+    """
+    x = np.asarray(x)
+    axes = normalize_axes(axis, x.ndim)
+    if x.size == 0:
+        raise ShapeError(f"{name} of an empty array (shape {x.shape}) has no value")
+    return select(x, axis=axes, keepdims=keepdims)
+
+
 class _Extreme(_Reduction):
     """Max or min over ``axis``; the gradient goes to the extreme element, split among ties."""
 
     select: Any  # np.max or np.min
 
     def forward(self, x: Any) -> Any:
-        axes = normalize_axes(self.axis, np.ndim(x))
-        x = np.asarray(x)
-        if x.size == 0:
-            raise ShapeError(f"{self.name} of an empty array (shape {x.shape}) has no value")
-        return as_output(type(self).select(x, axis=axes, keepdims=self.keepdims))
+        return as_output(_extreme(type(self).select, self.name, x, self.axis, self.keepdims))
 
     def _weights(self, p: Any, output: Any, x: Any) -> Any:
         """1/k at each of the k elements equal to the extreme (ties share), 0 elsewhere."""

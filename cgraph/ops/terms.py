@@ -29,7 +29,8 @@ from typing import Any
 
 import numpy as np
 
-from cgraph.operation import OPERATIONS, Operation
+from cgraph.ops.operation import Operation
+from cgraph.ops.registry import OPERATIONS, primitive_op
 
 __all__ = ["Term", "Builder", "apply"]
 
@@ -255,10 +256,9 @@ class Builder:
         return nullcontext()
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("_") or name not in OPERATIONS:
-            raise AttributeError(f"{name!r} is neither a primitive nor a registered operation")
+        cls = primitive_op(name)
 
         def term(*inputs: Any, **params: Any) -> Term:
-            return apply(name, *inputs, **params)
+            return apply(cls(**params), *inputs)
 
         return term

@@ -1,0 +1,204 @@
+"""The ``cgraph`` command's size limit: every value's shape worked out before anything is evaluated.
+
+A 40-character formula can ask for gigabytes (``sum(broadcast_to(x, shape=(20000, 20000)))``),
+so before evaluating, the command walks the graph in order and works out each
+node's shape from its inputs' shapes and its op's parameters, with numpy's rules
+(broadcasting, matmul, reductions, indexing), without computing any value. A node
+whose shape would hold more than the limit's number of elements is refused.
+
+An op this module has no rule for (one registered by other code) gets no shape,
+and neither do the nodes after it, unless their shape follows from their
+parameters alone (``broadcast_to``, ``unbroadcast``, ``scatter``): those nodes
+are evaluated unchecked.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from cgraph.graph import ComputationalGraph
+
+__all__ = ["DEFAULT_MAX_ELEMENTS", "TooLargeError", "check_sizes", "shapes_of"]
+
+#: The default limit on the elements of any one value: 80 MB of float64.
+DEFAULT_MAX_ELEMENTS = 10**7
+
+Shape = tuple[int, ...]
+
+# Ops whose output has the broadcast shape of their inputs.
+_ELEMENTWISE = frozenset((
+    "abs", "add", "cos", "div", "exp", "inv", "log", "maximum", "minimum", "mul", "neg", "pow",
+    "relu", "sigmoid", "sin", "sqrt", "square", "sub", "tanh", "step", "sign", "softmax",
+    "log_softmax", "max_weights", "min_weights"))
+
+
+class TooLargeError(Exception):
+    """A node whose value would exceed the size limit; the message names it and the limit.
+
+    Examples
+    --------
+    >>> str(TooLargeError("node 'f' would hold 10 elements"))
+    "node 'f' would hold 10 elements"
+    """
+
+
+def check_sizes(cg: ComputationalGraph, root: str, max_elements: int,
+                option: str = "--max-elements") -> None:
+    """Refuse a graph any of whose values up to ``root`` would hold over ``max_elements``.
+
+    Raises
+    ------
+    TooLargeError
+        Naming the first such node (in evaluation order), its shape, the limit and
+        ``option``, which raises it.
+
+    Examples
+    --------
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=1.0)
+    >>> _ = cg.add_expression("f", "sum(broadcast_to(x, shape=(2000, 3000)))")
+    >>> check_sizes(cg, "f", 10**7)
+    >>> check_sizes(cg, "f", 10**6)
+    Traceback (most recent call last):
+    ...
+    cgraph.cli.limits.TooLargeError: node 'f/broadcast_to' would hold 6000000 elements (shape (2000, 3000)), over the limit of 1000000 per value; raise it with --max-elements 6000000
+    """  # noqa: E501
+    for name, shape in shapes_of(cg, root).items():
+        if shape is None:
+            continue
+        size = math.prod(shape)
+        if size > max_elements:
+            raise TooLargeError(
+                f"node {name!r} would hold {size} elements (shape {shape}), over the limit of "
+                f"{max_elements} per value; raise it with {option} {size}")
+
+
+def shapes_of(cg: ComputationalGraph, root: str) -> dict[str, Shape | None]:
+    """Each node's shape up to ``root``, in evaluation order, None where it cannot be told.
+
+    Examples
+    --------
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(a=np.ones((3, 1)), b=np.ones(4))
+    >>> _ = cg.add_expression("f", "sum(a * b, axis=0)")
+    >>> shapes_of(cg, "f")
+    {'a': (3, 1), 'b': (4,), 'f/mul': (3, 4), 'f': (4,)}
+    """
+    wanted = nx.ancestors(cg.graph, root) | {root}
+    shapes: dict[str, Shape | None] = {}
+    for name in nx.topological_sort(cg.graph.subgraph(wanted)):
+        node = cg.nodes[name]
+        op = getattr(node, "op", None)
+        if op is None:  # an input or a constant: its value is there
+            shapes[name] = np.shape(node.output)
+            continue
+        inputs = [shapes.get(parent.name) for parent in node.parents]
+        shapes[name] = _shape_after(op, inputs)
+    return shapes
+
+
+def _shape_after(op: Any, inputs: Sequence[Shape | None]) -> Shape | None:
+    """The shape of ``op``'s output for inputs of these shapes, or None if it cannot be told."""
+    params = op.params() if hasattr(op, "params") else {}
+    name = getattr(op, "name", None)
+    if name in ("broadcast_to", "unbroadcast", "scatter"):
+        return _as_shape(params["shape"])
+    if any(shape is None for shape in inputs):
+        return None
+    rule = _RULES.get(name, _elementwise if name in _ELEMENTWISE else None)
+    if rule is None:
+        return None
+    try:
+        return rule(params, *inputs)
+    except (ValueError, TypeError, IndexError, KeyError, ZeroDivisionError):
+        return None  # shapes that do not fit: evaluating reports that, with the node's name
+
+
+def _as_shape(shape: Any) -> Shape:
+    return (int(shape),) if np.ndim(shape) == 0 else tuple(int(side) for side in shape)
+
+
+def _broadcast(*shapes: Shape) -> Shape:
+    return tuple(np.broadcast_shapes(*shapes))
+
+
+def _elementwise(params: dict[str, Any], *shapes: Shape) -> Shape:
+    return _broadcast(*shapes)
+
+
+def _stand_in(shape: Shape) -> np.ndarray:
+    """An array of ``shape`` whose elements take no memory (itemsize 0), for numpy's shape rules."""
+    return np.empty(shape, dtype=np.dtype([]))
+
+
+def _matmul(params: dict[str, Any], a: Shape, b: Shape) -> Shape:
+    left = a if len(a) > 1 else (1, *a)
+    right = b if len(b) > 1 else (*b, 1)
+    shape = (*_broadcast(left[:-2], right[:-2]), left[-2], right[-1])
+    if len(b) == 1:
+        shape = shape[:-1]
+    if len(a) == 1:
+        shape = shape[:-2] + shape[-1:] if len(b) > 1 else shape[:-1]
+    return shape
+
+
+def _linear(params: dict[str, Any], x: Shape, weight: Shape, bias: Shape) -> Shape:
+    return _broadcast((*x[:-1], weight[0]), bias)
+
+
+def _reduced(params: dict[str, Any], x: Shape) -> Shape:
+    axis, keepdims = params.get("axis"), bool(params.get("keepdims", False))
+    axes = range(len(x)) if axis is None else (axis if isinstance(axis, Sequence) else (axis,))
+    dropped = {int(a) % len(x) if x else int(a) for a in axes}
+    if keepdims:
+        return tuple(1 if i in dropped else side for i, side in enumerate(x))
+    return tuple(side for i, side in enumerate(x) if i not in dropped)
+
+
+def _loss(params: dict[str, Any], scores: Shape, targets: Shape) -> Shape | None:
+    if params.get("reduction", "mean") != "none":
+        return ()
+    return _broadcast(scores, targets)
+
+
+def _class_loss(params: dict[str, Any], scores: Shape, labels: Shape) -> Shape:
+    return () if params.get("reduction", "mean") != "none" else scores[:-1]
+
+
+def _reshape(params: dict[str, Any], x: Shape) -> Shape:
+    return _stand_in(x).reshape(_as_shape(params["shape"])).shape
+
+
+def _transpose(params: dict[str, Any], x: Shape) -> Shape:
+    return np.transpose(_stand_in(x), params.get("axes")).shape
+
+
+def _index(params: dict[str, Any], x: Shape) -> Shape:
+    index = params["index"]
+    parts = index if isinstance(index, tuple) else (index,)
+    key = tuple(np.asarray(part) if isinstance(part, list) else part for part in parts)
+    return _stand_in(x)[key].shape
+
+
+def _joined(join: Callable[..., Any]) -> Callable[..., Shape]:
+    def rule(params: dict[str, Any], *shapes: Shape) -> Shape:
+        return join([_stand_in(shape) for shape in shapes], axis=params.get("axis", 0)).shape
+    return rule
+
+
+def _outer(params: dict[str, Any], a: Shape, b: Shape) -> Shape:
+    return (math.prod(a), math.prod(b))
+
+
+_RULES: dict[str, Callable[..., Shape | None]] = {
+    "matmul": _matmul, "dot": _matmul, "linear": _linear, "outer": _outer,
+    "sum": _reduced, "mean": _reduced, "max": _reduced, "min": _reduced,
+    "mse": _loss, "bce_with_logits": _loss, "cross_entropy": _class_loss, "hinge": _class_loss,
+    "reshape": _reshape, "transpose": _transpose, "index": _index,
+    "concat": _joined(np.concatenate), "stack": _joined(np.stack),
+}

@@ -1,0 +1,789 @@
+"""GraphCore: declare named nodes, then run forward and backward over a cached schedule.
+
+This is the engine's one class and the core of :class:`cgraph.ComputationalGraph`,
+which adds convenience methods for the features built on it (forward mode,
+second derivatives, drawings, files). Those features are functions that use
+only the public interface below: :meth:`GraphCore.schedule`,
+:meth:`~GraphCore.get_node`, :meth:`~GraphCore.check_feed`, the last pass
+(:attr:`~GraphCore.last_pass`, :meth:`~GraphCore.keep_pass`,
+:meth:`~GraphCore.fail_pass`) and :meth:`~GraphCore.structure_cache`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import nullcontext
+from operator import attrgetter
+from typing import Any
+
+import networkx as nx
+import numpy as np
+
+from cgraph.engine.checks import (
+    arity_problem,
+    check_names_exist,
+    check_new_name,
+    checked_feed,
+    checked_seed,
+    raise_bad_inputs,
+    raise_unknown_inputs,
+)
+from cgraph.engine.diagnostics import invalid_leaf
+from cgraph.engine.nodes import Constant, Input, Node, OperationNode, as_value, plain_value
+from cgraph.engine.passes import EvaluatedPass, run_backward, run_forward
+from cgraph.engine.schedule import Schedule
+from cgraph.engine.summary import format_summary
+from cgraph.errors import (
+    ArityError,
+    GraphError,
+    NoGradientError,
+    NotComputedError,
+)
+from cgraph.ops.registry import OPERATIONS
+from cgraph.ops.resolve import resolve_operation
+
+__all__ = ["GraphCore"]
+
+# One shared tuple per pattern, so a million ops do not hold a million copies.
+_NEEDS: dict[tuple[bool, ...], tuple[bool, ...]] = {}
+_requires_grad = attrgetter("requires_grad")
+
+
+class GraphCore:
+    """A graph of named inputs and operations, differentiated by reverse-mode autodiff.
+
+    Declare inputs, constants and operation nodes by name; ``forward(root)``
+    evaluates the root's ancestors in topological order and caches every
+    output on its node; ``backward(root)`` seeds the root with ones and applies
+    the chain rule in reverse order, summing each node's gradients into its
+    inputs. Every intermediate value and gradient can be read by name.
+    Users build :class:`cgraph.ComputationalGraph`, this class with the
+    features' convenience methods; every example here works on either.
+
+    Attributes
+    ----------
+    graph : networkx.DiGraph
+        The structure: one node per name, an edge parent -> child per dependency.
+        Read it freely; declare nodes through this class, not by editing it.
+    nodes, inputs, constants, operations : dict of str to Node
+        Every node, and each kind of node, by name in declaration order.
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> from cgraph.ops import Add, Multiply
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=2.0, y=3.0)
+    >>> cg.add_computation_node("xy", Multiply, ("x", "y"))
+    >>> cg.add_computation_node("f", Add, ("xy", "x"))
+    >>> cg.forward("f")
+    8.0
+    >>> cg.backward("f")
+    {'x': 4.0, 'y': 2.0}
+    >>> cg.get_gradient("xy")
+    1.0
+    """
+
+    def __init__(self) -> None:
+        self.graph: nx.DiGraph = nx.DiGraph()
+        self.nodes: dict[str, Node] = {}
+        self.inputs: dict[str, Input] = {}
+        self.constants: dict[str, Constant] = {}
+        self.operations: dict[str, OperationNode] = {}
+        self._schedules: dict[str, Schedule] = {}
+        # What features derive from the structure, by owner (structure_cache).
+        self._caches: dict[str, dict[Any, Any]] = {}
+        self._sinks: list[str] | None = None
+        self._evaluated: EvaluatedPass | None = None  # the last successful pass
+        self._differentiated: Schedule | None = None
+        self._failed_forward: GraphError | None = None
+
+    # ----------------------------------------------------------------------------------
+    # Declaring nodes. Each call validates everything before it changes anything.
+    # ----------------------------------------------------------------------------------
+
+    def add_inputs(self, **values: Any) -> None:
+        """Declare trainable inputs by keyword, e.g. ``add_inputs(x=2.0, y=-4.0)``.
+
+        Parameters
+        ----------
+        **values : float or array_like
+            One input per keyword. Integers become floats, sequences numpy arrays.
+
+        Raises
+        ------
+        DuplicateNodeError
+            If a name is already a node; then none of the inputs is added.
+        InvalidValueError
+            If a value is not numeric; then none of the inputs is added.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=2, w=[1.0, 2.0])
+        >>> cg.inputs["x"].output, cg.inputs["w"].output
+        (2.0, array([1., 2.]))
+        """
+        nodes = self.nodes
+        checked = {name: _checked_leaf(nodes, name, value, True) for name, value in values.items()}
+        for name, value in checked.items():
+            self._add_leaf(Input(name, value, len(self.nodes), trainable=True))
+
+    def add_input(self, name: str, value: Any, trainable: bool = True) -> None:
+        """Declare one input; ``trainable=False`` keeps it out of ``backward`` (data, labels).
+
+        Parameters
+        ----------
+        name : str
+            The new node's name.
+        value : float or array_like
+            Its value; it can be changed later through ``inputs[name].output`` or
+            overridden for one call with ``forward(feed=...)``.
+        trainable : bool, default True
+            Whether ``backward`` computes this input's gradient.
+
+        Raises
+        ------
+        DuplicateNodeError, InvalidValueError
+            As for :meth:`add_inputs`.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_input("data", [[1, 2], [3, 4]], trainable=False)
+        >>> cg.inputs["data"].output.dtype
+        dtype('int64')
+        """
+        value = _checked_leaf(self.nodes, name, value, trainable)
+        self._add_leaf(Input(name, value, len(self.nodes), trainable=trainable))
+
+    def add_constant(self, name: str, value: Any) -> None:
+        """Declare a constant: a fixed value that is never differentiated nor fed.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_constant("two", 2)
+        >>> cg.get_value("two")
+        2.0
+        """
+        value = _checked_leaf(self.nodes, name, value, False)
+        self._add_leaf(Constant(name, value, len(self.nodes)))
+
+    def add_computation_node(
+        self, name: str, op: Any, inputs: Iterable[str] | str, **params: Any
+    ) -> None:
+        """Declare a node computing ``op`` of the named inputs, in argument order.
+
+        Parameters
+        ----------
+        name : str
+            The new node's name.
+        op : Operation subclass, Operation instance, or str
+            The operation: a class (``Sigmoid``), an instance for ops with
+            parameters, or a registered name (``'sigmoid'``). Each node gets its
+            own instance, so one instance can serve several nodes.
+        inputs : iterable of str, or str
+            The names of existing nodes, in the order the op takes them. A name
+            may appear twice (``('x', 'x')``). A single string is one input.
+        **params
+            Passed to the op's constructor when ``op`` is a class or a name.
+
+        Raises
+        ------
+        DuplicateNodeError
+            If ``name`` is already a node.
+        CycleError
+            If the node lists itself as an input.
+        UnknownNodeError
+            If an input is not a node of the graph.
+        InvalidValueError
+            If ``name`` is not a non-empty string, or ``inputs`` is not a name or an
+            iterable of names (``None``, a number, a list among the names).
+        InvalidOperationError
+            If ``op`` is not an operation or not a registered name (the closest names
+            are suggested), or its constructor lacks a required parameter or does not
+            take one given; the message lists the parameters it takes.
+        ArityError
+            If the op takes a different number of inputs, or fewer than the
+            ``min_arity`` that an op taking any number of inputs may declare.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=3.0)
+        >>> cg.add_computation_node("sq", "mul", ("x", "x"))
+        >>> cg.forward("sq"), cg.backward("sq")
+        (9.0, {'x': 6.0})
+        """
+        nodes = self.nodes
+        # The type first: an unhashable name (a list) cannot even be looked up.
+        if type(name) is not str or not name or name in nodes:
+            check_new_name(nodes, name)
+        try:
+            input_names = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+        except TypeError:  # None, a number: not an iterable of names
+            raise_bad_inputs(name, inputs)
+        try:
+            parents = tuple(map(nodes.__getitem__, input_names))
+        except (KeyError, TypeError):
+            raise_unknown_inputs(nodes, name, input_names)
+        cls = OPERATIONS.get(op) if type(op) is str and not params else None
+        if cls is None:
+            instance = resolve_operation(op, name, params)
+        else:
+            try:
+                instance = cls()
+            except (TypeError, ValueError):  # a required parameter: let it say which
+                instance = resolve_operation(op, name, params)
+        # The common case first: an op of fixed arity given that many inputs.
+        if instance.arity != len(parents):
+            problem = arity_problem(instance, len(parents))
+            if problem is not None:
+                raise ArityError(f"node {name!r}: {problem}: {input_names}", nodes=[name])
+        if all(map(_requires_grad, parents)):
+            requires_grad = bool(parents)
+        else:  # the default needs_input_grad, (), means every input needs a gradient
+            needs = tuple(map(_requires_grad, parents))
+            instance.needs_input_grad = _NEEDS.setdefault(needs, needs)
+            requires_grad = True in needs
+        nodes[name] = self.operations[name] = OperationNode(
+            name, instance, parents, len(nodes), requires_grad)
+        add_edge = self.graph.add_edge
+        for parent in input_names:
+            add_edge(parent, name)  # adds the node too; a repeated edge is a no-op
+        if not input_names:
+            self.graph.add_node(name)
+        self._structure_changed()
+
+    # ----------------------------------------------------------------------------------
+    # Forward and backward
+    # ----------------------------------------------------------------------------------
+
+    def forward(
+        self,
+        root: str | None = None,
+        feed: Mapping[str, Any] | None = None,
+        check_finite: bool = False,
+    ) -> Any:
+        """Evaluate ``root`` and its ancestors in topological order, caching every output.
+
+        The gradients of the last ``backward`` are cleared: they belong to the
+        previous values (call ``backward`` again for the new ones).
+
+        Parameters
+        ----------
+        root : str, optional
+            The node to evaluate; by default the graph's only sink.
+        feed : mapping of str to value, optional
+            Input values for this call only; the inputs' own values are unchanged.
+        check_finite : bool, default False
+            Raise on the first input or output that holds NaN or infinity.
+
+        Returns
+        -------
+        float or numpy.ndarray
+            The root's value.
+
+        Raises
+        ------
+        UnknownNodeError
+            If ``root`` or a fed name is not a node.
+        InvalidValueError
+            If ``root`` or a fed name is not a string, ``feed`` is not a mapping, a fed
+            value is not numeric, or an input holds something that is not a number
+            (set by hand through ``inputs[name].output``): named before any op's failure.
+        GraphError
+            If there is no root to choose, or several sinks to choose from.
+        ShapeError
+            If a node's inputs do not broadcast.
+        OperationError
+            If an operation raised; the original error is chained.
+        NonFiniteError
+            With ``check_finite``, naming the first node whose output is not finite
+            although its inputs are, and those inputs.
+
+        A call that raises changes no cached value or gradient. Operations may
+        have saved state from the failed attempt, so a ``backward`` after it asks
+        for a successful ``forward`` first.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=2.0)
+        >>> cg.add_computation_node("y", "square", ("x",))
+        >>> cg.forward()
+        4.0
+        >>> cg.forward(feed={"x": 3.0}), cg.inputs["x"].output
+        (9.0, 2.0)
+        """
+        schedule = self.schedule(root)
+        feed_values = checked_feed(self.nodes, feed) if feed else {}
+        try:
+            with _quiet_numpy(check_finite):
+                values = run_forward(schedule, feed_values, check_finite)
+        except GraphError as error:
+            # Only now, on the way out: a leaf set by hand to a string fails in some op.
+            blamed = invalid_leaf(schedule.nodes[:schedule.leaf_count], feed_values)
+            self.fail_pass(blamed or error)
+            if blamed is not None:
+                raise blamed from error
+            raise
+        # Only now, with every output computed, does the graph take the new values.
+        self.keep_pass(schedule, values, feed_values)
+        return plain_value(values[-1])
+
+    def backward(
+        self, root: str | None = None, seed: Any = None, check_finite: bool = False
+    ) -> dict[str, Any]:
+        """Differentiate ``root`` with respect to every node it depends on (reverse mode).
+
+        The root is seeded with ones shaped like its output (or with ``seed``);
+        nodes are visited in reverse topological order and each one's gradient,
+        pulled back through its operation, is summed into its inputs: the
+        multivariate chain rule. Gradients start from zero on every call, so two
+        calls after one forward give the same gradients. (PyTorch instead adds
+        into ``.grad`` until ``zero_grad()``; here there is nothing to zero.)
+
+        Parameters
+        ----------
+        root : str, optional
+            The node to differentiate; by default the root of the last forward.
+        seed : float or array_like, optional
+            The gradient to start from, shaped like the root's output.
+        check_finite : bool, default False
+            Raise on the first operation that passes a NaN or infinite gradient
+            to an input from a finite upstream gradient.
+
+        Returns
+        -------
+        dict of str to gradient
+            The gradient of every trainable input the root depends on, by name.
+            Array gradients may be shared between nodes (an addition passes the
+            same array to both its inputs): copy one before changing it in place.
+
+        Raises
+        ------
+        NotComputedError
+            If ``root`` was not evaluated by the last successful forward.
+        ShapeError
+            If ``seed`` or an operation's gradient has the wrong shape.
+        InvalidOperationError
+            If an operation returned the wrong number of gradients.
+        NonFiniteError
+            With ``check_finite``, naming the operation and the input concerned.
+
+        A call that raises changes no gradient.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=3.0)
+        >>> cg.add_computation_node("y", "mul", ("x", "x"))
+        >>> _ = cg.forward("y")
+        >>> cg.backward("y")
+        {'x': 6.0}
+        >>> cg.backward("y", seed=2.0)
+        {'x': 12.0}
+        """
+        schedule, values = self._evaluated_for(root)
+        seed = checked_seed(schedule.nodes[-1], values[-1], seed)
+        with _quiet_numpy(check_finite):
+            grads = run_backward(schedule, values, seed, check_finite)
+        # Only now, with every gradient computed, does the graph take the new gradients.
+        if self._differentiated is not schedule:
+            self._clear_gradients()
+        for node, grad in zip(schedule.nodes, grads, strict=True):
+            node.local_grad = grad
+        self._differentiated = schedule
+        return {schedule.nodes[pos].name: plain_value(grads[pos]) for pos in schedule.trainable}
+
+    # ----------------------------------------------------------------------------------
+    # Reading values and gradients
+    # ----------------------------------------------------------------------------------
+
+    def get_value(self, name: str) -> Any:
+        """The value of a node: given for inputs, cached by the last forward for operations.
+
+        Raises
+        ------
+        UnknownNodeError
+            If ``name`` is not a node.
+        NotComputedError
+            If ``name`` is an operation no forward pass has evaluated yet.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=3.0)
+        >>> cg.add_computation_node("y", "neg", ("x",))
+        >>> _ = cg.forward("y")
+        >>> cg.get_value("y")
+        -3.0
+        """
+        node = self.get_node(name)
+        if node.output is None:
+            raise NotComputedError(
+                f"node {name!r} has no value yet; call forward({name!r}) (or forward of a "
+                "node that depends on it) first",
+                nodes=[name],
+            )
+        return plain_value(node.output)
+
+    def get_gradient(self, name: str) -> Any:
+        """The gradient of the last root differentiated with respect to node ``name``.
+
+        Raises
+        ------
+        UnknownNodeError
+            If ``name`` is not a node.
+        NotComputedError
+            If no backward pass has run yet.
+        NoGradientError
+            If the last root does not depend on ``name``, or ``name`` leads to no
+            trainable input (a constant, a non-trainable input).
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=3.0)
+        >>> cg.add_computation_node("y", "square", ("x",))
+        >>> _ = cg.forward("y"); _ = cg.backward("y")
+        >>> cg.get_gradient("x")
+        6.0
+        """
+        node = self.get_node(name)
+        if node.local_grad is not None:
+            return plain_value(node.local_grad)
+        if self._differentiated is None:
+            raise NotComputedError(
+                f"no gradient of {name!r}: call backward(root) after forward(root) (every "
+                "forward clears the gradients, which belong to the previous values)",
+                nodes=[name],
+            )
+        root = self._differentiated.root.name
+        if not node.requires_grad:
+            why = "it is a constant" if isinstance(node, Constant) else (
+                "it is not trainable" if isinstance(node, Input)
+                else "it depends on no trainable input")
+            raise NoGradientError(
+                f"node {name!r} has no gradient: {why}", nodes=[name, root])
+        raise NoGradientError(
+            f"node {name!r} has no gradient: the last root differentiated, {root!r}, does not "
+            f"depend on it; call backward of a node that does",
+            nodes=[name, root],
+        )
+
+    def summary(self, max_rows: int | None = None) -> str:
+        """A table of every node: name, op, inputs, shape, value and gradient once known.
+
+        Parameters
+        ----------
+        max_rows : int, optional
+            Show at most this many rows (the first and last ones); all by default.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=3.0)
+        >>> cg.add_computation_node("y", "square", ("x",))
+        >>> print(cg.summary())
+        name  op      inputs  shape  value  gradient
+        ----  ------  ------  -----  -----  --------
+        x     input           ()     3      -
+        y     square  x       -      -      -
+        """
+        return format_summary(self.nodes.values(), max_rows)
+
+    # ----------------------------------------------------------------------------------
+    # Container protocol
+    # ----------------------------------------------------------------------------------
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.nodes
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.nodes)
+
+    def __repr__(self) -> str:
+        counts = (f"{len(self.inputs)} inputs, {len(self.constants)} constants, "
+                  f"{len(self.operations)} operations")
+        return f"<{type(self).__name__}: {counts}>\n{self.summary(max_rows=20)}"
+
+    # ----------------------------------------------------------------------------------
+    # The engine's interface: what forward mode, derivatives, drawings and files use
+    # ----------------------------------------------------------------------------------
+
+    def get_node(self, name: str, what: str = "node") -> Node:
+        """The node called ``name``, or an error that suggests the closest names.
+
+        Parameters
+        ----------
+        name : str
+            A node's name.
+        what : str, default "node"
+            What the name is, for the message ("root", "wrt", "input"...).
+
+        Raises
+        ------
+        UnknownNodeError
+            If ``name`` is not a node (the closest names are suggested).
+        InvalidValueError
+            If ``name`` is not a string.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(weight=1.0)
+        >>> cg.get_node("weight")
+        Input('weight', output=1.0, trainable=True)
+        >>> cg.get_node("wieght", "root")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        cgraph.errors.UnknownNodeError: root 'wieght' is not a node of the graph; did you mean...
+        """
+        node = self.nodes.get(name) if isinstance(name, str) else None
+        if node is None:
+            check_names_exist(self.nodes, [name], what)
+        return node  # type: ignore[return-value]
+
+    def schedule(self, root: str | None = None) -> Schedule:
+        """The evaluation order of ``root``: its ancestors, leaves first, as flat lists.
+
+        Built on first use without recursion and cached until the structure changes,
+        so the passes never walk networkx. ``schedule().root.name`` resolves the
+        default root (the graph's only sink).
+
+        Raises
+        ------
+        UnknownNodeError
+            If ``root`` is not a node.
+        GraphError
+            If ``root`` is None and the graph is empty or has several sinks.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=1.0)
+        >>> cg.add_computation_node("y", "exp", ("x",))
+        >>> [node.name for node in cg.schedule().nodes]
+        ['x', 'y']
+        """
+        if root is None:
+            root = self._default_root()
+        schedule = self._schedules.get(root) if isinstance(root, str) else None
+        if schedule is None:
+            schedule = self._schedules[root] = Schedule(self.get_node(root, "root"))
+        return schedule
+
+    def check_feed(self, feed: Mapping[str, Any] | None) -> dict[str, Any]:
+        """A feed checked as ``forward`` checks it: input names to values held as inputs hold them.
+
+        Raises
+        ------
+        UnknownNodeError, InvalidValueError
+            For a name that is not an input, or a value that is not numeric.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=1.0)
+        >>> cg.check_feed({"x": 3})
+        {'x': 3.0}
+        """
+        return checked_feed(self.nodes, feed) if feed else {}
+
+    @property
+    def last_pass(self) -> EvaluatedPass | None:
+        """The last successful forward pass (schedule, values, feed), or None.
+
+        ``backward`` differentiates it; after a failed pass it is None.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=2.0)
+        >>> cg.add_computation_node("y", "square", ("x",))
+        >>> _ = cg.forward("y", feed={"x": 3.0})
+        >>> cg.last_pass.values, cg.last_pass.feed
+        ([3.0, 9.0], {'x': 3.0})
+        """
+        return self._evaluated
+
+    @property
+    def last_backward(self) -> Schedule | None:
+        """The schedule whose gradients the nodes hold (the last ``backward``), or None.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=2.0)
+        >>> cg.add_computation_node("y", "square", ("x",))
+        >>> _ = cg.forward("y"); _ = cg.backward("y")
+        >>> cg.last_backward.root.name
+        'y'
+        """
+        return self._differentiated
+
+    def keep_pass(self, schedule: Schedule, values: list[Any], feed: dict[str, Any]) -> None:
+        """Keep a pass's values as the graph's: each node's output, ready for ``backward``.
+
+        Every sweep that evaluates a schedule (``forward``, forward mode, Jacobians)
+        ends here once it has succeeded, so the graph only ever shows values of one
+        whole pass. The gradients of the previous values are cleared.
+
+        Parameters
+        ----------
+        schedule : Schedule
+            The schedule evaluated.
+        values : list
+            Every node's value, in the schedule's order.
+        feed : dict
+            The inputs fed for this pass (checked by :meth:`check_feed`).
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> from cgraph.engine.passes import run_forward
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=2.0)
+        >>> cg.add_computation_node("y", "square", ("x",))
+        >>> schedule = cg.schedule("y")
+        >>> cg.keep_pass(schedule, run_forward(schedule, {}), {})
+        >>> cg.get_value("y"), cg.backward("y")
+        (4.0, {'x': 4.0})
+        """
+        for node, value in zip(schedule.nodes[schedule.leaf_count:],
+                               values[schedule.leaf_count:], strict=True):
+            node.output = value
+        self._evaluated = EvaluatedPass(schedule, values, feed)
+        self._failed_forward = None
+        self._clear_gradients()  # they belong to the previous values
+
+    def fail_pass(self, error: GraphError) -> None:
+        """Record a failed pass: ``backward`` must wait for a new one, and says why.
+
+        The nodes keep the values of the last successful pass, but an op may hold
+        state from the failed attempt, so that pass cannot be differentiated.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> from cgraph.errors import OperationError
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=2.0)
+        >>> cg.add_computation_node("y", "square", ("x",))
+        >>> _ = cg.forward("y")
+        >>> cg.fail_pass(OperationError("square failed"))
+        >>> cg.backward("y")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        cgraph.errors.NotComputedError: backward('y') needs a successful forward pass first (the...
+        """
+        self._evaluated = None
+        self._failed_forward = error
+
+    def structure_cache(self, owner: str) -> dict[Any, Any]:
+        """A dict for what ``owner`` derives from the structure, emptied when it changes.
+
+        Hessians keep their gradient graphs here, so a new node never meets a
+        stale one.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.structure_cache("mine")["plan"] = 1
+        >>> cg.add_inputs(x=1.0)
+        >>> cg.structure_cache("mine")
+        {}
+        """
+        return self._caches.setdefault(owner, {})
+
+    # ----------------------------------------------------------------------------------
+    # Internals
+    # ----------------------------------------------------------------------------------
+
+    def _add_leaf(self, node: Input | Constant) -> None:
+        self.nodes[node.name] = node
+        (self.inputs if isinstance(node, Input) else self.constants)[node.name] = node
+        self.graph.add_node(node.name)
+        self._structure_changed()
+
+    def _clear_gradients(self) -> None:
+        if self._differentiated is not None:
+            for node in self._differentiated.nodes:
+                node.local_grad = None
+            self._differentiated = None
+
+    def _structure_changed(self) -> None:
+        """Drop everything derived from the structure; values and gradients stay valid."""
+        if self._schedules:
+            self._schedules.clear()
+        if self._caches:
+            self._caches.clear()
+        self._sinks = None
+
+    def _default_root(self) -> str:
+        if self._sinks is None:
+            self._sinks = [name for name, degree in self.graph.out_degree() if degree == 0]
+        if len(self._sinks) == 1:
+            return self._sinks[0]
+        if not self._sinks:
+            raise GraphError("the graph is empty: declare inputs and operations first")
+        shown = ", ".join(repr(s) for s in self._sinks[:10])
+        more = ", ..." if len(self._sinks) > 10 else ""
+        raise GraphError(
+            f"the graph has {len(self._sinks)} sinks ({shown}{more}); "
+            f"name the root to evaluate, e.g. forward({self._sinks[-1]!r})",
+            nodes=self._sinks[:10],
+        )
+
+    def _evaluated_for(self, root: str | None) -> tuple[Schedule, list[Any]]:
+        """The schedule for ``root`` and the values the last forward computed for it."""
+        if root is not None and not isinstance(root, str):
+            self.get_node(root, "root")  # refuses it, before any message quotes it as a node
+        if self._evaluated is None:
+            after = (f" (the last one failed: {self._failed_forward})"
+                     if self._failed_forward else "")
+            raise NotComputedError(
+                f"backward({root!r}) needs a successful forward pass first{after}: "
+                f"call forward({root!r})",
+                nodes=[root] if root else [])
+        last, values, feed = self._evaluated
+        if root is None or root == last.root.name:
+            return last, values
+        schedule = self.schedule(root)
+        if schedule.root.index > last.root.index or schedule.root not in last.nodes:
+            raise NotComputedError(
+                f"backward({root!r}) needs {root!r} evaluated by the last forward pass, which "
+                f"was of {last.root.name!r}; call forward({root!r}) first",
+                nodes=[root, last.root.name])
+        return schedule, [feed.get(node.name, node.output) for node in schedule.nodes]
+
+
+def _checked_leaf(nodes: Mapping[str, Node], name: str, value: Any, trainable: bool) -> Any:
+    check_new_name(nodes, name)
+    return as_value(value, name, trainable)
+
+
+def _quiet_numpy(quiet: bool) -> Any:
+    """With check_finite, a non-finite number raises an error: numpy's warning would repeat it."""
+    return np.errstate(divide="ignore", over="ignore", invalid="ignore") if quiet else nullcontext()

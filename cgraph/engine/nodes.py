@@ -1,0 +1,256 @@
+"""The nodes of a graph: inputs, constants and operation nodes.
+
+Every node has a ``name``, an ``output`` (its value, cached by ``forward`` for
+operation nodes) and a ``local_grad`` (the gradient of the last root
+differentiated with respect to it, set by ``backward``; ``None`` before).
+Nodes are light (``__slots__``) because graphs may hold millions of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from cgraph.errors import InvalidValueError
+from cgraph.ops.operation import Operation
+
+__all__ = ["Node", "Input", "Constant", "OperationNode", "as_value", "plain_value"]
+
+
+class Node:
+    """What every node has: a name, a cached output and a gradient.
+
+    Attributes
+    ----------
+    name : str
+        The node's name, unique in its graph.
+    output : float or numpy.ndarray or None
+        The node's value: given for inputs and constants, cached by ``forward``
+        for operation nodes (``None`` until then).
+    local_grad : float or numpy.ndarray or None
+        The gradient of the last root differentiated with respect to this node.
+    parents : tuple of Node
+        The node's inputs in argument order (a node may appear twice).
+    requires_grad : bool
+        Whether the node leads to a trainable input, so that ``backward`` differentiates it.
+    index : int
+        The node's position in declaration order, which is a topological order.
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=3.0)
+    >>> cg.nodes["x"]
+    Input('x', output=3.0, trainable=True)
+    """
+
+    __slots__ = ("name", "output", "local_grad", "parents", "index", "requires_grad")
+
+    def __init__(
+        self,
+        name: str,
+        output: Any,
+        parents: tuple[Node, ...],
+        index: int,
+        requires_grad: bool,
+    ) -> None:
+        self.name = name
+        self.output = output
+        self.local_grad: Any = None
+        self.parents = parents
+        self.index = index
+        self.requires_grad = requires_grad
+
+
+class Input(Node):
+    """A named input: a value given by the user, differentiated when ``trainable``.
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> cg = ComputationalGraph()
+    >>> cg.add_input("w", [1.0, 2.0], trainable=False)
+    >>> cg.inputs["w"].trainable
+    False
+    """
+
+    __slots__ = ()
+
+    def __init__(self, name: str, output: Any, index: int, trainable: bool = True) -> None:
+        super().__init__(name, output, (), index, requires_grad=trainable)
+
+    @property
+    def trainable(self) -> bool:
+        """Whether ``backward`` computes this input's gradient (same as ``requires_grad``).
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=1.0)
+        >>> cg.inputs["x"].trainable
+        True
+        """
+        return self.requires_grad
+
+    def __repr__(self) -> str:
+        return f"Input({self.name!r}, output={self.output!r}, trainable={self.trainable})"
+
+
+class Constant(Node):
+    """A named constant: a fixed value, never differentiated and never fed.
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> cg = ComputationalGraph()
+    >>> cg.add_constant("two", 2)
+    >>> cg.nodes["two"]
+    Constant('two', output=2.0)
+    """
+
+    __slots__ = ()
+
+    def __init__(self, name: str, output: Any, index: int) -> None:
+        super().__init__(name, output, (), index, requires_grad=False)
+
+    def __repr__(self) -> str:
+        return f"Constant({self.name!r}, output={self.output!r})"
+
+
+class OperationNode(Node):
+    """A node whose output is an operation applied to its parents' outputs.
+
+    Attributes
+    ----------
+    op : Operation
+        This node's own operation instance (its saved state is this node's alone).
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=3.0)
+    >>> cg.add_computation_node("y", "square", ("x",))
+    >>> cg.operations["y"]
+    OperationNode('y', op=Square(), inputs=('x',))
+    """
+
+    __slots__ = ("op",)
+
+    def __init__(
+        self,
+        name: str,
+        op: Operation,
+        parents: tuple[Node, ...],
+        index: int,
+        requires_grad: bool,
+    ) -> None:
+        # Assigned here rather than through Node.__init__: graphs declare millions of these.
+        self.name = name
+        self.output = None
+        self.local_grad = None
+        self.parents = parents
+        self.index = index
+        self.requires_grad = requires_grad
+        self.op = op
+
+    @property
+    def input_names(self) -> tuple[str, ...]:
+        """The names of this node's inputs, in argument order.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=3.0)
+        >>> cg.add_computation_node("y", "mul", ("x", "x"))
+        >>> cg.operations["y"].input_names
+        ('x', 'x')
+        """
+        return tuple(parent.name for parent in self.parents)
+
+    def __repr__(self) -> str:
+        return f"OperationNode({self.name!r}, op={self.op!r}, inputs={self.input_names})"
+
+
+def as_value(value: Any, name: str, trainable: bool) -> Any:
+    """Check and normalise a value given for an input or constant.
+
+    Python and numpy real scalars become Python floats (numpy float32 scalars
+    become 0-d float32 arrays, keeping their precision); arrays and sequences
+    become numpy arrays of the graph's own (a copy, as ``torch.tensor`` makes),
+    so in-place updates of an input never reach the caller's array. A
+    trainable input's integer or boolean array becomes float64, as only
+    floating-point values have gradients.
+
+    Parameters
+    ----------
+    value : float, int, sequence or numpy.ndarray
+        The value as given.
+    name : str
+        The node's name, for the error message.
+    trainable : bool
+        Whether gradients will be taken with respect to this value.
+
+    Returns
+    -------
+    float or numpy.ndarray
+
+    Raises
+    ------
+    InvalidValueError
+        For anything that is not real and numeric (strings, complex, objects).
+
+    Examples
+    --------
+    >>> as_value(2, "x", trainable=True)
+    2.0
+    >>> as_value([1, 2], "x", trainable=True)
+    array([1., 2.])
+    """
+    if type(value) is float:
+        return value
+    # numpy's timedelta64 is an integer type; it goes on to be refused by its dtype.
+    if isinstance(value, (bool, int, float, np.integer, np.bool_, np.float64)) and not (
+        isinstance(value, np.timedelta64)
+    ):
+        try:
+            return float(value)
+        except OverflowError:  # an int past 1.8e308
+            raise InvalidValueError(
+                f"value for {name!r} is an integer of about {int(value.bit_length() * 0.30103)}"
+                " digits, too large for a float (at most about 1.8e308); give a smaller number",
+                nodes=[name],
+            ) from None
+    try:
+        array = np.array(value)  # a copy: updating the input never changes the caller's array
+    except (TypeError, ValueError) as err:
+        raise InvalidValueError(
+            f"value for {name!r} is not numeric ({err}); give a float or a numeric array",
+            nodes=[name],
+        ) from err
+    kind = array.dtype.kind
+    if kind not in "biuf":
+        raise InvalidValueError(
+            f"value for {name!r} has dtype {array.dtype}, which is not a real number type; "
+            "give a float or an array of floats (or integers)",
+            nodes=[name],
+        )
+    if trainable and kind != "f":
+        array = array.astype(np.float64)
+    return array
+
+
+def plain_value(value: Any) -> Any:
+    """A numpy scalar as a Python number, for what the user reads; anything else unchanged.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> plain_value(np.float64(2.5)), plain_value(np.ones(2))
+    (2.5, array([1., 1.]))
+    """
+    return value.item() if isinstance(value, np.generic) else value

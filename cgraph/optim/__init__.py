@@ -1,0 +1,25 @@
+"""Optimisation: torch.optim's optimisers and schedules, and minimize() to drive them.
+
+- :mod:`cgraph.optim.optimizers`: :class:`GradientDescent`, :class:`Momentum` and
+  :class:`Adam`, with torch.optim's update rules and hyperparameter names;
+- :mod:`cgraph.optim.lr_scheduler`: :class:`StepLR` and :class:`ExponentialLR`;
+- :mod:`cgraph.optim.minimize`: :func:`minimize`, the training loop with stopping
+  rules, mini-batches and a history, or scipy's methods
+  (:mod:`cgraph.optim.scipy_minimize`), reporting an :class:`OptimizeResult`.
+"""
+
+from cgraph.optim.lr_scheduler import ExponentialLR, StepLR
+from cgraph.optim.minimize import minimize
+from cgraph.optim.optimizers import Adam, GradientDescent, Momentum, Optimizer
+from cgraph.optim.problem import OptimizeResult
+
+__all__ = [
+    "Adam",
+    "ExponentialLR",
+    "GradientDescent",
+    "Momentum",
+    "OptimizeResult",
+    "Optimizer",
+    "StepLR",
+    "minimize",
+]

@@ -1,0 +1,343 @@
+"""Seeing a graph: a matplotlib drawing, Graphviz DOT text and Jupyter's inline picture.
+
+Every node is a box with its name, its op, and once computed its value (green)
+and gradient (red); inputs are blue, fixed inputs and constants grey. Boxes are
+laid out left to right in layers by the longest path from the leaves, so data
+flows one way. A large graph is drawn in part: ``root=`` keeps one node's
+ancestors, ``depth=`` only those a few steps above it, and ``collapse=`` draws the
+nodes named ``layer1/...`` as one box per prefix. A graph too large to read is
+refused with an error that says so, never drawn as a blur.
+
+matplotlib is imported only when drawing (``pip install "cgraph[viz]"``); DOT
+text needs nothing. Nothing here recurses over the graph.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cgraph.errors import GraphError
+from cgraph.viz.layout import Box, Collapse, View, build_view, layout
+
+if TYPE_CHECKING:
+    from cgraph.engine import GraphCore
+
+__all__ = ["draw", "to_dot", "repr_svg"]
+
+VALUE_COLOUR = "#1a7f37"  # green: forward values
+GRADIENT_COLOUR = "#cf222e"  # red: gradients
+FILL = {"input": "#dbeafe", "fixed": "#e5e7eb", "operation": "#ffffff", "group": "#fef3c7"}
+
+
+# --------------------------------------------------------------------------------------
+# DOT
+# --------------------------------------------------------------------------------------
+
+
+def to_dot(
+    cg: GraphCore,
+    root: str | None = None,
+    *,
+    depth: int | None = None,
+    collapse: Collapse = None,
+    max_nodes: int = 1000,
+) -> str:
+    """The graph as Graphviz DOT text, laid out left to right, for ``dot -Tsvg``.
+
+    Parameters
+    ----------
+    root, depth, collapse
+        As for :func:`draw`.
+    max_nodes : int, default 1000
+        Refuse graphs with more boxes than this.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    UnknownNodeError, GraphError
+        As for :func:`draw`.
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=3.0)
+    >>> cg.add_computation_node("y", "mul", ("x", "x"))
+    >>> print(cg.to_dot())  # doctest: +ELLIPSIS
+    digraph cgraph {
+        rankdir=LR;
+    ...
+        "x" -> "y";
+        "x" -> "y";
+    }
+    """
+    view = build_view(cg, root, depth, collapse, max_nodes)
+    lines = ["digraph cgraph {", "    rankdir=LR;",
+             '    node [shape=box, style="rounded,filled", fillcolor="#ffffff", '
+             'fontname="Helvetica"];']
+    for box in view.boxes:
+        attrs = [f"label=<{_html_label(box)}>"]
+        if box.kind != "operation":
+            attrs.append(f'fillcolor="{FILL[box.kind]}"')
+        if box.cut:
+            attrs.append('style="rounded,filled,dashed"')
+        lines.append(f"    {_quoted(box.key)} [{', '.join(attrs)}];")
+    for source, child in view.edges:
+        lines.append(f"    {_quoted(view.boxes[source].key)} -> {_quoted(view.boxes[child].key)};")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _quoted(name: str) -> str:
+    """A DOT identifier for any name: quoted, with backslashes, quotes and newlines escaped."""
+    escaped = name.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return f'"{escaped}"'
+
+
+def _html_label(box: Box) -> str:
+    parts = []
+    for role, text in box.lines:
+        text = html.escape(text)
+        if role == "name":
+            text = f"<b>{text}</b>"
+        elif role in ("value", "grad"):
+            colour = VALUE_COLOUR if role == "value" else GRADIENT_COLOUR
+            text = f'<font color="{colour}">{text}</font>'
+        parts.append(text)
+    return "<br/>".join(parts)
+
+
+# --------------------------------------------------------------------------------------
+# Drawing with matplotlib
+# --------------------------------------------------------------------------------------
+
+_FONT_SIZE = 9.0  # points, at full scale
+_CHAR_WIDTH = 0.075  # inches per character at _FONT_SIZE
+_LINE_HEIGHT = 0.18  # inches per line of text at _FONT_SIZE
+_MAX_FIGURE_INCHES = 40.0  # larger drawings are scaled down, text with them
+REPR_MAX_NODES = 100  # Jupyter falls back to the text repr beyond this
+
+
+def draw(
+    cg: GraphCore,
+    root: str | None = None,
+    *,
+    depth: int | None = None,
+    collapse: Collapse = None,
+    ax: Any = None,
+    path: str | Path | None = None,
+    max_nodes: int = 200,
+) -> Any:
+    """Draw the graph with matplotlib, left to right, with values and gradients once known.
+
+    Each box shows a node's name and op, its value (green) after ``forward``
+    and its gradient (red) after ``backward``; inputs are blue, constants and
+    fixed inputs grey. Needs matplotlib (``pip install "cgraph[viz]"``).
+
+    Parameters
+    ----------
+    root : str, optional
+        Draw only this node and its ancestors.
+    depth : int, optional
+        With ``root``: only nodes at most this many steps above it.
+    collapse : bool, str or iterable of str, optional
+        Draw the nodes named ``prefix/...`` as one box per prefix: ``True`` for
+        every prefix before the first ``/``, or the prefixes to collapse.
+    ax : matplotlib.axes.Axes, optional
+        Draw on these axes; by default on a new pyplot figure sized to the graph.
+    path : str, optional
+        Also save the drawing to this file, in the format its extension names
+        (``.png``, ``.svg``, ``.pdf``); a new figure is then closed after saving.
+    max_nodes : int, default 200
+        Refuse to draw more boxes than this.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Raises
+    ------
+    UnknownNodeError
+        If ``root`` is not a node, or no node is named with a prefix in ``collapse``.
+    GraphError
+        If there would be more than ``max_nodes`` boxes, or ``path`` has an extension
+        matplotlib cannot write.
+    ImportError
+        If matplotlib is not installed.
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=3.0)
+    >>> cg.add_computation_node("y", "square", ("x",))
+    >>> _ = cg.forward("y"); _ = cg.backward("y")
+    >>> fig = cg.draw()
+    >>> sorted(text.get_text() for text in fig.axes[0].texts if text.get_text())
+    ['grad 1', 'grad 6', 'input', 'square', 'value 3', 'value 9', 'x', 'y']
+    """
+    plt = _pyplot()
+    if path is not None:
+        _check_format(path)
+    view = build_view(cg, root, depth, collapse, max_nodes)
+    if not view.boxes:
+        raise GraphError("the graph is empty: declare inputs and operations before drawing it")
+    geometry = _Geometry(view)
+    created = ax is None
+    if created:
+        _, ax = plt.subplots(figsize=geometry.figure_size())
+        ax.set_position((0.0, 0.0, 1.0, 1.0))
+    _render(view, geometry, ax)
+    if path is not None:
+        _save(ax.figure, path)
+        if created:  # a figure drawn only to be saved would otherwise stay open in pyplot
+            plt.close(ax.figure)
+    return ax.figure
+
+
+def repr_svg(cg: GraphCore) -> str | None:
+    """The drawing as SVG text for Jupyter, or None (the text repr) when it cannot be drawn.
+
+    Made on a bare Figure, not pyplot's, so showing a graph opens no window and
+    leaves no figure behind; None without matplotlib, for an empty graph, or one
+    with more than 100 boxes.
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=1.0)
+    >>> repr_svg(cg).lstrip().startswith("<?xml")
+    True
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    try:
+        view = build_view(cg, max_nodes=REPR_MAX_NODES)
+    except GraphError:
+        return None
+    if not view.boxes:
+        return None
+    geometry = _Geometry(view)
+    fig = Figure(figsize=geometry.figure_size())
+    ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
+    _render(view, geometry, ax)
+    buffer = io.StringIO()
+    _save(fig, buffer, "svg")
+    return buffer.getvalue()
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise ImportError('drawing a graph needs matplotlib: pip install "cgraph[viz]" '
+                          "(to_dot() needs nothing)") from error
+    return plt
+
+
+def _check_format(path: str | Path) -> None:
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    supported = FigureCanvasBase.get_supported_filetypes()
+    if Path(path).suffix.lstrip(".").lower() not in supported:
+        others = ", ".join(f".{kind}" for kind in sorted(supported))
+        raise GraphError(f"cannot save a drawing as {str(path)!r}: end the file name with .png "
+                         f"or .svg (or one of {others})")
+
+
+def _save(fig: Any, target: Any, kind: str | None = None) -> None:
+    import matplotlib
+
+    kind = kind or Path(target).suffix.lstrip(".").lower()
+    # SVG text stays text (searchable, small) instead of being drawn as glyph outlines.
+    with matplotlib.rc_context({"svg.fonttype": "none"}):
+        fig.savefig(target, format=kind, bbox_inches="tight", facecolor="white")
+
+
+class _Geometry:
+    """Sizes in inches at full scale: box width and heights, and the spacing between boxes."""
+
+    def __init__(self, view: View) -> None:
+        self.layout = layout(view)
+        widest = max(len(text) for box in view.boxes for _, text in box.lines)
+        self.width = max(1.0, _CHAR_WIDTH * widest + 0.25)
+        self.heights = [_LINE_HEIGHT * len(box.lines) + 0.15 for box in view.boxes]
+        self.column = self.width + 0.6
+        self.row = max(self.heights) + 0.35
+        self.layers = max(self.layout.slots) + 1
+        self.rows = max(self.layout.slots.values())
+
+    def extent(self) -> tuple[float, float]:
+        return self.layers * self.column, self.rows * self.row
+
+    def figure_size(self) -> tuple[float, float]:
+        width, height = self.extent()
+        scale = min(1.0, _MAX_FIGURE_INCHES / width, _MAX_FIGURE_INCHES / height)
+        return width * scale, height * scale
+
+    def centre(self, place: tuple[int, int]) -> tuple[float, float]:
+        layer, slot = place
+        # Each layer's slots are centred vertically on the tallest layer.
+        return layer * self.column, -(slot - (self.layout.slots[layer] - 1) / 2) * self.row
+
+
+def _render(view: View, geometry: _Geometry, ax: Any) -> None:
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    from matplotlib.path import Path as CurvePath
+
+    width, height = geometry.extent()
+    box = ax.get_position()
+    axes_inches = (box.width * ax.figure.get_figwidth(), box.height * ax.figure.get_figheight())
+    scale = min(axes_inches[0] / width, axes_inches[1] / height)  # text shrinks with the boxes
+    font = max(2.0, _FONT_SIZE * min(scale, 1.5))
+    half = geometry.width / 2
+    colours = {"value": VALUE_COLOUR, "grad": GRADIENT_COLOUR, "op": "#333333"}
+    positions = geometry.layout.positions
+    for item, place in zip(view.boxes, positions, strict=True):
+        x, y = geometry.centre(place)
+        box_height = _LINE_HEIGHT * len(item.lines) + 0.15
+        ax.add_patch(FancyBboxPatch(
+            (x - half, y - box_height / 2), geometry.width, box_height,
+            boxstyle="round,pad=0,rounding_size=0.08", facecolor=FILL[item.kind],
+            edgecolor="#444444", linewidth=1.0, linestyle="--" if item.cut else "-", zorder=2))
+        top = y + (len(item.lines) - 1) * _LINE_HEIGHT / 2
+        for number, (role, text) in enumerate(item.lines):
+            ax.text(x, top - number * _LINE_HEIGHT, text, ha="center", va="center",
+                    fontsize=font, color=colours.get(role, "black"),
+                    fontweight="bold" if role == "name" else "normal", zorder=3,
+                    parse_math=False, usetex=False)  # names shown as written: '$a$' is no alpha
+    repeats: dict[tuple[int, int], int] = {}
+    for (source, child), bends in zip(view.edges, geometry.layout.bends, strict=True):
+        x0, y0 = geometry.centre(positions[source])
+        x1, y1 = geometry.centre(positions[child])
+        # An edge that skips layers runs straight through its slot in each layer it crosses.
+        points = [(x0 + half, y0)]
+        for place in bends:
+            x, y = geometry.centre(place)
+            points += [(x - half, y), (x + half, y)]
+        points.append((x1 - half, y1))
+        seen = repeats[(source, child)] = repeats.get((source, child), -1) + 1
+        # The same input twice (mul(x, x)): bend the second arrow one way, the third the other.
+        bend = 0.0 if seen == 0 or bends else 0.3 * ((seen + 1) // 2) * (1 if seen % 2 else -1)
+        ax.add_patch(FancyArrowPatch(
+            path=CurvePath(points) if bends else None,
+            posA=None if bends else points[0], posB=None if bends else points[-1],
+            arrowstyle="-|>", mutation_scale=10 * min(scale, 1),
+            connectionstyle=f"arc3,rad={bend}", color="#555555", linewidth=0.8,
+            shrinkA=0, shrinkB=0, zorder=1))
+    margin = 0.2  # slots are centred on y = 0, so the drawing spans +- height / 2
+    ax.set_xlim(-half - margin, (geometry.layers - 1) * geometry.column + half + margin)
+    ax.set_ylim(-height / 2 - margin, height / 2 + margin)
+    ax.set_aspect("equal")
+    ax.set_axis_off()
