@@ -569,3 +569,54 @@ def test_scipy_progress_bar(capsys):
     pytest.importorskip("scipy")
     minimize(rosenbrock(), "f", method="L-BFGS-B", progress=True)
     assert "loss=" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------
+# The default parameters never include data
+# --------------------------------------------------------------------------------------
+
+
+def regression(data_trainable: bool) -> ComputationalGraph:
+    rng = np.random.default_rng(0)
+    x, w = rng.normal(size=(20, 3)), np.array([1.0, -2.0, 0.5])
+    cg = ComputationalGraph()
+    if data_trainable:
+        cg.add_inputs(X=x, y=x @ w)  # the trap: data declared as trainable inputs
+    else:
+        cg.add_input("X", x, trainable=False)
+        cg.add_input("y", x @ w, trainable=False)
+    cg.add_inputs(w=np.zeros(3), b=0.0)
+    cg.add_expression("loss", "mean((X @ w + b - y) ** 2)")
+    return cg
+
+
+def test_several_trainable_arrays_and_no_data_marked_are_refused_listing_them():
+    cg = regression(data_trainable=True)
+    before = {name: np.copy(node.output) for name, node in cg.inputs.items()}
+    listed = r"'X' \(20, 3\), 'y' \(20,\), 'w' \(3,\), 'b' \(\)"
+    with pytest.raises(cgraph.GraphError, match=listed) as info:
+        minimize(cg, "loss", steps=5)
+    assert "params=['w', 'b']" in str(info.value)
+    assert "trainable=False" in str(info.value)
+    assert set(info.value.nodes) == {"X", "y", "w", "b"}
+    for name, value in before.items():  # nothing was trained
+        assert np.array_equal(cg.inputs[name].output, value)
+    result = minimize(cg, "loss", params=["w", "b"], optimizer=Adam(lr=0.1), steps=300)
+    assert set(result.x) == {"w", "b"}
+    assert np.array_equal(cg.inputs["X"].output, before["X"])
+
+
+def test_marked_data_fed_data_and_plain_numbers_keep_the_default():
+    result = minimize(regression(data_trainable=False), "loss", optimizer=Adam(lr=0.1),
+                      steps=300)
+    assert set(result.x) == {"w", "b"}
+    np.testing.assert_allclose(result.x["w"], [1.0, -2.0, 0.5], atol=1e-2)
+    cg = regression(data_trainable=True)
+    # Still trainable, but fed: feeding them marks them as data.
+    fed = {"X": cg.inputs["X"].output, "y": cg.inputs["y"].output}
+    result = minimize(cg, "loss", params=None, optimizer=Adam(lr=0.1), steps=5, feed=fed)
+    assert "w" in result.x
+    scalars = ComputationalGraph()
+    scalars.add_inputs(x=0.0, y=0.0)
+    scalars.add_expression("f", "(x - 1) ** 2 + (y + 2) ** 2")
+    assert set(minimize(scalars, "f", optimizer=Adam(lr=0.1), steps=5).x) == {"x", "y"}

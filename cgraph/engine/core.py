@@ -11,8 +11,9 @@ only the public interface below: :meth:`GraphCore.schedule`,
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from operator import attrgetter
 from typing import Any
 
@@ -94,9 +95,16 @@ class GraphCore:
         # What features derive from the structure, by owner (structure_cache).
         self._caches: dict[str, dict[Any, Any]] = {}
         self._sinks: list[str] | None = None
-        self._evaluated: EvaluatedPass | None = None  # the last successful pass
+        # The last successful pass, any thread's: (schedule, values, feed), as last_pass shows.
+        self._evaluated: tuple[Schedule, list[Any], dict[str, Any]] | None = None
+        self._thread = threading.local()  # .evaluated: each thread's own last pass
+        # The pass whose state each classic op (keeps_state) holds, set when that pass ends.
+        self._op_states: dict[OperationNode, tuple[Any, ...]] = {}
         self._differentiated: Schedule | None = None
-        self._failed_forward: GraphError | None = None
+        self._failed_forward: BaseException | None = None
+        #: Held by every pass and every change, so threads sharing a graph take turns and
+        #: never mix two passes; reentrant, so an op may read the graph it is part of.
+        self.lock = threading.RLock()
 
     # ----------------------------------------------------------------------------------
     # Declaring nodes. Each call validates everything before it changes anything.
@@ -125,10 +133,12 @@ class GraphCore:
         >>> cg.inputs["x"].output, cg.inputs["w"].output
         (2.0, array([1., 2.]))
         """
-        nodes = self.nodes
-        checked = {name: _checked_leaf(nodes, name, value, True) for name, value in values.items()}
-        for name, value in checked.items():
-            self._add_leaf(Input(name, value, len(self.nodes), trainable=True))
+        with self.lock:
+            nodes = self.nodes
+            checked = {name: _checked_leaf(nodes, name, value, True)
+                       for name, value in values.items()}
+            for name, value in checked.items():
+                self._add_leaf(Input(name, value, len(nodes), trainable=True))
 
     def add_input(self, name: str, value: Any, trainable: bool = True) -> None:
         """Declare one input; ``trainable=False`` keeps it out of ``backward`` (data, labels).
@@ -156,8 +166,9 @@ class GraphCore:
         >>> cg.inputs["data"].output.dtype
         dtype('int64')
         """
-        value = _checked_leaf(self.nodes, name, value, trainable)
-        self._add_leaf(Input(name, value, len(self.nodes), trainable=trainable))
+        with self.lock:
+            value = _checked_leaf(self.nodes, name, value, trainable)
+            self._add_leaf(Input(name, value, len(self.nodes), trainable=trainable))
 
     def add_constant(self, name: str, value: Any) -> None:
         """Declare a constant: a fixed value that is never differentiated nor fed.
@@ -170,8 +181,9 @@ class GraphCore:
         >>> cg.get_value("two")
         2.0
         """
-        value = _checked_leaf(self.nodes, name, value, False)
-        self._add_leaf(Constant(name, value, len(self.nodes)))
+        with self.lock:
+            value = _checked_leaf(self.nodes, name, value, False)
+            self._add_leaf(Constant(name, value, len(self.nodes)))
 
     def add_computation_node(
         self, name: str, op: Any, inputs: Iterable[str] | str, **params: Any
@@ -220,45 +232,46 @@ class GraphCore:
         >>> cg.forward("sq"), cg.backward("sq")
         (9.0, {'x': 6.0})
         """
-        nodes = self.nodes
-        # The type first: an unhashable name (a list) cannot even be looked up.
-        if type(name) is not str or not name or name in nodes:
-            check_new_name(nodes, name)
-        try:
-            input_names = (inputs,) if isinstance(inputs, str) else tuple(inputs)
-        except TypeError:  # None, a number: not an iterable of names
-            raise_bad_inputs(name, inputs)
-        try:
-            parents = tuple(map(nodes.__getitem__, input_names))
-        except (KeyError, TypeError):
-            raise_unknown_inputs(nodes, name, input_names)
-        cls = OPERATIONS.get(op) if type(op) is str and not params else None
-        if cls is None:
-            instance = resolve_operation(op, name, params)
-        else:
+        with self.lock:
+            nodes = self.nodes
+            # The type first: an unhashable name (a list) cannot even be looked up.
+            if type(name) is not str or not name or name in nodes:
+                check_new_name(nodes, name)
             try:
-                instance = cls()
-            except (TypeError, ValueError):  # a required parameter: let it say which
+                input_names = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+            except TypeError:  # None, a number: not an iterable of names
+                raise_bad_inputs(name, inputs)
+            try:
+                parents = tuple(map(nodes.__getitem__, input_names))
+            except (KeyError, TypeError):
+                raise_unknown_inputs(nodes, name, input_names)
+            cls = OPERATIONS.get(op) if type(op) is str and not params else None
+            if cls is None:
                 instance = resolve_operation(op, name, params)
-        # The common case first: an op of fixed arity given that many inputs.
-        if instance.arity != len(parents):
-            problem = arity_problem(instance, len(parents))
-            if problem is not None:
-                raise ArityError(f"node {name!r}: {problem}: {input_names}", nodes=[name])
-        if all(map(_requires_grad, parents)):
-            requires_grad = bool(parents)
-        else:  # the default needs_input_grad, (), means every input needs a gradient
-            needs = tuple(map(_requires_grad, parents))
-            instance.needs_input_grad = _NEEDS.setdefault(needs, needs)
-            requires_grad = True in needs
-        nodes[name] = self.operations[name] = OperationNode(
-            name, instance, parents, len(nodes), requires_grad)
-        add_edge = self.graph.add_edge
-        for parent in input_names:
-            add_edge(parent, name)  # adds the node too; a repeated edge is a no-op
-        if not input_names:
-            self.graph.add_node(name)
-        self._structure_changed()
+            else:
+                try:
+                    instance = cls()
+                except (TypeError, ValueError):  # a required parameter: let it say which
+                    instance = resolve_operation(op, name, params)
+            # The common case first: an op of fixed arity given that many inputs.
+            if instance.arity != len(parents):
+                problem = arity_problem(instance, len(parents))
+                if problem is not None:
+                    raise ArityError(f"node {name!r}: {problem}: {input_names}", nodes=[name])
+            if all(map(_requires_grad, parents)):
+                requires_grad = bool(parents)
+            else:  # the default needs_input_grad, (), means every input needs a gradient
+                needs = tuple(map(_requires_grad, parents))
+                instance.needs_input_grad = _NEEDS.setdefault(needs, needs)
+                requires_grad = True in needs
+            nodes[name] = self.operations[name] = OperationNode(
+                name, instance, parents, len(nodes), requires_grad)
+            add_edge = self.graph.add_edge
+            for parent in input_names:
+                add_edge(parent, name)  # adds the node too; a repeated edge is a no-op
+            if not input_names:
+                self.graph.add_node(name)
+            self._structure_changed()
 
     # ----------------------------------------------------------------------------------
     # Forward and backward
@@ -322,21 +335,32 @@ class GraphCore:
         >>> cg.forward(feed={"x": 3.0}), cg.inputs["x"].output
         (9.0, 2.0)
         """
-        schedule = self.schedule(root)
-        feed_values = checked_feed(self.nodes, feed) if feed else {}
+        lock = self.lock
+        lock.acquire()  # not a with-statement: this is the hot path, and that costs twice
         try:
-            with _quiet_numpy(check_finite):
-                values = run_forward(schedule, feed_values, check_finite)
-        except GraphError as error:
-            # Only now, on the way out: a leaf set by hand to a string fails in some op.
-            blamed = invalid_leaf(schedule.nodes[:schedule.leaf_count], feed_values)
-            self.fail_pass(blamed or error)
-            if blamed is not None:
-                raise blamed from error
-            raise
-        # Only now, with every output computed, does the graph take the new values.
-        self.keep_pass(schedule, values, feed_values)
-        return plain_value(values[-1])
+            schedule = self.schedule(root)
+            feed_values = checked_feed(self.nodes, feed) if feed else {}
+            if schedule.stateful:
+                self._forget_op_states(schedule)
+            # running() inlined: this is the hot path, and a generator costs a microsecond.
+            try:
+                with _quiet_numpy(check_finite):
+                    values = run_forward(schedule, feed_values, check_finite)
+            except GraphError as error:
+                # Only now, on the way out: a leaf set by hand to a string fails in some op.
+                blamed = invalid_leaf(schedule.nodes[:schedule.leaf_count], feed_values)
+                self.fail_pass(blamed or error)
+                if blamed is not None:
+                    raise blamed from error
+                raise
+            except BaseException as error:  # an interrupt: ops may hold its state
+                self.fail_pass(error)
+                raise
+            # Only now, with every output computed, does the graph take the new values.
+            self.keep_pass(schedule, values, feed_values)
+            return plain_value(values[-1])
+        finally:
+            lock.release()
 
     def backward(
         self, root: str | None = None, seed: Any = None, check_finite: bool = False
@@ -392,16 +416,21 @@ class GraphCore:
         >>> cg.backward("y", seed=2.0)
         {'x': 12.0}
         """
-        schedule, values = self._evaluated_for(root)
-        seed = checked_seed(schedule.nodes[-1], values[-1], seed)
-        with _quiet_numpy(check_finite):
-            grads = run_backward(schedule, values, seed, check_finite)
-        # Only now, with every gradient computed, does the graph take the new gradients.
-        if self._differentiated is not schedule:
-            self._clear_gradients()
-        for node, grad in zip(schedule.nodes, grads, strict=True):
-            node.local_grad = grad
-        self._differentiated = schedule
+        lock = self.lock
+        lock.acquire()
+        try:
+            schedule, values = self._evaluated_for(root)
+            seed = checked_seed(schedule.nodes[-1], values[-1], seed)
+            with _quiet_numpy(check_finite):
+                grads = run_backward(schedule, values, seed, check_finite)
+            # Only now, with every gradient computed, does the graph take the new gradients.
+            if self._differentiated is not schedule:
+                self._clear_gradients()
+            for node, grad in zip(schedule.nodes, grads, strict=True):
+                node.local_grad = grad
+            self._differentiated = schedule
+        finally:
+            lock.release()
         return {schedule.nodes[pos].name: plain_value(grads[pos]) for pos in schedule.trainable}
 
     # ----------------------------------------------------------------------------------
@@ -624,7 +653,8 @@ class GraphCore:
         >>> cg.last_pass.values, cg.last_pass.feed
         ([3.0, 9.0], {'x': 3.0})
         """
-        return self._evaluated
+        record = self._evaluated
+        return None if record is None else EvaluatedPass._make(record)
 
     @property
     def last_backward(self) -> Schedule | None:
@@ -673,11 +703,14 @@ class GraphCore:
         for node, value in zip(schedule.nodes[schedule.leaf_count:],
                                values[schedule.leaf_count:], strict=True):
             node.output = value
-        self._evaluated = EvaluatedPass(schedule, values, feed)
+        # A plain tuple: a NamedTuple costs a tenth of a microsecond more to make, per pass.
+        record = self._evaluated = self._thread.evaluated = (schedule, values, feed)
+        for node in schedule.stateful:
+            self._op_states[node] = record
         self._failed_forward = None
         self._clear_gradients()  # they belong to the previous values
 
-    def fail_pass(self, error: GraphError) -> None:
+    def fail_pass(self, error: BaseException) -> None:
         """Record a failed pass: ``backward`` must wait for a new one, and says why.
 
         The nodes keep the values of the last successful pass, but an op may hold
@@ -697,8 +730,40 @@ class GraphCore:
         ...
         cgraph.errors.NotComputedError: backward('y') needs a successful forward pass first (the...
         """
-        self._evaluated = None
+        self._evaluated = self._thread.evaluated = None
         self._failed_forward = error
+
+    @contextmanager
+    def running(self, schedule: Schedule) -> Iterator[None]:
+        """Hold the graph for one pass over ``schedule``: one thread at a time, all or nothing.
+
+        Inside, evaluate the schedule (with :mod:`cgraph.engine.passes` or a sweep of
+        one's own) and end with :meth:`keep_pass`. Any exception that leaves the
+        block, a KeyboardInterrupt included, records the pass as failed
+        (:meth:`fail_pass`), so ``backward`` never differentiates a half-run pass.
+        ``forward`` does the same, inlined.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> from cgraph.engine.passes import run_forward
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=2.0)
+        >>> cg.add_computation_node("y", "square", ("x",))
+        >>> schedule = cg.schedule("y")
+        >>> with cg.running(schedule):
+        ...     cg.keep_pass(schedule, run_forward(schedule, {"x": 3.0}), {"x": 3.0})
+        >>> cg.get_value("y")
+        9.0
+        """
+        with self.lock:
+            if schedule.stateful:
+                self._forget_op_states(schedule)
+            try:
+                yield
+            except BaseException as error:
+                self.fail_pass(error)
+                raise
 
     def structure_cache(self, owner: str) -> dict[Any, Any]:
         """A dict for what ``owner`` derives from the structure, emptied when it changes.
@@ -760,23 +825,59 @@ class GraphCore:
         """The schedule for ``root`` and the values the last forward computed for it."""
         if root is not None and not isinstance(root, str):
             self.get_node(root, "root")  # refuses it, before any message quotes it as a node
-        if self._evaluated is None:
-            after = (f" (the last one failed: {self._failed_forward})"
-                     if self._failed_forward else "")
+        record = getattr(self._thread, "evaluated", _NO_PASS)
+        if record is _NO_PASS:  # this thread ran no pass: differentiate the graph's last
+            record = self._evaluated
+        if record is None:
             raise NotComputedError(
-                f"backward({root!r}) needs a successful forward pass first{after}: "
-                f"call forward({root!r})",
+                f"backward({root!r}) needs a successful forward pass first"
+                f"{_failure(self._failed_forward)}: call forward({root!r})",
                 nodes=[root] if root else [])
-        last, values, feed = self._evaluated
+        last, values, _ = record
         if root is None or root == last.root.name:
-            return last, values
-        schedule = self.schedule(root)
-        if schedule.root.index > last.root.index or schedule.root not in last.nodes:
-            raise NotComputedError(
-                f"backward({root!r}) needs {root!r} evaluated by the last forward pass, which "
-                f"was of {last.root.name!r}; call forward({root!r}) first",
-                nodes=[root, last.root.name])
-        return schedule, [feed.get(node.name, node.output) for node in schedule.nodes]
+            schedule = last
+        else:
+            schedule = self.schedule(root)
+            # The pass's own values, not the nodes': another thread may have run since.
+            by_node = dict(zip(last.nodes, values, strict=True))
+            if schedule.root.index > last.root.index or schedule.root not in by_node:
+                raise NotComputedError(
+                    f"backward({root!r}) needs {root!r} evaluated by the last forward pass, "
+                    f"which was of {last.root.name!r}; call forward({root!r}) first",
+                    nodes=[root, last.root.name])
+            values = [by_node[node] for node in schedule.nodes]
+        if schedule.stateful:
+            self._check_op_states(schedule, record)
+        return schedule, values
+
+    def _forget_op_states(self, schedule: Schedule) -> None:
+        """A pass over these ops begins: until it ends, their state is nobody's."""
+        for node in schedule.stateful:
+            self._op_states.pop(node, None)
+
+    def _check_op_states(self, schedule: Schedule, record: tuple[Any, ...]) -> None:
+        """Refuse to differentiate a pass whose classic ops hold another pass's state."""
+        for node in schedule.stateful:
+            if node.requires_grad and self._op_states.get(node) is not record:
+                root = schedule.root.name
+                raise NotComputedError(
+                    f"backward({root!r}): node {node.name!r} ({type(node.op).__name__}) keeps "
+                    "state on its op between forward and backward, and another pass (another "
+                    "thread's, or one that failed) has run it since the pass being "
+                    f"differentiated; call forward({root!r}) and backward({root!r}) together",
+                    nodes=[node.name, root])
+
+
+_NO_PASS = object()  # a thread that has run no pass yet
+
+
+def _failure(error: BaseException | None) -> str:
+    """Why the last pass failed, for the message of a backward that cannot follow it."""
+    if error is None:
+        return ""
+    if isinstance(error, GraphError):
+        return f" (the last one failed: {error})"
+    return f" (the last one was interrupted: {type(error).__name__})"
 
 
 def _checked_leaf(nodes: Mapping[str, Node], name: str, value: Any, trainable: bool) -> Any:

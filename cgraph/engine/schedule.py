@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from operator import attrgetter
 
 from cgraph.engine.nodes import Node, OperationNode
+from cgraph.ops.operation import keeps_state
 
 __all__ = ["Schedule"]
 
@@ -43,6 +44,9 @@ class Schedule:
         The positions of the trainable inputs.
     contributions : bytearray
         How many gradients backward adds into each position (counted up to 255).
+    stateful : list of OperationNode
+        The nodes whose ops keep state between ``forward`` and ``backward`` (classic
+        custom ops): their gradients are valid only for the pass that ran them last.
 
     Examples
     --------
@@ -58,7 +62,7 @@ class Schedule:
     """
 
     __slots__ = ("root", "nodes", "leaf_count", "steps", "grad_steps", "trainable",
-                 "contributions")
+                 "contributions", "stateful")
 
     def __init__(self, root: Node) -> None:
         with _cyclic_gc_paused():
@@ -91,6 +95,7 @@ class Schedule:
             if step[1].requires_grad
         ]
         self.trainable = [pos for pos, node in enumerate(leaves) if node.requires_grad]
+        self.stateful = [node for node in operations if keeps_state(node.op)]
         self.contributions = counts = bytearray(len(self.nodes))
         for _, _, _, _, targets in self.grad_steps:
             for target in targets:

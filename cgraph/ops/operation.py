@@ -31,7 +31,7 @@ from cgraph.errors import InvalidOperationError, ShapeError
 from cgraph.ops.numeric import sum_to
 from cgraph.ops.registry import register
 
-__all__ = ["Operation", "unbroadcast"]
+__all__ = ["Operation", "keeps_state", "unbroadcast"]
 
 
 class Operation:
@@ -374,6 +374,27 @@ def unbroadcast(grad: Any, shape: tuple[int, ...], node: str = "?") -> Any:
 def _overrides(cls: type, method: str) -> bool:
     """Whether ``cls`` defines ``method`` itself or inherits it from a class below Operation."""
     return getattr(cls, method) is not getattr(Operation, method)
+
+
+def keeps_state(op: Operation) -> bool:
+    """Whether ``op`` is a classic one: its ``forward`` saves on ``self`` what ``backward`` reads.
+
+    Such an op's gradients belong to the pass that last ran its ``forward``, so the
+    engine checks, before differentiating, that no other pass has run it since.
+
+    Examples
+    --------
+    >>> from cgraph.ops import Tanh
+    >>> class Cube(Operation):
+    ...     def forward(self, x):
+    ...         self.x = x
+    ...         return x**3
+    ...     def backward(self, upstream):
+    ...         return (3 * self.x**2 * upstream,)
+    >>> keeps_state(Cube()), keeps_state(Tanh())
+    (True, False)
+    """
+    return not _overrides(type(op), "pullback")
 
 
 def _modes_it_has(op: Operation) -> str:

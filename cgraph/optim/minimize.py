@@ -68,7 +68,11 @@ def minimize(
         The loss node; by default the graph's only sink. An array root's loss is
         the sum of its elements, which is what ``backward`` differentiates.
     params : str or iterable of str, optional
-        The trainable inputs to optimise; by default every one the root depends on.
+        The trainable inputs to optimise. By default every one the root depends
+        on, when that cannot take data for parameters: when there is one, when
+        they are all numbers, or when data is marked (an array input declared
+        ``trainable=False``, an array constant, or ``feed=``). Several trainable
+        arrays with no data marked are refused, listing them: name them here.
     optimizer : Optimizer, optional
         An optimiser from :mod:`cgraph.optim`, e.g. ``GradientDescent(lr=0.1)``;
         default ``Adam()`` (torch's defaults). An unbound one is bound to ``cg``
@@ -113,7 +117,8 @@ def minimize(
     UnknownNodeError, NoGradientError
         If a name in ``params`` is not a trainable input.
     GraphError
-        If the root does not depend on a parameter, or an argument is invalid.
+        If the root does not depend on a parameter, or an argument is invalid; or,
+        with ``params`` left out, if some trainable inputs may be data (above).
     ImportError
         If ``method`` is given without scipy, or ``progress=True`` without tqdm.
 

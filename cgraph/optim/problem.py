@@ -118,6 +118,8 @@ class Problem:
                                  f"{optimizer.params}; pass one or the other",
                                  nodes=optimizer.params)
             params = optimizer.params
+        if params is None:
+            _check_no_data_is_trained(cg, root, feed)
         try:
             self.loss, self.grads = self.evaluate(feed)
         except NonFiniteError as error:
@@ -202,3 +204,30 @@ class Problem:
                for name in self.names}  # copies: backward's arrays may be shared
         return OptimizeResult(x=points[-1], fun=loss, nit=nit, success=success, message=message,
                               jac=jac, nfev=self.nfev, history=history, method=method)
+
+
+def _check_no_data_is_trained(cg: GraphCore, root: str, feed: Any) -> None:
+    """Refuse to guess the parameters when some trainable inputs may be data.
+
+    By default minimize trains every trainable input the root depends on. That is
+    a safe guess when there is one, when they are all numbers (a function of a few
+    variables), or when the data is marked as such: an array input declared with
+    ``trainable=False``, an array constant, or data fed with ``feed=``. Otherwise
+    several trainable arrays with nothing marked as data may hold samples and
+    targets, and training them would cost the user their data: say so and ask.
+    """
+    schedule = cg.schedule(root)
+    leaves = schedule.nodes[: schedule.leaf_count]
+    trainable = [leaf for leaf in leaves if leaf.requires_grad]
+    if len(trainable) < 2 or all(np.ndim(leaf.output) == 0 for leaf in trainable):
+        return
+    if feed or any(np.ndim(leaf.output) > 0 for leaf in leaves if not leaf.requires_grad):
+        return
+    listed = ", ".join(f"{leaf.name!r} {np.shape(leaf.output)}" for leaf in trainable)
+    example = ", ".join(repr(leaf.name) for leaf in trainable[-2:])
+    raise GraphError(
+        f"minimize({root!r}) would train every trainable input it depends on: {listed}; "
+        "nothing is marked as data, so some of these may be samples or targets that must "
+        f"not change. Name the parameters, e.g. params=[{example}], or declare the data "
+        "with add_input(name, value, trainable=False) or add_constant(name, value)",
+        nodes=[leaf.name for leaf in trainable])

@@ -225,12 +225,9 @@ def jvp(
         tangent = checked_tangent(name, value, tangent)
         if name in positions:  # an input the root does not depend on changes nothing
             seeds[positions[name]] = tangent
-    try:
+    with cg.running(schedule):  # all or nothing, one thread at a time
         values, swept = run_jvp(schedule, feed_values, seeds)
-    except GraphError as error:
-        cg.fail_pass(error)
-        raise
-    cg.keep_pass(schedule, values, feed_values)
+        cg.keep_pass(schedule, values, feed_values)
     tangent = swept[-1]
     if tangent is None:  # no tangent reached the root
         tangent = zeros_like(values[-1])
@@ -325,17 +322,14 @@ def jacobian(
             f"jacobian: input {fixed[0]!r} is not trainable, so reverse mode (backward) has no "
             "gradient for it; use mode='forward' or 'auto', or declare it trainable",
             nodes=[fixed[0], schedule.root.name])
-    try:
+    with cg.running(schedule):  # all or nothing, one thread at a time
         values = run_forward(schedule, feed_values)
         if mode == "auto":  # one sweep per input element, or one per output element
             inputs = sum(np.size(value) for value in point.values())
             mode = "forward" if fixed or inputs < np.size(values[-1]) else "reverse"
         by_mode = _columns_by_forward_mode if mode == "forward" else _rows_by_reverse_mode
         blocks = dict(zip(point, by_mode(schedule, values, point), strict=True))
-    except GraphError as error:
-        cg.fail_pass(error)
-        raise
-    cg.keep_pass(schedule, values, feed_values)
+        cg.keep_pass(schedule, values, feed_values)
     result = tuple(as_output(blocks[name]) for name in names)  # a name given twice: twice
     return result[0] if isinstance(wrt, str) else result
 
