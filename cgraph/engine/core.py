@@ -30,7 +30,15 @@ from cgraph.engine.checks import (
     raise_unknown_inputs,
 )
 from cgraph.engine.diagnostics import invalid_leaf
-from cgraph.engine.nodes import Constant, Input, Node, OperationNode, as_value, plain_value
+from cgraph.engine.nodes import (
+    Constant,
+    Input,
+    Node,
+    OperationNode,
+    as_value,
+    plain_value,
+    tick,
+)
 from cgraph.engine.passes import EvaluatedPass, run_backward, run_forward
 from cgraph.engine.schedule import Schedule
 from cgraph.engine.summary import format_summary
@@ -102,6 +110,10 @@ class GraphCore:
         self._op_states: dict[OperationNode, tuple[Any, ...]] = {}
         self._differentiated: Schedule | None = None
         self._failed_forward: BaseException | None = None
+        # (schedule, feed, clock) of the last successful pass of each root: which input
+        # state each node's value belongs to. _shown is the last of them, the state shown.
+        self._computed: dict[Node, tuple[Schedule, dict[str, Any], int]] = {}
+        self._shown: tuple[Schedule, dict[str, Any], int] | None = None
         #: Held by every pass and every change, so threads sharing a graph take turns and
         #: never mix two passes; reentrant, so an op may read the graph it is part of.
         self.lock = threading.RLock()
@@ -464,7 +476,49 @@ class GraphCore:
                 "node that depends on it) first",
                 nodes=[name],
             )
+        why = self.stale(name)
+        if why is not None:
+            raise NotComputedError(f"the value of {name!r} is stale: {why}", nodes=[name])
         return plain_value(node.output)
+
+    def stale(self, name: str) -> str | None:
+        """Why the value of ``name`` does not belong to the input state shown, or None.
+
+        The graph shows the input state of its last pass: the inputs' values that
+        pass used, fed or stored. An operation's value belongs to the pass that
+        computed it last, and is *current* when that pass used the same values as
+        the last pass for every input of its own, and no input of the last pass has
+        been assigned since (``cg.inputs["x"].output = ...``, an optimiser's step,
+        or :meth:`Input.mark_changed` after a change in place). Otherwise it is
+        *stale*: ``get_value`` refuses it, and ``summary`` and drawings show
+        "stale". Inputs and constants are always current: their own values. A
+        value of a pass over several inputs counts as stale when any of them
+        differs, even one it does not depend on: never shown wrongly.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=1.0)
+        >>> cg.add_computation_node("b", "exp", ("x",))
+        >>> cg.add_computation_node("a", "square", ("x",))
+        >>> _ = cg.forward("b"), cg.forward("a", feed={"x": 3.0})
+        >>> cg.stale("a") is None
+        True
+        >>> print(cg.stale("b"))
+        the last pass, of 'a', fed input 'x', and 'b' was computed with its stored value; call forward('b', feed=...) with the same feed to see it in this state
+        """  # noqa: E501
+        node = self.get_node(name)
+        shown = self._shown
+        if shown is None or not isinstance(node, OperationNode) or node.output is None:
+            return None
+        computed = None
+        for record in self._computed.values():
+            if (computed is None or record[2] > computed[2]) and node in record[0]:
+                computed = record
+        if computed is None:  # set by hand, not by a pass: nothing to compare
+            return None
+        return _difference(computed, shown, name)
 
     def get_gradient(self, name: str) -> Any:
         """The gradient of the last root differentiated with respect to node ``name``.
@@ -531,7 +585,7 @@ class GraphCore:
         x     input           ()     3      -
         y     square  x       -      -      -
         """
-        return format_summary(self.nodes.values(), max_rows)
+        return format_summary(self.nodes.values(), max_rows, stale=self._stale_nodes())
 
     # ----------------------------------------------------------------------------------
     # Container protocol
@@ -705,6 +759,7 @@ class GraphCore:
             node.output = value
         # A plain tuple: a NamedTuple costs a tenth of a microsecond more to make, per pass.
         record = self._evaluated = self._thread.evaluated = (schedule, values, feed)
+        self._computed[schedule.root] = self._shown = (schedule, feed, tick())
         for node in schedule.stateful:
             self._op_states[node] = record
         self._failed_forward = None
@@ -850,6 +905,26 @@ class GraphCore:
             self._check_op_states(schedule, record)
         return schedule, values
 
+    def _stale_nodes(self) -> Any:
+        """A test of staleness for many nodes, each pass's verdict worked out once."""
+        shown = self._shown
+        if shown is None:
+            return lambda node: False
+        records = sorted(self._computed.values(), key=lambda record: -record[2])
+        verdicts: dict[int, bool] = {}
+
+        def is_stale(node: Node) -> bool:
+            if not isinstance(node, OperationNode) or node.output is None:
+                return False
+            for record in records:  # the latest pass over the node computed its value
+                if node in record[0]:
+                    if record[2] not in verdicts:
+                        verdicts[record[2]] = _difference(record, shown, node.name) is not None
+                    return verdicts[record[2]]
+            return False
+
+        return is_stale
+
     def _forget_op_states(self, schedule: Schedule) -> None:
         """A pass over these ops begins: until it ends, their state is nobody's."""
         for node in schedule.stateful:
@@ -869,6 +944,52 @@ class GraphCore:
 
 
 _NO_PASS = object()  # a thread that has run no pass yet
+_NOT_FED = object()
+
+
+def _difference(
+    computed: tuple[Schedule, dict[str, Any], int],
+    shown: tuple[Schedule, dict[str, Any], int],
+    name: str,
+) -> str | None:
+    """How the inputs of the pass that computed ``name`` differ from the shown state's."""
+    schedule, feed, clock = computed
+    shown_schedule, shown_feed, shown_clock = shown
+    for leaf in schedule.nodes[: schedule.leaf_count]:
+        if not isinstance(leaf, Input):
+            continue
+        if leaf.version > shown_clock:
+            return (f"input {leaf.name!r} was assigned after the last pass; call "
+                    f"forward({name!r}) to compute it at the new value")
+        fed, fed_now = feed.get(leaf.name, _NOT_FED), shown_feed.get(leaf.name, _NOT_FED)
+        if fed is _NOT_FED and fed_now is _NOT_FED:
+            if leaf.version > clock:
+                return (f"it was computed before input {leaf.name!r} was last assigned; "
+                        f"call forward({name!r})")
+        elif fed_now is _NOT_FED:
+            return (f"it was computed with input {leaf.name!r} fed, and the last pass, of "
+                    f"{shown_schedule.root.name!r}, used its stored value; call "
+                    f"forward({name!r}) to see it in this state")
+        elif fed is _NOT_FED:
+            return (f"the last pass, of {shown_schedule.root.name!r}, fed input "
+                    f"{leaf.name!r}, and {name!r} was computed with its stored value; call "
+                    f"forward({name!r}, feed=...) with the same feed to see it in this state")
+        elif not _same(fed, fed_now):
+            return (f"it was computed with another value of input {leaf.name!r} fed than the "
+                    f"last pass, of {shown_schedule.root.name!r}, fed; call forward({name!r}, "
+                    "feed=...) with the same feed to see it in this state")
+    return None
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two fed values are the same value (NaN equal to NaN, dtype and shape too)."""
+    if a is b:
+        return True
+    if type(a) is float and type(b) is float:
+        return a == b or (a != a and b != b)
+    a, b = np.asarray(a), np.asarray(b)
+    return a.dtype == b.dtype and a.shape == b.shape and bool(
+        np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
 
 
 def _failure(error: BaseException | None) -> str:

@@ -8,6 +8,7 @@ Nodes are light (``__slots__``) because graphs may hold millions of them.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,10 @@ import numpy as np
 from cgraph.errors import InvalidValueError
 from cgraph.ops.operation import Operation
 
-__all__ = ["Node", "Input", "Constant", "OperationNode", "as_value", "plain_value"]
+__all__ = ["Node", "Input", "Constant", "OperationNode", "as_value", "plain_value", "tick"]
+
+#: One clock for every input and pass: an input assigned after a pass has a later version.
+tick = itertools.count(1).__next__
 
 
 class Node:
@@ -76,10 +80,54 @@ class Input(Node):
     False
     """
 
-    __slots__ = ()
+    __slots__ = ("_value", "version")
 
     def __init__(self, name: str, output: Any, index: int, trainable: bool = True) -> None:
         super().__init__(name, output, (), index, requires_grad=trainable)
+
+    @property
+    def output(self) -> Any:
+        """The input's value; assigning it gives the input a new :attr:`version`.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=1.0)
+        >>> before = cg.inputs["x"].version
+        >>> cg.inputs["x"].output -= 0.5
+        >>> cg.inputs["x"].output, cg.inputs["x"].version > before
+        (0.5, True)
+        """
+        return self._value
+
+    @output.setter
+    def output(self, value: Any) -> None:
+        self._value = value
+        self.version = tick()
+
+    def mark_changed(self) -> None:
+        """Record a change made in place (``cg.inputs["w"].output[0] = 1.0``).
+
+        Values computed from the old value are then no longer shown as current,
+        as after an assignment. Optimisers call this after updating in place.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(w=[1.0, 2.0])
+        >>> cg.add_computation_node("s", "sum", ("w",))
+        >>> cg.forward("s")
+        3.0
+        >>> cg.inputs["w"].output[0] = 5.0
+        >>> cg.inputs["w"].mark_changed()
+        >>> cg.get_value("s")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        cgraph.errors.NotComputedError: the value of 's' is stale: input 'w' was assigned after...
+        """
+        self.version = tick()
 
     @property
     def trainable(self) -> bool:

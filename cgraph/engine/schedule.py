@@ -62,7 +62,7 @@ class Schedule:
     """
 
     __slots__ = ("root", "nodes", "leaf_count", "steps", "grad_steps", "trainable",
-                 "contributions", "stateful")
+                 "contributions", "stateful", "_members")
 
     def __init__(self, root: Node) -> None:
         with _cyclic_gc_paused():
@@ -96,6 +96,7 @@ class Schedule:
         ]
         self.trainable = [pos for pos, node in enumerate(leaves) if node.requires_grad]
         self.stateful = [node for node in operations if keeps_state(node.op)]
+        self._members: frozenset[int] | None = None
         self.contributions = counts = bytearray(len(self.nodes))
         for _, _, _, _, targets in self.grad_steps:
             for target in targets:
@@ -104,6 +105,13 @@ class Schedule:
 
     def __len__(self) -> int:
         return len(self.nodes)
+
+    def __contains__(self, node: object) -> bool:
+        """Whether ``node`` is evaluated by this schedule (the set is built on first use)."""
+        members = self._members
+        if members is None:
+            members = self._members = frozenset(map(id, self.nodes))
+        return id(node) in members
 
     def __repr__(self) -> str:
         return f"<Schedule of {self.root.name!r}: {len(self.nodes)} nodes>"

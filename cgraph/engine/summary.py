@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -53,7 +53,7 @@ def _shape(value: Any) -> str:
     return _MISSING if value is None else str(np.shape(value))
 
 
-def _row(node: Node) -> list[str]:
+def _row(node: Node, stale: bool) -> list[str]:
     if isinstance(node, OperationNode):
         op = type(node.op).name or type(node.op).__name__
         inputs = ", ".join(node.input_names)
@@ -61,11 +61,15 @@ def _row(node: Node) -> list[str]:
         op = "input" if isinstance(node, Input) and node.trainable else (
             "constant" if isinstance(node, Constant) else "input (fixed)")
         inputs = ""
-    return [node.name, op, inputs, _shape(node.output), describe_value(node.output),
-            describe_value(node.local_grad)]
+    value = "stale" if stale else describe_value(node.output)
+    return [node.name, op, inputs, _shape(node.output), value, describe_value(node.local_grad)]
 
 
-def format_summary(nodes: Iterable[Node], max_rows: int | None = None) -> str:
+def format_summary(
+    nodes: Iterable[Node],
+    max_rows: int | None = None,
+    stale: Callable[[Node], bool] | None = None,
+) -> str:
     """A plain-text table of nodes: name, op, inputs, shape, value, gradient.
 
     Parameters
@@ -75,6 +79,9 @@ def format_summary(nodes: Iterable[Node], max_rows: int | None = None) -> str:
     max_rows : int, optional
         Keep the first and last rows up to this many, with a line saying how
         many were left out; all rows by default.
+    stale : callable, optional
+        Whether a node's value belongs to another input state than the one
+        shown (:meth:`cgraph.engine.GraphCore.stale`); its value then reads "stale".
 
     Examples
     --------
@@ -95,7 +102,7 @@ def format_summary(nodes: Iterable[Node], max_rows: int | None = None) -> str:
         skipped = len(nodes) - max_rows
         nodes = nodes[:head] + nodes[len(nodes) - max_rows // 2:]
     header = ["name", "op", "inputs", "shape", "value", "gradient"]
-    rows = [_row(node) for node in nodes]
+    rows = [_row(node, stale is not None and stale(node)) for node in nodes]
     widths = [max(len(cells[i]) for cells in [header, *rows]) for i in range(len(header))]
 
     def line(cells: list[str]) -> str:

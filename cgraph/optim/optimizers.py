@@ -281,6 +281,7 @@ class Optimizer:
         for node, new, state in pending:
             if isinstance(node.output, np.ndarray):
                 node.output[...] = new  # in place: anything holding the array sees the update
+                node.mark_changed()  # so values computed before the step read as stale
             else:
                 node.output = float(new)  # a float parameter stays a float
             self.state[node.name] = state

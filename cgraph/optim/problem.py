@@ -174,6 +174,7 @@ class Problem:
         for node in self.nodes:
             if isinstance(node.output, np.ndarray):
                 node.output[...] = values[node.name]
+                node.mark_changed()
             else:
                 node.output = values[node.name]
         self.evaluate(self.feed)

@@ -56,6 +56,7 @@ def minimize_scipy(problem: Problem, method: str, steps: int, tol: float | None,
         for node, begin, end, shape in layout:
             if isinstance(node.output, np.ndarray):
                 node.output[...] = flat[begin:end].reshape(shape)
+                node.mark_changed()
             else:
                 node.output = float(flat[begin])
 

@@ -268,6 +268,10 @@ def explain(
             f"({type(max_paths).__name__}); e.g. explain('x', max_paths=1000)", nodes=[])
     target = cg.get_node(wrt, "wrt")
     root_node = _differentiated_root(cg, root)
+    why = cg.stale(root_node.name)  # an input assigned since: the factors would mix two states
+    if why is not None:
+        raise NotComputedError(f"explain of {root_node.name!r}: its value is stale: {why}",
+                               nodes=[root_node.name])
     gradient = cg.get_gradient(wrt)  # NoGradientError when root does not depend on wrt
     ancestors = cg.schedule(root_node.name).nodes
     counts = _path_counts(ancestors, target)

@@ -89,7 +89,8 @@ def build_view(
         prefix = group_of(node.name)
         if prefix is None:
             box_of[node.name] = len(boxes)
-            boxes.append(Box(node.name, _kind(node), node.index, _label_lines(node),
+            boxes.append(Box(node.name, _kind(node), node.index,
+                             _label_lines(node, cg.stale(node.name) is not None),
                              cut=node.name in cut))
         elif prefix in group_box:
             box_of[node.name] = group_box[prefix]
@@ -230,9 +231,11 @@ def op_label(node: Node) -> str:
     return "input" if node.requires_grad else "input (fixed)"
 
 
-def _label_lines(node: Node) -> list[tuple[str, str]]:
+def _label_lines(node: Node, stale: bool = False) -> list[tuple[str, str]]:
     lines = [("name", node.name), ("op", op_label(node))]
-    if node.output is not None:
+    if stale:  # a value of another input state than the one shown (GraphCore.stale)
+        lines.append(("value", "value stale"))
+    elif node.output is not None:
         lines.append(("value", f"value {describe_value(node.output, PREVIEW_ITEMS)}"))
     if node.local_grad is not None:  # None once a forward has made it stale
         lines.append(("grad", f"grad {describe_value(node.local_grad, PREVIEW_ITEMS)}"))
