@@ -228,8 +228,11 @@ def forward_failure(
     )
 
 
-def backward_failure(node: OperationNode, error: Exception) -> OperationError:
+def backward_failure(node: OperationNode, error: Exception) -> GraphError:
     """Turn an exception raised inside an op's backward into an error naming the node.
+
+    A GraphError the op raised itself (a singular matrix) keeps its class and
+    gains the node's name; anything else becomes an :class:`OperationError`.
 
     Examples
     --------
@@ -240,6 +243,9 @@ def backward_failure(node: OperationNode, error: Exception) -> OperationError:
     >>> print(backward_failure(cg.operations["y"], ZeroDivisionError("oops")))
     backward of node 'y' (Exp) failed with ZeroDivisionError: oops
     """
+    if isinstance(error, GraphError):
+        return type(error)(f"backward of node {node.name!r} ({_op_name(node)}): {_said(error)}",
+                           nodes=[node.name])
     return OperationError(
         f"backward of node {node.name!r} ({_op_name(node)}) failed with "
         f"{type(error).__name__}: {_said(error)}",

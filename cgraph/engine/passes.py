@@ -211,9 +211,10 @@ def run_backward(
                     previous.append(grad)
                 else:
                     grads[target] = in_order((previous, grad))
-    except GraphError:
-        raise
     except Exception as error:
+        if isinstance(error, GraphError) and error.nodes:
+            raise
+        # Anything an op raised, its own GraphErrors included, now names the node.
         raise backward_failure(node, error) from error
     for pos in schedule.trainable:
         grad = grads[pos]
