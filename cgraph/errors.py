@@ -208,10 +208,11 @@ class GraphFileError(GraphError):
     """A graph file cannot be saved or loaded: not JSON, a wrong version, a bad or edited record.
 
     Raised by :meth:`ComputationalGraph.save` and :meth:`ComputationalGraph.load`
-    for what the declaring errors do not cover; the message names the file, the
-    node record and the field. A file that declares something the API refuses (a
-    duplicate name, a wrong arity, an unknown op) raises that error instead, with
-    the file and record added to its message.
+    for what the declaring errors do not cover, and by ``load_weights`` for any
+    weights file it refuses; the message names the file, the record and the field.
+    A graph file that declares something the API refuses (a duplicate name, a
+    wrong arity, an unknown op) raises that error instead, with the file and
+    record added to its message.
 
     Examples
     --------

@@ -307,6 +307,42 @@ class ComputationalGraph(GraphCore):
         """
         return io.load(path, cls)
 
+    def save_weights(self, path: str | os.PathLike[str], params: str | Iterable[str] | None = None,
+                     *, array_threshold: int | None = None) -> tuple[str, ...]:
+        """Write inputs' values only, e.g. a group ``"layer1/"``: :func:`cgraph.io.save_weights`.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(**{"layer1/w": 1.0, "layer2/w": 2.0})
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     cg.save_weights(pathlib.Path(tmp) / "layer1.json", "layer1/")
+        ...     cg.load_weights(pathlib.Path(tmp) / "layer1.json")
+        ('layer1/w',)
+        ('layer1/w',)
+        """
+        return io.save_weights(self, path, params, array_threshold=io.ARRAY_THRESHOLD
+                               if array_threshold is None else array_threshold)
+
+    def load_weights(self, path: str | os.PathLike[str], params: str | Iterable[str] | None = None,
+                     *, strict: bool = True) -> tuple[str, ...]:
+        """Set inputs to a weights file's values, all or nothing: :func:`cgraph.io.load_weights`.
+
+        Examples
+        --------
+        >>> import pathlib, tempfile
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(w=1.0)
+        >>> with tempfile.TemporaryDirectory() as tmp:
+        ...     _ = cg.save_weights(pathlib.Path(tmp) / "weights.json")
+        ...     cg.inputs["w"].output = 5.0
+        ...     _ = cg.load_weights(pathlib.Path(tmp) / "weights.json")
+        >>> cg.inputs["w"].output
+        1.0
+        """
+        return io.load_weights(self, path, params, strict=strict)
+
 
 def from_expression(
     text: str,

@@ -23,6 +23,7 @@ Examples
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -105,6 +106,21 @@ TORCH_OPS: dict[type[Operation], TorchFunction] = {
     ops.Index: lambda op, x: x[_torch_index(op.index)],
     ops.Concat: lambda op, *xs: torch.cat(xs, dim=op.axis),
     ops.Stack: lambda op, *xs: torch.stack(xs, dim=op.axis),
+    # Reductions, scans, products, structure and indexing by data (ops/reductions.py,
+    # ops/structure.py, ops/indexing.py); numpy's ddof is torch's correction
+    ops.Var: lambda op, x: _spread(torch.var, op, x),
+    ops.Std: lambda op, x: _spread(torch.std, op, x),
+    ops.Norm: lambda op, x: torch.linalg.vector_norm(
+        x, ord=op.ord, dim=op.axis, keepdim=op.keepdims),
+    ops.CumSum: lambda op, x: _scan(torch.cumsum, op, x),
+    ops.CumProd: lambda op, x: _scan(torch.cumprod, op, x),
+    ops.Einsum: lambda op, *xs: torch.einsum(op.subscripts, *xs),
+    ops.Cross: lambda op, a, b: torch.linalg.cross(*torch.broadcast_tensors(a, b), dim=op.axis),
+    ops.Tril: lambda op, x: torch.tril(x, diagonal=op.k),
+    ops.Triu: lambda op, x: torch.triu(x, diagonal=op.k),
+    ops.Take: lambda op, x, index: _gather(op, x, index),
+    ops.ScatterAdd: lambda op, x, index, src: _scatter_add(op, x, index, src),
+    ops.IndexPut: lambda op, x, values: _index_put(op, x, values),
     # Softmax and losses (torch's multi-margin loss also divides by the number of classes)
     ops.Softmax: lambda op, x: torch.softmax(x, dim=op.axis),
     ops.LogSoftmax: lambda op, x: torch.log_softmax(x, dim=op.axis),
@@ -114,6 +130,38 @@ TORCH_OPS: dict[type[Operation], TorchFunction] = {
     ops.MSE: lambda op, p, t: F.mse_loss(*torch.broadcast_tensors(p, t), reduction=op.reduction),
     ops.BCEWithLogits: lambda op, z, t: F.binary_cross_entropy_with_logits(
         *torch.broadcast_tensors(z, t), reduction=op.reduction),
+    # Linear algebra (cholesky factors the symmetric part, as the op does)
+    ops.Inverse: _ignoring_op(torch.linalg.inv),
+    ops.Solve: lambda op, a, b: _solve(a, b),
+    ops.Det: _ignoring_op(torch.linalg.det),
+    ops.LogAbsDet: lambda op, a: torch.linalg.slogdet(a).logabsdet,
+    ops.Slogdet: lambda op, a: torch.stack(tuple(torch.linalg.slogdet(a)), dim=-1),
+    ops.Cholesky: lambda op, a: torch.linalg.cholesky((a + a.mT) / 2),
+    # Convolution, pooling and dropout (dropout's mask is cgraph's: torch's generator differs)
+    ops.Conv1d: lambda op, x, w, *b: F.conv1d(x, w, *b, stride=op.stride, padding=op.padding),
+    ops.Conv2d: lambda op, x, w, *b: F.conv2d(x, w, *b, stride=op.stride, padding=op.padding),
+    ops.ConvInputGrad: lambda op, u, w: _conv_input_grad(op, u, w),
+    ops.ConvWeightGrad: lambda op, x, u: _conv_weight_grad(op, x, u),
+    ops.MaxPool2d: lambda op, x: F.max_pool2d(x, op.kernel_size, op.stride, op.padding),
+    ops.MaxPool2dGrad: lambda op, x, u: _max_pool2d_grad(op, x, u),
+    ops.MaxPool2dGather: lambda op, x, v: _max_pool2d_gather(op, x, v),
+    ops.Dropout: lambda op, x, training: x * torch.as_tensor(
+        op.mask(tuple(x.shape), training.item()), dtype=x.dtype),
+    # Activations, log-sum-exp and special functions (torch's digamma differentiated
+    # accurately: see _Digamma)
+    ops.Softplus: lambda op, x: F.softplus(x, beta=op.beta, threshold=op.threshold),
+    ops.LeakyReLU: lambda op, x: F.leaky_relu(x, op.negative_slope),
+    ops.ELU: lambda op, x: F.elu(x, op.alpha),
+    ops.GELU: lambda op, x: F.gelu(x, approximate=op.approximate),
+    ops.Clip: lambda op, x: torch.clamp(x, op.min, op.max),
+    ops.LogSumExp: lambda op, x: torch.logsumexp(
+        x, dim=tuple(range(x.ndim)) if op.axis is None else op.axis, keepdim=op.keepdims),
+    ops.Log1p: _ignoring_op(torch.log1p),
+    ops.Expm1: _ignoring_op(torch.expm1),
+    ops.Erf: _ignoring_op(torch.erf),
+    ops.Lgamma: lambda op, x: _Lgamma.apply(x),
+    ops.Digamma: lambda op, x: _Digamma.apply(x),
+    ops.Polygamma: lambda op, x: _polygamma(op.n, x),
     # The ops of gradient graphs (the flat ones keep x in the graph with derivative 0)
     ops.Step: lambda op, x: torch.where(x == 0, op.at_zero, (torch.sign(x) + 1) / 2),
     ops.Sign: _ignoring_op(torch.sign),
@@ -127,6 +175,106 @@ TORCH_OPS: dict[type[Operation], TorchFunction] = {
         y.long(), z.shape[-1]).to(z.dtype),
     ops.HingeGrad: lambda op, s, y: _hinge_grad(op, s, y),
 }
+
+
+def _solve(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """np.linalg.solve's rule in torch: b is a vector only if it has one axis (torch also takes
+    b of shape A's minus its last axis as vectors); a leading 1 makes such a b matrices."""
+    return torch.linalg.solve(a, b.unsqueeze(0) if b.ndim == a.ndim - 1 > 1 else b)
+
+
+def _conv_input_grad(op: Operation, u: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """The transposed convolution onto the padded input, zero rows added where a stride leaves
+    some uncovered, the padding cropped. (torch has no double backward for output_padding.)"""
+    transpose = F.conv_transpose1d if len(op.size) == 1 else F.conv_transpose2d
+    full = transpose(u, w, stride=op.stride)
+    extra = [size + 2 * pad - full_size
+             for size, pad, full_size in zip(op.size, op.padding, full.shape[2:], strict=True)]
+    padded = F.pad(full, [side for more in reversed(extra) for side in (0, more)])
+    inside = (slice(pad, pad + size) for pad, size in zip(op.padding, op.size, strict=True))
+    return padded[(..., *inside)]
+
+
+def _conv_weight_grad(op: Operation, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """Input channels as a batch, correlated with the upstream as a kernel dilated by the
+    stride; cropped to the kernel's size."""
+    conv = F.conv1d if len(op.size) == 1 else F.conv2d
+    grad = conv(x.transpose(0, 1), u.transpose(0, 1), padding=op.padding, dilation=op.stride)
+    return grad.transpose(0, 1)[(..., *(slice(0, kernel) for kernel in op.size))]
+
+
+def _pool_indices(op: Operation, x: torch.Tensor) -> torch.Tensor:
+    """torch's arg-max of each pooling window, a flat index into H * W, shape (N, C, P * Q)."""
+    pooled = F.max_pool2d(x, op.kernel_size, op.stride, op.padding, return_indices=True)
+    return pooled[1].flatten(2)
+
+
+def _max_pool2d_grad(op: Operation, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+    """u added at each window's arg-max, + 0 x (derivative 0 in x)."""
+    routed = torch.zeros(x.shape, dtype=u.dtype).flatten(2).scatter_add(
+        2, _pool_indices(op, x), u.flatten(2))
+    return routed.view(x.shape) + 0 * x
+
+
+def _max_pool2d_gather(op: Operation, x: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    """v at each window's arg-max, + 0 max_pool2d(x) (derivative 0 in x)."""
+    pooled = F.max_pool2d(x, op.kernel_size, op.stride, op.padding)
+    return v.flatten(2).gather(2, _pool_indices(op, x)).view(pooled.shape) + 0 * pooled
+
+
+def _polygamma(n: int, x: torch.Tensor) -> torch.Tensor:
+    """polygamma(n, x), from n = 1 on as (-1)^(n+1) n! zeta(n + 1, x), as torch itself does from
+    n = 2 on (for n = 1 torch sums a shortened series instead: see _Digamma)."""
+    if n == 0:
+        return _Digamma.apply(x)
+    return (-1) ** (n + 1) * math.factorial(n) * torch.special.zeta(n + 1.0, x)
+
+
+class _Digamma(torch.autograd.Function):
+    """torch.digamma, differentiated by _polygamma (Hurwitz zeta) instead of torch's trigamma.
+
+    torch's trigamma, polygamma(1, x), cuts its asymptotic series short: it is off by up to
+    5e-10 relative near x = 1, where zeta(2, x), scipy and mpmath agree to 1e-15. zeta has no
+    forward-mode rule in torch, so the tangent is stated here (``jvp``).
+    """
+
+    @staticmethod
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return torch.digamma(x)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return grad * _polygamma(1, ctx.saved_tensors[0])
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: torch.Tensor) -> torch.Tensor:
+        return tangent * _polygamma(1, ctx.saved_tensors[0])
+
+
+class _Lgamma(torch.autograd.Function):
+    """torch.lgamma, differentiated by _Digamma, so that its second derivative is accurate too."""
+
+    @staticmethod
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        return torch.lgamma(x)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[torch.Tensor], output: torch.Tensor) -> None:
+        ctx.save_for_backward(inputs[0])
+        ctx.save_for_forward(inputs[0])
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        return grad * _Digamma.apply(ctx.saved_tensors[0])
+
+    @staticmethod
+    def jvp(ctx: Any, tangent: torch.Tensor) -> torch.Tensor:
+        return tangent * torch.digamma(ctx.saved_tensors[0])
 
 
 def _sum_to(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
@@ -169,6 +317,71 @@ def _torch_index(index: Any) -> Any:
         torch.as_tensor(np.asarray(part)) if isinstance(part, (list, np.ndarray)) else part
         for part in parts)
     return converted if isinstance(index, tuple) else converted[0]
+
+
+def _spread(fn: Callable[..., torch.Tensor], op: Operation, x: torch.Tensor) -> torch.Tensor:
+    """torch.var or torch.std over the op's axes, numpy's ddof as torch's correction."""
+    if x.ndim == 0:
+        return fn(x, correction=op.ddof)
+    axes = tuple(range(x.ndim)) if op.axis is None else op.axis
+    return fn(x, dim=axes, correction=op.ddof, keepdim=op.keepdims)
+
+
+def _scan(fn: Callable[..., torch.Tensor], op: Operation, x: torch.Tensor) -> torch.Tensor:
+    """torch.cumsum or torch.cumprod along the op's axis (of the flattened x for None), from
+    the end for cumsum's ``reverse``."""
+    axis = 0 if op.axis is None else op.axis
+    x = x.flatten() if op.axis is None else x
+    if getattr(op, "reverse", False):
+        return fn(x.flip(axis), axis).flip(axis)
+    return fn(x, axis)
+
+
+def _along(x: torch.Tensor, index: torch.Tensor,
+           axis: int) -> tuple[torch.Size, torch.Tensor]:
+    """x's shape with its other axes broadcast against the index's, and the index broadcast to
+    the result (np.take_along_axis's rule; torch.gather and scatter_add take no broadcasting)."""
+    other = torch.broadcast_shapes((*x.shape[:axis], 1, *x.shape[axis + 1:]),
+                                   (*index.shape[:axis], 1, *index.shape[axis + 1:]))
+    full = other[:axis] + x.shape[axis:axis + 1] + other[axis + 1:]
+    return full, index.long().expand(other[:axis] + index.shape[axis:axis + 1] + other[axis + 1:])
+
+
+def _gather(op: Operation, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """torch.gather with numpy's take_along_axis rules: other axes broadcast; the flattened x
+    for axis None."""
+    if op.axis is None:
+        return torch.gather(x.flatten(), 0, index.long())
+    axis = op.axis % x.ndim
+    full, index = _along(x, index, axis)
+    return torch.gather(x.expand(full), axis, index)
+
+
+def _scatter_add(op: Operation, x: torch.Tensor, index: torch.Tensor,
+                 src: torch.Tensor) -> torch.Tensor:
+    """torch.scatter_add, src broadcast to the index's shape (and x's axes of size 1 summed)."""
+    if op.axis is None:
+        index = index.long()
+        return torch.scatter_add(x.flatten(), 0, index, src.expand(index.shape)).view(x.shape)
+    axis = op.axis % x.ndim
+    full, index = _along(x, index, axis)
+    src = src.expand(index.shape)
+    if full == x.shape:
+        return torch.scatter_add(x, axis, index, src)
+    added = torch.zeros(full, dtype=x.dtype).scatter_add(axis, index, src)
+    return x + _sum_to(added, tuple(x.shape))
+
+
+def _index_put(op: Operation, x: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """x with x[index] set to values (added, with repeats, for accumulate), out of place."""
+    index = _torch_index(op.index)
+    if op.accumulate:  # indexing's adjoint adds repeated indices (+= would not)
+        picked = x[index]
+        return x + torch.func.vjp(lambda z: z[index], torch.zeros_like(x))[1](
+            values.expand(picked.shape))[0]
+    out = x.clone()
+    out[index] = values
+    return out
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,8 @@ __all__ = [
     "Mask",
     "MASK_OPS",
     "Spaced",
+    "Invertible",
+    "PositiveDefinite",
     "op_cases",
     "ELEMENTWISE_OPS",
     "Domain",
@@ -122,6 +124,8 @@ LARGE = Interval(-100.0, 100.0)
 POSITIVE = Interval(0.1, 10.0)
 NONZERO = Interval(-10.0, 10.0, gap=0.2)
 AWAY_FROM_KINK = Interval(-100.0, 100.0, gap=0.05)
+#: Values of at most 1, for sums of many products (convolutions) that float32 keeps to 1e-5.
+UNIT = Interval(-1.0, 1.0)
 
 DOMAINS: dict[type[Operation], Domain] = {
     # Arithmetic
@@ -147,6 +151,12 @@ DOMAINS: dict[type[Operation], Domain] = {
     # Comparisons: ties are a kink, where finite differences disagree with any rule.
     ops.Maximum: Domain((LARGE, LARGE), tie_gap=0.05),
     ops.Minimum: Domain((LARGE, LARGE), tie_gap=0.05),
+    # Special functions: log1p needs x > -1; lgamma and digamma stay right of the poles at 0.
+    ops.Log1p: Domain((Interval(-0.9, 10.0),)),
+    ops.Expm1: Domain((Interval(-5.0, 5.0),)),
+    ops.Erf: Domain((Interval(-3.0, 3.0),)),
+    ops.Lgamma: Domain((POSITIVE,)),
+    ops.Digamma: Domain((POSITIVE,)),
     # The flat ops of gradient graphs: the jump at 0 is a kink for finite differences.
     ops.Step: Domain((AWAY_FROM_KINK,)),
     ops.Sign: Domain((AWAY_FROM_KINK,)),
@@ -234,11 +244,39 @@ class Spaced:
     gap: float = 0.5
 
 
-#: How one argument is drawn: a float interval, integer labels, or spaced distinct values.
-Argument = Interval | Labels | Mask | Spaced
+@dataclass(frozen=True)
+class Invertible:
+    """Square matrices (..., n, n) far from singular: entries in [-1, 1] plus 2n on the
+    diagonal (eigenvalues at least n from 0), each row's sign drawn (determinants of both signs).
+    """
+
+
+@dataclass(frozen=True)
+class PositiveDefinite:
+    """Symmetric positive-definite matrices (..., n, n): M M^T + n I, M's entries in [-1, 1]."""
+
+
+#: How one argument is drawn: a float interval, integer labels, spaced distinct values, or
+#: well-conditioned matrices.
+Argument = Interval | Labels | Mask | Spaced | Invertible | PositiveDefinite
+
+
+def _draw_matrix(draw: st.DrawFn, kind: Invertible | PositiveDefinite, shape: tuple[int, ...],
+                 dtype: Any) -> np.ndarray:
+    n = shape[-1]
+    entries = draw(hnp.arrays(dtype, shape, elements=Interval(-1.0, 1.0).floats(
+        np.finfo(dtype).bits)))
+    if isinstance(kind, PositiveDefinite):
+        product = entries @ np.swapaxes(entries, -1, -2)
+        symmetric = (product + np.swapaxes(product, -1, -2)) / 2  # exactly symmetric
+        return symmetric + n * np.eye(n, dtype=dtype)
+    signs = draw(hnp.arrays(dtype, shape[:-1], elements=st.sampled_from((-1.0, 1.0))))
+    return (entries + 2 * n * np.eye(n, dtype=dtype)) * signs[..., np.newaxis]
 
 
 def _draw_value(draw: st.DrawFn, kind: Argument, shape: tuple[int, ...], dtype: Any) -> Any:
+    if isinstance(kind, (Invertible, PositiveDefinite)):
+        return _draw_matrix(draw, kind, shape, dtype)
     if isinstance(kind, Labels):
         labels = st.integers(0, kind.classes - 1)
         return draw(labels) if shape == () else draw(hnp.arrays(np.int64, shape, elements=labels))
@@ -328,6 +366,35 @@ def _cases(op_class: type[Operation], shape_list: list[tuple], *arguments: Argum
             for shapes in shape_list]
 
 
+def _away_from(*points: float, gap: float = 0.05) -> Callable[[Any], bool]:
+    """A condition on one argument: every element at least ``gap`` from each of ``points``
+    (the kinks of a piecewise op, where finite differences disagree with any rule)."""
+    return lambda x: all(bool(np.all(abs(np.asarray(x) - point) >= gap)) for point in points)
+
+
+#: A one-input op with parameters on arrays (first: the float32 test uses it), a float, and
+#: drawn shapes.
+_UNARY_SHAPES = [((2, 3),), ((),), None]
+
+
+#: Away from 0, a norm's kink; small, so that cumulative products stay moderate, and away from
+#: 0 too, where torch's cumprod gradient divides by x (inexact for tiny x; cgraph's does not).
+AWAY_FROM_ZERO = Interval(-10.0, 10.0, gap=0.05)
+SMALL = Interval(-2.0, 2.0, gap=0.1)
+
+
+def _largest_magnitude_untied(axis: int | None) -> Callable[[Any], bool]:
+    """A condition on one argument: along ``axis`` (all of it for None) the largest |x| is at
+    least 0.05 above the next, so the inf-norm's gradient has no tie to split."""
+    def admits(x: Any) -> bool:
+        magnitude = np.abs(np.asarray(x, dtype=float))
+        lines = magnitude.reshape(1, -1) if axis is None else np.moveaxis(
+            magnitude, axis, -1).reshape(-1, magnitude.shape[axis])
+        ordered = np.sort(lines, axis=-1)
+        return ordered.shape[-1] < 2 or bool(np.all(ordered[:, -1] - ordered[:, -2] >= 0.05))
+    return admits
+
+
 #: Matrix products of every numpy promotion rule, with broadcast batch axes.
 _MATMUL_SHAPES = [((2, 3), (3, 4)), ((3,), (3,)), ((3,), (3, 2)), ((2, 3), (3,)),
                   ((2, 2, 3), (3, 4)), ((2, 1, 2, 3), (3, 3, 2)), ((3,), (2, 3, 2))]
@@ -369,6 +436,77 @@ TENSOR_CASES: dict[type[Operation], list[OpCase]] = {
                  *_cases(ops.Concat, [((2, 3), (2, 1), (2, 2))], axis=1)],
     ops.Stack: [*_cases(ops.Stack, [((3,), (3,)), ((), (), ())]),
                 *_cases(ops.Stack, [((2, 3), (2, 3))], axis=-1)],
+    # Variance, norms and scans (ops/reductions.py); cumprod at zeros: tests/test_reductions.py
+    # (std's kink is where all the elements reduced together are equal: Spaced keeps them apart)
+    **{cls: [
+        *_cases(cls, [((2, 3),), ((4,),)], kind),
+        *_cases(cls, [((2, 3),)], kind, axis=0, ddof=1),
+        *_cases(cls, [((2, 3),)], kind, axis=-1, keepdims=True),
+        *_cases(cls, [((2, 3, 2),)], kind, axis=(0, 2), ddof=1),
+    ] for cls, kind in ((ops.Var, MODERATE), (ops.Std, Spaced()))},
+    ops.Norm: [
+        *_cases(ops.Norm, [((2, 3),), ((4,),), ((),)], AWAY_FROM_ZERO),
+        *_cases(ops.Norm, [((2, 3),)], AWAY_FROM_ZERO, axis=0),
+        *_cases(ops.Norm, [((2, 3, 2),)], AWAY_FROM_ZERO, axis=(0, 2), keepdims=True),
+        *_cases(ops.Norm, [((2, 3),)], AWAY_FROM_ZERO, ord=1),
+        *_cases(ops.Norm, [((2, 3),)], AWAY_FROM_ZERO, ord=1, axis=-1, keepdims=True),
+        *_cases(ops.Norm, [((2, 3),)], AWAY_FROM_ZERO, ord=np.inf,
+                admits=_largest_magnitude_untied(None)),
+        *_cases(ops.Norm, [((2, 3),)], AWAY_FROM_ZERO, ord=np.inf, axis=1,
+                admits=_largest_magnitude_untied(1)),
+    ],
+    ops.CumSum: [*_cases(ops.CumSum, [((2, 3),), ((),)]),
+                 *_cases(ops.CumSum, [((2, 3),)], axis=0),
+                 *_cases(ops.CumSum, [((2, 3, 2),)], axis=-2, reverse=True)],
+    ops.CumProd: [*_cases(ops.CumProd, [((2, 3),), ((),)], SMALL),
+                  *_cases(ops.CumProd, [((4,),)], SMALL, axis=0),
+                  *_cases(ops.CumProd, [((2, 3, 2),)], SMALL, axis=1)],
+    # Products and structure (ops/structure.py)
+    ops.Einsum: [
+        *_cases(ops.Einsum, [((2, 3), (3, 4))], subscripts="ij,jk->ik"),
+        *_cases(ops.Einsum, [((2, 3), (3, 2))], subscripts="ij,jk"),
+        *_cases(ops.Einsum, [((3,), (3,))], subscripts="i,i"),
+        *_cases(ops.Einsum, [((2, 2, 3), (2, 3, 2))], subscripts="bij,bjk->bik"),
+        *_cases(ops.Einsum, [((2, 3), (4,), (3,))], subscripts="ij,k,j->ki"),
+        *_cases(ops.Einsum, [((3, 3),)], subscripts="ii->i"),
+        *_cases(ops.Einsum, [((3, 3),)], subscripts="ii"),
+        *_cases(ops.Einsum, [((3, 3), (3,))], subscripts="ii,i->"),
+        *_cases(ops.Einsum, [((2, 3),)], subscripts="ij->j"),
+        *_cases(ops.Einsum, [((2, 3), (4,))], subscripts="ij,k->ikj"),
+        *_cases(ops.Einsum, [((2, 2, 3), (3, 2))], subscripts="...ij,...jk->...ik"),
+        *_cases(ops.Einsum, [((2, 2, 3), (2, 3))], subscripts="...j,...j->..."),
+    ],
+    ops.Cross: [*_cases(ops.Cross, [((2, 3), (2, 3)), ((3,), (3,)), ((2, 3), (3,))]),
+                *_cases(ops.Cross, [((3, 2), (3, 2))], axis=0)],
+    **{cls: [*_cases(cls, [((3, 3),), ((2, 4),)]),
+             *_cases(cls, [((2, 4),)], k=1),
+             *_cases(cls, [((2, 3, 3),)], k=-1)]
+       for cls in (ops.Tril, ops.Triu)},
+    # Indexing by data (ops/indexing.py): integer indices are non-trainable inputs
+    ops.Take: [
+        *_cases(ops.Take, [((2, 3), (2, 4))], MODERATE, Labels(3), axis=1),
+        *_cases(ops.Take, [((4,), (6,))], MODERATE, Labels(4), axis=0),
+        *_cases(ops.Take, [((3, 2), (4, 1))], MODERATE, Labels(3), axis=0),
+        *_cases(ops.Take, [((1, 3), (2, 2))], MODERATE, Labels(3)),
+        *_cases(ops.Take, [((2, 3), (5,))], MODERATE, Labels(6), axis=None),
+    ],
+    ops.ScatterAdd: [
+        *_cases(ops.ScatterAdd, [((2, 3), (2, 4), (2, 4))], MODERATE, Labels(3), MODERATE),
+        *_cases(ops.ScatterAdd, [((4,), (6,), (6,)), ((3, 2), (4, 2), (2,))], MODERATE,
+                Labels(3), MODERATE, axis=0),
+        *_cases(ops.ScatterAdd, [((2, 3), (2, 1), (2, 1))], MODERATE, Labels(3), MODERATE),
+        *_cases(ops.ScatterAdd, [((2, 3), (5,), (5,))], MODERATE, Labels(6), MODERATE,
+                axis=None),
+    ],
+    ops.IndexPut: [
+        *_cases(ops.IndexPut, [((4,), (2,))], index=slice(1, 3)),
+        *_cases(ops.IndexPut, [((3, 4), (3,)), ((3, 4), ())], index=(slice(None), 2)),
+        *_cases(ops.IndexPut, [((4,), (2,))], index=[3, 0]),
+        *_cases(ops.IndexPut, [((3, 2), (2, 2)), ((3, 2), (2,))],
+                index=np.array([True, False, True])),
+        *_cases(ops.IndexPut, [((4,), (3,))], index=[0, 0, 2], accumulate=True),
+        *_cases(ops.IndexPut, [((3, 4), (2, 4))], index=slice(0, 2), accumulate=True),
+    ],
     # Softmax
     **{cls: [*_cases(cls, [((4,),), ((2, 3),)]), *_cases(cls, [((2, 3),)], axis=0)]
        for cls in (ops.Softmax, ops.LogSoftmax)},
@@ -394,6 +532,95 @@ TENSOR_CASES: dict[type[Operation], list[OpCase]] = {
         *_cases(ops.BCEWithLogits, [((2, 3), (2, 3))], MODERATE, Interval(0.0, 1.0),
                 reduction="sum"),
     ],
+    # Linear algebra, on well-conditioned matrices and stacks of them
+    **{cls: _cases(cls, [((3, 3),), ((1, 1),), ((2, 2, 2),), ((2, 1, 3, 3),)], Invertible())
+       for cls in (ops.Inverse, ops.Det, ops.LogAbsDet, ops.Slogdet)},
+    ops.Solve: _cases(ops.Solve, [((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (3,)),
+                                  ((2, 3, 3), (3, 1)), ((2, 3, 3), (2, 3, 2)),
+                                  ((3, 3), (2, 3, 2))], Invertible(), MODERATE),
+    ops.Cholesky: _cases(ops.Cholesky, [((3, 3),), ((1, 1),), ((2, 4, 4),)],
+                         PositiveDefinite()),
+    # Convolution, pooling and dropout: N, C <= 2, 5x5 images, 3x3 kernels
+    ops.Conv1d: [*_cases(ops.Conv1d, [((2, 2, 5), (3, 2, 3), (3,))], UNIT, UNIT, UNIT),
+                 *_cases(ops.Conv1d, [((1, 1, 5), (2, 1, 3))], UNIT, UNIT),
+                 *_cases(ops.Conv1d, [((2, 2, 5), (2, 2, 3))], UNIT, UNIT, stride=2, padding=1)],
+    ops.Conv2d: [
+        *_cases(ops.Conv2d, [((2, 2, 5, 5), (2, 2, 3, 3), (2,))], UNIT, UNIT, UNIT),
+        *_cases(ops.Conv2d, [((1, 1, 5, 5), (2, 1, 3, 3))], UNIT, UNIT),
+        *_cases(ops.Conv2d, [((2, 2, 5, 5), (2, 2, 3, 3), (2,))], UNIT, UNIT, UNIT, stride=2,
+                padding=1),
+        *_cases(ops.Conv2d, [((1, 2, 5, 5), (2, 2, 3, 3))], UNIT, UNIT, stride=(2, 1),
+                padding=(0, 2)),
+    ],
+    ops.ConvInputGrad: [
+        *_cases(ops.ConvInputGrad, [((2, 2, 3, 3), (2, 2, 3, 3))], UNIT, UNIT, size=(5, 5)),
+        *_cases(ops.ConvInputGrad, [((2, 2, 3, 3), (2, 1, 3, 3))], UNIT, UNIT, size=(5, 5),
+                stride=2, padding=1),
+        *_cases(ops.ConvInputGrad, [((1, 2, 2, 2), (2, 2, 3, 3))], UNIT, UNIT, size=(6, 5),
+                stride=2),
+        *_cases(ops.ConvInputGrad, [((2, 3, 3), (3, 2, 3))], UNIT, UNIT, size=(5,), stride=2,
+                padding=1),
+    ],
+    ops.ConvWeightGrad: [
+        *_cases(ops.ConvWeightGrad, [((2, 2, 5, 5), (2, 2, 3, 3))], UNIT, UNIT, size=(3, 3)),
+        *_cases(ops.ConvWeightGrad, [((2, 1, 5, 5), (2, 2, 3, 3))], UNIT, UNIT, size=(3, 3),
+                stride=2, padding=1),
+        *_cases(ops.ConvWeightGrad, [((1, 2, 6, 5), (1, 2, 2, 2))], UNIT, UNIT, size=(3, 3),
+                stride=2),
+        *_cases(ops.ConvWeightGrad, [((2, 2, 5), (2, 3, 3))], UNIT, UNIT, size=(3,), stride=2,
+                padding=1),
+    ],
+    # Max pooling on distinct values, so that no window has a tie (a kink)
+    ops.MaxPool2d: [*_cases(ops.MaxPool2d, [((2, 2, 5, 5),)], Spaced(), kernel_size=2),
+                    *_cases(ops.MaxPool2d, [((1, 2, 5, 5),)], Spaced(), kernel_size=3, stride=1),
+                    *_cases(ops.MaxPool2d, [((2, 1, 5, 5),)], Spaced(), kernel_size=3, stride=2,
+                            padding=1),
+                    *_cases(ops.MaxPool2d, [((1, 2, 5, 5),)], Spaced(), kernel_size=(2, 3),
+                            stride=(1, 2))],
+    ops.MaxPool2dGrad: [
+        *_cases(ops.MaxPool2dGrad, [((2, 2, 5, 5), (2, 2, 2, 2))], Spaced(), MODERATE,
+                kernel_size=2),
+        *_cases(ops.MaxPool2dGrad, [((1, 2, 5, 5), (1, 2, 3, 3))], Spaced(), MODERATE,
+                kernel_size=3, stride=1),
+        *_cases(ops.MaxPool2dGrad, [((2, 1, 5, 5), (2, 1, 3, 3))], Spaced(), MODERATE,
+                kernel_size=3, stride=2, padding=1),
+    ],
+    ops.MaxPool2dGather: [
+        *_cases(ops.MaxPool2dGather, [((2, 2, 5, 5), (2, 2, 5, 5))], Spaced(), MODERATE,
+                kernel_size=2),
+        *_cases(ops.MaxPool2dGather, [((1, 2, 5, 5), (1, 2, 5, 5))], Spaced(), MODERATE,
+                kernel_size=3, stride=1),
+        *_cases(ops.MaxPool2dGather, [((2, 1, 5, 5), (2, 1, 5, 5))], Spaced(), MODERATE,
+                kernel_size=3, stride=2, padding=1),
+    ],
+    # Dropout's second input: 0 (the identity) or a mask number, fixed like labels
+    ops.Dropout: [*_cases(ops.Dropout, [((2, 3), ()), ((2, 2, 5, 5), ())], MODERATE, Labels(4)),
+                  *_cases(ops.Dropout, [((4,), ()), ((), ())], MODERATE, Labels(4), p=0.2,
+                          seed=7)],
+    # Activations: elementwise, with parameters; kinks and thresholds kept 0.05 away
+    ops.Softplus: [*_cases(ops.Softplus, _UNARY_SHAPES, MODERATE),
+                   *_cases(ops.Softplus, [((2, 3),)], MODERATE, beta=2.0, threshold=4.0,
+                           admits=_away_from(2.0))],
+    ops.LeakyReLU: [*_cases(ops.LeakyReLU, _UNARY_SHAPES, AWAY_FROM_KINK),
+                    *_cases(ops.LeakyReLU, [((2, 3),)], AWAY_FROM_KINK, negative_slope=0.2)],
+    ops.ELU: [*_cases(ops.ELU, _UNARY_SHAPES, Interval(-10.0, 10.0, gap=0.05)),
+              *_cases(ops.ELU, [((2, 3),)], Interval(-10.0, 10.0, gap=0.05), alpha=0.5)],
+    ops.GELU: [*_cases(ops.GELU, _UNARY_SHAPES, MODERATE),
+               *_cases(ops.GELU, [((2, 3),), ((),)], MODERATE, approximate="tanh")],
+    ops.Clip: [*_cases(ops.Clip, _UNARY_SHAPES, Interval(-5.0, 5.0), min=-1.0, max=2.0,
+                       admits=_away_from(-1.0, 2.0)),
+               *_cases(ops.Clip, [((2, 3),)], Interval(-5.0, 5.0), min=0.5,
+                       admits=_away_from(0.5)),
+               *_cases(ops.Clip, [((2, 3),)], Interval(-5.0, 5.0), max=-0.5,
+                       admits=_away_from(-0.5))],
+    # Log-sum-exp: a reduction, as sum
+    ops.LogSumExp: [*_cases(ops.LogSumExp, [((4,),), ((2, 3),), ((),)]),
+                    *_cases(ops.LogSumExp, [((2, 3),)], axis=1),
+                    *_cases(ops.LogSumExp, [((2, 3),)], axis=0, keepdims=True),
+                    *_cases(ops.LogSumExp, [((2, 3, 2),)], axis=(0, 2), keepdims=True)],
+    # Polygamma: digamma's derivatives, right of the pole at 0
+    ops.Polygamma: [*_cases(ops.Polygamma, _UNARY_SHAPES, Interval(0.5, 10.0), n=1),
+                    *_cases(ops.Polygamma, [((2, 3),)], Interval(0.5, 10.0), n=2)],
     # The ops of gradient graphs
     ops.Unbroadcast: [*_cases(ops.Unbroadcast, [((2, 3),)], shape=(3,)),
                       *_cases(ops.Unbroadcast, [((2, 3),)], shape=(2, 1)),

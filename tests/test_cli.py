@@ -479,6 +479,8 @@ def test_a_saved_value_over_the_limit_is_refused(tmp_path):
     ("stack(a, a, axis=1)", {"a": np.ones((2, 3))}),
     ("linear(x, w, b)", {"x": np.ones((5, 3)), "w": np.ones((4, 3)), "b": np.ones(4)}),
     ("mse(a, b) + bce_with_logits(a, b)", {"a": np.ones((2, 3)), "b": np.ones((2, 3))}),
+    ("logsumexp(a, axis=(0, 2), keepdims=True) * softplus(clip(a, min=-1.0)) + lgamma(a + 2)"
+     " + gelu(a, approximate='tanh')", {"a": np.ones((2, 3, 4))}),
 ])
 def test_the_shapes_worked_out_before_evaluating_are_the_shapes_computed(expression, values):
     from cgraph.cli.limits import shapes_of

@@ -1,9 +1,11 @@
-"""Check what examples/digits_classifier.py prints: it trains, per epoch, and well enough.
+"""Check what the digits examples print: they train, per epoch, and well enough.
 
-The example runs once, as a subprocess (``run_example`` caches its output for
-the session, shared with test_examples.py), and its printed numbers are read
-back: one loss and accuracy per epoch for each model, then the final accuracy
-of each on the held-out digits.
+examples/digits_classifier.py trains logistic regression and an MLP,
+examples/digits_cnn.py a small convolutional network on the same split. Each
+runs once, as a subprocess (``run_example`` caches its output for the session,
+shared with test_examples.py), and its printed numbers are read back: one loss
+and accuracy per epoch for each model, then the final accuracy of each on the
+held-out digits; the CNN's must beat the MLP's.
 """
 
 from __future__ import annotations
@@ -18,16 +20,26 @@ from test_examples import ROOT, TIMEOUT_SECONDS, number_after, run_example
 pytest.importorskip("sklearn", reason="the digits example needs the data extra")
 
 EXAMPLE = ROOT / "examples" / "digits_classifier.py"
+CNN_EXAMPLE = ROOT / "examples" / "digits_cnn.py"
 EPOCH_LINE = re.compile(
     r"^epoch\s+(\d+): train loss (\d+\.\d+), test accuracy (\d\.\d+)$", re.MULTILINE)
 
 
+def _printed(example) -> str:
+    result = run_example(example)
+    assert result.returncode == 0, f"{example.name} failed:\n{result.stderr}"
+    assert result.stderr == "", f"{example.name} wrote to stderr:\n{result.stderr}"
+    return result.stdout
+
+
 @pytest.fixture(scope="module")
 def output() -> str:
-    result = run_example(EXAMPLE)
-    assert result.returncode == 0, f"{EXAMPLE.name} failed:\n{result.stderr}"
-    assert result.stderr == "", f"{EXAMPLE.name} wrote to stderr:\n{result.stderr}"
-    return result.stdout
+    return _printed(EXAMPLE)
+
+
+@pytest.fixture(scope="module")
+def cnn_output() -> str:
+    return _printed(CNN_EXAMPLE)
 
 
 def epochs(section: str) -> list[tuple[int, float, float]]:
@@ -75,11 +87,40 @@ def test_nodes_are_shown_by_name(output):
     assert shapes["layer2/W"] == "(10, 64)"
 
 
-def test_without_scikit_learn_it_names_the_extra():
+# ------------------------------------------------------------------------------------------
+# The CNN
+# ------------------------------------------------------------------------------------------
+
+
+def test_cnn_beats_the_mlp_on_the_same_held_out_digits(output, cnn_output):
+    cnn = number_after("CNN: test accuracy", cnn_output)
+    assert cnn >= 0.975
+    assert cnn > number_after("MLP: test accuracy", output)
+
+
+def test_cnn_prints_one_line_per_epoch_with_loss_decreasing(cnn_output):
+    lines = epochs(cnn_output)
+    assert [epoch for epoch, _, _ in lines] == list(range(1, len(lines) + 1))
+    losses = [loss for _, loss, _ in lines]
+    assert losses[-1] < min(losses[: len(losses) // 2])
+    assert lines[-1][2] == number_after("CNN: test accuracy", cnn_output)
+
+
+def test_cnn_nodes_are_shown_by_name(cnn_output):
+    shapes = dict(re.findall(r"^\s+([\w/]+)\s+(\([\d, ]*\))$", cnn_output, re.MULTILINE))
+    assert shapes["conv1/W"] == "(16, 1, 3, 3)"
+    assert shapes["conv1/pool"] == "(1347, 16, 4, 4)"
+    assert shapes["conv2/pool"] == "(1347, 32, 2, 2)"
+    assert shapes["flat"] == "(1347, 128)"
+    assert shapes["dense/z"] == "(1347, 10)"
+
+
+@pytest.mark.parametrize("example", [EXAMPLE, CNN_EXAMPLE], ids=lambda path: path.name)
+def test_without_scikit_learn_it_names_the_extra(example):
     # sys.modules[name] = None makes "import sklearn" raise ImportError, as if not installed.
     blocked = (
         "import runpy, sys; sys.modules['sklearn'] = None; "
-        f"runpy.run_path({str(EXAMPLE)!r}, run_name='__main__')"
+        f"runpy.run_path({str(example)!r}, run_name='__main__')"
     )
     result = subprocess.run([sys.executable, "-c", blocked], cwd=ROOT, capture_output=True,
                             text=True, timeout=TIMEOUT_SECONDS, check=False)

@@ -9,12 +9,13 @@ graph left as it was.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 import numpy as np
 import pytest
-from conftest import HAS_TORCH, needs_torch
+from conftest import HAS_TORCH, needs_scipy, needs_torch
 from graph_state import assert_same_state, snapshot
 
 import cgraph
@@ -111,6 +112,39 @@ def test_softmax_of_a_score_vector():
     assert cg.forward("p").sum() == pytest.approx(1.0, abs=1e-15)
     gradients = _assert_matches_torch(cg, "p")
     np.testing.assert_allclose(gradients["z"], 0.0, atol=1e-16)  # the outputs always sum to 1
+
+
+@needs_scipy
+@pytest.mark.parametrize(("axis", "keepdims"), [(None, False), (1, False), (-1, False),
+                                                (0, True), ((0, 2), True)])
+def test_logsumexp_is_scipys_and_its_gradient_the_softmax(axis, keepdims):
+    from scipy.special import logsumexp, softmax
+
+    x = np.random.default_rng(0).normal(size=(2, 3, 4)) * 300.0  # e^x alone would overflow
+    cg = _graph(x=x)
+    cg.add_computation_node("l", "logsumexp", ("x",), axis=axis, keepdims=keepdims)
+    cg.add_computation_node("s", "sum", ("l",))
+    np.testing.assert_allclose(cg.forward("l"), logsumexp(x, axis=axis, keepdims=keepdims),
+                               rtol=1e-15)
+    cg.forward("s")
+    np.testing.assert_allclose(cg.backward("s")["x"], softmax(x, axis=axis), rtol=1e-12,
+                               atol=1e-300)
+
+
+def test_logsumexp_of_infinities_is_scipys_without_warnings():
+    cg = _graph(x=np.array([[-np.inf, -np.inf], [0.0, -np.inf], [np.inf, 0.0]]))
+    cg.add_computation_node("l", "logsumexp", ("x",), axis=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(cg.forward("l"), [-np.inf, 0.0, np.inf])
+
+
+def test_logsumexp_hessian_is_the_softmax_jacobian():
+    cg = _graph(x=np.array([0.0, 1.0, 2.0]))
+    cg.add_computation_node("l", "logsumexp", ("x",))
+    cg.add_computation_node("p", "softmax", ("x",))
+    s = cg.forward("p")
+    np.testing.assert_allclose(cg.hessian("l", "x"), np.diag(s) - np.outer(s, s), rtol=1e-14)
 
 
 def _scores_of_w_and_x(loss: str) -> ComputationalGraph:

@@ -22,6 +22,7 @@ import networkx as nx
 import numpy as np
 
 from cgraph.graph import ComputationalGraph
+from cgraph.ops.structure import Einsum
 
 __all__ = ["DEFAULT_MAX_ELEMENTS", "TooLargeError", "check_sizes", "shapes_of"]
 
@@ -34,7 +35,9 @@ Shape = tuple[int, ...]
 _ELEMENTWISE = frozenset((
     "abs", "add", "cos", "div", "exp", "inv", "log", "maximum", "minimum", "mul", "neg", "pow",
     "relu", "sigmoid", "sin", "sqrt", "square", "sub", "tanh", "step", "sign", "softmax",
-    "log_softmax", "max_weights", "min_weights"))
+    "log_softmax", "max_weights", "min_weights",
+    "softplus", "leaky_relu", "elu", "gelu", "clip", "log1p", "expm1", "erf", "lgamma", "digamma",
+    "polygamma"))
 
 
 class TooLargeError(Exception):
@@ -195,10 +198,66 @@ def _outer(params: dict[str, Any], a: Shape, b: Shape) -> Shape:
     return (math.prod(a), math.prod(b))
 
 
+def _matrices(a: Shape) -> Shape:
+    """The batch axes of a stack of square matrices (..., n, n)."""
+    if len(a) < 2 or a[-1] != a[-2]:
+        raise ValueError(f"not square matrices: {a}")
+    return a[:-2]
+
+
+def _solve(params: dict[str, Any], a: Shape, b: Shape) -> Shape:
+    if len(b) == 1:  # one vector for every matrix, as np.linalg.solve
+        return (*_matrices(a), a[-1])
+    return (*_broadcast(_matrices(a), b[:-2]), *b[-2:])
+
+
+def _spatial(params: dict[str, Any], size: Shape, kernel: Shape) -> Shape:
+    """A convolution's or pooling's output sizes: (size + 2 padding - kernel) // stride + 1."""
+    out = tuple((s + 2 * p - k) // st + 1 for s, k, st, p in zip(
+        size, kernel, params["stride"], params["padding"], strict=True))
+    if min(out) < 1:
+        raise ValueError(f"a kernel {kernel} does not fit {size}")
+    return out
+
+
+def _conv(params: dict[str, Any], x: Shape, weight: Shape, *bias: Shape) -> Shape:
+    return (x[0], weight[0], *_spatial(params, x[2:], weight[2:]))
+
+
+def _pooled(params: dict[str, Any], x: Shape, *values: Shape) -> Shape:
+    return (*x[:2], *_spatial(params, x[2:], params["kernel_size"]))
+
+
+def _scanned(params: dict[str, Any], x: Shape) -> Shape:
+    return (math.prod(x),) if params.get("axis") is None else x
+
+
+def _taken(params: dict[str, Any], x: Shape, index: Shape) -> Shape:
+    """take_along_axis: the index's length along the axis, the others broadcast with x's."""
+    axis = params.get("axis", -1)
+    if axis is None:
+        return index
+    axis = axis % len(x)
+    other = _broadcast((*x[:axis], 1, *x[axis + 1:]), (*index[:axis], 1, *index[axis + 1:]))
+    return (*other[:axis], index[axis], *other[axis + 1:])
+
+
 _RULES: dict[str, Callable[..., Shape | None]] = {
     "matmul": _matmul, "dot": _matmul, "linear": _linear, "outer": _outer,
-    "sum": _reduced, "mean": _reduced, "max": _reduced, "min": _reduced,
+    "sum": _reduced, "mean": _reduced, "max": _reduced, "min": _reduced, "logsumexp": _reduced,
     "mse": _loss, "bce_with_logits": _loss, "cross_entropy": _class_loss, "hinge": _class_loss,
     "reshape": _reshape, "transpose": _transpose, "index": _index,
     "concat": _joined(np.concatenate), "stack": _joined(np.stack),
+    "var": _reduced, "std": _reduced, "norm": _reduced, "cumsum": _scanned, "cumprod": _scanned,
+    "einsum": lambda params, *shapes: Einsum(params["subscripts"]).output_shape(*shapes),
+    "cross": _elementwise, "tril": _elementwise, "triu": _elementwise, "take": _taken,
+    "scatter_add": lambda params, x, index, src: x, "index_put": lambda params, x, values: x,
+    "conv1d": _conv, "conv2d": _conv, "max_pool2d": _pooled, "max_pool2d_gather": _pooled,
+    "conv_input_grad": lambda params, u, weight: (u[0], weight[1], *params["size"]),
+    "conv_weight_grad": lambda params, x, u: (u[1], x[1], *params["size"]),
+    "max_pool2d_grad": lambda params, x, u: x, "dropout": _elementwise,
+    "inverse": lambda params, a: (*_matrices(a), *a[-2:]),
+    "cholesky": lambda params, a: (*_matrices(a), *a[-2:]),
+    "det": lambda params, a: _matrices(a), "logabsdet": lambda params, a: _matrices(a),
+    "slogdet": lambda params, a: (*_matrices(a), 2), "solve": _solve,
 }

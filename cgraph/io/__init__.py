@@ -40,6 +40,10 @@ record and the node, and returns no graph. Nothing is unpickled, evaluated or
 imported: ops are looked up by name among those registered in this process, and
 the npz is read member by member, never unpickled.
 
+Weights files (:mod:`cgraph.io.weights`: :func:`save_weights`, :func:`load_weights`)
+hold only inputs' values by name, ``{"format": "cgraph-weights", "version": 1,
+"weights": [{"name": ..., "value": V}, ...]}``, written and read by the same rules.
+
 Loading is bounded, whatever the file: a hostile file gets a GraphFileError, not a
 raw exception, a hang or an exhausted memory. Only regular files are read (a
 device, FIFO or directory, even behind a symlink, is refused before it is opened),
@@ -87,8 +91,8 @@ from cgraph.ops.operation import Operation
 from cgraph.ops.registry import OPERATIONS
 from cgraph.ops.resolve import resolve_operation
 
-__all__ = ["save", "load", "npz_path", "FORMAT", "VERSION", "ARRAY_THRESHOLD", "DTYPES",
-           "MAX_JSON_BYTES", "MAX_NPZ_BYTES", "MAX_NESTING"]
+__all__ = ["save", "load", "save_weights", "load_weights", "npz_path", "FORMAT", "VERSION",
+           "ARRAY_THRESHOLD", "DTYPES", "MAX_JSON_BYTES", "MAX_NPZ_BYTES", "MAX_NESTING"]
 
 #: The graph class a load returns (``ComputationalGraph`` unless a subclass is asked for).
 G = TypeVar("G", bound=GraphCore)
@@ -328,6 +332,9 @@ def load(path: str | os.PathLike[str], graph_type: type[G]) -> G:
     if not isinstance(document, dict):
         raise GraphFileError(f"{where} holds a JSON {type(document).__name__}, not a graph: "
                              "a graph file is a JSON object")
+    if document.get("format") == "cgraph-weights":
+        raise GraphFileError(f"{where} is a weights file (inputs' values, no graph): load it "
+                             "into a graph with cgraph.io.load_weights(cg, path)")
     if document.get("format") != FORMAT:
         raise GraphFileError(f"{where} is not a cgraph graph file: its \"format\" is "
                              f"{reprlib.repr(document.get('format'))}, not {FORMAT!r}")
@@ -369,20 +376,20 @@ def _declare_all(cg: G, records: list, where: str, arrays: GraphArrays) -> G:
     return cg
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path, what: str = "graph file") -> Any:
     raw = read_regular(path, MAX_JSON_BYTES,
-                       lambda reason: GraphFileError(f"cannot read graph file '{path}': {reason}"))
+                       lambda reason: GraphFileError(f"cannot read {what} '{path}': {reason}"))
     try:
         return json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys,
                           parse_constant=_no_constant, parse_float=_finite_float)
     except json.JSONDecodeError as err:
         raise GraphFileError(
-            f"graph file '{path}' is not valid JSON: {err.msg} at line {err.lineno}, column "
-            f"{err.colno} (is it truncated, or not a graph file?)") from err
+            f"{what} '{path}' is not valid JSON: {err.msg} at line {err.lineno}, column "
+            f"{err.colno} (is it truncated, or not a {what}?)") from err
     except ValueError as err:  # not UTF-8, a repeated key, NaN or Infinity
-        raise GraphFileError(f"graph file '{path}' is not valid JSON: {err}") from err
+        raise GraphFileError(f"{what} '{path}' is not valid JSON: {err}") from err
     except RecursionError as err:
-        raise GraphFileError(f"graph file '{path}' is nested too deeply to be a graph") from err
+        raise GraphFileError(f"{what} '{path}' is nested too deeply to be a {what}") from err
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -479,3 +486,7 @@ def _decode_value(value: Any, where: str, arrays: GraphArrays) -> Any:
     check_fields(value, ("dtype", "shape", "npz"), f'{where}, "value"')
     dtype, shape = check_dtype_shape(value, where)  # before anything of that size is read
     return arrays.get(expect(value["npz"], str, '"npz"', where), dtype, shape, where)
+
+
+# Last: weights files are written and read with the helpers above.
+from cgraph.io.weights import load_weights, save_weights  # noqa: E402

@@ -25,7 +25,9 @@ __all__ = ["previous_npz", "commit"]
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
-_HEAD = re.compile(rb'\{"format": "cgraph", "version": 1, "npz": (\{[^{}]{1,400}\}), "nodes": ')
+# The head of a graph file or a weights file (cgraph.io.weights) that has an npz.
+_HEAD = re.compile(rb'\{"format": "cgraph(?:-weights)?", "version": 1, "npz": (\{[^{}]{1,400}\}), '
+                   rb'"(?:nodes|weights)": ')
 
 
 def previous_npz(path: Path, pattern: re.Pattern[str], legacy: Path) -> Path | None:

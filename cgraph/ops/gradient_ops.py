@@ -16,11 +16,13 @@ differentiated again, to any order.
 
 from __future__ import annotations
 
+import operator
 from typing import Any, ClassVar
 
 import numpy as np
 
-from cgraph.errors import ShapeError
+from cgraph.errors import InvalidOperationError, ShapeError
+from cgraph.messages import shown
 from cgraph.ops import numeric
 from cgraph.ops._arrays import as_output, float_dtype, normalize_axes, shape_errors
 from cgraph.ops.kinds import Flat, LinearMap
@@ -118,7 +120,27 @@ class HingeGrad(Flat):
 
 
 def _shape(shape: Any) -> tuple[int, ...]:
-    return (int(shape),) if np.ndim(shape) == 0 else tuple(int(side) for side in shape)
+    """A shape parameter as a tuple of whole numbers >= 0, as numpy takes it.
+
+    Refuses, with the value, what ``int`` would have rounded (2.5), parsed ("3") or
+    failed on (inf: an OverflowError).
+
+    Examples
+    --------
+    >>> _shape(3), _shape((2, np.int64(3)))
+    ((3,), (2, 3))
+    """
+    sides = shape if isinstance(shape, (tuple, list)) or (
+        isinstance(shape, np.ndarray) and shape.ndim) else (shape,)
+    try:
+        checked = tuple(operator.index(side) for side in sides)
+    except TypeError:  # a float, a string, None, a nested sequence
+        checked = None
+    if checked is None or any(side < 0 for side in checked) or isinstance(shape, bool):
+        raise InvalidOperationError(
+            f"shape must be a whole number >= 0 or a tuple of them, such as (2, 3), not "
+            f"{shown(shape)}")
+    return checked
 
 
 class _ToShape(LinearMap):
@@ -186,6 +208,13 @@ def _scatter(values: Any, key: tuple[Any, ...], basic: bool, shape: tuple[int, .
         if basic:  # no element is picked twice
             out[key] = values
         else:
+            # Checked first: numpy 2.4's add.at crashes the interpreter (a segmentation
+            # fault) on values of more dimensions than the selection, with a slice and an
+            # integer array in the index.
+            picked = out[key].shape
+            if np.broadcast_shapes(np.shape(values), picked) != picked:
+                raise ValueError(f"values of shape {np.shape(values)} do not broadcast to "
+                                 f"the selection's shape {picked}")
             np.add.at(out, key, values)
     except (IndexError, ValueError) as error:
         raise ShapeError(f"scatter into shape {shape}: {error}; give values shaped like "

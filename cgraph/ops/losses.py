@@ -1,10 +1,10 @@
-"""Softmax, log-softmax and the losses that train classifiers and regressors.
+"""Softmax, log-softmax, log-sum-exp and the losses that train classifiers and regressors.
 
-Every function here is computed in its numerically stable form: softmax and
-log-softmax subtract the largest score first, cross-entropy works from
-log-softmax (so it never takes the log of zero), and the logistic loss uses
-``max(z, 0) - z t + log(1 + e^-|z|)``. Integer labels get no gradient and their
-tangent is ignored.
+Every function here is computed in its numerically stable form: softmax,
+log-softmax and log-sum-exp subtract the largest score first, cross-entropy
+works from log-softmax (so it never takes the log of zero), and the logistic
+loss uses ``max(z, 0) - z t + log(1 + e^-|z|)``. Integer labels get no gradient
+and their tangent is ignored.
 
 A loss states one derivative, the gradient of the loss of one sample with
 respect to each input (:meth:`_Loss.sample_gradients`): its pullback scales it
@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 
 from cgraph.errors import InvalidOperationError, ShapeError
-from cgraph.ops._arrays import as_output, class_indices, tangent_sum
+from cgraph.ops._arrays import as_output, class_indices, normalize_axes, tangent_sum
 from cgraph.ops.operation import Operation
+from cgraph.ops.tensor import _Reduction
 
-__all__ = ["Softmax", "LogSoftmax", "CrossEntropy", "Hinge", "MSE", "BCEWithLogits"]
+__all__ = ["Softmax", "LogSoftmax", "LogSumExp", "CrossEntropy", "Hinge", "MSE", "BCEWithLogits"]
 
 
 def _log_softmax(scores: Any, axis: int) -> np.ndarray:
@@ -69,7 +70,7 @@ def _hinge_margins(scores: np.ndarray, picked: np.ndarray, margin: float) -> np.
 
 
 # --------------------------------------------------------------------------------------
-# Softmax
+# Softmax, log-softmax and log-sum-exp
 # --------------------------------------------------------------------------------------
 
 
@@ -133,6 +134,53 @@ class LogSoftmax(_AlongAxis):
         # The Jacobian I - 1 s^T is not symmetric, so its transpose is written out.
         t = tangents[0]
         return t - p.sum(p.exp(output) * t, axis=self.axis, keepdims=True)
+
+
+class LogSumExp(_Reduction):
+    """Log-sum-exp y = log sum_i e^(x_i) over ``axis``; dL/dx = u softmax(x) along those axes.
+
+    As scipy.special.logsumexp and torch.logsumexp: over every axis when
+    ``axis`` is None, keeping the reduced axes as size 1 if ``keepdims``.
+    Computed as ``m + log sum e^(x - m)`` with m the largest element, so it
+    never overflows; a slice of all ``-inf`` gives ``-inf``, as in scipy.
+    The softmax of the gradient is ``e^(x - y)``, the output reused.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cgraph.ops import numeric
+    >>> round(LogSumExp().forward(np.array([1000.0, 1000.0])), 6)   # no overflow
+    1000.693147
+    >>> op = LogSumExp(axis=-1)
+    >>> op.forward(np.array([[0.0, 0.0], [1.0, 1.0]])).round(6)
+    array([0.693147, 1.693147])
+    >>> x = np.array([0.0, np.log(3.0)])
+    >>> op.pullback(numeric, 1.0, op.forward(x), x)[0].round(6)   # softmax(x)
+    array([0.25, 0.75])
+    """
+
+    name = "logsumexp"
+
+    def forward(self, x: Any) -> Any:
+        x = np.asarray(x)
+        axes = normalize_axes(self.axis, x.ndim)
+        shift = np.max(x, axis=axes, keepdims=True, initial=-np.inf)
+        # An infinite max (all -inf, or an inf) is no shift: the sum gives -inf or inf itself.
+        shift = np.where(np.isfinite(shift), shift, 0)
+        with np.errstate(divide="ignore"):  # log(0) = -inf for a slice of all -inf
+            out = np.log(np.sum(np.exp(x - shift), axis=axes, keepdims=True)) + shift
+        return as_output(out if self.keepdims else np.squeeze(out, axis=axes))
+
+    def _softmax(self, p: Any, output: Any, x: Any) -> Any:
+        return p.exp(x - self._kept(p, output, x))
+
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
+        return (self._kept(p, upstream, x) * self._softmax(p, output, x),)
+
+    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any) -> Any:
+        # The transpose of the pullback: the softmax-weighted sum of the tangent.
+        return p.sum(self._softmax(p, output, x) * tangents[0], axis=self._axes(p, x),
+                     keepdims=self.keepdims)
 
 
 # --------------------------------------------------------------------------------------

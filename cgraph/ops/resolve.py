@@ -7,7 +7,7 @@ import inspect
 from typing import Any
 
 from cgraph.errors import InvalidOperationError
-from cgraph.messages import did_you_mean
+from cgraph.messages import did_you_mean, shown
 from cgraph.ops.operation import Operation
 from cgraph.ops.registry import OPERATIONS
 
@@ -60,10 +60,12 @@ def resolve_operation(op: Any, node: str, params: dict[str, Any] | None = None) 
         _check_parameters(op, shown, node, params or {})
         try:
             return op(**params) if params else op()
-        except (TypeError, ValueError) as err:  # ValueError: the op refused a parameter
+        # ValueError: the op refused a parameter; anything else a value it could not take,
+        # such as OverflowError from float(10**400) or int(inf): all are the user's to fix.
+        except Exception as err:
             raise InvalidOperationError(
-                f"node {node!r}: {op.__name__}({', '.join(params or ())}) failed: {err}; "
-                f"give it the parameters its constructor takes",
+                f"node {node!r}: {op.__name__}({_given(params)}) failed: {_said(err)}; "
+                f"give it the parameters its constructor takes{_signature(op)}",
                 nodes=[node],
             ) from err
     if isinstance(op, Operation):
@@ -79,6 +81,42 @@ def resolve_operation(op: Any, node: str, params: dict[str, Any] | None = None) 
         "an instance of one, or a registered name such as 'add'",
         nodes=[node],
     )
+
+
+def _given(params: dict[str, Any] | None) -> str:
+    """The parameters as given, briefly: ``beta=1000...``."""
+    return ", ".join(f"{key}={shown(value, limit=40)}" for key, value in (params or {}).items())
+
+
+def _said(error: Exception) -> str:
+    """An error's message, with its type where that says more than the text alone."""
+    try:
+        text = str(error)
+    except Exception:  # an exception whose own message cannot be built
+        text = "<unprintable message>"
+    if isinstance(error, (TypeError, ValueError)):  # GraphErrors, and the usual refusals
+        return text
+    return f"{type(error).__name__}: {text}"
+
+
+def _signature(cls: type[Operation]) -> str:
+    """``: Softplus(beta: float = 1.0, ...)``, what the constructor takes; empty if unreadable."""
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return ""
+    parts = []
+    for parameter in parameters:
+        stars = {parameter.VAR_POSITIONAL: "*", parameter.VAR_KEYWORD: "**"}.get(
+            parameter.kind, "")
+        text = f"{stars}{parameter.name}"
+        if parameter.annotation is not parameter.empty:  # a string under PEP 563
+            annotation = parameter.annotation
+            text += f": {getattr(annotation, '__name__', annotation)}"
+        if parameter.default is not parameter.empty:
+            text += f" = {shown(parameter.default, limit=20)}"
+        parts.append(text)
+    return f": {cls.__name__}({', '.join(parts)})"
 
 
 def _check_parameters(cls: type[Operation], shown: str, node: str, params: dict[str, Any]) -> None:

@@ -13,7 +13,10 @@ the names of the inputs it trains::
 torch.optim's documented ones (SGD with momentum, dampening and Nesterov; Adam
 with AMSGrad; weight decay as L2 added to the gradient), so a step here and a
 step there agree to rounding. There is no ``zero_grad``: ``backward`` starts
-from zero on every call.
+from zero on every call. The adaptive-rate optimisers RMSprop, AdamW and Adagrad
+are in :mod:`cgraph.optim.adaptive`. ``max_grad_norm=`` on any optimiser clips
+the gradients by their total norm first, as ``torch.nn.utils.clip_grad_norm_``
+before ``optimizer.step()`` would (:mod:`cgraph.optim.clipping`).
 
 ``lr`` is a number or a schedule: any callable from the number of steps taken
 so far (0 for the first step) to a learning rate, such as :class:`StepLR` and
@@ -40,6 +43,7 @@ from cgraph.errors import (
     UnknownNodeError,
 )
 from cgraph.messages import did_you_mean
+from cgraph.optim.clipping import clip_coefficient
 from cgraph.optim.lr_scheduler import ExponentialLR, StepLR, hyperparameter
 
 if TYPE_CHECKING:
@@ -130,6 +134,10 @@ class Optimizer:
         taken so far to the learning rate.
     weight_decay : float, default 0
         L2 penalty: ``weight_decay * value`` is added to each gradient, as torch does.
+    max_grad_norm : float, optional
+        Clip the gradients first: when their total 2-norm over all the parameters
+        exceeds it, scale them all by ``max_grad_norm / (norm + 1e-6)``, as
+        ``torch.nn.utils.clip_grad_norm_`` does (weight decay is added after).
 
     Attributes
     ----------
@@ -151,11 +159,19 @@ class Optimizer:
     1.5
     """
 
-    def __init__(self, lr: LearningRate, weight_decay: float = 0.0) -> None:
+    #: Whether ``weight_decay`` shrinks the value in the update (AdamW) instead of being
+    #: added to the gradient as an L2 penalty (the others, as in torch).
+    decoupled_weight_decay = False
+
+    def __init__(self, lr: LearningRate, weight_decay: float = 0.0, *,
+                 max_grad_norm: float | None = None) -> None:
+        name = type(self).__name__
         if not callable(lr):
-            hyperparameter(lr, f"{type(self).__name__}: lr", open_low=True)
+            hyperparameter(lr, f"{name}: lr", open_low=True)
         self.lr = lr
-        self.weight_decay = hyperparameter(weight_decay, f"{type(self).__name__}: weight_decay")
+        self.weight_decay = hyperparameter(weight_decay, f"{name}: weight_decay")
+        self.max_grad_norm = None if max_grad_norm is None else hyperparameter(
+            max_grad_norm, f"{name}: max_grad_norm")
         self.graph: GraphCore | None = None
         self.params: tuple[str, ...] = ()
         self._nodes: list[Input] = []
@@ -214,7 +230,8 @@ class Optimizer:
         """Update every parameter in place from its gradient.
 
         The step is atomic: every new value is computed and checked first, and
-        nothing (parameter or state) changes unless all of them are finite.
+        nothing (parameter or state) changes unless all of them are finite. With
+        ``max_grad_norm``, the gradients are clipped by their total norm first.
 
         Parameters
         ----------
@@ -252,8 +269,8 @@ class Optimizer:
         if not (math.isfinite(lr) and lr >= 0):
             raise GraphError(f"{type(self).__name__}: the schedule gave lr = {lr!r} at step "
                              f"{self.steps}; it must be a finite number >= 0")
-        decay = self.weight_decay
-        pending = []
+        decay = 0.0 if self.decoupled_weight_decay else self.weight_decay
+        found = []
         for node in self._nodes:
             grad = node.local_grad if grads is None else grads.get(node.name)
             if grad is None:
@@ -266,6 +283,13 @@ class Optimizer:
                     f"{type(self).__name__}.step: the gradient of {node.name!r} is not finite "
                     f"({describe_value(grad)}); run cg.backward(root, check_finite=True) to find "
                     "the node where it appeared", nodes=[node.name])
+            found.append(grad)
+        if self.max_grad_norm is not None:
+            scale = clip_coefficient(found, self.max_grad_norm)
+            if scale < 1.0:
+                found = [scale * grad for grad in found]
+        pending = []
+        for node, grad in zip(self._nodes, found, strict=True):
             value = node.output
             if decay:
                 grad = grad + decay * value
@@ -292,7 +316,10 @@ class Optimizer:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        hyper = ", ".join(f"{key}={value!r}" for key, value in self._hyperparameters().items())
+        found = self._hyperparameters()
+        if self.max_grad_norm is not None:
+            found["max_grad_norm"] = self.max_grad_norm
+        hyper = ", ".join(f"{key}={value!r}" for key, value in found.items())
         return f"{type(self).__name__}({hyper})"
 
     def _hyperparameters(self) -> dict[str, Any]:
@@ -311,6 +338,8 @@ class GradientDescent(Optimizer):
         The learning rate, or a schedule of the step number.
     weight_decay : float, default 0
         L2 penalty added to the gradient: ``g <- g + weight_decay x``.
+    max_grad_norm : float, optional
+        Clip the gradients by their total norm first (see :class:`Optimizer`).
 
     Examples
     --------
@@ -352,6 +381,8 @@ class Momentum(Optimizer):
         Nesterov's accelerated gradient (needs ``dampening=0``, as in torch).
     weight_decay : float, default 0
         L2 penalty added to the gradient.
+    max_grad_norm : float, optional
+        Clip the gradients by their total norm first (see :class:`Optimizer`).
 
     Raises
     ------
@@ -366,8 +397,9 @@ class Momentum(Optimizer):
     """
 
     def __init__(self, lr: LearningRate, momentum: float = 0.9, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0) -> None:
-        super().__init__(lr, weight_decay)
+                 nesterov: bool = False, weight_decay: float = 0.0, *,
+                 max_grad_norm: float | None = None) -> None:
+        super().__init__(lr, weight_decay, max_grad_norm=max_grad_norm)
         self.momentum = hyperparameter(momentum, "Momentum: momentum", 0.0, 1.0, open_high=True)
         self.dampening = hyperparameter(dampening, "Momentum: dampening", 0.0, 1.0)
         if not isinstance(nesterov, (bool, np.bool_)):
@@ -419,6 +451,8 @@ class Adam(Optimizer):
         L2 penalty added to the gradient (torch's Adam, not AdamW).
     amsgrad : bool, default False
         Use the largest second moment seen so far.
+    max_grad_norm : float, optional
+        Clip the gradients by their total norm first (see :class:`Optimizer`).
 
     Raises
     ------
@@ -439,15 +473,17 @@ class Adam(Optimizer):
     """
 
     def __init__(self, lr: LearningRate = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False) -> None:
-        super().__init__(lr, weight_decay)
+                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
+                 max_grad_norm: float | None = None) -> None:
+        super().__init__(lr, weight_decay, max_grad_norm=max_grad_norm)
+        name = type(self).__name__  # AdamW's too
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
-            raise InvalidValueError(f"Adam: betas must be a pair (beta1, beta2), not {betas!r}")
-        self.betas = (hyperparameter(betas[0], "Adam: betas[0]", 0.0, 1.0, open_high=True),
-                      hyperparameter(betas[1], "Adam: betas[1]", 0.0, 1.0, open_high=True))
-        self.eps = hyperparameter(eps, "Adam: eps")
+            raise InvalidValueError(f"{name}: betas must be a pair (beta1, beta2), not {betas!r}")
+        self.betas = (hyperparameter(betas[0], f"{name}: betas[0]", 0.0, 1.0, open_high=True),
+                      hyperparameter(betas[1], f"{name}: betas[1]", 0.0, 1.0, open_high=True))
+        self.eps = hyperparameter(eps, f"{name}: eps")
         if not isinstance(amsgrad, (bool, np.bool_)):
-            raise InvalidValueError(f"Adam: amsgrad must be True or False, not {amsgrad!r}")
+            raise InvalidValueError(f"{name}: amsgrad must be True or False, not {amsgrad!r}")
         self.amsgrad = bool(amsgrad)
 
     def _update(self, value: Any, grad: Any, state: dict[str, Any],
