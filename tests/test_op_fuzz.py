@@ -3,32 +3,32 @@
 For every built-in op in ``cgraph.OPERATIONS`` (aliases counted once, as in
 ``tests/test_ops.py``), each case declares ``y = op(x0, x1, ...)`` and runs
 ``forward``, ``backward``, ``jvp``, ``gradient_graph`` and a forward of the
-gradient graph's gradients (forward and backward twice: with ``check_finite``
-too). The property is the project's rule for everything
-a user can cause: every call succeeds or raises a :class:`cgraph.GraphError`
-(never a raw TypeError, IndexError, OverflowError, numpy's AxisError...), and
-a call that raises leaves the graph exactly as it was, so a refused
-declaration adds nothing.
+gradient graph's gradients; forward and backward run twice, the second time
+with ``check_finite``. The property is the project's rule for everything a
+user can cause: every call succeeds or raises a :class:`cgraph.GraphError`
+(never a raw TypeError, IndexError, OverflowError, numpy's AxisError... nor a
+crash of the interpreter), and a call that raises leaves the graph exactly as
+it was, so a refused declaration adds nothing.
 
-Three kinds of case, each starting from the op's first valid case in
-``tests/strategies.py`` (so that forward and backward get to run):
+Three kinds of case start from the op's valid cases in ``tests/strategies.py``
+(so that forward and backward get to run):
 
 - every parameter the constructor takes (read with ``inspect.signature``), and
-  an unknown keyword, set to each of ``ODD_VALUES`` in turn: None, strings,
-  huge and negative ints, nan and inf, bools, nested lists, dicts, numpy
-  scalars and arrays, slices...;
-- every input made odd in each of the ways of ``ODD_INPUTS``: int, bool,
-  float32 and float16 arrays, nan, inf and huge values, 0-d, empty and
-  high-rank arrays, mismatched shapes, Python ints and bools, labels out of
-  range; given as a constant, a fixed or a trainable input; one input too many
-  or too few;
-- hypothesis: any of the op's valid cases with up to three of those changes at
-  once, or parameters and inputs drawn from nothing.
+  an unknown keyword, set to each of ``ODD_VALUES`` in turn in the first valid
+  case: None, strings, huge and negative ints, nan and inf, bools, nested
+  lists, dicts, numpy scalars and arrays, slices...;
+- every input of up to three valid cases made odd in each of the ways of
+  ``ODD_INPUTS``: int, bool, float32 and float16 arrays, nan, inf and huge
+  values, 0-d, empty and high-rank arrays, mismatched shapes, Python ints and
+  bools, labels out of range; given as a constant, a fixed or a trainable
+  input; one input too many or too few;
+- hypothesis: any valid case with up to three such changes at once, or
+  parameters and inputs drawn from nothing.
 
 ``TALLY`` counts the cases tried, the calls made and the escapes. The census,
 ``python tests/test_op_fuzz.py [examples per op] [seed]``, runs them all
 without stopping at the first escape, and prints "cases tried / handled" and
-one line per class of escape.
+one line per class of escape: about 23,000 cases with the defaults, in 20 s.
 """
 
 from __future__ import annotations
@@ -660,6 +660,28 @@ def test_scatter_refuses_values_that_would_crash_numpy():
                        r"broadcast to the selection's shape \(3, 3\)") as info:
         cg.forward("y")
     assert info.value.nodes[0] == "y"
+
+
+@pytest.mark.parametrize(("op", "params", "pattern"), [
+    ("step", {"at_zero": 10**400}, r"Step\(at_zero=1000.*\) failed: OverflowError: int too "
+     r"large to convert to float; give it the parameters its constructor takes: "
+     r"Step\(at_zero: float = 0\.0\)$"),
+    ("hinge", {"margin": -(10**400)}, r"Hinge\(margin=-1000.*\) failed: OverflowError: .*"
+     r"Hinge\(margin: float = 1\.0, reduction: str = 'mean'\)$"),
+    ("unbroadcast", {"shape": INF}, r"Unbroadcast\(shape=inf\) failed: shape must be a whole "
+     r"number >= 0 or a tuple of them, such as \(2, 3\), not inf"),
+    ("broadcast_to", {"shape": 2.5}, r"not 2\.5; give it the parameters"),
+    ("scatter", {"index": 0, "shape": (2, -1)}, r"not \(2, -1\); give it the parameters"),
+])
+def test_a_parameter_no_constructor_can_take_is_refused_naming_the_node(op, params, pattern):
+    cg = ComputationalGraph()
+    cg.add_inputs(x=np.ones(3))
+    before = snapshot(cg)
+    with pytest.raises(cgraph.InvalidOperationError, match=pattern) as info:
+        cg.add_computation_node("y", op, ("x",), **params)
+    assert str(info.value).startswith("node 'y': ")
+    assert info.value.nodes == ("y",)
+    assert_same_state(before, snapshot(cg))
 
 
 # --------------------------------------------------------------------------------------
