@@ -512,10 +512,7 @@ class GraphCore:
         shown = self._shown
         if shown is None or not isinstance(node, OperationNode) or node.output is None:
             return None
-        computed = None
-        for record in self._computed.values():
-            if (computed is None or record[2] > computed[2]) and node in record[0]:
-                computed = record
+        computed = _pass_of(node, self._recent_passes())
         if computed is None:  # set by hand, not by a pass: nothing to compare
             return None
         return _difference(computed, shown, name)
@@ -910,20 +907,24 @@ class GraphCore:
         shown = self._shown
         if shown is None:
             return lambda node: False
-        records = sorted(self._computed.values(), key=lambda record: -record[2])
+        passes = self._recent_passes()
         verdicts: dict[int, bool] = {}
 
         def is_stale(node: Node) -> bool:
             if not isinstance(node, OperationNode) or node.output is None:
                 return False
-            for record in records:  # the latest pass over the node computed its value
-                if node in record[0]:
-                    if record[2] not in verdicts:
-                        verdicts[record[2]] = _difference(record, shown, node.name) is not None
-                    return verdicts[record[2]]
-            return False
+            record = _pass_of(node, passes)
+            if record is None:
+                return False
+            if record[2] not in verdicts:
+                verdicts[record[2]] = _difference(record, shown, node.name) is not None
+            return verdicts[record[2]]
 
         return is_stale
+
+    def _recent_passes(self) -> list[tuple[Schedule, dict[str, Any], int]]:
+        """Each root's last pass, the latest first."""
+        return sorted(self._computed.values(), key=lambda record: -record[2])
 
     def _forget_op_states(self, schedule: Schedule) -> None:
         """A pass over these ops begins: until it ends, their state is nobody's."""
@@ -945,6 +946,13 @@ class GraphCore:
 
 _NO_PASS = object()  # a thread that has run no pass yet
 _NOT_FED = object()
+
+
+def _pass_of(
+    node: Node, passes: list[tuple[Schedule, dict[str, Any], int]]
+) -> tuple[Schedule, dict[str, Any], int] | None:
+    """The pass that computed ``node``'s value: the latest of ``passes`` that evaluated it."""
+    return next((record for record in passes if node in record[0]), None)
 
 
 def _difference(
