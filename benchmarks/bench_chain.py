@@ -9,14 +9,16 @@ decays slowly towards 0, so every value and gradient stays finite. Measured:
 
 - declaring the chain in a fresh graph (once; names are made beforehand);
 - the first ``forward``, which also builds the cached schedule (once);
+- compiling the chain's plan (``compile``; a schedule this large is not compiled
+  by itself, so by default ``forward`` interprets it), in chunks of 500 nodes;
 - steady-state ``forward`` plus ``backward`` against the floor, interleaved,
-  median of several calls, after checking that both give the same value and
-  gradient of x_0;
-- peak memory per node: each engine runs in a fresh Python process that reports
-  the growth from its resident set size after its imports to its peak resident
-  set size while declaring and running forward and backward once (Linux
-  ``/proc/self/status``), divided by the node count: everything included,
-  names, networkx graph, values, gradients.
+  median of several calls, interpreted and compiled, after checking that all
+  give the same value and gradient of x_0;
+- peak memory per node, interpreted and compiled: each engine runs in a fresh
+  Python process that reports the growth from its resident set size after its
+  imports to its peak resident set size while declaring and running forward and
+  backward once (Linux ``/proc/self/status``), divided by the node count:
+  everything included, names, networkx graph, values, gradients.
 
 Run ``python benchmarks/bench_chain.py [--quick] [--write]``.
 """
@@ -83,9 +85,11 @@ def memory_child(engine: str, size: int) -> None:
     with contextlib.suppress(OSError):
         Path("/proc/self/clear_refs").write_text("5")  # peak := now (Linux >= 4.0)
     before = rss_kib("VmRSS")
-    if engine == "cgraph":
+    if engine.startswith("cgraph"):
         names = chain_names(size)
         cg = declare_chain(names)
+        if engine == "cgraph compiled":
+            cg.compile(names[-1])
         cg.forward(names[-1])
         cg.backward(names[-1])
     else:
@@ -112,33 +116,58 @@ def main() -> None:
     first_forward = time.perf_counter()
 
     def cgraph_run():
+        cg.use_plans = False  # what forward runs by default at this size: the interpreter
         return cg.forward(root), cg.backward(root)[names[0]]
 
-    runs = {"python floor": python_floor(size), "cgraph": cgraph_run}
+    def compiled_run():
+        cg.use_plans = True
+        return cg.forward(root), cg.backward(root)[names[0]]
+
+    began = time.perf_counter()
+    plan = cg.compile(root)  # larger than plans are written for by themselves: asked for
+    compiled = time.perf_counter()
+    runs = {"python floor": python_floor(size), "cgraph": cgraph_run,
+            "cgraph compiled": compiled_run}
     _harness.check_agree("x_{n-1} and its gradient with respect to x_0",
                          {name: run() for name, run in runs.items()})
     times = _harness.time_interleaved(runs, options.repeats)
-    memory = {name: peak_bytes_per_node(name, size) for name in ("cgraph", "python floor")}
+    engines = ("cgraph", "cgraph compiled", "python floor")
+    memory = {name: peak_bytes_per_node(name, size) for name in engines}
 
     def per_node(seconds: float) -> str:
         return f"{_harness.format_time(seconds)} ({_harness.format_time(seconds / size)}/node)"
 
     steady = times["cgraph"] / times["python floor"]
+    planned = times["cgraph compiled"] / times["python floor"]
+    floor_memory = memory["python floor"]
+
+    def bytes_row(name: str) -> list[str]:
+        ratio = f"{memory[name] / floor_memory:.1f}x" if floor_memory else ""
+        return [f"peak memory per node, {name} (fresh process)", f"{memory[name]:,.0f} B",
+                f"{floor_memory:,.0f} B", ratio]
+
     rows = [
         [f"declare {size:,} nodes (once)", per_node(declared - start), "", ""],
         ["first forward, builds the schedule (once)", per_node(first_forward - declared), "", ""],
-        [f"forward + backward (median of {options.repeats})", per_node(times["cgraph"]),
-         per_node(times["python floor"]), f"{steady:.2f}x"],
-        ["peak memory per node (fresh process)", f"{memory['cgraph']:,.0f} B",
-         f"{memory['python floor']:,.0f} B",
-         f"{memory['cgraph'] / memory['python floor']:.1f}x" if memory["python floor"] else ""],
+        [f"compile (once; {plan.plan.source.count('def forward_')} chunks)",
+         per_node(compiled - began), "", ""],
+        [f"forward + backward, interpreted (median of {options.repeats})",
+         per_node(times["cgraph"]), per_node(times["python floor"]), f"{steady:.2f}x"],
+        [f"forward + backward, compiled (median of {options.repeats})",
+         per_node(times["cgraph compiled"]), per_node(times["python floor"]), f"{planned:.2f}x"],
+        bytes_row("cgraph"),
+        bytes_row("cgraph compiled"),
     ]
     table = _harness.format_table(["measurement", "cgraph", "python floor", "ratio"], rows)
     targets = [
         _harness.Target("cgraph forward + backward slower than the floor", steady, 10,
                         at_least=False),
+        _harness.Target("compiled forward + backward slower than the floor", planned, 2,
+                        at_least=False),
         _harness.Target("cgraph peak memory per node", memory["cgraph"], 1536, at_least=False,
                         unit=" B"),
+        _harness.Target("compiled peak memory per node", memory["cgraph compiled"], 400,
+                        at_least=False, unit=" B"),
     ]
     _harness.report(
         "bench_chain", f"Chain of {size:,} nodes",

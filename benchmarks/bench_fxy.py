@@ -10,7 +10,14 @@ pass, a backward pass and the update of both inputs. Contenders:
 - ``python floor``: plain Python floats, ``math.exp`` and the gradient derived
   by hand for this exact f; the least any Python engine could do.
 - ``cgraph``: the graph is declared once; a step is ``forward``, ``backward``
-  and assigning ``inputs[name].output``.
+  and assigning ``inputs[name].output``. Passes run the graph's compiled plan
+  (generated straight-line code), as they do by default.
+- ``cgraph interpreted``: the same with plans turned off (``use_plans = False``):
+  the interpreter's loop over the schedule.
+- ``cgraph value_and_grad``: the compiled plan called as a pure function
+  (``cg.compile("f").value_and_grad()``, as ``jax.jit(jax.value_and_grad(f))``):
+  the graph keeps no value or gradient of the pass, so none is stored node by
+  node; the update of x and y is the same.
 - ``micrograd`` (0.1.0): define-by-run, so every step rebuilds the expression;
   its sigmoid is built from its primitives as a user would, ``1 / (1 + exp(-v))``,
   with ``exp`` added in micrograd's own style (0.1.0 has none).
@@ -66,8 +73,8 @@ def python_floor():
     return step, reset
 
 
-def cgraph_engine():
-    """``(step, reset)`` for cgraph: the graph is declared once, here."""
+def declare_f():
+    """The seed's graph of f(x, y), at the start."""
     cg = ComputationalGraph()
     cg.add_inputs(x=START[0], y=START[1])
     cg.add_computation_node("sigy", Sigmoid, ("y",))
@@ -77,11 +84,36 @@ def cgraph_engine():
     cg.add_computation_node("sq", Square, ("xpy",))
     cg.add_computation_node("denom", Add, ("sigx", "sq"))
     cg.add_computation_node("f", Div, ("num", "denom"))
+    return cg
+
+
+def cgraph_engine(use_plans=True):
+    """``(step, reset)`` for cgraph: the graph is declared once, here."""
+    cg = declare_f()
+    cg.use_plans = use_plans
     x, y = cg.inputs["x"], cg.inputs["y"]
 
     def step():
         cg.forward("f")
         grads = cg.backward("f")
+        x.output -= LEARNING_RATE * grads["x"]
+        y.output -= LEARNING_RATE * grads["y"]
+        return grads["x"], grads["y"]
+
+    def reset():
+        x.output, y.output = START
+
+    return step, reset
+
+
+def compiled_engine():
+    """``(step, reset)`` for cgraph's compiled plan as a pure function of the inputs."""
+    cg = declare_f()
+    f = cg.compile("f")
+    x, y = cg.inputs["x"], cg.inputs["y"]
+
+    def step():
+        _, grads = f.value_and_grad()
         x.output -= LEARNING_RATE * grads["x"]
         y.output -= LEARNING_RATE * grads["y"]
         return grads["x"], grads["y"]
@@ -137,6 +169,8 @@ def torch_engine():
 
 
 ENGINES = {"python floor": python_floor, "cgraph": cgraph_engine,
+           "cgraph interpreted": lambda: cgraph_engine(use_plans=False),
+           "cgraph value_and_grad": compiled_engine,
            "micrograd": micrograd_engine, "torch": torch_engine}
 
 
@@ -163,6 +197,11 @@ def main() -> None:
 
     times = _harness.time_interleaved(runs, options.repeats)
     targets = [
+        _harness.Target("cgraph slower than the floor",
+                        _harness.speedup(times, "cgraph", "python floor"), 2, at_least=False),
+        _harness.Target("cgraph value_and_grad slower than the floor",
+                        _harness.speedup(times, "cgraph value_and_grad", "python floor"), 2,
+                        at_least=False),
         _harness.Target("cgraph faster than torch", _harness.speedup(times, "torch", "cgraph"), 5),
         _harness.Target("cgraph faster than micrograd",
                         _harness.speedup(times, "micrograd", "cgraph"), 1.5),

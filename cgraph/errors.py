@@ -194,12 +194,13 @@ class ExpressionError(GraphError):
     """An expression's text is refused: bad syntax, a construct that is not maths, too long.
 
     Raised by :meth:`ComputationalGraph.add_expression` for what the other errors do
-    not cover (attribute access, subscripts, strings, lambdas, comparisons...);
-    the message quotes the offending piece of text and its column.
+    not cover (an attribute other than ``.T``, strings, lambdas, ``!=``, a mask as
+    an index...); the message quotes the offending piece of text and its column.
 
     Examples
     --------
-    >>> ExpressionError("expression 'f': attribute access 'x.T' at column 1", nodes=["f"]).nodes
+    >>> ExpressionError("expression 'f': attribute 'shape' in 'x.shape' at column 1",
+    ...                 nodes=["f"]).nodes
     ('f',)
     """
 

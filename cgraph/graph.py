@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from cgraph import expressions, io, transforms, viz
+from cgraph import expressions, io, subgraphs, transforms, viz
 from cgraph.engine import GraphCore
 
 __all__ = ["ComputationalGraph", "from_expression"]
@@ -81,6 +81,25 @@ class ComputationalGraph(GraphCore):
     # ----------------------------------------------------------------------------------
     # Forward mode, Jacobians and second derivatives (cgraph.transforms)
     # ----------------------------------------------------------------------------------
+
+    def add_subgraph(self, name: str, graph: GraphCore, inputs: Mapping[str, str] | None = None,
+                     outputs: str | Iterable[str] | None = None) -> dict[str, str]:
+        """Use ``graph`` here as nodes ``{name}/...``; see :func:`cgraph.subgraphs.add_subgraph`.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> double = ComputationalGraph()
+        >>> double.add_inputs(a=0.0)
+        >>> double.add_computation_node("twice", "add", ("a", "a"))
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=3.0)
+        >>> cg.add_subgraph("d", double, {"a": "x"})
+        {'twice': 'd/twice'}
+        >>> cg.forward("d/twice")
+        6.0
+        """
+        return subgraphs.add_subgraph(self, name, graph, inputs, outputs)
 
     def jvp(
         self,

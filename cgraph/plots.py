@@ -159,12 +159,15 @@ def plot_contour(cg: GraphCore, root: str | None = None,
     if log is None:
         log = low > 0 and high > 1000 * low
     if log and isinstance(levels, int):
-        levels = np.geomspace(max(low, high * 1e-12), high, levels)
+        levels = np.geomspace(max(low, high * 1e-12), high, levels).tolist()
     filled = ax.contourf(grid_x, grid_y, grid_z, levels=levels, cmap="viridis",
                          norm=_log_norm() if log else None)
     ax.contour(grid_x, grid_y, grid_z, levels=filled.levels, colors="white", linewidths=0.4,
                alpha=0.6)
-    ax.figure.colorbar(filled, ax=ax, label=root)
+    colorbar = ax.figure.colorbar(filled, ax=ax, label=root)
+    if log:
+        drawn = np.asarray(filled.levels)  # matplotlib's stubs say only Iterable
+        _round_log_ticks(colorbar, drawn[0], drawn[-1])
     ax.set_xlabel(px)
     ax.set_ylabel(py)
     if result is not None:
@@ -176,6 +179,10 @@ def plot_path(result: OptimizeResult, ax: Axes | None = None, *,
               params: Sequence[str] | None = None, label: str | None = None,
               color: str | None = None) -> Axes:
     """Draw the path a run took through two parameters, from its start (o) to its end (*).
+
+    The legend of the paths sits above the Axes, off the contours. A new figure
+    makes room for it; on your own, make it with ``layout="constrained"``, as
+    ``plt.subplots(1, 2, layout="constrained")``.
 
     Parameters
     ----------
@@ -218,7 +225,10 @@ def plot_path(result: OptimizeResult, ax: Axes | None = None, *,
     (line,) = ax.plot(xs, ys, ".-", color=color, markersize=3, linewidth=1, label=label)
     ax.plot(xs[:1], ys[:1], "o", color=line.get_color())
     ax.plot(xs[-1:], ys[-1:], "*", color=line.get_color(), markersize=12)
-    ax.legend()
+    # Above the Axes, two columns wide: contours fill the whole Axes, so any place inside
+    # hides some, and a path may run anywhere.
+    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.02, 1.0, 0.1), mode="expand",
+              borderaxespad=0.0, ncols=2, fontsize="small")
     return ax
 
 
@@ -229,13 +239,26 @@ def _axes(ax: Axes | None) -> Axes:
         import matplotlib.pyplot as plt
     except ImportError as error:
         raise ImportError('plots need matplotlib: pip install "cgraph[viz]"') from error
-    return plt.subplots()[1]
+    return plt.subplots(layout="constrained")[1]  # makes room for a legend above the Axes
 
 
 def _log_norm() -> Any:
     from matplotlib.colors import LogNorm
 
     return LogNorm()
+
+
+def _round_log_ticks(colorbar: Any, low: float, high: float) -> None:
+    """Tick a logarithmic colour bar at powers of ten, written plainly: 0.01, 1, 100.
+
+    A colour bar of contours is otherwise ticked at its levels (1.33656e2); under two
+    decades, 2 and 5 times each power of ten are ticked too.
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullLocator
+
+    colorbar.locator = LogLocator(base=10, subs=(1.0,) if high > 100 * low else (1.0, 2.0, 5.0))
+    colorbar.formatter = FuncFormatter(lambda value, _: f"{value:g}")
+    colorbar.minorlocator = NullLocator()
 
 
 def _two_params(cg: GraphCore | None, params: Sequence[str] | None,
@@ -258,7 +281,7 @@ def _two_params(cg: GraphCore | None, params: Sequence[str] | None,
         if cg is not None and (name not in cg.inputs or np.ndim(cg.inputs[name].output)):
             raise GraphError(f"{name!r} is not a scalar input of the graph; a contour plots "
                              "two scalar inputs", nodes=[name])
-    return params  # type: ignore[return-value]
+    return params  # a pair: its length is checked above
 
 
 def _extent(values: np.ndarray) -> tuple[float, float]:

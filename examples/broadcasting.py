@@ -6,10 +6,11 @@ feature by weights w of shape (3,) and shifted by a scalar bias b:
     y[i, j] = w[j] x[i, j] + b,    r = y - t,    L = sum_ij r[i, j]^2 / 12.
 
 ``w * x`` broadcasts w over the 4 rows and ``+ b`` broadcasts b over all 12
-elements, as in numpy. cgraph has no sum reduction yet, so the root is the
-(4, 3) array of terms r^2 / 12; ``backward`` seeds every element of the root
-with 1, which differentiates the sum of its elements, i.e. the mean squared
-error L. Differentiating by hand,
+elements, as in numpy. To show every intermediate's shape, the first root is
+the (4, 3) array of terms r^2 / 12: ``backward`` seeds every element of an
+array root with 1, which differentiates the sum of its elements, i.e. the mean
+squared error L. The usual way, a ``mean`` reduction of r^2 to a scalar root,
+gives the same gradients, and the fit below uses it. Differentiating by hand,
 
     dL/dw[j] = sum_i 2 r[i, j] x[i, j] / 12,    dL/db = sum_ij 2 r[i, j] / 12:
 
@@ -76,13 +77,19 @@ def main() -> None:
     print(f"dL/db = {grads['b']:.10f}  ({type(grads['b']).__name__}, like b)")
     print(f"  by hand, sum of 2 r / 12:             {np.sum(2 * r) / t.size:.10f}")
     print(f"gradcheck(cg, 'terms') -> {gradcheck(cg, 'terms')}")
+
+    # The same loss as a scalar: the mean reduction of r^2 over all 12 elements.
+    cg.add_computation_node("mse", "mean", ("r2",))
+    mse = cg.forward("mse")
+    same = all(np.allclose(cg.backward("mse")[name], grads[name]) for name in grads)
+    print(f"mse = mean(r2), a scalar root: {mse:.6f}, the same gradients: {same}")
     print()
 
     # The same gradients drive gradient descent on arrays.
     learning_rate = 0.2
     for step in range(201):
-        mse = float(np.sum(cg.forward("terms")))
-        grads = cg.backward("terms")
+        mse = cg.forward("mse")
+        grads = cg.backward("mse")
         if step % 50 == 0:
             print(f"step {step:3d}: mse = {mse:.3e}")
         for name, grad in grads.items():

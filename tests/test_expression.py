@@ -238,7 +238,9 @@ def test_from_expression_declares_inputs_in_order_and_constants():
 
 REFUSED = [
     ("__import__('os')", cgraph.InvalidOperationError, "'__import__' at column 1"),
-    ("x.__class__", cgraph.ExpressionError, "attribute access 'x.__class__' at column 1"),
+    ("x.__class__", cgraph.ExpressionError, "attribute '__class__' in 'x.__class__' at column 1 "
+                                            "is not allowed: the only attribute is .T"),
+    ("x.T.__class__", cgraph.ExpressionError, "attribute '__class__' in 'x.T.__class__'"),
     ("().__class__.__bases__", cgraph.ExpressionError, "'().__class__.__bases__' at column 1"),
     ("open('f')", cgraph.InvalidOperationError, "'open' at column 1"),
     ("lambda: 1", cgraph.ExpressionError, "lambda 'lambda: 1' at column 1"),
@@ -246,11 +248,34 @@ REFUSED = [
     ("[x for x in y]", cgraph.ExpressionError, "comprehension '[x for x in y]' at column 1"),
     ("x if y else z", cgraph.ExpressionError, "conditional expression 'x if y else z' at col"),
     ("x * (z := 1)", cgraph.ExpressionError, "assignment 'z := 1' at column 6"),
-    ("x[0] + y", cgraph.ExpressionError, "subscript 'x[0]' at column 1"),
+    ("x[0.5] + y", cgraph.ExpressionError, "index '0.5' at column 3: an index must be a whole"),
+    ("x['a']", cgraph.ExpressionError, "index \"'a'\" at column 3: a str cannot index"),
+    ("x[0:y]", cgraph.ExpressionError, "index 'y' at column 5: a slice's start, stop and step "
+                                       "must be whole-number literals"),
+    ("x[::0]", cgraph.ExpressionError, "a slice's step cannot be zero"),
+    ("x[..., ...]", cgraph.ExpressionError, "only one '...'"),
+    ("x[x > 0]", cgraph.ExpressionError, "index 'x > 0' at column 3: indexing by a mask"),
+    ("x[y, y]", cgraph.ExpressionError, "index 'y' at column 6: only one part of an index"),
+    ("x[y]", cgraph.ExpressionError, "'x[y]' at column 1 (an array of shape ()): 1 indices for "
+                                     "an array of 0 axes"),
+    ("x[(y, 1),]", cgraph.ExpressionError, "index '(y, 1)' at column 3: an index part cannot "
+                                           "be a tuple"),
     ('x + "a"', cgraph.ExpressionError, "string '\"a\"' at column 5"),
     ('f"{x}"', cgraph.ExpressionError, "f-string 'f\"{x}\"' at column 1"),
-    ("x < y", cgraph.ExpressionError, "comparison 'x < y' at column 1"),
-    ("x and y", cgraph.ExpressionError, "'x and y' at column 1"),
+    ("x != y", cgraph.ExpressionError, "comparison '!=' in 'x != y' at column 1: no not_equal"),
+    ("0 < x is y", cgraph.ExpressionError, "comparison 'is' in '0 < x is y' at column 1"),
+    ("x in y", cgraph.ExpressionError, "comparison 'in'"),
+    ("`x", cgraph.ExpressionError, "the backquote at column 1: it opens a quoted name that is "
+                                   "not closed on its line"),
+    ("x * ``", cgraph.ExpressionError, "the backquote at column 5: empty backquotes name no node"),
+    ("x`y`", cgraph.ExpressionError, "the backquote at column 2: the quoted name `y` touches 'x'"),
+    ("`sigmoid`(x)", cgraph.ExpressionError, "call '`sigmoid`(x)' at column 1: only registered"),
+    ("sum(x, `axis`=0)", cgraph.ExpressionError, "keyword '`axis`=0' at column 8 is quoted"),
+    ("`z` + x", cgraph.UnknownNodeError, "unknown name 'z' (in backquotes) at column 1"),
+    ("`x.__class__` * x", cgraph.UnknownNodeError, "unknown name 'x.__class__' (in backquotes)"),
+    ("`__import__('os')`", cgraph.ExpressionError, "is just a name"),
+    ("x and y", cgraph.ExpressionError, "'x and y' at column 1 is not allowed; for masks "
+                                        "write logical_and(a, b)"),
     ("*x", cgraph.ExpressionError, "invalid syntax"),
     ("sigmoid(*x)", cgraph.ExpressionError, "starred '*x' at column 9"),
     ("print(x)", cgraph.InvalidOperationError, "'print' at column 1"),
@@ -341,7 +366,9 @@ def test_refused_expressions_add_nothing_and_evaluate_nothing(text, error, messa
 
 
 def test_the_module_never_evaluates():
-    source = inspect.getsource(cgraph.expressions) + inspect.getsource(cgraph.expressions.chains)
+    source = "".join(inspect.getsource(module) for module in (
+        cgraph.expressions, cgraph.expressions.chains, cgraph.expressions.indexing,
+        cgraph.expressions.quoting))
     for call in ("eval(", "exec(", "compile(", "__import__", "getattr("):
         assert call not in source.replace("literal_eval(", "")
 

@@ -12,19 +12,20 @@ import math
 
 import numpy as np
 import pytest
-from conftest import build_classic_graph
+from conftest import HAS_TORCH, build_classic_graph, needs_torch
 from graph_state import assert_same_state, snapshot
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from oracle import torch_function
 from strategies import Interval, RandomGraph, random_graphs, random_networks, values_in
 from test_deep_graphs import shallow_recursion_limit
 
 import cgraph
 from cgraph import ComputationalGraph, operation, ops
 
-torch = pytest.importorskip("torch")
-functional = torch.autograd.functional
+if HAS_TORCH:  # only the tests marked needs_torch use torch and its oracle
+    from oracle import torch, torch_function
+
+    functional = torch.autograd.functional
 
 
 def _tensors(*values) -> tuple:
@@ -41,6 +42,7 @@ def _classic_torch():
 # --------------------------------------------------------------------------------------
 
 
+@needs_torch
 def test_hessian_of_the_classic_graph_matches_torch_block_by_block():
     cg = build_classic_graph()
     hess = cg.hessian("f", ["x", "y"])
@@ -54,6 +56,7 @@ def test_hessian_of_the_classic_graph_matches_torch_block_by_block():
     assert cg.hessian("f", "y") == hess[1][1]
 
 
+@needs_torch
 def test_hessian_of_an_array_input_is_shaped_input_by_input_as_torch():
     cg = ComputationalGraph()
     cg.add_inputs(x=np.array([[0.5, -1.0, 2.0], [1.5, 0.3, -0.7]]))
@@ -67,6 +70,7 @@ def test_hessian_of_an_array_input_is_shaped_input_by_input_as_torch():
     np.testing.assert_allclose(hess, expected[0][0].numpy(), rtol=1e-12, atol=1e-14)
 
 
+@needs_torch
 def test_hvp_matches_torch_hvp_vhp_and_the_hessian_times_v():
     cg = build_classic_graph()
     v = (0.3, -1.7)
@@ -81,6 +85,7 @@ def test_hvp_matches_torch_hvp_vhp_and_the_hessian_times_v():
     assert cg.hvp("f", "x", 1.0) == pytest.approx(hess[0, 0], rel=1e-14)
 
 
+@needs_torch
 def test_backward_with_a_seed_is_torchs_vjp():
     cg = ComputationalGraph()
     cg.add_inputs(x=np.array([0.5, -1.0, 2.0]), w=np.array([[1.0, 2.0, -1.0], [0.5, 0.0, 3.0]]))
@@ -153,6 +158,7 @@ def test_gradient_graph_holds_only_the_paths_to_wrt_and_zeros_for_unused_inputs(
     assert isinstance(gg.nodes["grad/f/z"], cgraph.Constant)
 
 
+@needs_torch
 def test_the_gradient_of_the_gradient_graph_is_a_row_of_the_hessian():
     cg = build_classic_graph()
     hess = cg.hessian("f", ["x", "y"])
@@ -226,12 +232,14 @@ def _check_hvp(drawn: RandomGraph, data: st.DataObject) -> None:
     assert inner[0] == pytest.approx(inner[1], rel=1e-9, abs=1e-9)  # hess is symmetric
 
 
+@needs_torch
 @settings(max_examples=30, deadline=None)
 @given(drawn=random_graphs(max_nodes=25), data=st.data())
 def test_hvp_of_random_graphs_matches_torch_and_is_symmetric(drawn, data):
     _check_hvp(drawn, data)
 
 
+@needs_torch
 @settings(max_examples=30, deadline=None)
 @given(drawn=random_networks(), data=st.data())
 def test_hvp_of_random_networks_matches_torch_and_is_symmetric(drawn, data):

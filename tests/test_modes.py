@@ -12,18 +12,18 @@ import time
 
 import numpy as np
 import pytest
-from conftest import build_classic_graph
+from conftest import HAS_TORCH, build_classic_graph, needs_torch
 from graph_state import assert_same_state, snapshot
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from oracle import torch_function, torch_jvp
 from strategies import Interval, RandomGraph, random_graphs, random_networks, values_in
 from test_deep_graphs import chain_by_hand, shallow_recursion_limit
 
 import cgraph
 from cgraph import ComputationalGraph, Operation, operation
 
-torch = pytest.importorskip("torch")
+if HAS_TORCH:  # only the tests marked needs_torch use torch and its oracle
+    from oracle import torch, torch_function, torch_jvp
 
 MODES = ("auto", "forward", "reverse")
 UNIT = Interval(-1.0, 1.0)
@@ -142,6 +142,7 @@ def test_jvp_is_the_transpose_of_backward_on_random_networks(graph, data):
     _check_jvp_is_the_transpose_of_backward(graph, data)
 
 
+@needs_torch
 @settings(max_examples=100, deadline=None)
 @given(graph=random_graphs(), data=st.data())
 def test_jvp_matches_torch_on_random_graphs(graph, data):
@@ -200,6 +201,7 @@ GRAPHS = {"layer": (_layer, "y", ["x", "W", "b"]),
           "curve": (_curve, "c", ["t", "a"])}
 
 
+@needs_torch
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("graph", GRAPHS)
 def test_jacobian_matches_torch_in_every_mode(graph, mode):

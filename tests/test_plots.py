@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import numpy as np
@@ -92,6 +93,55 @@ def test_rosenbrock_contour_uses_log_levels_and_takes_several_paths(tmp_path):
     assert np.allclose(ratios, ratios[0])
     assert ratios[0] > 1.2
     saved_image(ax, tmp_path / "rosenbrock.png")
+
+
+def colorbar_labels(ax) -> list[str]:
+    """The tick labels shown on the colour bar beside ``ax``, bottom to top, once drawn."""
+    ax.figure.canvas.draw()
+    (colorbar,) = [other for other in ax.figure.axes if other is not ax]
+    low, high = sorted(colorbar.get_ylim())
+    return [label.get_text()
+            for tick, label in zip(colorbar.get_yticks(), colorbar.get_yticklabels(), strict=True)
+            if low <= tick <= high]
+
+
+def test_log_colour_bar_is_ticked_at_powers_of_ten_written_plainly():
+    ax = plot_contour(rosenbrock(), "f", xlim=(-2, 2), ylim=(-1, 3))
+    labels = colorbar_labels(ax)
+    assert {"0.01", "0.1", "1", "10", "100", "1000"} <= set(labels), labels
+    values = [float(label) for label in labels]  # plain numbers, not 1.33656 x 10^2 in TeX
+    np.testing.assert_allclose(np.diff(np.log10(values)), 1.0)
+
+
+def test_log_colour_bar_of_under_two_decades_ticks_one_two_five():
+    cg = quadratic()  # g = f + 40100 = (x + 200)^2 + (y + 4)^2 + 84: here from 84 to 1660
+    cg.add_constant("offset", 40100.0)
+    cg.add_computation_node("g", "add", ("f", "offset"))
+    ax = plot_contour(cg, "g", params=("x", "y"), xlim=(-230, -170), ylim=(-30, 22), log=True)
+    labels = colorbar_labels(ax)
+    assert labels == ["100", "200", "500", "1000"]
+
+
+def test_linear_colour_bar_keeps_matplotlib_ticks():
+    ax = plot_contour(quadratic(), "f", xlim=(-260, 40), ylim=(-80, 80))
+    labels = colorbar_labels(ax)
+    assert len(labels) >= 4
+    assert all(re.fullmatch(r"(\N{MINUS SIGN})?\d+", label) for label in labels), labels
+
+
+def test_legend_of_paths_lies_above_the_contours(tmp_path):
+    ax = plot_contour(rosenbrock(), "f", xlim=(-2, 2), ylim=(-1, 3))
+    for optimizer in (Adam(lr=0.05), GradientDescent(lr=1e-3)):
+        plot_path(minimize(rosenbrock(), optimizer=optimizer, steps=50), ax=ax)
+    ax.figure.canvas.draw()
+    renderer = ax.figure.canvas.get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)
+    axes = ax.get_window_extent(renderer)
+    assert legend.y0 >= axes.y1  # off the Axes, so off every contour
+    assert legend.x0 >= axes.x0 - 1
+    assert legend.x1 <= axes.x1 + 1
+    assert legend.y1 <= ax.figure.bbox.y1  # the new figure's layout keeps it on the page
+    saved_image(ax, tmp_path / "legend.png")
 
 
 def test_grid_values_are_the_loss_whether_broadcast_or_point_by_point():

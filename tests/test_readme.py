@@ -1,101 +1,29 @@
-"""Keep README.md true: its commands, its snippets and their output, its tables and links.
+"""Keep README.md true and short: its commands, its snippets and their output, its links.
 
-Every ```python block must start with ``from cgraph`` or ``import cgraph``; each
-runs in its own subprocess (so operations it registers stay out of this test
-session). A python block followed directly by a ```text block must print
-exactly that text.
+The manual is the documentation site (docs/, checked by tests/test_site.py); the README
+says what cgraph is, how to set it up and run it, shows one example and links into the
+docs. Running its blocks is shared with the site's tests (tests/markdown_snippets.py).
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
-
-import cgraph
-import cgraph.errors
-import cgraph.ops
-
-ROOT = Path(__file__).resolve().parent.parent
-README = ROOT / "README.md"
-TIMEOUT_SECONDS = 60
-
-RUN_MAIN_EXAMPLE = (
-    'python3 -m venv .venv && .venv/bin/pip install -e ".[data]" '
-    "&& .venv/bin/python examples/digits_classifier.py"
-)
-RUN_TEST_SUITE = (
-    'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" '
-    "&& .venv/bin/python -m pytest"
+from markdown_snippets import (
+    ROOT,
+    RUN_MAIN_EXAMPLE,
+    RUN_TEST_SUITE,
+    Page,
+    check_imports_cgraph_first,
+    check_runs_and_prints_what_is_shown,
+    github_anchor,
+    headings,
 )
 
-
-@dataclass(frozen=True)
-class Block:
-    """A fenced code block of the README.
-
-    Attributes
-    ----------
-    language : str
-        The word after the opening fence ('' if none).
-    code : str
-        The block's text, without the fences.
-    line : int
-        The line number of the opening fence, for test ids and messages.
-    start, end : int
-        Character offsets of the opening fence and just after the closing one.
-    """
-
-    language: str
-    code: str
-    line: int
-    start: int
-    end: int
-
-
-def read_blocks(text: str) -> list[Block]:
-    """Every fenced code block of a Markdown text, in order.
-
-    Parameters
-    ----------
-    text : str
-        The Markdown source.
-
-    Returns
-    -------
-    list of Block
-    """
-    fence = re.compile(r"^```(\w*)[ \t]*\n(.*?)^```[ \t]*$", re.MULTILINE | re.DOTALL)
-    return [
-        Block(m.group(1), m.group(2), text.count("\n", 0, m.start()) + 1, m.start(), m.end())
-        for m in fence.finditer(text)
-    ]
-
-
-TEXT = README.read_text(encoding="utf-8")
-BLOCKS = read_blocks(TEXT)
-PYTHON_BLOCKS = [block for block in BLOCKS if block.language == "python"]
-
-
-def output_after(block: Block) -> str | None:
-    """The ```text block right after ``block`` (only blank lines between), if any."""
-    for following in BLOCKS:
-        if following.start >= block.end:
-            between = TEXT[block.end:following.start]
-            if following.language == "text" and not between.strip():
-                return following.code
-            return None
-    return None
-
-
-def normalised(output: str) -> list[str]:
-    """The lines of ``output`` without trailing spaces or surrounding blank lines."""
-    return [line.rstrip() for line in output.strip("\n").splitlines()]
-
+README = Page.read(ROOT / "README.md")
+DOCS = ROOT / "docs"
+MAX_LINES = 200
 
 # ------------------------------------------------------------------------------------------
 # The two commands come first
@@ -103,16 +31,17 @@ def normalised(output: str) -> list[str]:
 
 
 def test_first_two_blocks_are_the_commands():
-    assert len(BLOCKS) >= 2
-    assert BLOCKS[0].code.strip() == RUN_MAIN_EXAMPLE
-    assert BLOCKS[1].code.strip() == RUN_TEST_SUITE
+    assert len(README.blocks) >= 2
+    assert README.blocks[0].code.strip() == RUN_MAIN_EXAMPLE
+    assert README.blocks[1].code.strip() == RUN_TEST_SUITE
 
 
 def test_commands_follow_the_title_and_one_paragraph():
-    title, *paragraphs = [part for part in TEXT[:BLOCKS[0].start].split("\n\n") if part.strip()]
+    first, second = README.blocks[:2]
+    title, *paragraphs = [part for part in README.text[:first.start].split("\n\n") if part.strip()]
     assert re.fullmatch(r"# \S.*", title.strip()), title
     assert len(paragraphs) == 1, f"expected one paragraph before the commands: {paragraphs}"
-    assert not TEXT[BLOCKS[0].end:BLOCKS[1].start].strip(), "text between the two commands"
+    assert not README.text[first.end:second.start].strip(), "text between the two commands"
 
 
 def test_main_example_exists():
@@ -120,82 +49,71 @@ def test_main_example_exists():
     assert (ROOT / script).is_file(), script
 
 
+def test_readme_is_short():
+    lines = README.text.count("\n")
+    assert lines <= MAX_LINES, f"README.md has {lines} lines; the manual belongs in docs/"
+
+
 # ------------------------------------------------------------------------------------------
 # Every python snippet runs, and prints what the README shows
 # ------------------------------------------------------------------------------------------
 
 
-def test_readme_has_python_snippets():
-    assert len(PYTHON_BLOCKS) >= 5
+def test_readme_has_the_30_second_example():
+    assert len(README.python_blocks) >= 1
+    assert any(README.output_after(block) for block in README.python_blocks)
 
 
-@pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=lambda block: f"line{block.line}")
+@pytest.mark.parametrize("block", README.python_blocks, ids=lambda block: f"line{block.line}")
 def test_python_block_imports_cgraph_first(block):
-    assert block.code.startswith(("from cgraph", "import cgraph")), (
-        f"README line {block.line}: a python block must start with 'from cgraph' or "
-        "'import cgraph' (so that it is run by this test), or use another language tag")
+    check_imports_cgraph_first(README, block)
 
 
-@pytest.mark.parametrize("block", PYTHON_BLOCKS, ids=lambda block: f"line{block.line}")
+@pytest.mark.parametrize("block", README.python_blocks, ids=lambda block: f"line{block.line}")
 def test_python_block_runs(block, tmp_path):
-    script = tmp_path / f"readme_line{block.line}.py"
-    script.write_text(block.code, encoding="utf-8")
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_SECONDS,
-        check=False,
-    )
-    assert result.returncode == 0, f"README line {block.line} failed:\n{result.stderr}"
-    shown = output_after(block)
-    if shown is not None:
-        assert normalised(result.stdout) == normalised(shown), (
-            f"README line {block.line} printed:\n{result.stdout}\nbut the README shows:\n{shown}")
+    check_runs_and_prints_what_is_shown(README, block, tmp_path)
 
 
 # ------------------------------------------------------------------------------------------
-# Tables and links stay complete
+# Links: into the docs, to every capability page, to the examples and notebooks
 # ------------------------------------------------------------------------------------------
 
-
-BUILT_IN_NAMES = sorted(
-    name
-    for cls in (getattr(cgraph.ops, attr) for attr in cgraph.ops.__all__)
-    for name in (cls.name, *cls.aliases)
-)
+LINKS = re.findall(r"\]\(([^)\s]+)\)", README.text)
+LOCAL_LINKS = [link for link in LINKS if not re.match(r"\w+://", link)]
+GUIDE_PAGES = sorted(path.name for path in DOCS.glob("*.md") if path.name != "index.md")
 
 
-@pytest.mark.parametrize("name", BUILT_IN_NAMES)
-def test_operations_table_lists_registered_name(name):
-    assert f"`{name}`" in TEXT, f"README's operations table does not list {name!r}"
+def test_local_links_resolve():
+    assert LOCAL_LINKS
+    for link in LOCAL_LINKS:
+        path, _, anchor = link.partition("#")
+        target = ROOT / path if path else ROOT / "README.md"
+        assert target.exists(), f"README links to missing {path}"
+        if anchor:
+            anchors = {github_anchor(h) for h in headings(target.read_text(encoding="utf-8"))}
+            assert anchor in anchors, f"README links to {link}: no such heading"
 
 
-@pytest.mark.parametrize("name", cgraph.errors.__all__)
-def test_errors_table_lists_error(name):
-    assert re.search(rf"`(cgraph\.)?{name}`", TEXT), f"README's errors table does not list {name}"
+@pytest.mark.parametrize("page", GUIDE_PAGES)
+def test_links_every_page_of_the_docs(page):
+    assert f"docs/{page}" in LOCAL_LINKS, f"README's list does not link docs/{page}"
 
 
 @pytest.mark.parametrize(
-    "path", sorted((ROOT / "examples").glob("*.py")), ids=lambda path: path.name)
-def test_every_example_is_linked(path):
-    assert f"(examples/{path.name})" in TEXT, f"README does not link examples/{path.name}"
+    "path",
+    sorted([*(ROOT / "examples").glob("*.py"), *(ROOT / "notebooks").glob("*.ipynb")]),
+    ids=lambda path: path.name,
+)
+def test_links_every_example_and_notebook(path):
+    assert path.relative_to(ROOT).as_posix() in LOCAL_LINKS, f"README does not link {path.name}"
 
 
-def _anchor(heading: str) -> str:
-    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces as hyphens."""
-    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
-
-
-def test_section_links_resolve():
-    anchors = {_anchor(h) for h in re.findall(r"^#+ (.+)$", TEXT, re.MULTILINE)}
-    links = re.findall(r"\]\(#([^)]+)\)", TEXT)
-    assert links
-    missing = sorted(set(links) - anchors)
-    assert not missing, f"README links to sections that do not exist: {missing}"
-
-
-def test_example_links_resolve():
-    for target in re.findall(r"\]\((examples/[^)#]+)\)", TEXT):
-        assert (ROOT / target).is_file(), f"README links to missing {target}"
+@pytest.mark.parametrize(
+    "path",
+    [ROOT / "README.md", *sorted(DOCS.glob("*.md")), *sorted((ROOT / "examples").glob("*.py"))],
+    ids=lambda path: path.relative_to(ROOT).as_posix(),
+)
+def test_no_claim_that_reductions_are_missing(path):
+    # sum, mean, max, var, norm... are ops; a text from before them said otherwise.
+    text = path.read_text(encoding="utf-8")
+    assert not re.search(r"\bno (sum |mean )?reductions?\b", text, re.IGNORECASE)

@@ -333,6 +333,74 @@ def test_collapsed_drawing(plt):
     assert {"layer1/...", "5 nodes", "layer2/...", "2 nodes", "x", "loss"} <= labels
 
 
+def tour_model() -> ComputationalGraph:
+    """notebooks/01_tour.ipynb's small model, evaluated: its loss box's text once spilled."""
+    cg = ComputationalGraph()
+    cg.add_input("data", np.array([0.5, -1.0, 2.0]), trainable=False)
+    cg.add_inputs(**{"layer1/w": np.array([0.1, 0.2, 0.3]), "layer1/b": 0.1, "layer2/w": 2.0})
+    cg.add_computation_node("layer1/wx", "mul", ("layer1/w", "data"))
+    cg.add_computation_node("layer1/z", "add", ("layer1/wx", "layer1/b"))
+    cg.add_computation_node("layer1/h", "tanh", ("layer1/z",))
+    cg.add_computation_node("layer2/out", "mul", ("layer2/w", "layer1/h"))
+    cg.add_computation_node("loss", "square", ("layer2/out",))
+    cg.forward("loss")
+    cg.backward("loss")
+    return cg
+
+
+def wide_labels() -> ComputationalGraph:
+    """Labels of digits and of wide capitals, and a short one beside them."""
+    cg = ComputationalGraph()
+    cg.add_inputs(WWWWWWWWWWWWWWWW=np.array([-0.888888, 0.999999, -8.88888]), i=0.5)
+    cg.add_computation_node("MMMMMMMMMMMMMMMMMMMM", "mul", ("WWWWWWWWWWWWWWWW", "i"))
+    cg.forward("MMMMMMMMMMMMMMMMMMMM")
+    return cg
+
+
+def assert_text_inside_boxes(fig) -> None:
+    """Every label's drawn extent lies inside the box its anchor is in, as rendered."""
+    from matplotlib.patches import FancyBboxPatch
+
+    (ax,) = fig.axes
+    fig.canvas.draw()  # applies the equal aspect, which shrinks what does not fit
+    renderer = fig.canvas.get_renderer()
+    boxes = [patch.get_window_extent(renderer) for patch in ax.patches
+             if isinstance(patch, FancyBboxPatch)]
+    texts = [text for text in ax.texts if text.get_text()]
+    assert texts
+    for text in texts:
+        anchor = ax.transData.transform(text.get_position())
+        (box,) = [box for box in boxes if box.contains(*anchor)]
+        drawn = text.get_window_extent(renderer)
+        inside = (box.x0 <= drawn.x0 <= drawn.x1 <= box.x1
+                  and box.y0 <= drawn.y0 <= drawn.y1 <= box.y1)
+        assert inside, (
+            f"{text.get_text()!r} spans x {drawn.x0:.1f}..{drawn.x1:.1f}, "
+            f"y {drawn.y0:.1f}..{drawn.y1:.1f}: outside its box, x {box.x0:.1f}..{box.x1:.1f}, "
+            f"y {box.y0:.1f}..{box.y1:.1f}")
+
+
+@pytest.mark.parametrize(("graph", "options"), [
+    (tour_model, {"collapse": True}),
+    (tour_model, {"root": "loss", "depth": 2}),
+    (tour_model, {}),
+    (computed_classic, {}),
+    (wide_labels, {}),
+    (lambda: chain(150), {}),  # scaled down to _MAX_FIGURE_INCHES: text shrinks with boxes
+], ids=["collapsed", "depth", "whole", "classic", "wide", "long-chain"])
+def test_each_label_stays_inside_its_box(plt, graph, options):
+    assert_text_inside_boxes(graph().draw(**options))
+
+
+# Text about 6 pixels high or more: pixel hinting draws smaller text up to 25% wider than
+# its font says, and such text is unreadable anyway.
+@pytest.mark.parametrize(("figsize", "dpi"), [((11, 4), 100), ((6, 8), 200), ((12, 2), 72)])
+def test_labels_stay_inside_boxes_on_given_axes_of_any_shape(plt, figsize, dpi):
+    fig, ax = plt.subplots(figsize=figsize, dpi=dpi)
+    tour_model().draw(collapse=True, ax=ax)
+    assert_text_inside_boxes(fig)
+
+
 # ------------------------------------------------------------------------------------------
 # Jupyter, and drawing without matplotlib
 # ------------------------------------------------------------------------------------------

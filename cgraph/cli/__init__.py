@@ -145,6 +145,7 @@ def _minimize(args: argparse.Namespace) -> int:
 def _save_plot(cg: ComputationalGraph, root: str, result: Any, path: str) -> str:
     """Save the contours with the path for two scalar parameters, else the loss curve; say which."""
     import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
     from cgraph.plots import plot_contour, plot_loss
 
@@ -152,8 +153,10 @@ def _save_plot(cg: ComputationalGraph, root: str, result: Any, path: str) -> str
         ax, what = plot_contour(cg, root, result=result), f"the contours of {root} with the path"
     else:
         ax, what = plot_loss(result), f"the loss curve of {root}"
-    ax.figure.savefig(path, bbox_inches="tight")
-    plt.close(ax.figure)
+    figure = ax.figure
+    assert isinstance(figure, Figure)  # not a SubFigure: each plot makes its own figure
+    figure.savefig(path, bbox_inches="tight")
+    plt.close(figure)
     return what
 
 

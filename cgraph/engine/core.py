@@ -11,9 +11,10 @@ only the public interface below: :meth:`GraphCore.schedule`,
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from operator import attrgetter
 from typing import Any
 
@@ -29,6 +30,7 @@ from cgraph.engine.checks import (
     raise_bad_inputs,
     raise_unknown_inputs,
 )
+from cgraph.engine.compiled import CompiledRoot
 from cgraph.engine.diagnostics import invalid_leaf
 from cgraph.engine.nodes import (
     Constant,
@@ -39,15 +41,18 @@ from cgraph.engine.nodes import (
     plain_value,
     tick,
 )
-from cgraph.engine.passes import EvaluatedPass, run_backward, run_forward
+from cgraph.engine.passes import EvaluatedPass, leaf_values, run_backward, run_forward
+from cgraph.engine.plan import compiled, planned_backward, planned_forward
 from cgraph.engine.schedule import Schedule
 from cgraph.engine.summary import format_summary
 from cgraph.errors import (
     ArityError,
     GraphError,
+    InvalidValueError,
     NoGradientError,
     NotComputedError,
 )
+from cgraph.messages import shown
 from cgraph.ops.registry import OPERATIONS
 from cgraph.ops.resolve import resolve_operation
 
@@ -76,6 +81,15 @@ class GraphCore:
         Read it freely; declare nodes through this class, not by editing it.
     nodes, inputs, constants, operations : dict of str to Node
         Every node, and each kind of node, by name in declaration order.
+    subgraphs : dict of str to list of str
+        The subgraphs used in this graph (``add_subgraph``), by the use's name:
+        the outputs of each.
+    use_plans : bool
+        Whether ``forward`` and ``backward`` run compiled plans (generated
+        straight-line code, :meth:`compile`) once a root has been evaluated a
+        few times. True by default; the same numbers either way. Set it to
+        False on a graph, or on the class for every graph; the environment
+        variable ``CGRAPH_PLANS=0`` sets the default to False.
 
     Examples
     --------
@@ -93,6 +107,8 @@ class GraphCore:
     1.0
     """
 
+    use_plans: bool = os.environ.get("CGRAPH_PLANS", "1") != "0"
+
     def __init__(self) -> None:
         self.graph: nx.DiGraph = nx.DiGraph()
         self.nodes: dict[str, Node] = {}
@@ -103,6 +119,9 @@ class GraphCore:
         # What features derive from the structure, by owner (structure_cache).
         self._caches: dict[str, dict[Any, Any]] = {}
         self._sinks: list[str] | None = None
+        #: The subgraphs used in this graph (:func:`cgraph.subgraphs.add_subgraph`): each
+        #: use's name, the prefix of its nodes' names, to the outputs it computes.
+        self.subgraphs: dict[str, list[str]] = {}
         # The last successful pass, any thread's: (schedule, values, feed), as last_pass shows.
         self._evaluated: tuple[Schedule, list[Any], dict[str, Any]] | None = None
         self._thread = threading.local()  # .evaluated: each thread's own last pass
@@ -245,45 +264,111 @@ class GraphCore:
         (9.0, {'x': 6.0})
         """
         with self.lock:
-            nodes = self.nodes
-            # The type first: an unhashable name (a list) cannot even be looked up.
-            if type(name) is not str or not name or name in nodes:
-                check_new_name(nodes, name)
-            try:
-                input_names = (inputs,) if isinstance(inputs, str) else tuple(inputs)
-            except TypeError:  # None, a number: not an iterable of names
-                raise_bad_inputs(name, inputs)
-            try:
-                parents = tuple(map(nodes.__getitem__, input_names))
-            except (KeyError, TypeError):
-                raise_unknown_inputs(nodes, name, input_names)
-            cls = OPERATIONS.get(op) if type(op) is str and not params else None
-            if cls is None:
-                instance = resolve_operation(op, name, params)
-            else:
-                try:
-                    instance = cls()
-                except (TypeError, ValueError):  # a required parameter: let it say which
-                    instance = resolve_operation(op, name, params)
-            # The common case first: an op of fixed arity given that many inputs.
-            if instance.arity != len(parents):
-                problem = arity_problem(instance, len(parents))
-                if problem is not None:
-                    raise ArityError(f"node {name!r}: {problem}: {input_names}", nodes=[name])
-            if all(map(_requires_grad, parents)):
-                requires_grad = bool(parents)
-            else:  # the default needs_input_grad, (), means every input needs a gradient
-                needs = tuple(map(_requires_grad, parents))
-                instance.needs_input_grad = _NEEDS.setdefault(needs, needs)
-                requires_grad = True in needs
-            nodes[name] = self.operations[name] = OperationNode(
-                name, instance, parents, len(nodes), requires_grad)
+            node = self._new_operation(name, op, inputs, params)
+            self.nodes[name] = self.operations[name] = node
             add_edge = self.graph.add_edge
-            for parent in input_names:
-                add_edge(parent, name)  # adds the node too; a repeated edge is a no-op
-            if not input_names:
+            for parent in node.parents:
+                add_edge(parent.name, name)  # adds the node too; a repeated edge is a no-op
+            if not node.parents:
                 self.graph.add_node(name)
             self._structure_changed()
+
+    def add_computation_nodes(self, declarations: Iterable[tuple[Any, ...]]) -> None:
+        """Declare many nodes at once: ``(name, op, inputs)`` or ``(name, op, inputs, params)``.
+
+        The bulk form of :meth:`add_computation_node`, for graphs a program
+        makes: each declaration is checked as there, and may use the nodes
+        declared before it in the same call. The graph's structure is updated
+        once for all, which makes declaring large graphs cheaper. All or nothing:
+        if any declaration is refused, none is declared.
+
+        Parameters
+        ----------
+        declarations : iterable of tuple
+            ``(name, op, inputs)``, or ``(name, op, inputs, params)`` with ``params``
+            a dict of the op's constructor arguments.
+
+        Raises
+        ------
+        GraphError
+            As :meth:`add_computation_node`, for the first declaration refused; it
+            says which one it was.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=2.0)
+        >>> cg.add_computation_nodes([("a", "square", ("x",)), ("b", "sin", "a"),
+        ...                           ("s", "sum", ("b",), {"axis": None})])
+        >>> cg.forward("s") == cg.forward("b")
+        True
+        >>> cg.add_computation_nodes([("c", "neg", ("b",)), ("d", "neg", ("nope",))])
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        cgraph.errors.UnknownNodeError: declaration 2 of 2: node 'd': input 'nope' is not a node ...
+        >>> "c" in cg
+        False
+        """
+        with self.lock:
+            nodes, operations = self.nodes, self.operations
+            added: list[OperationNode] = []
+            edges: list[tuple[str, str]] = []
+            try:
+                for count, declaration in enumerate(declarations, start=1):
+                    name, op, inputs, params = _unpacked(declaration, count)
+                    try:
+                        node = self._new_operation(name, op, inputs, params)
+                    except GraphError as error:
+                        raise _numbered(error, count, declarations) from error
+                    nodes[name] = operations[name] = node
+                    added.append(node)
+                    edges += [(parent.name, name) for parent in node.parents]
+            except BaseException:
+                for node in added:  # all or nothing: the graph as it was
+                    del nodes[node.name], operations[node.name]
+                raise
+            self.graph.add_nodes_from([node.name for node in added if not node.parents])
+            self.graph.add_edges_from(edges)
+            if added:
+                self._structure_changed()
+
+    def _new_operation(self, name: Any, op: Any, inputs: Any, params: dict[str, Any]
+                       ) -> OperationNode:
+        """The checked node a declaration makes; raises before anything changes."""
+        nodes = self.nodes
+        # The type first: an unhashable name (a list) cannot even be looked up.
+        if type(name) is not str or not name or name in nodes:
+            check_new_name(nodes, name)
+        try:
+            input_names = (inputs,) if isinstance(inputs, str) else tuple(inputs)
+        except TypeError:  # None, a number: not an iterable of names
+            raise_bad_inputs(name, inputs)
+        try:
+            parents = tuple(map(nodes.__getitem__, input_names))
+        except (KeyError, TypeError):
+            raise_unknown_inputs(nodes, name, input_names)
+        cls = OPERATIONS.get(op) if type(op) is str and not params else None
+        if cls is None:
+            instance = resolve_operation(op, name, params)
+        else:
+            try:
+                instance = cls()
+            except (TypeError, ValueError):  # a required parameter: let it say which
+                instance = resolve_operation(op, name, params)
+        # The common case first: an op of fixed arity given that many inputs.
+        if instance.arity != len(parents):
+            problem = arity_problem(instance, len(parents))
+            if problem is not None:
+                raise ArityError(f"node {name!r}: {problem}: {input_names}", nodes=[name])
+        if all(map(_requires_grad, parents)):
+            requires_grad = bool(parents)
+        else:  # the default needs_input_grad, (), means every input needs a gradient
+            needs = tuple(map(_requires_grad, parents))
+            instance.needs_input_grad = _NEEDS.setdefault(needs, needs)
+            requires_grad = True in needs
+        return OperationNode(name, instance, parents, len(nodes), requires_grad)
 
     # ----------------------------------------------------------------------------------
     # Forward and backward
@@ -356,8 +441,13 @@ class GraphCore:
                 self._forget_op_states(schedule)
             # running() inlined: this is the hot path, and a generator costs a microsecond.
             try:
-                with _quiet_numpy(check_finite):
-                    values = run_forward(schedule, feed_values, check_finite)
+                if check_finite:
+                    with _quiet_numpy():
+                        values = run_forward(schedule, feed_values, check_finite)
+                elif self.use_plans:
+                    values = planned_forward(schedule, feed_values)
+                else:
+                    values = run_forward(schedule, feed_values)
             except GraphError as error:
                 # Only now, on the way out: a leaf set by hand to a string fails in some op.
                 blamed = invalid_leaf(schedule.nodes[:schedule.leaf_count], feed_values)
@@ -433,17 +523,70 @@ class GraphCore:
         try:
             schedule, values = self._evaluated_for(root)
             seed = checked_seed(schedule.nodes[-1], values[-1], seed)
-            with _quiet_numpy(check_finite):
-                grads = run_backward(schedule, values, seed, check_finite)
+            if check_finite:
+                with _quiet_numpy():
+                    grads = run_backward(schedule, values, seed, check_finite)
+            elif self.use_plans:
+                grads = planned_backward(schedule, values, seed)
+            else:
+                grads = run_backward(schedule, values, seed)
             # Only now, with every gradient computed, does the graph take the new gradients.
             if self._differentiated is not schedule:
                 self._clear_gradients()
-            for node, grad in zip(schedule.nodes, grads, strict=True):
+            # One length by construction: zip's strict= would double the loop's cost.
+            for node, grad in zip(schedule.nodes, grads):  # noqa: B905
                 node.local_grad = grad
             self._differentiated = schedule
         finally:
             lock.release()
-        return {schedule.nodes[pos].name: plain_value(grads[pos]) for pos in schedule.trainable}
+        return {name: grads[pos] if type(grads[pos]) is float else plain_value(grads[pos])
+                for pos, name in schedule.trainable_names}
+
+    def compile(self, root: str | None = None) -> CompiledRoot:
+        """The plan ``forward`` and ``backward`` run for ``root``, written and compiled now.
+
+        ``forward(root)`` and ``backward(root)`` write a plan by themselves from
+        a root's third pass on (for schedules of up to 100,000 nodes); this
+        writes it at once, at any size (in functions of 2,000 operations each, or
+        500 for schedules of over 100,000 nodes), and returns a handle to call it
+        by and to read its code. The plan is specialised to the types of the
+        inputs' values (Python floats or not); feeding other types writes another.
+
+        Parameters
+        ----------
+        root : str, optional
+            The node to compile; by default the graph's only sink.
+
+        Returns
+        -------
+        CompiledRoot
+            Call it with a feed for the root's value (a ``forward``); its
+            ``gradients`` method runs ``forward`` and ``backward``; its ``source``
+            is the generated code.
+
+        Raises
+        ------
+        UnknownNodeError
+            If ``root`` is not a node.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=2.0)
+        >>> cg.add_computation_node("y", "square", ("x",))
+        >>> plan = cg.compile("y")
+        >>> plan(), plan(feed={"x": 3.0}), plan.gradients()
+        (4.0, 9.0, {'x': 4.0})
+        >>> print(plan.source.splitlines()[5])
+                v1 = v0 * v0
+        >>> plan.variables["v1"]
+        'y'
+        """
+        with self.lock:
+            schedule = self.schedule(root)
+            plan = compiled(schedule, leaf_values(schedule, {}))
+            return CompiledRoot(self, schedule.root.name, plan)
 
     # ----------------------------------------------------------------------------------
     # Reading values and gradients
@@ -751,9 +894,9 @@ class GraphCore:
         >>> cg.get_value("y"), cg.backward("y")
         (4.0, {'x': 4.0})
         """
-        for node, value in zip(schedule.nodes[schedule.leaf_count:],
-                               values[schedule.leaf_count:], strict=True):
-            node.output = value
+        nodes = schedule.nodes
+        for pos in range(schedule.leaf_count, len(nodes)):
+            nodes[pos].output = values[pos]
         # A plain tuple: a NamedTuple costs a tenth of a microsecond more to make, per pass.
         record = self._evaluated = self._thread.evaluated = (schedule, values, feed)
         self._computed[schedule.root] = self._shown = (schedule, feed, tick())
@@ -840,7 +983,10 @@ class GraphCore:
 
     def _add_leaf(self, node: Input | Constant) -> None:
         self.nodes[node.name] = node
-        (self.inputs if isinstance(node, Input) else self.constants)[node.name] = node
+        if isinstance(node, Input):
+            self.inputs[node.name] = node
+        else:
+            self.constants[node.name] = node
         self.graph.add_node(node.name)
         self._structure_changed()
 
@@ -877,9 +1023,10 @@ class GraphCore:
         """The schedule for ``root`` and the values the last forward computed for it."""
         if root is not None and not isinstance(root, str):
             self.get_node(root, "root")  # refuses it, before any message quotes it as a node
-        record = getattr(self._thread, "evaluated", _NO_PASS)
-        if record is _NO_PASS:  # this thread ran no pass: differentiate the graph's last
-            record = self._evaluated
+        own: Any = getattr(self._thread, "evaluated", _NO_PASS)
+        # A thread that ran no pass differentiates the graph's last.
+        record: tuple[Schedule, list[Any], dict[str, Any]] | None = (
+            self._evaluated if own is _NO_PASS else own)
         if record is None:
             raise NotComputedError(
                 f"backward({root!r}) needs a successful forward pass first"
@@ -1014,6 +1161,24 @@ def _checked_leaf(nodes: Mapping[str, Node], name: str, value: Any, trainable: b
     return as_value(value, name, trainable)
 
 
-def _quiet_numpy(quiet: bool) -> Any:
+def _quiet_numpy() -> Any:
     """With check_finite, a non-finite number raises an error: numpy's warning would repeat it."""
-    return np.errstate(divide="ignore", over="ignore", invalid="ignore") if quiet else nullcontext()
+    return np.errstate(divide="ignore", over="ignore", invalid="ignore")
+
+
+def _unpacked(declaration: Any, count: int) -> tuple[Any, Any, Any, dict[str, Any]]:
+    """``(name, op, inputs, params)`` from a bulk declaration, refusing any other shape."""
+    if type(declaration) in (tuple, list) and len(declaration) in (3, 4):
+        params = declaration[3] if len(declaration) == 4 else {}
+        if isinstance(params, Mapping):
+            return declaration[0], declaration[1], declaration[2], dict(params)
+    raise InvalidValueError(
+        f"declaration {count} is {shown(declaration)}: give (name, op, inputs) or "
+        f"(name, op, inputs, params) with params a dict")
+
+
+def _numbered(error: GraphError, count: int, declarations: Any) -> GraphError:
+    """The error with the declaration it came from (and how many there were) in front."""
+    total = f" of {len(declarations)}" if hasattr(declarations, "__len__") else ""
+    error.args = (f"declaration {count}{total}: {error.args[0]}", *error.args[1:])
+    return error

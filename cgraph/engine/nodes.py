@@ -268,8 +268,9 @@ def as_value(value: Any, name: str, trainable: bool) -> Any:
         try:
             return float(value)
         except OverflowError:  # an int past 1.8e308
+            digits = int(int(value).bit_length() * 0.30103)
             raise InvalidValueError(
-                f"value for {name!r} is an integer of about {int(value.bit_length() * 0.30103)}"
+                f"value for {name!r} is an integer of about {digits}"
                 " digits, too large for a float (at most about 1.8e308); give a smaller number",
                 nodes=[name],
             ) from None

@@ -29,10 +29,11 @@ from cgraph.engine.schedule import Schedule
 from cgraph.errors import GraphError
 from cgraph.ops import numeric
 from cgraph.ops._arrays import float_dtype
+from cgraph.ops.kinds import nan_safe
 from cgraph.ops.numeric import zeros_like
 from cgraph.ops.operation import unbroadcast
 
-__all__ = ["EvaluatedPass", "leaf_values", "ones_like", "run_backward", "run_forward"]
+__all__ = ["EvaluatedPass", "fitted", "leaf_values", "ones_like", "run_backward", "run_forward"]
 
 
 class EvaluatedPass(NamedTuple):
@@ -174,6 +175,7 @@ def run_backward(
     grads: list[Any] = [None] * len(values)
     grads[-1] = seed
     contributions = schedule.contributions
+    guarded = schedule.guarded
     in_order = _Contributions  # local names: looked up on every node
     p = numeric
     try:
@@ -194,12 +196,14 @@ def run_backward(
                                     *[values[parent] for parent in parents])
             if type(local) is not tuple or len(local) != len(targets):
                 local = as_gradient_tuple(node, local)
+            if guarded is not None and guarded[pos]:  # it feeds a where: 0 * inf counts as 0
+                local = nan_safe(p, upstream, local)
             # Lengths were checked above; any keyword (strict=) makes zip() twice as slow.
             for target, grad in zip(targets, local):  # noqa: B905
                 if target < 0 or grad is None:
                     continue
                 if type(grad) is not float or type(values[target]) is not float:
-                    grad = _fitted(grad, values[target], schedule.nodes[target].name)
+                    grad = fitted(grad, values[target], schedule.nodes[target].name)
                 if check_finite and not is_finite(grad):
                     raise non_finite_gradient(node, schedule.nodes[target], values, parents)
                 previous = grads[target]
@@ -241,8 +245,14 @@ class _Contributions(list):
         return reduce(add, reversed(self))
 
 
-def _fitted(grad: Any, value: Any, name: str) -> Any:
-    """The gradient summed back to the value's shape; a float for a float value."""
+def fitted(grad: Any, value: Any, name: str) -> Any:
+    """The gradient summed back to the value's shape; a float for a float value.
+
+    Examples
+    --------
+    >>> fitted(np.ones((2, 3)), np.zeros(3), "x"), fitted(np.float64(2.0), 1.0, "x")
+    (array([2., 2., 2.]), 2.0)
+    """
     if type(value) is float:
         return float(unbroadcast(grad, (), name))
     return unbroadcast(grad, np.shape(value), name)

@@ -12,8 +12,10 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 from operator import attrgetter
+from typing import Any
 
 from cgraph.engine.nodes import Node, OperationNode
+from cgraph.ops.kinds import Elementwise
 from cgraph.ops.operation import keeps_state
 
 __all__ = ["Schedule"]
@@ -42,11 +44,26 @@ class Schedule:
         input's position, or -1 for an input that needs no gradient.
     trainable : list of int
         The positions of the trainable inputs.
+    trainable_names : list of tuple
+        ``(position, name)`` of each trainable input: what ``backward`` returns.
     contributions : bytearray
         How many gradients backward adds into each position (counted up to 255).
+    guarded : bytearray or None
+        1 at the position of each elementwise node that feeds a branch of a
+        ``where`` (an op's ``branches``): its gradients are NaN-safe
+        (:func:`cgraph.ops.kinds.nan_safe`). None when no op selects.
     stateful : list of OperationNode
         The nodes whose ops keep state between ``forward`` and ``backward`` (classic
         custom ops): their gradients are valid only for the pass that ran them last.
+    runs : int
+        How many passes have asked for a plan of it (:mod:`cgraph.engine.plan`).
+    plan : Plan or None
+        The compiled plan its last planned pass ran, if any.
+    plans : dict
+        Its compiled plans, by the leaf types each was written for.
+    planned : list or None
+        The values of its last pass that a plan computed: the only ones its
+        plan may differentiate.
 
     Examples
     --------
@@ -62,7 +79,8 @@ class Schedule:
     """
 
     __slots__ = ("root", "nodes", "leaf_count", "steps", "grad_steps", "trainable",
-                 "contributions", "stateful", "_members")
+                 "trainable_names", "contributions", "guarded", "stateful", "_members", "runs",
+                 "plan", "plans", "planned")
 
     def __init__(self, root: Node) -> None:
         with _cyclic_gc_paused():
@@ -70,15 +88,16 @@ class Schedule:
 
     def _build(self, root: Node) -> None:
         ancestors = _ancestors(root)
-        leaves = [node for node in ancestors if not isinstance(node, OperationNode)]
+        leaves: list[Node] = [node for node in ancestors if not isinstance(node, OperationNode)]
         operations = [node for node in ancestors if isinstance(node, OperationNode)]
         self.root = root
-        self.nodes: list[Node] = leaves + operations
+        self.nodes: list[Node] = [*leaves, *operations]
         self.leaf_count = len(leaves)
         position = [0] * (root.index + 1)  # by declaration index: faster than a dict
         for pos, node in enumerate(self.nodes):
             position[node.index] = pos
-        self.steps = steps = []
+        self.steps: list[tuple[int, OperationNode, Any, tuple[int, ...]]] = []
+        steps = self.steps
         for pos, node in enumerate(operations, start=len(leaves)):
             parents = node.parents
             if len(parents) == 1:
@@ -95,8 +114,14 @@ class Schedule:
             if step[1].requires_grad
         ]
         self.trainable = [pos for pos, node in enumerate(leaves) if node.requires_grad]
+        self.trainable_names = [(pos, leaves[pos].name) for pos in self.trainable]
         self.stateful = [node for node in operations if keeps_state(node.op)]
+        self.guarded = _feeding_branches(self.steps, len(leaves), len(self.nodes))
         self._members: frozenset[int] | None = None
+        self.runs = 0
+        self.plan: Any = None
+        self.plans: dict[tuple[bool, ...], Any] = {}
+        self.planned: list[Any] | None = None
         self.contributions = counts = bytearray(len(self.nodes))
         for _, _, _, _, targets in self.grad_steps:
             for target in targets:
@@ -133,6 +158,24 @@ def _cyclic_gc_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+def _feeding_branches(steps: list[tuple[int, OperationNode, Any, tuple[int, ...]]],
+                      leaf_count: int, size: int) -> bytearray | None:
+    """Flags of the elementwise nodes that feed a selecting op's branches; None if none do."""
+    stack = [step[3][index] for step in steps for index in step[2].branches]
+    if not stack:
+        return None
+    guarded, seen = bytearray(size), bytearray(size)
+    while stack:  # every ancestor of a branch, iteratively
+        pos = stack.pop()
+        if seen[pos] or pos < leaf_count:
+            continue
+        seen[pos] = 1
+        _, _, op, parents = steps[pos - leaf_count]
+        guarded[pos] = isinstance(op, Elementwise)
+        stack.extend(parents)
+    return guarded
 
 
 def _with_targets(step: tuple) -> tuple:

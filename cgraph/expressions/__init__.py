@@ -2,7 +2,8 @@
 
 The text is parsed by Python's :mod:`ast` module and nothing in it is ever
 evaluated: the tree is read against a whitelist (numbers, names of existing
-nodes, ``+ - * / ** @``, unary minus and calls of registered ops with literal
+nodes, backquoted names, ``+ - * / ** @``, unary minus, comparisons, subscripts
+with literal or node indices, ``.T`` and calls of registered ops with literal
 keyword arguments) and walked with an explicit stack, post-order and left to
 right, so a deep expression never meets a recursion limit in cgraph's code.
 The whole expression is checked and planned before the first node is declared,
@@ -14,6 +15,9 @@ Naming: the last operation is called ``name``; every other one is called
 them; numbers become constants ``name/const``, ``name/const_2``... Within one
 expression an identical sub-expression (the same op, keyword arguments and
 inputs) is one node, and the same number is one constant.
+
+Subscripts are read by :mod:`cgraph.expressions.indexing`, backquoted names
+(```layer1/W```) by :mod:`cgraph.expressions.quoting`.
 """
 
 from __future__ import annotations
@@ -30,14 +34,18 @@ from cgraph.errors import (
     CycleError,
     DuplicateNodeError,
     ExpressionError,
+    GraphError,
     InvalidOperationError,
     UnknownNodeError,
 )
 from cgraph.expressions.chains import parse_chain
+from cgraph.expressions.indexing import IndexParts, data_index, index_parts
+from cgraph.expressions.quoting import QuoteError, joined_name, quote, read_as, unquote
 from cgraph.messages import did_you_mean
 from cgraph.ops.operation import Operation
 from cgraph.ops.registry import OPERATIONS
 from cgraph.ops.resolve import resolve_operation
+from cgraph.shapes import shape_after, shapes_of
 
 if TYPE_CHECKING:
     from cgraph.engine import GraphCore
@@ -51,22 +59,28 @@ _BINARY = {
     ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow",
     ast.MatMult: "matmul",
 }
+_COMPARISON = {
+    ast.Lt: "less", ast.LtE: "less_equal", ast.Gt: "greater", ast.GtE: "greater_equal",
+    ast.Eq: "equal",
+}
 _OPERATOR_TEXT = {
     ast.Mod: "%", ast.FloorDiv: "//", ast.LShift: "<<", ast.RShift: ">>", ast.BitOr: "|",
-    ast.BitXor: "^", ast.BitAnd: "&", ast.Not: "not", ast.Invert: "~",
+    ast.BitXor: "^", ast.BitAnd: "&", ast.Not: "not", ast.Invert: "~", ast.NotEq: "!=",
+    ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
 }
 # What the refusal calls each construct; anything else is refused by its ast class name.
 _REFUSED = {
-    ast.Attribute: "attribute access", ast.Subscript: "subscript", ast.Lambda: "lambda",
-    ast.ListComp: "comprehension", ast.SetComp: "comprehension", ast.DictComp: "comprehension",
-    ast.GeneratorExp: "comprehension", ast.NamedExpr: "assignment", ast.Compare: "comparison",
-    ast.BoolOp: "'and'/'or'", ast.IfExp: "conditional expression", ast.Starred: "starred",
-    ast.JoinedStr: "f-string", ast.List: "list", ast.Tuple: "tuple", ast.Dict: "dict",
-    ast.Set: "set", ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield",
-    ast.Slice: "slice",
+    ast.Lambda: "lambda", ast.ListComp: "comprehension", ast.SetComp: "comprehension",
+    ast.DictComp: "comprehension", ast.GeneratorExp: "comprehension",
+    ast.NamedExpr: "assignment", ast.BoolOp: "'and'/'or'", ast.IfExp: "conditional expression",
+    ast.Starred: "starred", ast.JoinedStr: "f-string", ast.List: "list", ast.Tuple: "tuple",
+    ast.Dict: "dict", ast.Set: "set", ast.Await: "await", ast.Yield: "yield",
+    ast.YieldFrom: "yield", ast.Slice: "slice",
 }
-_ALLOWED = ("numbers, names of existing nodes, + - * / ** @, unary minus and calls of "
-            "registered ops such as sigmoid(x) or sum(x, axis=0)")
+_ALLOWED = ("numbers, names of existing nodes (`in backquotes` when not identifiers), "
+            "+ - * / ** @, unary minus, comparisons < <= > >= ==, indexing x[0], W[:, 1:3], "
+            "x[i], x.T and calls of registered ops such as sigmoid(x), where(x > 0, x, 0) "
+            "or sum(x, axis=0)")
 _NUMBER = (int, float)
 
 
@@ -82,6 +96,23 @@ def add_expression(cg: GraphCore, name: str, text: str) -> str:
     to right. Numbers become constants ``name/const``, ``name/const_2``... (one
     per distinct value; ``-2`` is the constant -2). ``a ** b`` is ``pow``, ``-a``
     is ``neg``. An identical sub-expression used twice is one node.
+
+    Also:
+
+    - ``x < y``, ``<=``, ``>``, ``>=``, ``==`` are the mask ops ``less``,
+      ``less_equal``, ``greater``, ``greater_equal``, ``equal``; a chain
+      ``0 < x < 1`` is ``logical_and`` of its links. ``where(x > 0, x, 0)``
+      selects.
+    - ``x.T`` is ``transpose`` (all axes reversed, as numpy's); no other
+      attribute is allowed.
+    - ``x[0]``, ``x[-1]``, ``x[0:7]``, ``x[::2]``, ``W[:, 1]``, ``x[..., None]``,
+      ``x[[0, 2]]``: an index of literals is one ``index`` op, with numpy's
+      meaning. One part may be an expression, usually an integer node:
+      ``x[i]``, ``W[:, i]``, ``x[n - 1]``, by ``take`` (see
+      :mod:`cgraph.expressions.indexing`); the index gets no gradient.
+    - A node name that is not an identifier is written in backquotes:
+      ```layer1/W` @ x``, ```grad/f/x```; a backquote inside is doubled.
+      Unquoted, ``t0/x`` is ``t0`` divided by ``x``.
 
     Parameters
     ----------
@@ -100,9 +131,12 @@ def add_expression(cg: GraphCore, name: str, text: str) -> str:
     Raises
     ------
     ExpressionError
-        For bad syntax, anything that is not maths (attribute access, subscripts,
-        strings, lambdas, comprehensions, comparisons, assignments...), a keyword
-        value that is not a literal, a text too long or too deeply nested.
+        For bad syntax, anything that is not maths (an attribute other than
+        ``.T``, strings, lambdas, comprehensions, ``!=``, ``and``, assignments...),
+        an index that is not literals and one expression, a keyword value that is
+        not a literal, a text too long or too deeply nested, a bad backquoted name,
+        or a node name written unquoted whose ``/`` or ``-`` Python reads as an
+        operator (the message says how to quote it).
     UnknownNodeError
         If a name is not a node of the graph.
     InvalidOperationError
@@ -128,6 +162,17 @@ def add_expression(cg: GraphCore, name: str, text: str) -> str:
     ['f/sigmoid', 'f/add', 'f/sigmoid_2', 'f/add_2', 'f/pow', 'f/add_3', 'f']
     >>> cg.forward("f"), cg.backward("f")
     (0.41345423252018193, {'x': 0.5348320870757595, 'y': 0.342460382923052})
+
+    Indexing, transposes, masks and backquoted names:
+
+    >>> import numpy as np
+    >>> cg.add_input("layer1/W", np.arange(6.0).reshape(2, 3))
+    >>> cg.add_input("i", 1, trainable=False)
+    >>> cg.add_expression("g", "sum(where(`layer1/W`.T[i] > 3, `layer1/W`[:, ::2], 0))")
+    'g'
+    >>> cg.forward("g"), cg.backward("g")["layer1/W"]
+    (7.0, array([[0., 0., 1.],
+           [0., 0., 1.]]))
     """
     check_new_name(cg.nodes, name, f"expression {name!r}: ")
     planner = _Planner(cg, name, text)
@@ -153,10 +198,15 @@ class _Planner:
         self.planned: set[str] = set()
         self.root: ast.expr | None = None
         self.lines: list[bytes] | None = None
+        self.quoted: dict[tuple[int, int], str] = {}  # (line, byte column) -> backquoted name
+        self.parsed = ""  # the text as parsed: backquoted names replaced by placeholders
+        self.subscripts: dict[ast.Subscript, IndexParts] = {}
+        self.shapes: dict[str, tuple[int, ...] | None] = {}  # for indices by nodes
+        self.shaped = 0  # how many steps have their shape in self.shapes
 
     # -- parsing --------------------------------------------------------------------------
 
-    def _fail(self, cls: type[Exception], why: str, nodes: tuple[str, ...] = ()) -> NoReturn:
+    def _fail(self, cls: type[GraphError], why: str, nodes: tuple[str, ...] = ()) -> NoReturn:
         raise cls(f"expression {self.name!r}: {why}", nodes=[self.name, *nodes])
 
     def parse(self) -> ast.expr:
@@ -173,22 +223,31 @@ class _Planner:
         if not self.source:
             self._fail(ExpressionError, "the text is empty; give a formula such as 'x * y'")
         try:
+            unquoted = unquote(self.source)
+        except QuoteError as err:
+            self._fail(ExpressionError, f"the backquote {self._where(err.lineno, err.column + 1)}"
+                       f": {err.why}")
+        # The parser sees placeholders of the same UTF-8 length: its positions are the text's.
+        parsed, self.quoted = unquoted.text, unquoted.names
+        self.parsed = parsed
+        try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # e.g. a SyntaxWarning for "\d"
+                body: ast.expr | None
                 try:
-                    body = ast.parse(self.source, mode="eval").body
+                    body = ast.parse(parsed, mode="eval").body
                 except RecursionError:  # x + x + ... + x: Python builds its tree recursively
-                    body = parse_chain(self.source)
+                    body = parse_chain(parsed)
         except (RecursionError, MemoryError):
             self._too_deep()
         except SyntaxError as err:
             if "too many nested" in str(err.msg):
                 self._too_deep()
             # Python gives no column (0) when the text ends too soon.
-            where = self._where(err.lineno or 1, err.offset) if err.offset else (
-                "at the end of the text")
+            where = self._where(err.lineno or 1, self._column_as_written(
+                parsed, err.lineno or 1, err.offset)) if err.offset else "at the end of the text"
             self._fail(ExpressionError, f"invalid syntax {where} ({err.msg}); "
-                       f"allowed are {_ALLOWED}")
+                       f"allowed are {_ALLOWED}{self._quoting_hint()}")
         except ValueError as err:  # null bytes, on Python before 3.12
             self._fail(ExpressionError, f"invalid text ({err})")
         if body is None:
@@ -244,16 +303,50 @@ class _Planner:
             return [node.operand]
         if isinstance(node, ast.Call):
             return self._enter_call(node)
+        if isinstance(node, ast.Compare):
+            for op in node.ops:
+                if type(op) not in _COMPARISON:
+                    self._refuse_comparison(node, op)
+            return [node.left, *node.comparators]
+        if isinstance(node, ast.Subscript):
+            parts = self.subscripts[node] = index_parts(node, self._refuse_index)
+            return [node.value] if parts.data is None else [node.value, parts.data]
+        if isinstance(node, ast.Attribute):
+            if node.attr != "T":
+                self._refuse_attribute(node)
+            return [node.value]
         if isinstance(node, ast.Constant):
             kind = "string" if isinstance(node.value, (str, bytes)) else type(node.value).__name__
             self._fail(ExpressionError, f"{kind} {self._piece(node)} is not a number")
         what = _REFUSED.get(type(node), type(node).__name__)
-        self._fail(ExpressionError, f"{what} {self._piece(node)} is not allowed; "
+        hint = ""
+        if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
+            hint = "; for masks write logical_and(a, b)"
+        self._fail(ExpressionError, f"{what} {self._piece(node)} is not allowed{hint}; "
                    f"allowed are {_ALLOWED}")
+
+    def _refuse_comparison(self, node: ast.Compare, op: ast.cmpop) -> NoReturn:
+        text = _OPERATOR_TEXT.get(type(op), type(op).__name__)
+        if isinstance(op, ast.NotEq):
+            why = ("no not_equal op is registered; write where(a == b, when_equal, "
+                   "when_not) with the branches swapped")
+        else:
+            why = f"'{text}' compares objects, not values; compare with < <= > >= =="
+        self._fail(ExpressionError, f"comparison '{text}' in {self._piece(node)}: {why}")
+
+    def _refuse_index(self, node: ast.AST, why: str) -> NoReturn:
+        self._fail(ExpressionError, f"index {self._piece(node)}: {why}")
+
+    def _refuse_attribute(self, node: ast.Attribute) -> NoReturn:
+        piece = ast.get_source_segment(self.source, node) or node.attr
+        attr = node.attr if piece.endswith(node.attr) else piece.rsplit(".", 1)[-1].strip()
+        self._fail(ExpressionError, f"attribute {attr!r} in {self._piece(node)} is not "
+                   "allowed: the only attribute is .T, the transpose (x.T); call ops by name "
+                   f"instead (sigmoid(x), sum(x, axis=0)){self._joined_hint(node)}")
 
     def _enter_call(self, node: ast.Call) -> list[ast.expr]:
         func = node.func
-        if not isinstance(func, ast.Name):
+        if not isinstance(func, ast.Name) or self._quoted(func) is not None:
             self._fail(ExpressionError, f"call {self._piece(node)}: only registered ops can "
                        "be called, by their bare name (sigmoid(x), sum(x, axis=0))")
         if func.id not in OPERATIONS:
@@ -266,6 +359,9 @@ class _Planner:
             if keyword.arg is None:
                 self._fail(ExpressionError, f"'**' in {self._piece(node)} is not allowed; "
                            "give keyword arguments one by one, as literals")
+            if self._quoted(keyword) is not None:
+                self._fail(ExpressionError, f"keyword {self._piece(keyword)} is quoted; a "
+                           "keyword is an op's parameter, written bare (axis=0)")
         return list(node.args)
 
     def _leave(self, node: ast.expr, results: list[str]) -> None:
@@ -277,6 +373,19 @@ class _Planner:
         elif isinstance(node, ast.UnaryOp):
             if isinstance(node.op, ast.USub):  # +x leaves x's name on results as it is
                 results.append(self._operation(node, "neg", (results.pop(),), {}))
+        elif isinstance(node, ast.Compare):
+            results.append(self._comparison(node, results))
+        elif isinstance(node, ast.Subscript):
+            parts = self.subscripts[node]
+            index = results.pop() if parts.data is not None else None
+            value = results.pop()
+            if index is None:
+                results.append(self._operation(node, "index", (value,),
+                                               {"index": parts.literal()}))
+            else:
+                results.append(self._data_index(node, value, index, parts))
+        elif isinstance(node, ast.Attribute):  # .T: _enter refused any other
+            results.append(self._operation(node, "transpose", (results.pop(),), {}))
         else:
             assert isinstance(node, ast.Call)
             assert isinstance(node.func, ast.Name)
@@ -286,21 +395,120 @@ class _Planner:
             params = self._keywords(node)
             results.append(self._operation(node, node.func.id, inputs, params))
 
+    def _comparison(self, node: ast.Compare, results: list[str]) -> str:
+        """a < b as less(a, b); a chain a < b <= c as logical_and(less(a, b), less_equal(b, c))."""
+        count = len(node.ops)
+        names = results[len(results) - count - 1:]
+        del results[len(results) - count - 1:]
+        masks = [self._operation(node, _COMPARISON[type(op)], (names[k], names[k + 1]), {},
+                                 final=count == 1)
+                 for k, op in enumerate(node.ops)]
+        result = masks[0]
+        for k, mask in enumerate(masks[1:], start=2):
+            result = self._operation(node, "logical_and", (result, mask), {}, final=k == count)
+        return result
+
+    def _data_index(self, node: ast.Subscript, value: str, index: str, parts: IndexParts) -> str:
+        """x[i] for an expression i: index the literal parts, reshape i, take, drop the axis."""
+        assert parts.data is not None
+        shape = self._shape_of(value)
+        if shape is None:
+            self._fail(ExpressionError, f"{self._piece(node)}: indexing by "
+                       f"{self._piece(parts.data)} needs the number of axes of "
+                       f"{self._piece(node.value)} when it is declared, and cgraph cannot work "
+                       "it out from the inputs' shapes (an op it has no shape rule for); "
+                       "index a node whose shape it knows, or call take(x, index, axis=...)")
+        index_shape = self._shape_of(index)
+        try:
+            plan = data_index(parts, len(shape), None if index_shape is None else len(index_shape))
+        except ValueError as err:
+            self._fail(ExpressionError, f"{self._piece(node)} (an array of shape {shape}): {err}")
+        if plan.before is not None:
+            value = self._operation(node, "index", (value,), {"index": plan.before}, final=False)
+        if plan.shape is not None:
+            index = self._operation(node, "reshape", (index,), {"shape": plan.shape},
+                                    final=False)
+        taken = self._operation(node, "take", (value, index), {"axis": plan.axis},
+                                final=plan.after is None)
+        if plan.after is None:
+            return taken
+        return self._operation(node, "index", (taken,), {"index": plan.after})
+
+    def _shape_of(self, name: str) -> tuple[int, ...] | None:
+        """The shape ``name`` will have, from the inputs' and constants' shapes; None if unknown."""
+        if name not in self.shapes and name in self.planned:
+            for step_name, op, inputs in self.steps[self.shaped:]:  # in order: parents first
+                self.shapes[step_name] = (
+                    shape_after(op, [self._shape_of(parent) for parent in inputs])
+                    if isinstance(op, Operation) else ())
+            self.shaped = len(self.steps)
+        elif name not in self.shapes:
+            self.shapes.update(shapes_of(self.cg, name))
+        return self.shapes[name]
+
     # -- leaves ---------------------------------------------------------------------------
 
     def _name(self, node: ast.Name) -> str:
-        written = self._written(node)
+        quoted = self._quoted(node)
+        written = self._written(node) if quoted is None else quoted
         if written in self.cg.nodes:
             return written
         if written == self.name:
             self._fail(CycleError, f"{written!r} {self._at(node)} is the node being declared; "
                        "an expression cannot use its own result")
-        if written != node.id and node.id in self.cg.nodes:
-            self._fail(UnknownNodeError, f"unknown name {written!r} {self._at(node)}: Python "
-                       f"reads it as {node.id!r} (it folds letters to their NFKC form), which "
-                       f"is another node; write {node.id!r} to use that node", nodes=(written,))
-        self._fail(UnknownNodeError, f"unknown name {written!r} {self._at(node)}"
+        if quoted is None:
+            joined = self._joined(node)
+            if joined is not None:
+                self._fail(ExpressionError, f"unknown name {written!r} {self._at(node)}: "
+                           f"{self._joined_why(joined)}", nodes=(written,))
+            if written != node.id and node.id in self.cg.nodes:
+                self._fail(UnknownNodeError, f"unknown name {written!r} {self._at(node)}: "
+                           f"Python reads it as {node.id!r} (it folds letters to their NFKC "
+                           f"form), which is another node; write {node.id!r} to use that node",
+                           nodes=(written,))
+        shown = f"{written!r} (in backquotes)" if quoted is not None else repr(written)
+        self._fail(UnknownNodeError, f"unknown name {shown} {self._at(node)}"
                    f"{did_you_mean(written, self.cg.nodes)}", nodes=(written,))
+
+    def _quoted(self, node: ast.expr | ast.keyword) -> str | None:
+        """The backquoted name ``node`` stands for, or None when it was written bare."""
+        if not self.quoted:
+            return None
+        return self.quoted.get((node.lineno, node.col_offset))
+
+    # -- names written unquoted that Python cut in pieces: t0/x is t0 divided by x ----------
+
+    def _joined(self, node: ast.expr) -> str | None:
+        """The node name that the text around ``node`` spells, if it is not an identifier."""
+        line = _split_lines(self.source)[node.lineno - 1]
+        start = self._column(node.lineno, node.col_offset)
+        end = self._column(node.end_lineno or node.lineno, node.end_col_offset or 0)
+        return joined_name(line, start, end, self.cg.nodes)
+
+    def _joined_why(self, name: str) -> str:
+        return (f"{name!r} is a node, but here, without backquotes, {read_as(name)}; write "
+                f"{quote(name)} to use that node")
+
+    def _joined_hint(self, node: ast.expr) -> str:
+        joined = self._joined(node)
+        return "" if joined is None else f"; {self._joined_why(joined)}"
+
+    def _quoting_hint(self) -> str:
+        """For a syntax error: a node name that is not an identifier, written unquoted."""
+        lines = _split_lines(self.parsed)  # quoted names are placeholders there: not found
+        for name in self.cg.nodes:
+            if name.isidentifier() or name not in self.parsed:
+                continue
+            for line_number, line in enumerate(lines, start=1):
+                start = line.find(name)
+                while start != -1:
+                    if joined_name(line, start, start + len(name), (name,)) == name:
+                        where = self._where(line_number, self._column_as_written(
+                            self.parsed, line_number, start + 1))
+                        return (f"; {name!r} {where} is a node, but without backquotes "
+                                f"{read_as(name)}; write {quote(name)} to use it")
+                    start = line.find(name, start + 1)
+        return ""
 
     def _written(self, node: ast.Name) -> str:
         """The name as written: Python's parser NFKC-normalises names (a black-letter H is H)."""
@@ -309,7 +517,7 @@ class _Planner:
         if self.lines is None:  # UTF-8 lines, once: ast positions count bytes
             self.lines = [line.encode() for line in re.split(r"\r\n|\r|\n", self.source)]
         line = self.lines[node.lineno - 1]
-        return line[node.col_offset:node.end_col_offset].decode()  # type: ignore[misc]
+        return line[node.col_offset:node.end_col_offset].decode()
 
     def _constant(self, node: ast.expr, value: int | float) -> str:
         try:
@@ -349,8 +557,10 @@ class _Planner:
     # -- planning nodes -------------------------------------------------------------------
 
     def _operation(
-        self, node: ast.expr, op_name: str, inputs: tuple[str, ...], params: dict[str, Any]
+        self, node: ast.expr, op_name: str, inputs: tuple[str, ...], params: dict[str, Any],
+        final: bool = True,
     ) -> str:
+        """Plan an op (or find the same one planned); ``final``: the last of ``node``'s ops."""
         cls = OPERATIONS[op_name]
         # Identical sub-expressions: the same op class, literal keywords and inputs.
         key = (cls, inputs, repr(sorted(params.items())))
@@ -367,10 +577,11 @@ class _Planner:
         problem = arity_problem(op, len(inputs), op_name)
         if problem is not None:
             self._fail(ArityError, f"{problem} in {self._piece(node)}")
-        return self._add(key, node, cls.name or op_name, op, inputs)
+        return self._add(key, node, op.name or op_name, op, inputs, final)
 
-    def _add(self, key: Any, node: ast.expr, base: str, op: Any, inputs: tuple[str, ...]) -> str:
-        name = self.name if node is self.root else self._new_name(base)
+    def _add(self, key: Any, node: ast.expr, base: str, op: Any, inputs: tuple[str, ...],
+             final: bool = True) -> str:
+        name = self.name if node is self.root and final else self._new_name(base)
         if name in self.cg.nodes:
             self._fail(DuplicateNodeError, f"the node {name!r} it would declare for "
                        f"{self._piece(node)} already exists; give the "
@@ -397,9 +608,19 @@ class _Planner:
 
     def _at(self, node: ast.AST) -> str:
         lineno, offset = node.lineno, node.col_offset  # type: ignore[attr-defined]
-        # col_offset counts UTF-8 bytes; the message counts characters.
-        line = re.split(r"\r\n|\r|\n", self.source)[lineno - 1]
-        return self._where(lineno, len(line.encode()[:offset].decode(errors="ignore")) + 1)
+        return self._where(lineno, self._column(lineno, offset) + 1)
+
+    def _column(self, lineno: int, offset: int) -> int:
+        """The 0-based character column of a byte offset (what ast gives) in the text."""
+        line = _split_lines(self.source)[lineno - 1]
+        return len(line.encode()[:offset].decode(errors="ignore"))
+
+    def _column_as_written(self, parsed: str, lineno: int, column: int) -> int:
+        """A 1-based column in the parsed text (placeholders) as a column in the text."""
+        if not self.quoted:
+            return column
+        size = len(_split_lines(parsed)[lineno - 1][:column - 1].encode())
+        return self._column(lineno, size) + 1
 
     def _where(self, lineno: int, column: int) -> str:
         """'at column 5' (1-based, in the text as given), with the line when not the first."""
@@ -408,6 +629,10 @@ class _Planner:
             column += len(lines[-1])
         lineno += len(lines) - 1
         return f"at column {column}" if lineno == 1 else f"at line {lineno}, column {column}"
+
+
+def _split_lines(text: str) -> list[str]:
+    return re.split(r"\r\n|\r|\n", text)
 
 
 def _number(node: ast.AST) -> bool:
@@ -419,6 +644,9 @@ def _number(node: ast.AST) -> bool:
 
 def _number_value(node: ast.AST) -> int | float:
     if isinstance(node, ast.UnaryOp):
-        value = node.operand.value  # type: ignore[attr-defined]
+        value = _number_value(node.operand)
         return -value if isinstance(node.op, ast.USub) else value
-    return node.value  # type: ignore[attr-defined, no-any-return]
+    # _is_number checked it: an int or float constant
+    assert isinstance(node, ast.Constant)
+    assert isinstance(node.value, (int, float))
+    return node.value

@@ -238,7 +238,9 @@ def _record(node: Any, where: str, arrays: dict[str, np.ndarray], threshold: int
 def _registered_name(op: Operation, where: str, node: str) -> str:
     cls = type(op)
     for key in (cls.name, *cls.aliases):
-        found = OPERATIONS.get(key) if key else None
+        if not key:
+            continue
+        found = OPERATIONS.get(key)
         # A class redefined by re-running a notebook cell replaces its name: same qualname.
         if found is not None and (found.__module__, found.__qualname__) == (
                 cls.__module__, cls.__qualname__):
@@ -396,8 +398,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     result = dict(pairs)
     if len(result) != len(pairs):
         seen: set[str] = set()
-        repeated = next(key for key, _ in pairs if key in seen or seen.add(key))
-        raise ValueError(f"the key {repeated!r} appears twice in one object")
+        for key, _ in pairs:  # the first key seen a second time
+            if key in seen:
+                raise ValueError(f"the key {key!r} appears twice in one object")
+            seen.add(key)
     return result
 
 

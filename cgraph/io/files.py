@@ -139,7 +139,8 @@ class NpzArchive:
     """
 
     def __init__(self, path: Path, sha256: str, limit: int, where: str) -> None:
-        self.path, self.where, self.used = path, where, set()
+        self.path, self.where = path, where
+        self.used: set[str] = set()
         file, size = open_regular(path, limit, self._unreadable)
         try:
             if _digest(file, size, self._unreadable) != sha256:
@@ -187,6 +188,7 @@ class NpzArchive:
             if problem:
                 raise GraphFileError(f"{self.where}: in '{self.path}', the member "
                                      f"{info.filename[:80]!r} {problem}")
+            assert match is not None  # else ``problem`` says so
             members[match.group(1)] = info
         return members
 
@@ -225,7 +227,7 @@ class NpzArchive:
             raise GraphFileError(f"{where}: the array {key!r} in '{self.path}' declares "
                                  f"{expected:,} bytes of data but holds {size - member.tell():,}")
         data = np.empty(expected, dtype=np.uint8)  # its size now checked against the file
-        view, done = memoryview(data), 0
+        view, done = data.data, 0  # a memoryview of data's bytes
         while done < expected:
             count = member.readinto(view[done:done + _CHUNK])  # zipfile copies each read
             if not count:

@@ -6,7 +6,7 @@ inputs when it reports them.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -82,7 +82,8 @@ def normalize_axes(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, 
     """
     if axis is None:
         return tuple(range(ndim))
-    axes = (axis,) if np.ndim(axis) == 0 else tuple(axis)
+    # A numpy integer or 0-d array is one axis too; the loop checks each axis's value.
+    axes: tuple[Any, ...] = tuple(axis) if isinstance(axis, Iterable) and np.ndim(axis) else (axis,)
     normalized = []
     for a in axes:
         if not -ndim <= a < ndim:

@@ -23,7 +23,7 @@ picks values at those maxima (``max_pool2d_gather``): another closed pair.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -147,6 +147,7 @@ def _weight_grad(x: Any, upstream: Any, kernel: Sizes, stride: Sizes,
 class _Conv(Operation):
     """Convolution over ``dims`` spatial axes, with an optional bias as a third input."""
 
+    name: ClassVar[str]  # each concrete class is registered under one
     dims: int
     arity = None
     min_arity = 2  # input and weight; the bias is optional, as in torch
@@ -252,6 +253,8 @@ class Conv2d(_Conv):
 class _ConvAdjoint(Multilinear):
     """An adjoint of convolution, for ``size`` (the spatial sizes it produces), stride, padding."""
 
+    name: ClassVar[str]  # each concrete class is registered under one
+
     def __init__(self, size: int | Sizes, stride: int | Sizes = 1,
                  padding: int | Sizes = 0) -> None:
         self.size = _sizes(self.name, "size", size, np.size(size), 1)
@@ -334,6 +337,8 @@ class ConvWeightGrad(_ConvAdjoint):
 
 class _Pool(Operation):
     """An op over the ``kernel_size`` windows of (N, C, H, W) images, every ``stride``."""
+
+    name: ClassVar[str]  # each concrete class is registered under one
 
     def __init__(self, kernel_size: int | Sizes, stride: int | Sizes | None = None,
                  padding: int | Sizes = 0) -> None:

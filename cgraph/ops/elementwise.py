@@ -69,6 +69,8 @@ class Add(Elementwise):
 
     name = "add"
 
+    inline_forward = True
+
     def forward(self, a: Any, b: Any) -> Any:
         return a + b
 
@@ -88,6 +90,8 @@ class Sub(Elementwise):
     name = "sub"
     aliases = ("subtract",)
 
+    inline_forward = True
+
     def forward(self, a: Any, b: Any) -> Any:
         return a - b
 
@@ -106,6 +110,8 @@ class Multiply(Elementwise):
 
     name = "mul"
     aliases = ("multiply",)
+
+    inline_forward = True
 
     def forward(self, a: Any, b: Any) -> Any:
         return a * b
@@ -166,6 +172,8 @@ class Neg(Elementwise):
     name = "neg"
     aliases = ("negative",)
 
+    inline_forward = True
+
     def forward(self, x: Any) -> Any:
         return -x
 
@@ -183,6 +191,8 @@ class Square(Elementwise):
     """
 
     name = "square"
+
+    inline_forward = True
 
     def forward(self, x: Any) -> Any:
         return x * x
@@ -409,6 +419,8 @@ class Abs(Elementwise):
     name = "abs"
     aliases = ("absolute",)
 
+    inline_forward = True
+
     def forward(self, x: Any) -> Any:
         return abs(x)
 
@@ -491,6 +503,7 @@ class Where(Elementwise):
     """
 
     name = "where"
+    branches = (1, 2)  # what feeds a branch gets NaN-safe gradients: see kinds.nan_safe
 
     def forward(self, condition: Any, a: Any, b: Any) -> Any:
         return numeric.where(condition, a, b)

@@ -42,6 +42,7 @@ __all__ = ["Unbroadcast", "BroadcastTo", "Scatter", "MaxWeights", "MinWeights",
 class _ExtremeWeights(Flat):
     """1/k at each of the k extreme elements along ``axis``, 0 elsewhere: max's gradient weights."""
 
+    name: ClassVar[str]  # each concrete class is registered under one
     select: ClassVar[Any]
 
     def __init__(self, axis: int | tuple[int, ...] | None = None) -> None:

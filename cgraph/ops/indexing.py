@@ -14,7 +14,7 @@ Indices get no gradient; their tangent is ignored.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -89,6 +89,8 @@ def _along_axis(name: str, shape: tuple[int, ...], index: Any, axis: int) -> tup
 
 class _AlongAxis(Operation):
     """An op indexing along ``axis`` by an integer input (the flattened array for None)."""
+
+    name: ClassVar[str]  # each concrete class is registered under one
 
     def __init__(self, axis: int | None = -1) -> None:
         self.axis = axis

@@ -32,7 +32,7 @@ from typing import Any
 
 from cgraph.ops.operation import Operation
 
-__all__ = ["Elementwise", "LinearMap", "Multilinear", "Flat"]
+__all__ = ["Elementwise", "LinearMap", "Multilinear", "Flat", "nan_safe"]
 
 
 class Elementwise(Operation):
@@ -148,3 +148,31 @@ class Flat(Operation):
 
     def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, *inputs: Any) -> None:
         return None
+
+
+def nan_safe(p: Any, upstream: Any, grads: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An elementwise rule's gradients, zero wherever the upstream gradient is zero.
+
+    ``upstream * dy/dx`` is 0 * inf = nan where a ``where`` did not choose a
+    branch that is infinite or undefined there (``log`` at 0): the gradient the
+    branch receives is zero, but its own derivative is not finite. Counting
+    zero times anything as zero there (ForwardDiff.jl's NaN-safe mode) gives
+    the masked branch the zero gradient it should have. The engine applies it
+    only to the elementwise nodes that feed a ``where`` branch, in every mode
+    that multiplies upstream gradients: ``backward``, compiled plans and
+    gradient graphs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cgraph.ops import Log, numeric
+    >>> x, upstream = np.array([0.0, 4.0]), np.array([0.0, 1.0])
+    >>> with np.errstate(divide="ignore", invalid="ignore"):
+    ...     Log().pullback(numeric, upstream, np.log(x), x)
+    (array([ nan, 0.25]),)
+    >>> with np.errstate(divide="ignore", invalid="ignore"):
+    ...     nan_safe(numeric, upstream, Log().pullback(numeric, upstream, np.log(x), x))
+    (array([0.  , 0.25]),)
+    """
+    zero = p.equal(upstream, 0.0)
+    return tuple(None if grad is None else p.where(zero, 0.0, grad) for grad in grads)

@@ -33,7 +33,7 @@ import math
 import operator
 from collections.abc import Callable
 from contextlib import nullcontext
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -43,6 +43,13 @@ from cgraph.ops.registry import primitive_op
 
 #: Rules may ask: a symbolic namespace declares nodes, this one computes numbers.
 symbolic = False
+
+#: A compiled plan's faster form of a primitive on Python floats: exactly the primitive's
+#: answer wherever it does not raise (where it raises, the plan runs interpreted). ``None``
+#: means the Python operator itself (``a / b`` for :func:`divide`).
+math_forms: dict[Callable[..., Any], Callable[..., Any] | None] = {}
+#: The primitives that give a Python float for Python floats (a plan need not check).
+float_closed: set[Callable[..., Any]] = set()
 
 
 def _elementwise(math_fn: Callable[[float], float], numpy_fn: Any) -> Callable[[Any], Any]:
@@ -58,6 +65,8 @@ def _elementwise(math_fn: Callable[[float], float], numpy_fn: Any) -> Callable[[
 
     apply.__name__ = numpy_fn.__name__
     apply.__doc__ = f"{numpy_fn.__name__} of a float (by math) or an array (by numpy)."
+    math_forms[apply] = math_fn
+    float_closed.add(apply)
     return apply
 
 
@@ -100,6 +109,11 @@ def power(a: Any, b: Any) -> Any:
     return np.power(a, b)
 
 
+math_forms[divide] = None
+math_forms[power] = math.pow
+float_closed.update((divide, power))
+
+
 def sigmoid(x: Any) -> Any:
     """The logistic function 1 / (1 + e^-x), computed from e^-|x| only, so it never overflows.
 
@@ -115,6 +129,9 @@ def sigmoid(x: Any) -> Any:
         return e / (1.0 + e)
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1.0, e) / (1.0 + e)
+
+
+float_closed.add(sigmoid)
 
 
 # --------------------------------------------------------------------------------------
@@ -173,6 +190,9 @@ def step(x: Any, at_zero: float = 0.0) -> Any:
     out = np.array(np.greater(x, 0), dtype=float_dtype(x))
     out[x == 0] = at_zero
     return out
+
+
+float_closed.add(step)  # with a float at_zero, as the rules give it
 
 
 def sign(x: Any) -> Any:
@@ -320,8 +340,13 @@ def call(op: Any, *args: Any) -> Any:
     return op.forward(*args)
 
 
-def errstate(**kwargs: str) -> Any:
-    """np.errstate here; a symbolic namespace has nothing to silence.
+#: What np.errstate does with a floating-point error of one kind (divide=, invalid=, ...).
+ErrorHandling = Literal["ignore", "warn", "raise", "call", "print", "log"]
+
+
+def errstate(*, divide: ErrorHandling | None = None, over: ErrorHandling | None = None,
+             under: ErrorHandling | None = None, invalid: ErrorHandling | None = None) -> Any:
+    """np.errstate here (None leaves that error as it is); a symbolic namespace silences nothing.
 
     Examples
     --------
@@ -329,7 +354,9 @@ def errstate(**kwargs: str) -> Any:
     ...     float(np.log(np.float64(0.0)))
     -inf
     """
-    return np.errstate(**kwargs) if kwargs else nullcontext()
+    if divide is over is under is invalid is None:
+        return nullcontext()  # nothing to change: skip np.errstate's cost
+    return np.errstate(divide=divide, over=over, under=under, invalid=invalid)
 
 
 def __getattr__(name: str) -> Any:

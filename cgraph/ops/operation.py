@@ -23,13 +23,16 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
 from cgraph.errors import InvalidOperationError, ShapeError
 from cgraph.ops.numeric import sum_to
 from cgraph.ops.registry import register
+
+#: An operation's own class, for copy() (typing.Self is Python 3.11's).
+_Op = TypeVar("_Op", bound="Operation")
 
 __all__ = ["Operation", "keeps_state", "unbroadcast"]
 
@@ -72,6 +75,21 @@ class Operation:
         signature of ``forward`` when not given.
     min_arity : int
         With ``arity`` None, the fewest inputs the op accepts (0 by default).
+    traced : bool
+        Whether a compiled plan may write this op's rule (and forward, see
+        ``inline_forward``) out as code, by running it once on symbols. True for
+        cgraph's own ops. A custom op is called as an object unless it sets it,
+        which promises that its rule uses only the primitives ``p`` and its
+        arguments, never state on ``self`` or outside, and does not branch on
+        the types of its values.
+    branches : tuple of int
+        The inputs of which the op passes on only the elements it selects
+        (``where``'s two branches): the elementwise nodes that feed them get
+        NaN-safe gradients (:func:`cgraph.ops.kinds.nan_safe`). Empty by default.
+    inline_forward : bool
+        Whether ``forward`` is made of Python operators only (``a + b``), the same
+        code for a value of any type, so that a plan may write it out instead
+        of calling it (False by default: the plan calls it).
 
     Attributes
     ----------
@@ -99,13 +117,18 @@ class Operation:
 
     name: ClassVar[str | None] = None
     aliases: ClassVar[tuple[str, ...]] = ()
-    arity: ClassVar[int | None] = None
+    arity: int | None = None  # a class attribute, which an instance may set (Einsum)
     #: The fewest inputs an op taking any number of them accepts (``arity`` None).
     min_arity: ClassVar[int] = 0
+    inline_forward: ClassVar[bool] = False
+    branches: ClassVar[tuple[int, ...]] = ()
+    traced: ClassVar[bool] = False
     needs_input_grad: tuple[bool, ...] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        if "traced" not in cls.__dict__:  # cgraph's own ops keep their promise; others say so
+            cls.traced = cls.__module__.startswith("cgraph.")
         if "arity" not in cls.__dict__:
             cls.arity = _arity_of(cls.forward)
         for key in ((cls.name,) if "name" in cls.__dict__ and cls.name else ()) + tuple(
@@ -299,7 +322,7 @@ class Operation:
         """
         return {}
 
-    def copy(self) -> Operation:
+    def copy(self: _Op) -> _Op:
         """A new instance with the same attributes (parameters, and any saved state).
 
         The graph calls this for every node declared from an instance, so an

@@ -55,7 +55,7 @@ def resolve_operation(op: Any, node: str, params: dict[str, Any] | None = None) 
         shown = op
         op = cls
     else:
-        shown = getattr(op, "name", None) or getattr(op, "__name__", "")
+        shown = str(getattr(op, "name", None) or getattr(op, "__name__", ""))
     if isinstance(op, type) and issubclass(op, Operation):
         _check_parameters(op, shown, node, params or {})
         try:
@@ -107,8 +107,8 @@ def _signature(cls: type[Operation]) -> str:
         return ""
     parts = []
     for parameter in parameters:
-        stars = {parameter.VAR_POSITIONAL: "*", parameter.VAR_KEYWORD: "**"}.get(
-            parameter.kind, "")
+        stars = ("*" if parameter.kind is parameter.VAR_POSITIONAL
+                 else "**" if parameter.kind is parameter.VAR_KEYWORD else "")
         text = f"{stars}{parameter.name}"
         if parameter.annotation is not parameter.empty:  # a string under PEP 563
             annotation = parameter.annotation
@@ -121,7 +121,8 @@ def _signature(cls: type[Operation]) -> str:
 
 def _check_parameters(cls: type[Operation], shown: str, node: str, params: dict[str, Any]) -> None:
     """Refuse, by name, parameters the constructor does not take and required ones not given."""
-    constructor = _constructor(cls)
+    # mypy takes no type[X] for Hashable (python/mypy#11470); a class is hashable.
+    constructor = _constructor(cls)  # type: ignore[arg-type]
     if constructor is None:  # no signature to read: the constructor itself judges
         return
     names, open_keywords, required, positional_only = constructor

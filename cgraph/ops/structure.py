@@ -11,6 +11,7 @@ its inputs rearranged: einsum's is an einsum, cross's a cross product.
 from __future__ import annotations
 
 import string
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -97,7 +98,7 @@ def _sides(tokens: Subscripts,
     return sides, span
 
 
-def _joined(operands: tuple[Subscripts, ...] | list[Subscripts], output: Subscripts) -> str:
+def _joined(operands: tuple[Subscripts, ...] | list[Subscripts], output: Sequence[str]) -> str:
     return ",".join("".join(tokens) for tokens in operands) + "->" + "".join(output)
 
 

@@ -11,7 +11,8 @@ number gives a Python float, as the elementwise ops do.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -299,7 +300,7 @@ class Mean(_Reduction, LinearMap):
 
 def _extreme(select: Any, name: str, x: Any, axis: int | tuple[int, ...] | None,
              keepdims: bool) -> Any:
-    """``select`` (np.max or np.min) of x over ``axis``: max and min, and their gradients' weights.
+    """``select`` (np.max or np.min) of x over ``axis``, refusing an empty x.
 
     Raises
     ------
@@ -316,6 +317,7 @@ def _extreme(select: Any, name: str, x: Any, axis: int | tuple[int, ...] | None,
 class _Extreme(_Reduction):
     """Max or min over ``axis``; the gradient goes to the extreme element, split among ties."""
 
+    name: ClassVar[str]  # each concrete class is registered under one
     select: Any  # np.max or np.min
 
     def forward(self, x: Any) -> Any:
@@ -394,7 +396,7 @@ class Reshape(LinearMap):
     name = "reshape"
 
     def __init__(self, shape: int | tuple[int, ...]) -> None:
-        self.shape = (shape,) if np.ndim(shape) == 0 else tuple(shape)
+        self.shape = tuple(shape) if isinstance(shape, Iterable) and np.ndim(shape) else (shape,)
 
     def params(self) -> dict[str, Any]:
         return {"shape": self.shape}

@@ -141,9 +141,8 @@ def apply(op: str | Operation, *inputs: Any, **params: Any) -> Term:
     >>> apply("sum", Term.node("x", np.ones(3)), axis=0).value
     3.0
     """
-    if isinstance(op, str):
-        op = OPERATIONS[op](**params)
-    return Term(op, inputs, op.forward(*map(value_of, inputs)))
+    instance: Operation = OPERATIONS[op](**params) if isinstance(op, str) else op
+    return Term(instance, inputs, instance.forward(*map(value_of, inputs)))
 
 
 class Builder:

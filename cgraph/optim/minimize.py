@@ -165,7 +165,8 @@ def _run(problem: Problem, optimizer: Optimizer, feeds: _Feeds, steps: int,
     while True:
         norm = problem.grad_norm(grads)
         previous = losses[-2] if nit else math.nan
-        message = success = None
+        message: str | None = None  # why it stops, set with success
+        success = False
         if tol is not None and norm <= tol:
             message = f"largest gradient element {norm:.3g} <= tol = {tol:g} after {nit} steps"
             success = True

@@ -27,6 +27,7 @@ from cgraph.engine.nodes import Input
 from cgraph.engine.passes import ones_like, run_forward
 from cgraph.engine.schedule import Schedule
 from cgraph.errors import GraphError, InvalidOperationError, NoGradientError, OperationError
+from cgraph.ops.kinds import nan_safe
 from cgraph.ops.terms import Builder, Term, apply
 from cgraph.transforms.forward_mode import point_of
 
@@ -76,7 +77,7 @@ def wrt_names(cg: GraphCore, wrt: str | Sequence[str], what: str) -> list[str]:
 
 def gradient_graph(
     cg: G, root: str | None, wrt: str | Sequence[str],
-    feed: dict[str, Any] | None = None,
+    feed: Mapping[str, Any] | None = None,
 ) -> G:
     """The backward pass as a new graph of named nodes, to draw, read or differentiate again.
 
@@ -217,6 +218,7 @@ class TermDeclarer:
                 self.gg.add_constant(self.constants[key], term)
             return self.constants[key]
         if term.name is None:
+            assert term.op is not None  # a term not yet a node is an op's
             inputs = [self.declare(item, None, prefix) for item in term.inputs]
             label = name or self.label(prefix, term.op.name or type(term.op).__name__.lower())
             self.gg.add_computation_node(label, term.op, inputs)
@@ -283,6 +285,9 @@ class _Declarer(TermDeclarer):
             except Exception as error:
                 raise rule_failure(f"gradient graph of {root!r}", node, error) from error
             rule = rule if isinstance(rule, tuple) else (rule,)
+            if schedule.guarded is not None and schedule.guarded[pos] and len(rule) == len(parents):
+                # It feeds a where, as in backward: zero times its derivative counts as zero.
+                rule = nan_safe(builder, self.term(upstream), rule)
             if len(rule) != len(parents):
                 raise InvalidOperationError(
                     f"node {node.name!r}: {type(op).__name__}'s pullback returned "

@@ -131,11 +131,11 @@ class _TangentDeclarer(TermDeclarer):
         tangent_of: list[str | None] = [None] * len(schedule.nodes)
         for pos, leaf in enumerate(schedule.nodes[: schedule.leaf_count]):
             if leaf.name in seeds:
-                tangent_of[pos] = tangent_name(root, leaf.name)
-                tg.add_input(tangent_of[pos], seeds[leaf.name])
+                tangent = tangent_of[pos] = tangent_name(root, leaf.name)
+                tg.add_input(tangent, seeds[leaf.name])
         builder = Builder()
         for pos, node, op, parents in schedule.steps:
-            incoming = tuple(None if tangent_of[parent] is None else self.term(tangent_of[parent])
+            incoming = tuple(None if (name := tangent_of[parent]) is None else self.term(name)
                              for parent in parents)
             if all(tangent is None for tangent in incoming):
                 continue

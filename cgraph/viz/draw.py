@@ -118,8 +118,10 @@ def _html_label(box: Box) -> str:
 # --------------------------------------------------------------------------------------
 
 _FONT_SIZE = 9.0  # points, at full scale
-_CHAR_WIDTH = 0.075  # inches per character at _FONT_SIZE
+_TEXT_PADDING = 0.1  # inches between a box's widest line and each of its sides
+_TEXT_SLACK = 1.1  # pixel hinting widens small text (3 to 8 pixels high) by up to 8%
 _LINE_HEIGHT = 0.18  # inches per line of text at _FONT_SIZE
+_MARGIN = 0.2  # inches around the drawing
 _MAX_FIGURE_INCHES = 40.0  # larger drawings are scaled down, text with them
 REPR_MAX_NODES = 100  # Jupyter falls back to the text repr beyond this
 
@@ -148,7 +150,9 @@ def draw(
         With ``root``: only nodes at most this many steps above it.
     collapse : bool, str or iterable of str, optional
         Draw the nodes named ``prefix/...`` as one box per prefix: ``True`` for
-        every prefix before the first ``/``, or the prefixes to collapse.
+        every prefix before the first ``/``, or the prefixes to collapse. By
+        default each use of a subgraph (``add_subgraph``) is one box; ``False``
+        draws every node.
     ax : matplotlib.axes.Axes, optional
         Draw on these axes; by default on a new pyplot figure sized to the graph.
     path : str, optional
@@ -270,8 +274,7 @@ class _Geometry:
 
     def __init__(self, view: View) -> None:
         self.layout = layout(view)
-        widest = max(len(text) for box in view.boxes for _, text in box.lines)
-        self.width = max(1.0, _CHAR_WIDTH * widest + 0.25)
+        self.width = max(1.0, _TEXT_SLACK * _widest_line(view) + 2 * _TEXT_PADDING)
         self.heights = [_LINE_HEIGHT * len(box.lines) + 0.15 for box in view.boxes]
         self.column = self.width + 0.6
         self.row = max(self.heights) + 0.35
@@ -279,7 +282,9 @@ class _Geometry:
         self.rows = max(self.layout.slots.values())
 
     def extent(self) -> tuple[float, float]:
-        return self.layers * self.column, self.rows * self.row
+        """The axes' limits' width and height, margins included: what must fit the Axes."""
+        return ((self.layers - 1) * self.column + self.width + 2 * _MARGIN,
+                self.rows * self.row + 2 * _MARGIN)
 
     def figure_size(self) -> tuple[float, float]:
         width, height = self.extent()
@@ -292,6 +297,31 @@ class _Geometry:
         return layer * self.column, -(slot - (self.layout.slots[layer] - 1) / 2) * self.row
 
 
+def _widest_line(view: View) -> float:
+    """How wide the widest line of any box is drawn at _FONT_SIZE, in inches.
+
+    Each line is measured as the sum of its characters' advances in the font itself,
+    as text is laid out: digits and capitals are wider than the average letter, so
+    a count of characters is not enough. Kerning, pixel hinting and an SVG viewer's
+    own copy of the font change the width a little; _TEXT_SLACK absorbs that.
+    """
+    from matplotlib.font_manager import FontProperties, findfont, get_font
+
+    advance: dict[tuple[str, str], float] = {}  # (weight, character) -> points, measured once
+    widest = 0.0
+    for box in view.boxes:
+        for role, text in box.lines:
+            weight = "bold" if role == "name" else "normal"  # as _render draws them
+            for char in text:
+                if (weight, char) not in advance:
+                    font = get_font(findfont(FontProperties(weight=weight)))  # cached
+                    font.set_size(_FONT_SIZE, 72)  # at 72 dots per inch a dot is a point
+                    # linearHoriAdvance: the advance before hinting, in 16.16 fixed point
+                    advance[weight, char] = font.load_char(ord(char)).linearHoriAdvance / 65536
+            widest = max(widest, sum(advance[weight, char] for char in text))
+    return widest / 72.0
+
+
 def _render(view: View, geometry: _Geometry, ax: Any) -> None:
     from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
     from matplotlib.path import Path as CurvePath
@@ -299,8 +329,10 @@ def _render(view: View, geometry: _Geometry, ax: Any) -> None:
     width, height = geometry.extent()
     box = ax.get_position()
     axes_inches = (box.width * ax.figure.get_figwidth(), box.height * ax.figure.get_figheight())
-    scale = min(axes_inches[0] / width, axes_inches[1] / height)  # text shrinks with the boxes
-    font = max(2.0, _FONT_SIZE * min(scale, 1.5))
+    # The equal aspect fits the limits to the Axes by this factor, inches per unit; the text
+    # shrinks with the boxes, however small, so it stays inside them (zoom into an SVG).
+    scale = min(axes_inches[0] / width, axes_inches[1] / height)
+    font = _FONT_SIZE * min(scale, 1.5)
     half = geometry.width / 2
     colours = {"value": VALUE_COLOUR, "grad": GRADIENT_COLOUR, "op": "#333333"}
     positions = geometry.layout.positions
@@ -336,8 +368,8 @@ def _render(view: View, geometry: _Geometry, ax: Any) -> None:
             arrowstyle="-|>", mutation_scale=10 * min(scale, 1),
             connectionstyle=f"arc3,rad={bend}", color="#555555", linewidth=0.8,
             shrinkA=0, shrinkB=0, zorder=1))
-    margin = 0.2  # slots are centred on y = 0, so the drawing spans +- height / 2
-    ax.set_xlim(-half - margin, (geometry.layers - 1) * geometry.column + half + margin)
-    ax.set_ylim(-height / 2 - margin, height / 2 + margin)
+    # The limits span exactly geometry.extent(): the slots are centred on y = 0.
+    ax.set_xlim(-half - _MARGIN, -half - _MARGIN + width)
+    ax.set_ylim(-height / 2, height / 2)
     ax.set_aspect("equal")
     ax.set_axis_off()

@@ -312,7 +312,7 @@ def _differentiated_root(cg: GraphCore, root: str | None) -> Node:
             f"explain needs the gradients of a backward pass: call forward({name!r}) and "
             f"backward({name!r}) first (every forward clears the gradients)",
             nodes=[root] if root else [])
-    if asked is not None and asked is not last.root:
+    if root is not None and asked is not last.root:
         raise NotComputedError(
             f"explain of {root!r}: the last backward was of {last.root.name!r}; call "
             f"forward({root!r}) and backward({root!r}) first",

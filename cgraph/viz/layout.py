@@ -63,7 +63,9 @@ def build_view(
     """The boxes and edges to draw, after ``root``, ``depth`` and ``collapse``.
 
     A node used twice by one op (``mul(x, x)``) gives two edges; edges into or
-    out of a collapsed group are kept once per pair of boxes.
+    out of a collapsed group are kept once per pair of boxes. ``collapse=None``
+    (the default) collapses each use of a subgraph (``cg.subgraphs``), if any;
+    ``collapse=False`` collapses nothing.
 
     Examples
     --------
@@ -80,6 +82,8 @@ def build_view(
     if depth is not None and (root is None or depth < 0):
         raise GraphError(f"depth={depth} counts steps up from a root: give root= too and a "
                          "depth of 0 or more, e.g. draw(root='loss', depth=2)")
+    if collapse is None:  # each use of a subgraph is one box, until asked otherwise
+        collapse = list(cg.subgraphs) or None
     nodes, cut = _selected(cg, root, depth, max_nodes if not collapse else None)
     group_of = _grouping(collapse)
     boxes: list[Box] = []

@@ -1,0 +1,371 @@
+"""Compiled plans compute what the interpreter computes, bit for bit, and only that.
+
+A plan (``cgraph.engine.plan``) is generated straight-line code for one
+schedule. Everything here compares it with the interpreter
+(``cgraph.engine.passes``) exactly: the same types, shapes and bytes for every
+value and every gradient, over every registered op (on floats and on
+broadcasting arrays), over random graphs (whole and cut into chunks of a few
+operations), and through the classic API. Then the code itself: it names no
+node and prints no value, whatever the names and values; and a pass the plan
+cannot finish falls back to the interpreter, which names the node.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import struct
+import sys
+import tokenize
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from strategies import DOMAINS, TENSOR_CASES, op_cases, random_graphs
+
+from cgraph import OPERATIONS, ComputationalGraph, GraphError, Operation
+from cgraph.engine import plan as plan_module
+from cgraph.engine.passes import leaf_values, ones_like, run_backward, run_forward
+from cgraph.engine.plan import compiled
+
+
+def _ships_with_cgraph(cls: type[Operation]) -> bool:
+    module = sys.modules.get(cls.__module__)
+    return cls.__module__.startswith("cgraph.") and getattr(module, cls.__qualname__, None) is cls
+
+
+OP_CASES = [pytest.param(case, id=case.id)
+            for cls in sorted({c for c in OPERATIONS.values() if _ships_with_cgraph(c)},
+                              key=lambda c: c.name)
+            if cls in DOMAINS or cls in TENSOR_CASES
+            for case in op_cases(cls)]
+
+
+#: The ops whose forward is scipy.special's.
+SCIPY_OPS = {"lgamma", "digamma", "polygamma"}
+
+
+def _bits(value):
+    """What must match exactly: the type, and the bytes of a float or an array."""
+    if type(value) is float:
+        return (float, struct.pack("<d", value))
+    if isinstance(value, np.ndarray):
+        return (np.ndarray, value.dtype.str, value.shape, value.tobytes())
+    return (type(value), value)
+
+
+def _passes(schedule, feed=None, seed=None):
+    """The interpreter's values and gradients, and the plan's, for one schedule."""
+    feed = feed or {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        values = run_forward(schedule, feed)
+        seed = ones_like(values[-1]) if seed is None else seed
+        grads = run_backward(schedule, values, seed)
+        plan = compiled(schedule, leaf_values(schedule, feed))
+        plan_values = leaf_values(schedule, feed)
+        plan.forward(plan_values)
+        plan_grads = plan.backward(plan_values, seed)
+    return (values, grads), (plan_values, plan_grads), plan
+
+
+def assert_same_passes(schedule, feed=None, seed=None):
+    (values, grads), (plan_values, plan_grads), plan = _passes(schedule, feed, seed)
+    for pos, node in enumerate(schedule.nodes):
+        assert _bits(plan_values[pos]) == _bits(values[pos]), f"value of {node.name}"
+        assert _bits(plan_grads[pos]) == _bits(grads[pos]), f"gradient of {node.name}"
+    return plan
+
+
+# --------------------------------------------------------------------------------------
+# The same numbers
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("case", OP_CASES)
+@settings(max_examples=4, deadline=None)
+@given(data=st.data())
+def test_every_op_gives_the_interpreters_values_and_gradients_bit_for_bit(case, data):
+    if case.op_class.name in SCIPY_OPS:
+        pytest.importorskip("scipy", reason=f"{case.op_class.name} needs scipy.special")
+    _, arguments = case.draw(data)
+    cg = ComputationalGraph()
+    names = [f"x{i}" for i in range(len(arguments))]
+    for index, (name, value) in enumerate(zip(names, arguments, strict=True)):
+        cg.add_input(name, value, trainable=index not in case.fixed)
+    cg.add_computation_node("y", case.op(), names)
+    assert_same_passes(cg.schedule("y"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(graph=random_graphs(max_nodes=30))
+def test_random_graphs_give_the_interpreters_numbers_bit_for_bit(graph):
+    assert_same_passes(graph.build().schedule(graph.root))
+
+
+@settings(max_examples=30, deadline=None)
+@given(graph=random_graphs(max_nodes=30), chunk=st.integers(1, 4))
+def test_plans_cut_into_chunks_give_the_same_numbers(graph, chunk):
+    original = plan_module.CHUNK
+    plan_module.CHUNK = chunk
+    try:
+        plan = assert_same_passes(graph.build().schedule(graph.root))
+        source = plan.source
+    finally:
+        plan_module.CHUNK = original
+    chunks = -(-len(plan.schedule.steps) // chunk)
+    assert source.count("def forward_") == (chunks if chunks > 1 else 0)
+
+
+def _scalar_graph(size: int, seed: int = 0) -> ComputationalGraph:
+    """A random DAG on Python floats where nodes have up to five children."""
+    rng = np.random.default_rng(seed)
+    cg = ComputationalGraph()
+    cg.add_inputs(**{f"x{i}": float(rng.uniform(0.5, 1.5)) for i in range(5)})
+    names = list(cg.inputs)
+    ops = ["add", "mul", "sub", "tanh", "sigmoid", "sin", "square", "neg"]
+    for i in range(size):
+        op = ops[rng.integers(len(ops))]
+        arity = OPERATIONS[op].arity
+        parents = tuple(names[j] for j in rng.integers(max(0, len(names) - 8), len(names), arity))
+        cg.add_computation_node(f"n{i}", op, parents)
+        names.append(f"n{i}")
+    return cg
+
+
+def test_a_node_with_many_children_sums_them_in_the_interpreters_order():
+    cg = _scalar_graph(400)
+    plan = assert_same_passes(cg.schedule("n399"))
+    assert re.search(r"g\d+ = \w+ \+ \w+ \+ \w+", plan.source)  # three or more, in one sum
+
+
+def test_an_input_used_twice_by_one_op_gets_both_gradients():
+    cg = ComputationalGraph()
+    cg.add_inputs(x=3.0)
+    cg.add_computation_node("y", "mul", ("x", "x"))
+    assert_same_passes(cg.schedule("y"))
+    assert cg.compile("y").gradients() == {"x": 6.0}
+
+
+def test_classic_custom_ops_are_called_and_keep_their_state():
+    class Cube(Operation):
+        def forward(self, x):
+            self.x = x
+            return x ** 3
+
+        def backward(self, upstream):
+            return (3 * self.x ** 2 * upstream,)
+
+    cg = ComputationalGraph()
+    cg.add_inputs(x=2.0)
+    cg.add_computation_node("c", Cube, ("x",))
+    cg.add_computation_node("y", "sin", ("c",))
+    plan = cg.compile("y")
+    assert plan.plan.inlined == 2  # sin's forward and rule; the cube is called
+    assert plan.gradients() == {"x": math.cos(8.0) * 12.0}
+
+
+# --------------------------------------------------------------------------------------
+# By default, through the classic API
+# --------------------------------------------------------------------------------------
+
+
+def _fxy() -> ComputationalGraph:
+    cg = ComputationalGraph()
+    cg.add_inputs(x=2.0, y=-4.0)
+    cg.add_computation_node("sigy", "sigmoid", ("y",))
+    cg.add_computation_node("num", "add", ("x", "sigy"))
+    cg.add_computation_node("sigx", "sigmoid", ("x",))
+    cg.add_computation_node("xpy", "add", ("x", "y"))
+    cg.add_computation_node("sq", "square", ("xpy",))
+    cg.add_computation_node("denom", "add", ("sigx", "sq"))
+    cg.add_computation_node("f", "div", ("num", "denom"))
+    return cg
+
+
+def _descend(cg: ComputationalGraph, steps: int) -> list[tuple[float, float]]:
+    x, y = cg.inputs["x"], cg.inputs["y"]
+    trace = []
+    for _ in range(steps):
+        cg.forward("f")
+        grads = cg.backward("f")
+        x.output -= 0.1 * grads["x"]
+        y.output -= 0.1 * grads["y"]
+        trace.append((grads["x"], grads["y"]))
+    return trace
+
+
+def test_the_seeds_loop_runs_a_plan_and_descends_exactly_as_interpreted():
+    planned, interpreted = _fxy(), _fxy()
+    interpreted.use_plans = False
+    assert _descend(planned, 50) == _descend(interpreted, 50)
+    assert planned.schedule("f").plan is not None
+    assert interpreted.schedule("f").plan is None
+    assert planned.get_gradient("sigx") == interpreted.get_gradient("sigx")
+    assert planned.nodes["denom"].output == interpreted.nodes["denom"].output
+
+
+def test_a_plan_is_written_on_the_third_pass_and_dropped_with_the_structure():
+    cg = _fxy()
+    for expected in (False, False, True):
+        cg.forward("f")
+        assert (cg.schedule("f").plan is not None) is expected
+    cg.add_computation_node("g", "neg", ("f",))
+    assert cg.schedule("f").plan is None
+
+
+def test_feeding_arrays_after_floats_writes_a_plan_for_arrays():
+    cg = _fxy()
+    plan = cg.compile("f")
+    assert plan() == pytest.approx(0.41345423252018193)
+    x = np.array([2.0, 0.5])
+    value = cg.forward("f", feed={"x": x})
+    grads = cg.backward("f")
+    reference = _fxy()
+    reference.use_plans = False
+    assert _bits(value) == _bits(reference.forward("f", feed={"x": x}))
+    assert _bits(grads["x"]) == _bits(reference.backward("f")["x"])
+    assert set(cg.schedule("f").plans) == {(True, True), (False, True)}
+
+
+def test_math_overflow_falls_back_to_numpys_answer_as_the_interpreter_does():
+    cg = ComputationalGraph()
+    cg.add_inputs(x=1000.0)
+    cg.add_computation_node("y", "exp", ("x",))
+    cg.compile("y")
+    with pytest.warns(RuntimeWarning, match="overflow"):
+        assert cg.forward("y") == math.inf
+
+
+def test_an_error_in_a_planned_pass_names_the_node():
+    cg = ComputationalGraph()
+    cg.add_inputs(a=np.ones(3), b=np.ones(3))
+    cg.add_computation_node("ab", "matmul", ("a", "b"))
+    cg.add_computation_node("y", "sin", ("ab",))
+    cg.compile("y")
+    with pytest.raises(GraphError) as caught:
+        cg.forward("y", feed={"b": np.ones(4)})
+    assert "ab" in caught.value.nodes
+
+
+def test_the_switch_turns_plans_off_for_one_graph():
+    cg = _fxy()
+    cg.use_plans = False
+    for _ in range(5):
+        cg.forward("f")
+    assert cg.schedule("f").plan is None
+    assert ComputationalGraph.use_plans is True
+
+
+# --------------------------------------------------------------------------------------
+# The code: only the library's names, no value printed
+# --------------------------------------------------------------------------------------
+
+HOSTILE = ["x'); import os; os.system('echo owned') #", "__import__('os')", "a\nb = 1",
+           "{x0}", "v1", "G[0]", "k0"]
+ALLOWED = re.compile(r"(?:[vgcsk]\d+(?:_\d+)?|V|G|seed|make|(?:for|back)ward(?:_\d+)?|def|"
+                     r"return|if|else|not|or|and|is|None|True|False|type|float|tuple|len|raise|"
+                     r"abs|pass)\Z")
+
+
+def _tokens(source: str) -> list[tokenize.TokenInfo]:
+    return list(tokenize.generate_tokens(io.StringIO(source).readline))
+
+
+def test_the_source_holds_only_names_the_library_made_and_no_value():
+    cg = ComputationalGraph()
+    cg.add_inputs(**{"p": 1.5})
+    for index, name in enumerate(HOSTILE):
+        cg.add_input(name, 0.25 * (index + 1))
+    cg.add_constant("c", 123.456)
+    previous = "p"
+    for index, name in enumerate([*HOSTILE, "c"]):
+        node = f"{name}!{index}"
+        cg.add_computation_node(node, "mul" if index % 2 else "add", (previous, name))
+        previous = node
+    cg.add_computation_node("out", "pow", (previous, "p"))  # a rule called as an object
+    plan = cg.compile("out")
+    source = plan.source
+    for token in _tokens(source):
+        assert token.type != tokenize.STRING, token
+        if token.type == tokenize.NAME:
+            assert ALLOWED.match(token.string), token.string
+        if token.type == tokenize.NUMBER:
+            assert token.string.isdigit(), token.string  # positions only, never a value
+    assert "123.456" not in source
+    assert "owned" not in source
+    assert sorted(plan.variables.values()) == sorted(n.name for n in cg.schedule("out").nodes)
+    assert_same_passes(cg.schedule("out"))
+
+
+def test_a_ten_thousand_node_graph_compiles_and_gives_the_same_numbers():
+    # Its compile time is measured in benchmarks/bench_random_dag.py, not here.
+    cg = _scalar_graph(10_000, seed=1)
+    assert_same_passes(cg.schedule("n9999"))
+
+
+@pytest.mark.slow
+def test_a_long_chain_compiles_in_chunks_without_recursion():
+    cg = ComputationalGraph()
+    cg.add_inputs(x0=1.0)
+    for i in range(1, 50_001):
+        cg.add_computation_node(f"x{i}", "sin", (f"x{i - 1}",))
+    plan = cg.compile("x50000")
+    assert plan.source.count("def forward_") == 50_000 // plan_module.CHUNK  # (under 100,000)
+    assert_same_passes(cg.schedule("x50000"))
+
+
+def test_an_elementwise_op_that_gives_a_numpy_scalar_for_floats_gets_a_plan_that_checks_nothing():
+    from cgraph.ops.kinds import Elementwise
+
+    class Half(Elementwise):
+        def forward(self, x):
+            return np.float64(x) / 2  # not a Python float: the plan must not take it for one
+
+        def pullback(self, p, upstream, output, x):
+            return (upstream / 2,)
+
+    def graph():
+        cg = ComputationalGraph()
+        cg.add_inputs(x=3.0)
+        cg.add_computation_node("h", Half, ("x",))
+        cg.add_computation_node("y", "exp", ("h",))
+        return cg
+
+    planned, interpreted = graph(), graph()
+    interpreted.use_plans = False
+    planned.compile("y")
+    assert _bits(planned.forward("y")) == _bits(interpreted.forward("y"))
+    assert planned.backward("y") == interpreted.backward("y")
+    assert planned.schedule("y").plan.trust_outputs is False
+    assert _bits(planned.forward("y")) == _bits(interpreted.forward("y"))
+
+
+def test_value_and_grad_is_forward_and_backward_as_a_pure_function():
+    cg, reference = _fxy(), _fxy()
+    reference.use_plans = False
+    f = cg.compile("f")
+    value, grads = f.value_and_grad(feed={"y": -3.0})
+    assert value == reference.forward("f", feed={"y": -3.0})
+    assert grads == reference.backward("f")
+    assert cg.nodes["f"].output is None  # the graph kept nothing
+    assert cg.last_pass is None
+    x = np.array([1.0, 2.0])
+    value, grads = f.value_and_grad(feed={"x": x})
+    assert _bits(value) == _bits(reference.forward("f", feed={"x": x}))
+    assert _bits(grads["x"]) == _bits(reference.backward("f")["x"])
+    cg.add_computation_node("g", "neg", ("f",))  # a new structure: compiled again
+    assert f.value_and_grad() == (reference.forward("f"), reference.backward("f"))
+
+
+def test_value_and_grad_names_the_node_that_fails():
+    cg = ComputationalGraph()
+    cg.add_inputs(a=np.ones(3), b=np.ones(3))
+    cg.add_computation_node("ab", "matmul", ("a", "b"))
+    f = cg.compile("ab")
+    with pytest.raises(GraphError) as caught:
+        f.value_and_grad(feed={"b": np.ones(4)})
+    assert "ab" in caught.value.nodes
