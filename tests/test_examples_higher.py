@@ -37,3 +37,19 @@ def test_newton_converges_in_a_few_dozen_steps_and_gradient_descent_in_thousands
         assert norm <= 1e-8  # below 1e-8, printed to 3 digits
         assert distance < 1e-6
         assert np.hypot(x - 1, y - 1) == pytest.approx(distance, rel=0.1, abs=1e-9)
+
+
+def test_saddle_point_solves_grad_l_zero_both_ways_and_is_a_saddle():
+    out = output("saddle_point.py")
+    x = number_after("subgraph): x =", out)
+    y = number_after(f"x = {x:.10f}, y =", out)
+    # grad L = 0: y = x / 2 and 2.5 x + cos(x) = 0
+    assert y == pytest.approx(x / 2, abs=1e-9)
+    assert 2.5 * x + np.cos(x) == pytest.approx(0.0, abs=1e-8)
+    assert number_after("largest difference between the two:", out) <= 1e-12
+    assert number_after("|grad L| there:", out) <= 1e-8
+    assert "(a saddle)" in out
+    low = number_after("Hessian eigenvalues there:", out)
+    assert low < 0
+    assert re.search(r"gradient graph as subgraph\s+\d+\s+[\d.]+ ms\s+[\d.]+ ms", out)
+    assert re.search(r"declared node by node\s+\d+\s+[\d.]+ ms\s+[\d.]+ ms", out)

@@ -317,14 +317,19 @@ class GraphCore:
             edges: list[tuple[str, str]] = []
             try:
                 for count, declaration in enumerate(declarations, start=1):
-                    name, op, inputs, params = _unpacked(declaration, count)
+                    if type(declaration) is tuple and len(declaration) == 3:  # the usual form
+                        name, op, inputs = declaration
+                        params: dict[str, Any] = {}
+                    else:
+                        name, op, inputs, params = _unpacked(declaration, count)
                     try:
                         node = self._new_operation(name, op, inputs, params)
                     except GraphError as error:
                         raise _numbered(error, count, declarations) from error
                     nodes[name] = operations[name] = node
                     added.append(node)
-                    edges += [(parent.name, name) for parent in node.parents]
+                    for parent in node.parents:
+                        edges.append((parent.name, name))
             except BaseException:
                 for node in added:  # all or nothing: the graph as it was
                     del nodes[node.name], operations[node.name]
