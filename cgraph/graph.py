@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from cgraph import expressions, io, subgraphs, transforms, viz
+from cgraph import expressions, io, loops, subgraphs, transforms, viz
 from cgraph.engine import GraphCore
 
 __all__ = ["ComputationalGraph", "from_expression"]
@@ -100,6 +100,32 @@ class ComputationalGraph(GraphCore):
         6.0
         """
         return subgraphs.add_subgraph(self, name, graph, inputs, outputs)
+
+    def add_loop(self, name: str, body: GraphCore, carry: Mapping[str, str],
+                 updates: Mapping[str, str], *, inputs: Mapping[str, str] | None = None,
+                 xs: Mapping[str, str] | None = None, steps: int | None = None,
+                 output: str | None = None, stack: bool = False, until: str | None = None,
+                 max_steps: int | None = None, checkpoint: int | None = None,
+                 check_finite: bool = False) -> str:
+        """Declare ``name``, ``body`` applied repeatedly: :func:`cgraph.loops.add_loop`.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> double = ComputationalGraph()
+        >>> double.add_inputs(a=0.0)
+        >>> double.add_computation_node("twice", "add", ("a", "a"))
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=3.0)
+        >>> cg.add_loop("x8", double, carry={"a": "x"}, updates={"a": "twice"}, steps=3)
+        'x8'
+        >>> cg.forward("x8"), cg.backward("x8")
+        (24.0, {'x': 8.0})
+        """
+        return loops.add_loop(self, name, body, carry, updates, inputs=inputs, xs=xs,
+                              steps=steps, output=output, stack=stack, until=until,
+                              max_steps=max_steps, checkpoint=checkpoint,
+                              check_finite=check_finite)
 
     def jvp(
         self,

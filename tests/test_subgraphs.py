@@ -186,3 +186,16 @@ def test_drawings_show_each_use_as_one_box_until_asked_otherwise():
     assert not any(key.startswith("cell@t2/") and key != "cell@t2/*" for key in boxes)
     every = [box.key for box in build_view(rnn, collapse=False).boxes]
     assert "cell@t2/pre_b" in every
+
+
+def test_an_input_fixed_in_the_subgraph_gets_its_gradient_when_bound_to_a_trainable_node():
+    cell = ComputationalGraph()
+    cell.add_inputs(w=np.array([[1.0, 2.0], [3.0, 4.0]]))
+    cell.add_input("x", np.zeros(2), trainable=False)  # data in the subgraph itself
+    cell.add_computation_node("y", "matmul", ("w", "x"))
+    cell.add_computation_node("s", "sum", ("y",))
+    cg = ComputationalGraph()
+    cg.add_inputs(X=np.array([1.0, -1.0]))  # trainable here
+    cg.add_subgraph("c", cell, {"x": "X"})
+    cg.forward("c/s")
+    np.testing.assert_array_equal(cg.backward("c/s")["X"], [4.0, 6.0])

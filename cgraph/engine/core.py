@@ -369,6 +369,8 @@ class GraphCore:
                 raise ArityError(f"node {name!r}: {problem}: {input_names}", nodes=[name])
         if all(map(_requires_grad, parents)):
             requires_grad = bool(parents)
+            if instance.needs_input_grad:  # an instance from another node (a subgraph's) may
+                instance.needs_input_grad = ()  # carry flags of its inputs there
         else:  # the default needs_input_grad, (), means every input needs a gradient
             needs = tuple(map(_requires_grad, parents))
             instance.needs_input_grad = _NEEDS.setdefault(needs, needs)
