@@ -46,12 +46,22 @@ def parse_options(
     run and of a full one; ``options.repeats`` is always set.
     """
     parser = argparse.ArgumentParser(description=description.splitlines()[0])
-    parser.add_argument("--quick", action="store_true",
-                        help="tiny sizes and few repeats: a smoke test, not a measurement")
-    parser.add_argument("--write", action="store_true",
-                        help="replace this benchmark's section of benchmarks/RESULTS.md")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="timed calls per contender (default: the benchmark's own)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="tiny sizes and few repeats: a smoke test, not a measurement",
+    )
+    parser.add_argument(
+        "--write",
+        action="store_true",
+        help="replace this benchmark's section of benchmarks/RESULTS.md",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="timed calls per contender (default: the benchmark's own)",
+    )
     options = parser.parse_args(argv)
     if options.repeats is None:
         options.repeats = repeats[0] if options.quick else repeats[1]
@@ -80,7 +90,9 @@ MEASURED: list[tuple[str, dict[str, float]]] = []
 
 
 def time_interleaved(
-    contenders: Mapping[str, Callable[[], object]], repeats: int, block: int = BLOCK,
+    contenders: Mapping[str, Callable[[], object]],
+    repeats: int,
+    block: int = BLOCK,
     label: str = "",
 ) -> dict[str, float]:
     """The median wall time in seconds of one call of each contender.
@@ -137,14 +149,16 @@ def check_agree(what: str, results: Mapping[str, Sequence[float]], rel: float = 
     for name, values in results.items():
         values = [float(value) for value in values]
         if len(values) != len(reference):
-            raise AssertionError(f"{what}: {name} gave {len(values)} numbers, "
-                                 f"{reference_name} {len(reference)}")
+            raise AssertionError(
+                f"{what}: {name} gave {len(values)} numbers, {reference_name} {len(reference)}"
+            )
         for i, (got, expected) in enumerate(zip(values, reference, strict=True)):
             if not math.isfinite(got):
                 raise AssertionError(f"{what}: {name} gave a non-finite number at {i}: {got}")
             if not math.isclose(got, float(expected), rel_tol=rel, abs_tol=rel):
-                raise AssertionError(f"{what}: {name} gave {got!r} at {i}, "
-                                     f"{reference_name} gave {float(expected)!r}")
+                raise AssertionError(
+                    f"{what}: {name} gave {got!r} at {i}, {reference_name} gave {float(expected)!r}"
+                )
 
 
 # --------------------------------------------------------------------------------------
@@ -183,15 +197,20 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
     """A markdown table padded into aligned columns, readable in a terminal too."""
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *rows, strict=True)]
     lines = [headers, ["-" * width for width in widths], *rows]
-    return "\n".join("| " + " | ".join(str(cell).ljust(width)
-                                      for cell, width in zip(line, widths, strict=True)) + " |"
-                     for line in lines)
+    return "\n".join(
+        "| "
+        + " | ".join(str(cell).ljust(width) for cell, width in zip(line, widths, strict=True))
+        + " |"
+        for line in lines
+    )
 
 
 def contender_table(times: Mapping[str, float], floor: str, count: int, unit: str) -> str:
     """One row per contender: time per call, time per ``unit`` and the ratio to the floor."""
-    rows = [[name, format_time(seconds), format_time(seconds / count),
-             f"{seconds / times[floor]:.2f}x"] for name, seconds in times.items()]
+    rows = [
+        [name, format_time(seconds), format_time(seconds / count), f"{seconds / times[floor]:.2f}x"]
+        for name, seconds in times.items()
+    ]
     return format_table(["contender", "per call", f"per {unit}", f"vs {floor}"], rows)
 
 
@@ -202,13 +221,20 @@ def speedup(times: Mapping[str, float], slower: str, faster: str) -> float:
 
 def targets_table(targets: Sequence[Target]) -> str:
     """One row per target: what, measured ratio, goal, and whether it is met."""
+
     def number(value: float, unit: str) -> str:
         return f"{value:.3g}x" if unit == "x" else f"{value:,.0f}{unit}"
 
     sign = {True: ">=", False: "<="}
-    rows = [[target.text, number(target.ratio, target.unit),
-             f"{sign[target.at_least]} {number(target.goal, target.unit)}",
-             "yes" if target.met else "**no**"] for target in targets]
+    rows = [
+        [
+            target.text,
+            number(target.ratio, target.unit),
+            f"{sign[target.at_least]} {number(target.goal, target.unit)}",
+            "yes" if target.met else "**no**",
+        ]
+        for target in targets
+    ]
     return format_table(["target", "measured", "goal", "met"], rows)
 
 
@@ -221,17 +247,21 @@ def environment(options: argparse.Namespace) -> str:
                 libraries.append(f"{package} {version(package)}")
     threads = "; torch on 1 thread" if "torch" in sys.modules else ""
     mode = "QUICK smoke run, not a measurement; " if options.quick else ""
-    return (f"{mode}Python {platform.python_version()}, {', '.join(libraries)}; "
-            f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs{threads}; "
-            f"median of {options.repeats} interleaved blocks of {BLOCK} calls; "
-            f"{time.strftime('%Y-%m-%d')}.")
+    return (
+        f"{mode}Python {platform.python_version()}, {', '.join(libraries)}; "
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs{threads}; "
+        f"median of {options.repeats} interleaved blocks of {BLOCK} calls; "
+        f"{time.strftime('%Y-%m-%d')}."
+    )
 
 
 def git_commit() -> str:
     """`` (git abc1234)`` for the repository's HEAD, ``+`` if modified; empty if unknown."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=RESULTS.parent, capture_output=True,
-                              text=True, check=True).stdout.strip()
+        return subprocess.run(
+            ["git", *args], cwd=RESULTS.parent, capture_output=True, text=True, check=True
+        ).stdout.strip()
 
     try:
         dirty = "+" if git("status", "--porcelain", "--untracked-files=no") else ""
@@ -240,15 +270,20 @@ def git_commit() -> str:
         return ""
 
 
-def report(key: str, title: str, summary: str, tables: Sequence[str],
-           targets: Sequence[Target], options: argparse.Namespace) -> None:
+def report(
+    key: str,
+    title: str,
+    summary: str,
+    tables: Sequence[str],
+    targets: Sequence[Target],
+    options: argparse.Namespace,
+) -> None:
     """Print a benchmark's tables and targets; with ``--write`` store them in RESULTS.md.
 
     The section is delimited by ``<!-- key -->`` and ``<!-- /key -->`` so that a
     re-run replaces it in place; a new section is appended at the end.
     """
-    body = "\n\n".join([summary, *tables, targets_table(targets),
-                        f"_{environment(options)}_"])
+    body = "\n\n".join([summary, *tables, targets_table(targets), f"_{environment(options)}_"])
     print(f"{title}\n\n{body}\n")
     if os.environ.get("CGRAPH_BENCH_JSON"):
         write_json(Path(os.environ["CGRAPH_BENCH_JSON"]), key, title, targets, options)
@@ -264,8 +299,9 @@ def report(key: str, title: str, summary: str, tables: Sequence[str],
         print(f"wrote section {key!r} of {RESULTS}", file=sys.stderr)
 
 
-def write_json(path: Path, key: str, title: str, targets: Sequence[Target],
-               options: argparse.Namespace) -> None:
+def write_json(
+    path: Path, key: str, title: str, targets: Sequence[Target], options: argparse.Namespace
+) -> None:
     """Write this run's medians, ratios and targets to ``path`` as JSON (``CGRAPH_BENCH_JSON``).
 
     A measurement's ratios are to its first contender, the floor its table
@@ -273,18 +309,38 @@ def write_json(path: Path, key: str, title: str, targets: Sequence[Target],
     file, so that a reader can check which engine was measured.
     """
     measurements = [
-        {"label": label, "floor": next(iter(medians)), "medians": medians,
-         "ratios": {name: seconds / next(iter(medians.values()))
-                    for name, seconds in medians.items()}}
-        for label, medians in MEASURED]
+        {
+            "label": label,
+            "floor": next(iter(medians)),
+            "medians": medians,
+            "ratios": {
+                name: seconds / next(iter(medians.values())) for name, seconds in medians.items()
+            },
+        }
+        for label, medians in MEASURED
+    ]
     record = {
-        "benchmark": key, "title": title, "quick": options.quick, "repeats": options.repeats,
-        "block": BLOCK, "measurements": measurements,
-        "targets": [{"text": target.text, "ratio": target.ratio, "goal": target.goal,
-                     "at_least": target.at_least, "unit": target.unit, "met": target.met}
-                    for target in targets],
-        "cgraph_files": {name: getattr(module, "__file__", None)
-                         for name, module in sorted(sys.modules.items())
-                         if name == "cgraph" or name.startswith("cgraph.")},
+        "benchmark": key,
+        "title": title,
+        "quick": options.quick,
+        "repeats": options.repeats,
+        "block": BLOCK,
+        "measurements": measurements,
+        "targets": [
+            {
+                "text": target.text,
+                "ratio": target.ratio,
+                "goal": target.goal,
+                "at_least": target.at_least,
+                "unit": target.unit,
+                "met": target.met,
+            }
+            for target in targets
+        ],
+        "cgraph_files": {
+            name: getattr(module, "__file__", None)
+            for name, module in sorted(sys.modules.items())
+            if name == "cgraph" or name.startswith("cgraph.")
+        },
     }
     path.write_text(json.dumps(record, indent=1) + "\n")

@@ -25,11 +25,16 @@ BINARY = ("add", "mul", "sub", "maximum")
 LIMIT = 4.0
 
 BOUNDS = {
-    "sigmoid": lambda a: 1.0, "tanh": lambda a: 1.0, "sin": lambda a: 1.0,
-    "square": lambda a: a * a, "neg": lambda a: a,
+    "sigmoid": lambda a: 1.0,
+    "tanh": lambda a: 1.0,
+    "sin": lambda a: 1.0,
+    "square": lambda a: a * a,
+    "neg": lambda a: a,
     "exp": lambda a: math.exp(a) if a <= 1.0 else math.inf,
-    "add": lambda a, b: a + b, "sub": lambda a, b: a + b,
-    "mul": lambda a, b: a * b, "maximum": max,
+    "add": lambda a, b: a + b,
+    "sub": lambda a, b: a + b,
+    "mul": lambda a, b: a * b,
+    "maximum": max,
 }
 
 
@@ -57,8 +62,10 @@ class RandomDag:
     def declarations(self) -> list[tuple[str, str, tuple[str, ...]]]:
         """``(name, op name, input names)`` for every operation node, in order."""
         first = len(self.inputs)
-        return [(self.names[first + j], op, tuple(self.names[p] for p in parents))
-                for j, (op, parents) in enumerate(self.ops)]
+        return [
+            (self.names[first + j], op, tuple(self.names[p] for p in parents))
+            for j, (op, parents) in enumerate(self.ops)
+        ]
 
 
 def random_dag(size: int, seed: int = 0, inputs: int = 100, window: int = 1000) -> RandomDag:

@@ -55,6 +55,7 @@ def declare_chain(names: list[str]) -> ComputationalGraph:
 
 def python_floor(size: int):
     """A call: the chain forward into a list, then back; returns x_{n-1} and d x_{n-1}/d x_0."""
+
     def run():
         values = [START] * size
         for i in range(1, size):
@@ -99,8 +100,13 @@ def memory_child(engine: str, size: int) -> None:
 
 def peak_bytes_per_node(engine: str, size: int) -> float:
     code = f"import bench_chain; bench_chain.memory_child({engine!r}, {size})"
-    child = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).parent,
-                           capture_output=True, text=True, check=True)
+    child = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return int(child.stdout.strip()) / size
 
 
@@ -126,10 +132,14 @@ def main() -> None:
     began = time.perf_counter()
     plan = cg.compile(root)  # larger than plans are written for by themselves: asked for
     compiled = time.perf_counter()
-    runs = {"python floor": python_floor(size), "cgraph": cgraph_run,
-            "cgraph compiled": compiled_run}
-    _harness.check_agree("x_{n-1} and its gradient with respect to x_0",
-                         {name: run() for name, run in runs.items()})
+    runs = {
+        "python floor": python_floor(size),
+        "cgraph": cgraph_run,
+        "cgraph compiled": compiled_run,
+    }
+    _harness.check_agree(
+        "x_{n-1} and its gradient with respect to x_0", {name: run() for name, run in runs.items()}
+    )
     times = _harness.time_interleaved(runs, options.repeats)
     engines = ("cgraph", "cgraph compiled", "python floor")
     memory = {name: peak_bytes_per_node(name, size) for name in engines}
@@ -143,37 +153,65 @@ def main() -> None:
 
     def bytes_row(name: str) -> list[str]:
         ratio = f"{memory[name] / floor_memory:.1f}x" if floor_memory else ""
-        return [f"peak memory per node, {name} (fresh process)", f"{memory[name]:,.0f} B",
-                f"{floor_memory:,.0f} B", ratio]
+        return [
+            f"peak memory per node, {name} (fresh process)",
+            f"{memory[name]:,.0f} B",
+            f"{floor_memory:,.0f} B",
+            ratio,
+        ]
 
     rows = [
         [f"declare {size:,} nodes (once)", per_node(declared - start), "", ""],
         ["first forward, builds the schedule (once)", per_node(first_forward - declared), "", ""],
-        [f"compile (once; {plan.plan.source.count('def forward_')} chunks)",
-         per_node(compiled - began), "", ""],
-        [f"forward + backward, interpreted (median of {options.repeats})",
-         per_node(times["cgraph"]), per_node(times["python floor"]), f"{steady:.2f}x"],
-        [f"forward + backward, compiled (median of {options.repeats})",
-         per_node(times["cgraph compiled"]), per_node(times["python floor"]), f"{planned:.2f}x"],
+        [
+            f"compile (once; {plan.plan.source.count('def forward_')} chunks)",
+            per_node(compiled - began),
+            "",
+            "",
+        ],
+        [
+            f"forward + backward, interpreted (median of {options.repeats})",
+            per_node(times["cgraph"]),
+            per_node(times["python floor"]),
+            f"{steady:.2f}x",
+        ],
+        [
+            f"forward + backward, compiled (median of {options.repeats})",
+            per_node(times["cgraph compiled"]),
+            per_node(times["python floor"]),
+            f"{planned:.2f}x",
+        ],
         bytes_row("cgraph"),
         bytes_row("cgraph compiled"),
     ]
     table = _harness.format_table(["measurement", "cgraph", "python floor", "ratio"], rows)
     targets = [
-        _harness.Target("cgraph forward + backward slower than the floor", steady, 10,
-                        at_least=False),
-        _harness.Target("compiled forward + backward slower than the floor", planned, 2,
-                        at_least=False),
-        _harness.Target("cgraph peak memory per node", memory["cgraph"], 1536, at_least=False,
-                        unit=" B"),
-        _harness.Target("compiled peak memory per node", memory["cgraph compiled"], 400,
-                        at_least=False, unit=" B"),
+        _harness.Target(
+            "cgraph forward + backward slower than the floor", steady, 10, at_least=False
+        ),
+        _harness.Target(
+            "compiled forward + backward slower than the floor", planned, 2, at_least=False
+        ),
+        _harness.Target(
+            "cgraph peak memory per node", memory["cgraph"], 1536, at_least=False, unit=" B"
+        ),
+        _harness.Target(
+            "compiled peak memory per node",
+            memory["cgraph compiled"],
+            400,
+            at_least=False,
+            unit=" B",
+        ),
     ]
     _harness.report(
-        "bench_chain", f"Chain of {size:,} nodes",
+        "bench_chain",
+        f"Chain of {size:,} nodes",
         f"x_(i+1) = sin(x_i) for {size:,} nodes, x_0 = 1: declaring it, the first forward pass, "
         "steady forward + backward against a plain Python loop, and peak memory per node.",
-        [table], targets, options)
+        [table],
+        targets,
+        options,
+    )
 
 
 if __name__ == "__main__":

@@ -45,18 +45,23 @@ KERNEL = 3
 def problem(batch, c_in, c_out, side):
     """The input and the layer's weight and bias: ``(x, w, b)``."""
     rng = np.random.default_rng(0)
-    return (rng.normal(size=(batch, c_in, side, side)),
-            rng.normal(0, (c_in * KERNEL * KERNEL) ** -0.5, (c_out, c_in, KERNEL, KERNEL)),
-            rng.normal(size=c_out))
+    return (
+        rng.normal(size=(batch, c_in, side, side)),
+        rng.normal(0, (c_in * KERNEL * KERNEL) ** -0.5, (c_out, c_in, KERNEL, KERNEL)),
+        rng.normal(size=c_out),
+    )
 
 
 def numpy_floor(x, w, b):
     """The pass by hand: im2col and tensordot forward, the three gradients backward."""
+
     def call():
         padded = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
         windows = sliding_window_view(padded, (KERNEL, KERNEL), axis=(2, 3))  # N, C, H, W, k, k
-        y = np.moveaxis(np.tensordot(windows, w, axes=((1, 4, 5), (1, 2, 3))), -1, 1) \
+        y = (
+            np.moveaxis(np.tensordot(windows, w, axes=((1, 4, 5), (1, 2, 3))), -1, 1)
             + b[:, None, None]
+        )
         u = 2.0 * y  # d loss / d y
         grad_b = u.sum(axis=(0, 2, 3))
         grad_w = np.tensordot(u, windows, axes=((0, 2, 3), (0, 2, 3)))
@@ -65,10 +70,9 @@ def numpy_floor(x, w, b):
         side_h, side_w = x.shape[2:]
         for i in range(KERNEL):
             for j in range(KERNEL):
-                grad_padded[:, :, i:i + side_h, j:j + side_w] += columns[..., i, j]
+                grad_padded[:, :, i : i + side_h, j : j + side_w] += columns[..., i, j]
         grad_x = grad_padded[:, :, 1:-1, 1:-1]
-        return [float(np.sum(y * y)), float(grad_x.sum()), float(grad_w.sum()),
-                float(grad_b.sum())]
+        return [float(np.sum(y * y)), float(grad_x.sum()), float(grad_w.sum()), float(grad_b.sum())]
 
     return call
 
@@ -84,8 +88,12 @@ def cgraph_engine(x, w, b):
     def call():
         loss = cg.forward("loss")
         grads = cg.backward("loss")
-        return [float(loss), float(grads["x"].sum()), float(grads["w"].sum()),
-                float(grads["b"].sum())]
+        return [
+            float(loss),
+            float(grads["x"].sum()),
+            float(grads["w"].sum()),
+            float(grads["b"].sum()),
+        ]
 
     return call
 
@@ -114,21 +122,33 @@ def main() -> None:
     for label, *sizes in QUICK_LAYERS if options.quick else LAYERS:
         data = problem(*sizes)
         calls = {name: make(*data) for name, make in ENGINES.items()}
-        _harness.check_agree(f"loss and gradient sums, {label}",
-                             {name: call() for name, call in calls.items()})
+        _harness.check_agree(
+            f"loss and gradient sums, {label}", {name: call() for name, call in calls.items()}
+        )
         times = _harness.time_interleaved(calls, options.repeats, label=label)
-        tables.append(f"**{label}** (batch {sizes[0]})\n\n"
-                      + _harness.contender_table(times, "numpy floor", 1, "pass"))
+        tables.append(
+            f"**{label}** (batch {sizes[0]})\n\n"
+            + _harness.contender_table(times, "numpy floor", 1, "pass")
+        )
         # A small layer's pass takes half a millisecond, so the graph's fixed cost shows.
         goal = 2.0 if sizes[3] <= 8 else 1.25
-        targets.append(_harness.Target(f"cgraph within {goal:.2f}x of the numpy floor, {label}",
-                                       times["cgraph"] / times["numpy floor"], goal,
-                                       at_least=False))
+        targets.append(
+            _harness.Target(
+                f"cgraph within {goal:.2f}x of the numpy floor, {label}",
+                times["cgraph"] / times["numpy floor"],
+                goal,
+                at_least=False,
+            )
+        )
     _harness.report(
-        "bench_conv2d", "A conv2d layer's forward and backward pass",
+        "bench_conv2d",
+        "A conv2d layer's forward and backward pass",
         "loss = sum(conv2d(x, w, b)^2), 3x3 kernels, padding 1, and its gradients in x, w and "
         "b, in float64; numpy's BLAS and torch on one thread.",
-        tables, targets, options)
+        tables,
+        targets,
+        options,
+    )
 
 
 if __name__ == "__main__":

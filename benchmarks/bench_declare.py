@@ -52,9 +52,11 @@ def main() -> None:
         cg.add_computation_nodes(declarations)
         return cg
 
-    contenders = {"networkx": declare_networkx,
-                  "cgraph": lambda: declare_cgraph(dag, declarations),
-                  "cgraph bulk": declare_bulk}
+    contenders = {
+        "networkx": declare_networkx,
+        "cgraph": lambda: declare_cgraph(dag, declarations),
+        "cgraph bulk": declare_bulk,
+    }
     expected = declare_networkx()
     for built in (declare_cgraph(dag, declarations).graph, declare_bulk().graph):
         if set(built.nodes) != set(expected.nodes) or set(built.edges) != set(expected.edges):
@@ -62,17 +64,29 @@ def main() -> None:
     del expected, built
 
     times = _harness.time_interleaved(contenders, options.repeats)
-    targets = [_harness.Target("cgraph slower than networkx",
-                               _harness.speedup(times, "cgraph", "networkx"), 2, at_least=False),
-               _harness.Target("cgraph bulk slower than networkx",
-                               _harness.speedup(times, "cgraph bulk", "networkx"), 1.3,
-                               at_least=False)]
+    targets = [
+        _harness.Target(
+            "cgraph slower than networkx",
+            _harness.speedup(times, "cgraph", "networkx"),
+            2,
+            at_least=False,
+        ),
+        _harness.Target(
+            "cgraph bulk slower than networkx",
+            _harness.speedup(times, "cgraph bulk", "networkx"),
+            1.3,
+            at_least=False,
+        ),
+    ]
     _harness.report(
-        "bench_declare", f"Declaring {len(dag):,} nodes",
+        "bench_declare",
+        f"Declaring {len(dag):,} nodes",
         f"Declaring the {len(dag):,} nodes of a random DAG ({len(dag.inputs)} inputs, "
         f"{sum(len(parents) for _, parents in dag.ops):,} edges) in a fresh graph.",
         [_harness.contender_table(times, "networkx", len(dag), "node")],
-        targets, options)
+        targets,
+        options,
+    )
 
 
 if __name__ == "__main__":

@@ -168,17 +168,23 @@ def torch_engine():
     return step, reset
 
 
-ENGINES = {"python floor": python_floor, "cgraph": cgraph_engine,
-           "cgraph interpreted": lambda: cgraph_engine(use_plans=False),
-           "cgraph value_and_grad": compiled_engine,
-           "micrograd": micrograd_engine, "torch": torch_engine}
+ENGINES = {
+    "python floor": python_floor,
+    "cgraph": cgraph_engine,
+    "cgraph interpreted": lambda: cgraph_engine(use_plans=False),
+    "cgraph value_and_grad": compiled_engine,
+    "micrograd": micrograd_engine,
+    "torch": torch_engine,
+}
 
 
 def descent(step, reset, steps):
     """A run of ``steps`` steps from the start; returns the gradients of every step."""
+
     def run():
         reset()
         return [step() for _ in range(steps)]
+
     return run
 
 
@@ -188,30 +194,44 @@ def main() -> None:
     runs = {name: descent(*make(), steps) for name, make in ENGINES.items()}
 
     gradients = {name: run() for name, run in runs.items()}
-    _harness.check_agree("gradients of the first 5 steps",
-                         {name: [float(g) for step in grads[:5] for g in step]
-                          for name, grads in gradients.items()})
-    _harness.check_agree(f"gradients of step {steps}",
-                         {name: [float(g) for g in grads[-1]] for name, grads in gradients.items()},
-                         rel=1e-6)
+    _harness.check_agree(
+        "gradients of the first 5 steps",
+        {name: [float(g) for step in grads[:5] for g in step] for name, grads in gradients.items()},
+    )
+    _harness.check_agree(
+        f"gradients of step {steps}",
+        {name: [float(g) for g in grads[-1]] for name, grads in gradients.items()},
+        rel=1e-6,
+    )
 
     times = _harness.time_interleaved(runs, options.repeats)
     targets = [
-        _harness.Target("cgraph slower than the floor",
-                        _harness.speedup(times, "cgraph", "python floor"), 2, at_least=False),
-        _harness.Target("cgraph value_and_grad slower than the floor",
-                        _harness.speedup(times, "cgraph value_and_grad", "python floor"), 2,
-                        at_least=False),
+        _harness.Target(
+            "cgraph slower than the floor",
+            _harness.speedup(times, "cgraph", "python floor"),
+            2,
+            at_least=False,
+        ),
+        _harness.Target(
+            "cgraph value_and_grad slower than the floor",
+            _harness.speedup(times, "cgraph value_and_grad", "python floor"),
+            2,
+            at_least=False,
+        ),
         _harness.Target("cgraph faster than torch", _harness.speedup(times, "torch", "cgraph"), 5),
-        _harness.Target("cgraph faster than micrograd",
-                        _harness.speedup(times, "micrograd", "cgraph"), 1.5),
+        _harness.Target(
+            "cgraph faster than micrograd", _harness.speedup(times, "micrograd", "cgraph"), 1.5
+        ),
     ]
     _harness.report(
-        "bench_fxy", "Gradient descent on f(x, y)",
+        "bench_fxy",
+        "Gradient descent on f(x, y)",
         f"One step (forward, backward, update of x and y) of f(x, y) = (x + sigmoid(y)) / "
         f"(sigmoid(x) + (x + y)^2); a call is {steps} steps from (2, -4), learning rate 0.1.",
         [_harness.contender_table(times, "python floor", steps, "step")],
-        targets, options)
+        targets,
+        options,
+    )
 
 
 if __name__ == "__main__":

@@ -46,15 +46,20 @@ def problem(quick):
     """The point, the direction and the weights: ``(x, v, W1, b, w2)``."""
     rng = np.random.default_rng(0)
     n_in, n_hidden = (100, 20) if quick else SIZES
-    return (rng.normal(size=n_in), rng.normal(size=n_in),
-            rng.normal(0, n_in ** -0.5, (n_hidden, n_in)), rng.normal(size=n_hidden),
-            rng.normal(0, n_hidden ** -0.5, n_hidden))
+    return (
+        rng.normal(size=n_in),
+        rng.normal(size=n_in),
+        rng.normal(0, n_in**-0.5, (n_hidden, n_in)),
+        rng.normal(size=n_hidden),
+        rng.normal(0, n_hidden**-0.5, n_hidden),
+    )
 
 
 def numpy_floor(x, v, w1, b, w2):
     def hvp():
         h = np.tanh(w1 @ x + b)
         return w1.T @ (w2 * -2.0 * h * (1.0 - h * h) * (w1 @ v))
+
     return hvp
 
 
@@ -93,6 +98,7 @@ def torch_engine(kind):
         if kind == "functional":
             return lambda: torch.autograd.functional.hvp(f, point, direction)[1].numpy()
         return lambda: torch.func.jvp(torch.func.grad(f), (point,), (direction,))[1].numpy()
+
     return make
 
 
@@ -113,22 +119,40 @@ def main() -> None:
     times = _harness.time_interleaved(runs, options.repeats)
     n_in, n_hidden = len(data[0]), len(data[3])
     targets = [
-        _harness.Target("cgraph hvp faster than torch hvp",
-                        _harness.speedup(times, "torch hvp", "cgraph hvp"), 1.2),
-        _harness.Target("cgraph hvp faster than torch.func",
-                        _harness.speedup(times, "torch.func", "cgraph hvp"), 1.0),
-        _harness.Target("cgraph hvp slower than the numpy floor",
-                        times["cgraph hvp"] / times["numpy floor"], 4.0, at_least=False),
-        _harness.Target("first call (building the gradient graph) slower than a cached one",
-                        times["cgraph first hvp"] / times["cgraph hvp"], 5.0, at_least=False),
+        _harness.Target(
+            "cgraph hvp faster than torch hvp",
+            _harness.speedup(times, "torch hvp", "cgraph hvp"),
+            1.2,
+        ),
+        _harness.Target(
+            "cgraph hvp faster than torch.func",
+            _harness.speedup(times, "torch.func", "cgraph hvp"),
+            1.0,
+        ),
+        _harness.Target(
+            "cgraph hvp slower than the numpy floor",
+            times["cgraph hvp"] / times["numpy floor"],
+            4.0,
+            at_least=False,
+        ),
+        _harness.Target(
+            "first call (building the gradient graph) slower than a cached one",
+            times["cgraph first hvp"] / times["cgraph hvp"],
+            5.0,
+            at_least=False,
+        ),
     ]
     _harness.report(
-        "bench_hvp", "The Hessian-vector product of a function of 1,000 inputs",
+        "bench_hvp",
+        "The Hessian-vector product of a function of 1,000 inputs",
         f"H v for f(x) = w2 . tanh(W1 x + b) with W1 ({n_hidden}, {n_in}) constant, x and v "
         f"in R^{n_in}; numpy's BLAS and torch on one thread. cgraph runs one forward-mode "
         "sweep of the gradient graph (forward over reverse) and never forms the "
         f"{n_in} x {n_in} Hessian.",
-        [_harness.contender_table(times, "numpy floor", 1, "product")], targets, options)
+        [_harness.contender_table(times, "numpy floor", 1, "product")],
+        targets,
+        options,
+    )
 
 
 if __name__ == "__main__":

@@ -45,14 +45,19 @@ def problem(quick):
     """The point and the weights: ``(x, W1, b, W2)``."""
     rng = np.random.default_rng(0)
     n_in, n_hidden, n_out = (100, 20, 10) if quick else SIZES
-    return (rng.normal(size=n_in), rng.normal(0, n_in ** -0.5, (n_hidden, n_in)),
-            rng.normal(size=n_hidden), rng.normal(0, n_hidden ** -0.5, (n_out, n_hidden)))
+    return (
+        rng.normal(size=n_in),
+        rng.normal(0, n_in**-0.5, (n_hidden, n_in)),
+        rng.normal(size=n_hidden),
+        rng.normal(0, n_hidden**-0.5, (n_out, n_hidden)),
+    )
 
 
 def numpy_floor(x, w1, b, w2):
     def jacobian():
         h = np.tanh(w1 @ x + b)
         return (w2 * (1 - h * h)) @ w1
+
     return jacobian
 
 
@@ -68,6 +73,7 @@ def cgraph_engine(mode):
         cg.add_computation_node("h", "tanh", ("z",))
         cg.add_computation_node("f", "matmul", ("W2", "h"))
         return lambda: cg.jacobian("f", "x", mode=mode)
+
     return make
 
 
@@ -81,6 +87,7 @@ def torch_engine(**options):
             return w2 @ torch.tanh(w1 @ x + b)
 
         return lambda: torch.autograd.functional.jacobian(f, point, **options).numpy()
+
     return make
 
 
@@ -102,24 +109,44 @@ def main() -> None:
     times = _harness.time_interleaved(runs, options.repeats)
     n_in, n_hidden, n_out = (len(data[0]), len(data[2]), len(data[3]))
     targets = [
-        _harness.Target("cgraph auto faster than torch's loop over rows",
-                        _harness.speedup(times, "torch", "cgraph auto"), 1.5),
-        _harness.Target("cgraph auto faster than torch vectorize",
-                        _harness.speedup(times, "torch vectorize", "cgraph auto"), 1.0),
-        _harness.Target("cgraph auto slower than the numpy floor",
-                        times["cgraph auto"] / times["numpy floor"], 5.0, at_least=False),
-        _harness.Target("cgraph forward faster than torch forward",
-                        _harness.speedup(times, "torch forward", "cgraph forward"), 1.0),
-        _harness.Target("auto (reverse) faster than forced forward mode",
-                        _harness.speedup(times, "cgraph forward", "cgraph auto"), 2.0),
+        _harness.Target(
+            "cgraph auto faster than torch's loop over rows",
+            _harness.speedup(times, "torch", "cgraph auto"),
+            1.5,
+        ),
+        _harness.Target(
+            "cgraph auto faster than torch vectorize",
+            _harness.speedup(times, "torch vectorize", "cgraph auto"),
+            1.0,
+        ),
+        _harness.Target(
+            "cgraph auto slower than the numpy floor",
+            times["cgraph auto"] / times["numpy floor"],
+            5.0,
+            at_least=False,
+        ),
+        _harness.Target(
+            "cgraph forward faster than torch forward",
+            _harness.speedup(times, "torch forward", "cgraph forward"),
+            1.0,
+        ),
+        _harness.Target(
+            "auto (reverse) faster than forced forward mode",
+            _harness.speedup(times, "cgraph forward", "cgraph auto"),
+            2.0,
+        ),
     ]
     _harness.report(
-        "bench_jacobian", "The Jacobian of a function of 1,000 inputs",
+        "bench_jacobian",
+        "The Jacobian of a function of 1,000 inputs",
         f"The full {n_out} x {n_in} Jacobian of f(x) = W2 tanh(W1 x + b) with W1 "
         f"({n_hidden}, {n_in}) and W2 ({n_out}, {n_hidden}) constant; numpy's BLAS and torch "
         f"on one thread. cgraph's auto mode is reverse mode here ({n_out} backward sweeps "
         f"rather than {n_in} jvp sweeps).",
-        [_harness.contender_table(times, "numpy floor", 1, "Jacobian")], targets, options)
+        [_harness.contender_table(times, "numpy floor", 1, "Jacobian")],
+        targets,
+        options,
+    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,13 @@ import os
 import sys
 
 #: Set before numpy starts: one BLAS thread, and freed memory kept by malloc.
-ENVIRONMENT = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
-               "MALLOC_MMAP_THRESHOLD_": str(2**26), "MALLOC_TRIM_THRESHOLD_": str(2**28)}
+ENVIRONMENT = {
+    "OPENBLAS_NUM_THREADS": "1",
+    "OMP_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "MALLOC_MMAP_THRESHOLD_": str(2**26),
+    "MALLOC_TRIM_THRESHOLD_": str(2**28),
+}
 if __name__ == "__main__" and any(os.environ.get(k) != v for k, v in ENVIRONMENT.items()):
     os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **ENVIRONMENT})
 
@@ -55,10 +60,12 @@ def problem(dtype, quick):
     batch, (n_in, n_hidden, n_out) = (32, (64, 32, 10)) if quick else (BATCH, SIZES)
     x = rng.random((batch, n_in)).astype(dtype)
     labels = rng.integers(0, n_out, batch)
-    weights = [rng.normal(0, np.sqrt(2 / n_in), (n_hidden, n_in)).astype(dtype),
-               np.zeros(n_hidden, dtype),
-               rng.normal(0, np.sqrt(2 / n_hidden), (n_out, n_hidden)).astype(dtype),
-               np.zeros(n_out, dtype)]
+    weights = [
+        rng.normal(0, np.sqrt(2 / n_in), (n_hidden, n_in)).astype(dtype),
+        np.zeros(n_hidden, dtype),
+        rng.normal(0, np.sqrt(2 / n_hidden), (n_out, n_hidden)).astype(dtype),
+        np.zeros(n_out, dtype),
+    ]
     return x, labels, weights
 
 
@@ -133,9 +140,12 @@ def torch_engine(x, labels, weights):
     return step
 
 
-ENGINES = {"numpy floor": numpy_floor, "cgraph": cgraph_engine,
-           "cgraph interpreted": lambda *data: cgraph_engine(*data, use_plans=False),
-           "torch": torch_engine}
+ENGINES = {
+    "numpy floor": numpy_floor,
+    "cgraph": cgraph_engine,
+    "cgraph interpreted": lambda *data: cgraph_engine(*data, use_plans=False),
+    "torch": torch_engine,
+}
 
 
 def first_losses(make, data, steps=5):
@@ -149,23 +159,35 @@ def main() -> None:
     tables, targets = [], []
     for dtype, tolerance in ((np.float64, 1e-9), (np.float32, 1e-4)):
         data = problem(dtype, options.quick)
-        _harness.check_agree(f"losses of 5 steps, {dtype.__name__}",
-                             {name: first_losses(make, data) for name, make in ENGINES.items()},
-                             rel=tolerance)
+        _harness.check_agree(
+            f"losses of 5 steps, {dtype.__name__}",
+            {name: first_losses(make, data) for name, make in ENGINES.items()},
+            rel=tolerance,
+        )
         steps = {name: make(*data) for name, make in ENGINES.items()}
         times = _harness.time_interleaved(steps, options.repeats, label=dtype.__name__)
-        tables.append(f"**{dtype.__name__}**\n\n"
-                      + _harness.contender_table(times, "numpy floor", 1, "step"))
-        targets.append(_harness.Target(
-            f"cgraph within 1.05x of the numpy floor, {dtype.__name__}",
-            times["cgraph"] / times["numpy floor"], 1.05, at_least=False))
+        tables.append(
+            f"**{dtype.__name__}**\n\n" + _harness.contender_table(times, "numpy floor", 1, "step")
+        )
+        targets.append(
+            _harness.Target(
+                f"cgraph within 1.05x of the numpy floor, {dtype.__name__}",
+                times["cgraph"] / times["numpy floor"],
+                1.05,
+                at_least=False,
+            )
+        )
     batch, sizes = (32, "64-32-10") if options.quick else (BATCH, "-".join(map(str, SIZES)))
     _harness.report(
-        "bench_mlp", "One training step of an MLP",
+        "bench_mlp",
+        "One training step of an MLP",
         f"Forward, backward and gradient-descent update of a {sizes} ReLU network with "
         f"softmax cross-entropy on a batch of {batch}; numpy's BLAS and torch on one thread, "
         "glibc's malloc keeping freed memory.",
-        tables, targets, options)
+        tables,
+        targets,
+        options,
+    )
 
 
 if __name__ == "__main__":

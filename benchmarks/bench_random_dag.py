@@ -38,8 +38,10 @@ from micrograd.engine import Value
 def python_floor(dag: RandomDag):
     """A call: the forward loop, then the reverse loop; returns root value and input grads."""
     # (position, op, a, b): a unary op's b repeats a, so that nothing is unpacked per node.
-    program = [(i, op, parents[0], parents[-1])
-               for i, (op, parents) in enumerate(dag.ops, start=len(dag.inputs))]
+    program = [
+        (i, op, parents[0], parents[-1])
+        for i, (op, parents) in enumerate(dag.ops, start=len(dag.inputs))
+    ]
     reverse = program[::-1]
 
     def run():
@@ -122,6 +124,7 @@ def define_by_run(dag: RandomDag, leaves: list, functions: dict, reset_grads, re
 
     ``read(root, leaves)`` returns the root's value and the leaves' gradients.
     """
+
     def run():
         reset_grads()
         nodes = list(leaves)
@@ -136,10 +139,18 @@ def define_by_run(dag: RandomDag, leaves: list, functions: dict, reset_grads, re
 def micrograd_engine(dag: RandomDag):
     """A call for micrograd: leaves made once, the rest rebuilt by ``define_by_run``."""
     leaves = [Value(value) for value in dag.inputs]
-    functions = {"add": operator.add, "mul": operator.mul, "sub": operator.sub,
-                 "maximum": _micrograd_ops.maximum, "sigmoid": _micrograd_ops.sigmoid,
-                 "tanh": _micrograd_ops.tanh, "sin": _micrograd_ops.sin,
-                 "square": lambda v: v**2, "neg": operator.neg, "exp": _micrograd_ops.exp}
+    functions = {
+        "add": operator.add,
+        "mul": operator.mul,
+        "sub": operator.sub,
+        "maximum": _micrograd_ops.maximum,
+        "sigmoid": _micrograd_ops.sigmoid,
+        "tanh": _micrograd_ops.tanh,
+        "sin": _micrograd_ops.sin,
+        "square": lambda v: v**2,
+        "neg": operator.neg,
+        "exp": _micrograd_ops.exp,
+    }
 
     def reset_grads():
         for leaf in leaves:
@@ -155,8 +166,10 @@ def torch_engine(dag: RandomDag):
     """A call for torch eager: leaves made once, the rest rebuilt by ``define_by_run``."""
     torch = _harness.import_torch()
     leaves = [torch.tensor(value, requires_grad=True) for value in dag.inputs]
-    functions = {op: getattr(torch, op) for op in ("add", "mul", "sub", "maximum", "sigmoid",
-                                                   "tanh", "sin", "square", "neg", "exp")}
+    functions = {
+        op: getattr(torch, op)
+        for op in ("add", "mul", "sub", "maximum", "sigmoid", "tanh", "sin", "square", "neg", "exp")
+    }
 
     def reset_grads():
         for leaf in leaves:
@@ -168,9 +181,13 @@ def torch_engine(dag: RandomDag):
     return define_by_run(dag, leaves, functions, reset_grads, read)
 
 
-ENGINES = {"python floor": python_floor, "cgraph": cgraph_engine,
-           "cgraph interpreted": lambda dag: cgraph_engine(dag, use_plans=False),
-           "micrograd": micrograd_engine, "torch": torch_engine}
+ENGINES = {
+    "python floor": python_floor,
+    "cgraph": cgraph_engine,
+    "cgraph interpreted": lambda dag: cgraph_engine(dag, use_plans=False),
+    "micrograd": micrograd_engine,
+    "torch": torch_engine,
+}
 #: How long cgraph_engine's compile() took (writing and compiling the plan).
 COMPILE_SECONDS: list[float] = []
 
@@ -180,28 +197,43 @@ def main() -> None:
     size, inputs = (500, 20) if options.quick else (10_000, 100)
     dag = random_dag(size, seed=0, inputs=inputs)
     runs = {name: make(dag) for name, make in ENGINES.items()}
-    _harness.check_agree("root value and input gradients",
-                         {name: [float(x) for x in run()] for name, run in runs.items()},
-                         rel=1e-9)
+    _harness.check_agree(
+        "root value and input gradients",
+        {name: [float(x) for x in run()] for name, run in runs.items()},
+        rel=1e-9,
+    )
 
     times = _harness.time_interleaved(runs, options.repeats)
     targets = [
         _harness.Target("cgraph faster than torch", _harness.speedup(times, "torch", "cgraph"), 5),
-        _harness.Target("cgraph faster than micrograd",
-                        _harness.speedup(times, "micrograd", "cgraph"), 4),
-        _harness.Target("cgraph slower than the floor",
-                        _harness.speedup(times, "cgraph", "python floor"), 1, at_least=False),
-        _harness.Target("compile time per node", COMPILE_SECONDS[0] * 1e6 / len(dag), 100,
-                        at_least=False, unit=" us"),
+        _harness.Target(
+            "cgraph faster than micrograd", _harness.speedup(times, "micrograd", "cgraph"), 4
+        ),
+        _harness.Target(
+            "cgraph slower than the floor",
+            _harness.speedup(times, "cgraph", "python floor"),
+            1,
+            at_least=False,
+        ),
+        _harness.Target(
+            "compile time per node",
+            COMPILE_SECONDS[0] * 1e6 / len(dag),
+            100,
+            at_least=False,
+            unit=" us",
+        ),
     ]
     _harness.report(
-        "bench_random_dag", f"Random DAG of {len(dag):,} nodes",
+        "bench_random_dag",
+        f"Random DAG of {len(dag):,} nodes",
         f"One forward and backward pass through a seeded random scalar DAG of {len(dag):,} "
         f"nodes ({inputs} inputs); micrograd and torch rebuild it on every call. cgraph's "
         f"plan took {COMPILE_SECONDS[0] * 1e3:.0f} ms to write and compile "
         f"({COMPILE_SECONDS[0] * 1e6 / len(dag):.1f} us per node).",
         [_harness.contender_table(times, "python floor", len(dag), "node")],
-        targets, options)
+        targets,
+        options,
+    )
 
 
 if __name__ == "__main__":

@@ -60,20 +60,42 @@ DEFAULT = ("fxy", "random_dag", "mlp", "chain")
 
 def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("benchmarks", nargs="*", default=list(DEFAULT), metavar="BENCHMARK",
-                        help=f"benchmarks to run (default: {' '.join(DEFAULT)})")
-    parser.add_argument("--before", default="HEAD", metavar="REF",
-                        help="git revision of the previous engine (default: HEAD)")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="runs of each benchmark with each engine, ABBA order (default: 3)")
-    parser.add_argument("--quick", action="store_true",
-                        help="pass --quick on: a smoke test of this script, not a measurement")
-    parser.add_argument("--repeats", type=int, default=None,
-                        help="pass --repeats N on to every benchmark")
-    parser.add_argument("--threshold", type=float, default=5.0,
-                        help="flag a cgraph ratio this many percent higher after (default: 5)")
-    parser.add_argument("--keep", action="store_true",
-                        help="keep the worktree of REF (a later run reuses it)")
+    parser.add_argument(
+        "benchmarks",
+        nargs="*",
+        default=list(DEFAULT),
+        metavar="BENCHMARK",
+        help=f"benchmarks to run (default: {' '.join(DEFAULT)})",
+    )
+    parser.add_argument(
+        "--before",
+        default="HEAD",
+        metavar="REF",
+        help="git revision of the previous engine (default: HEAD)",
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="runs of each benchmark with each engine, ABBA order (default: 3)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="pass --quick on: a smoke test of this script, not a measurement",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="pass --repeats N on to every benchmark"
+    )
+    parser.add_argument(
+        "--threshold",
+        type=float,
+        default=5.0,
+        help="flag a cgraph ratio this many percent higher after (default: 5)",
+    )
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the worktree of REF (a later run reuses it)"
+    )
     options = parser.parse_args(argv)
     if options.rounds < 1:
         parser.error("--rounds must be at least 1")
@@ -89,8 +111,9 @@ def parse_options(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def git(*args: str, cwd: Path = ROOT) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        ["git", *args], cwd=cwd, capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def worktree(ref: str) -> tuple[Path, str]:
@@ -103,7 +126,8 @@ def worktree(ref: str) -> tuple[Path, str]:
     if path.exists():
         try:
             reusable = git("rev-parse", "HEAD", cwd=path) == commit and not git(
-                "status", "--porcelain", "--untracked-files=no", cwd=path)
+                "status", "--porcelain", "--untracked-files=no", cwd=path
+            )
         except subprocess.CalledProcessError:
             reusable = False
         if reusable:
@@ -120,8 +144,9 @@ def remove_worktree(path: Path) -> None:
     try:
         git("worktree", "remove", "--force", str(path))
     except subprocess.CalledProcessError as error:
-        print(f"git worktree remove failed ({error.stderr.strip()}); deleting {path}",
-              file=sys.stderr)
+        print(
+            f"git worktree remove failed ({error.stderr.strip()}); deleting {path}", file=sys.stderr
+        )
         shutil.rmtree(path, ignore_errors=True)
         git("worktree", "prune")
 
@@ -138,13 +163,20 @@ def within(file: str | None, tree: Path) -> bool:
 
 def check_import(tree: Path) -> None:
     """Exit unless ``import cgraph``, run as the benchmarks are, imports ``tree``'s cgraph."""
-    child = subprocess.run([sys.executable, "-c", "import cgraph; print(cgraph.__file__)"],
-                           cwd=HERE, env=environment(tree), capture_output=True, text=True,
-                           check=False)
+    child = subprocess.run(
+        [sys.executable, "-c", "import cgraph; print(cgraph.__file__)"],
+        cwd=HERE,
+        env=environment(tree),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     file = child.stdout.strip()
     if child.returncode or not within(file, tree / "cgraph"):
-        sys.exit(f"with PYTHONPATH={tree}, import cgraph gave {file or child.stderr.strip()!r},"
-                 f" not the package in {tree}")
+        sys.exit(
+            f"with PYTHONPATH={tree}, import cgraph gave {file or child.stderr.strip()!r},"
+            f" not the package in {tree}"
+        )
     print(f"PYTHONPATH={tree}: cgraph from {file}", file=sys.stderr)
 
 
@@ -154,19 +186,31 @@ def run_benchmark(script: Path, tree: Path, flags: list[str]) -> tuple[dict, flo
         record_path = Path(scratch) / "record.json"
         start = time.perf_counter()
         child = subprocess.run(
-            [sys.executable, str(script), *flags], cwd=HERE, capture_output=True, text=True,
-            env=environment(tree, CGRAPH_BENCH_JSON=str(record_path)), check=False)
+            [sys.executable, str(script), *flags],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            env=environment(tree, CGRAPH_BENCH_JSON=str(record_path)),
+            check=False,
+        )
         seconds = time.perf_counter() - start
         if child.returncode or not record_path.exists():
-            raise RuntimeError(f"{script.name} {' '.join(flags)} with the engine in {tree} "
-                               f"failed (exit status {child.returncode}):\n"
-                               f"{child.stdout[-3000:]}{child.stderr[-3000:]}")
+            raise RuntimeError(
+                f"{script.name} {' '.join(flags)} with the engine in {tree} "
+                f"failed (exit status {child.returncode}):\n"
+                f"{child.stdout[-3000:]}{child.stderr[-3000:]}"
+            )
         record = json.loads(record_path.read_text())
-    strays = {name: file for name, file in record["cgraph_files"].items()
-              if file is not None and not within(file, tree)}
+    strays = {
+        name: file
+        for name, file in record["cgraph_files"].items()
+        if file is not None and not within(file, tree)
+    }
     if strays or "cgraph" not in record["cgraph_files"]:
-        raise RuntimeError(f"{script.name} with PYTHONPATH={tree} imported cgraph modules from "
-                           f"elsewhere: {strays or 'no cgraph at all'}")
+        raise RuntimeError(
+            f"{script.name} with PYTHONPATH={tree} imported cgraph modules from "
+            f"elsewhere: {strays or 'no cgraph at all'}"
+        )
     return record, seconds
 
 
@@ -180,8 +224,7 @@ def numbers(record: dict) -> dict[tuple[str, str], tuple[float, str, bool]]:
     for measurement in record["measurements"]:
         for name, ratio in measurement["ratios"].items():
             if name != measurement["floor"]:
-                found[measurement["label"], f"{name} / {measurement['floor']}"] = (
-                    ratio, "x", True)
+                found[measurement["label"], f"{name} / {measurement['floor']}"] = (ratio, "x", True)
     for target in record["targets"]:
         if target["unit"] != "x":
             found["", target["text"]] = (target["ratio"], target["unit"], not target["at_least"])
@@ -193,8 +236,7 @@ def show(value: float, unit: str) -> str:
     return f"{value:.2f}x" if unit == "x" else f"{value:,.0f}{unit}"
 
 
-def summary(records: dict[str, dict[str, list[dict]]],
-            threshold: float) -> tuple[str, list[str]]:
+def summary(records: dict[str, dict[str, list[dict]]], threshold: float) -> tuple[str, list[str]]:
     """The table of medians before and after, and the rows flagged as slower."""
     rows, flagged = [], []
     for benchmark, by_engine in records.items():
@@ -207,8 +249,10 @@ def summary(records: dict[str, dict[str, list[dict]]],
             new = statistics.median(run[key][0] for run in after)
             change = 100 * (new / old - 1)
             worse = change if higher_is_worse else -change
-            pairs = " ".join(f"{100 * (a[key][0] / b[key][0] - 1):+.1f}"
-                             for b, a in zip(before, after, strict=True))
+            pairs = " ".join(
+                f"{100 * (a[key][0] / b[key][0] - 1):+.1f}"
+                for b, a in zip(before, after, strict=True)
+            )
             label, what = key
             engine_dependent = what.startswith("cgraph")
             flag = ""
@@ -218,22 +262,46 @@ def summary(records: dict[str, dict[str, list[dict]]],
             elif not engine_dependent:
                 flag = "(control)"
 
-            rows.append([benchmark, label, what, show(old, unit), show(new, unit),
-                         f"{change:+.1f}%", pairs, flag])
+            rows.append(
+                [
+                    benchmark,
+                    label,
+                    what,
+                    show(old, unit),
+                    show(new, unit),
+                    f"{change:+.1f}%",
+                    pairs,
+                    flag,
+                ]
+            )
     table = _harness.format_table(
-        ["benchmark", "measurement", "ratio", "before", "after", "change",
-         "change per round, %", "flag"], rows)
+        [
+            "benchmark",
+            "measurement",
+            "ratio",
+            "before",
+            "after",
+            "change",
+            "change per round, %",
+            "flag",
+        ],
+        rows,
+    )
     return table, flagged
 
 
 def main() -> None:
     options = parse_options()
-    flags = [*(["--quick"] if options.quick else []),
-             *(["--repeats", str(options.repeats)] if options.repeats else [])]
+    flags = [
+        *(["--quick"] if options.quick else []),
+        *(["--repeats", str(options.repeats)] if options.repeats else []),
+    ]
     old_tree, commit = worktree(options.before)
     trees = {"before": old_tree, "after": ROOT}
-    records = {script.stem.removeprefix("bench_"): {"before": [], "after": []}
-               for script in options.scripts}
+    records = {
+        script.stem.removeprefix("bench_"): {"before": [], "after": []}
+        for script in options.scripts
+    }
     start = time.perf_counter()
     try:
         for tree in trees.values():
@@ -248,10 +316,14 @@ def main() -> None:
                     cgraph = ", ".join(
                         f"{label} {what} {show(value, unit)}".strip()
                         for (label, what), (value, unit, _) in numbers(record).items()
-                        if what.startswith("cgraph"))
-                    print(f"round {round_number + 1}/{options.rounds} {benchmark:<10} "
-                          f"{engine:<6} {seconds:5.1f} s  {cgraph}", file=sys.stderr,
-                          flush=True)
+                        if what.startswith("cgraph")
+                    )
+                    print(
+                        f"round {round_number + 1}/{options.rounds} {benchmark:<10} "
+                        f"{engine:<6} {seconds:5.1f} s  {cgraph}",
+                        file=sys.stderr,
+                        flush=True,
+                    )
     except RuntimeError as error:
         print(error, file=sys.stderr)
         sys.exit(2)
@@ -264,12 +336,14 @@ def main() -> None:
     table, flagged = summary(records, options.threshold)
     dirty = "+" if git("status", "--porcelain", "--untracked-files=no") else ""
     mode = "QUICK smoke run, not a measurement; " if options.quick else ""
-    print(f"Ratios to the floor, before ({options.before} = {commit[:12]}) and after "
-          f"(this checkout, {git('rev-parse', '--short=12', 'HEAD')}{dirty}): median of "
-          f"{options.rounds} runs each, ABBA order; change = after / before - 1\n\n{table}\n\n"
-          f"_{mode}{len(options.scripts) * options.rounds * 2} runs in "
-          f"{time.perf_counter() - start:.0f} s; flagged: cgraph more than "
-          f"{options.threshold:g}% higher after than before_")
+    print(
+        f"Ratios to the floor, before ({options.before} = {commit[:12]}) and after "
+        f"(this checkout, {git('rev-parse', '--short=12', 'HEAD')}{dirty}): median of "
+        f"{options.rounds} runs each, ABBA order; change = after / before - 1\n\n{table}\n\n"
+        f"_{mode}{len(options.scripts) * options.rounds * 2} runs in "
+        f"{time.perf_counter() - start:.0f} s; flagged: cgraph more than "
+        f"{options.threshold:g}% higher after than before_"
+    )
     if flagged:
         print(f"\n{len(flagged)} flagged: {'; '.join(flagged)}")
         if not options.quick:

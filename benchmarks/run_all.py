@@ -12,8 +12,16 @@ import sys
 import time
 from pathlib import Path
 
-BENCHMARKS = ("bench_fxy.py", "bench_random_dag.py", "bench_declare.py", "bench_chain.py",
-              "bench_mlp.py", "bench_conv2d.py", "bench_jacobian.py", "bench_hvp.py")
+BENCHMARKS = (
+    "bench_fxy.py",
+    "bench_random_dag.py",
+    "bench_declare.py",
+    "bench_chain.py",
+    "bench_mlp.py",
+    "bench_conv2d.py",
+    "bench_jacobian.py",
+    "bench_hvp.py",
+)
 
 
 def main() -> None:

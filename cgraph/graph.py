@@ -82,8 +82,13 @@ class ComputationalGraph(GraphCore):
     # Forward mode, Jacobians and second derivatives (cgraph.transforms)
     # ----------------------------------------------------------------------------------
 
-    def add_subgraph(self, name: str, graph: GraphCore, inputs: Mapping[str, str] | None = None,
-                     outputs: str | Iterable[str] | None = None) -> dict[str, str]:
+    def add_subgraph(
+        self,
+        name: str,
+        graph: GraphCore,
+        inputs: Mapping[str, str] | None = None,
+        outputs: str | Iterable[str] | None = None,
+    ) -> dict[str, str]:
         """Use ``graph`` here as nodes ``{name}/...``; see :func:`cgraph.subgraphs.add_subgraph`.
 
         Examples
@@ -101,12 +106,23 @@ class ComputationalGraph(GraphCore):
         """
         return subgraphs.add_subgraph(self, name, graph, inputs, outputs)
 
-    def add_loop(self, name: str, body: GraphCore, carry: Mapping[str, str],
-                 updates: Mapping[str, str], *, inputs: Mapping[str, str] | None = None,
-                 xs: Mapping[str, str] | None = None, steps: int | None = None,
-                 output: str | None = None, stack: bool = False, until: str | None = None,
-                 max_steps: int | None = None, checkpoint: int | None = None,
-                 check_finite: bool = False) -> str:
+    def add_loop(
+        self,
+        name: str,
+        body: GraphCore,
+        carry: Mapping[str, str],
+        updates: Mapping[str, str],
+        *,
+        inputs: Mapping[str, str] | None = None,
+        xs: Mapping[str, str] | None = None,
+        steps: int | None = None,
+        output: str | None = None,
+        stack: bool = False,
+        until: str | None = None,
+        max_steps: int | None = None,
+        checkpoint: int | None = None,
+        check_finite: bool = False,
+    ) -> str:
         """Declare ``name``, ``body`` applied repeatedly: :func:`cgraph.loops.add_loop`.
 
         Examples
@@ -122,10 +138,22 @@ class ComputationalGraph(GraphCore):
         >>> cg.forward("x8"), cg.backward("x8")
         (24.0, {'x': 8.0})
         """
-        return loops.add_loop(self, name, body, carry, updates, inputs=inputs, xs=xs,
-                              steps=steps, output=output, stack=stack, until=until,
-                              max_steps=max_steps, checkpoint=checkpoint,
-                              check_finite=check_finite)
+        return loops.add_loop(
+            self,
+            name,
+            body,
+            carry,
+            updates,
+            inputs=inputs,
+            xs=xs,
+            steps=steps,
+            output=output,
+            stack=stack,
+            until=until,
+            max_steps=max_steps,
+            checkpoint=checkpoint,
+            check_finite=check_finite,
+        )
 
     def jvp(
         self,
@@ -166,9 +194,7 @@ class ComputationalGraph(GraphCore):
         """
         return transforms.jacobian(self, root, wrt, mode, feed)
 
-    def gradient_graph(
-        self, root: str | None, wrt: str | Sequence[str]
-    ) -> ComputationalGraph:
+    def gradient_graph(self, root: str | None, wrt: str | Sequence[str]) -> ComputationalGraph:
         """The backward pass as a new graph: :func:`cgraph.transforms.gradient_graph`.
 
         Examples
@@ -182,7 +208,9 @@ class ComputationalGraph(GraphCore):
         return transforms.gradient_graph(self, root, wrt)
 
     def tangent_graph(
-        self, root: str | None, tangents: Mapping[str, Any],
+        self,
+        root: str | None,
+        tangents: Mapping[str, Any],
         feed: Mapping[str, Any] | None = None,
     ) -> ComputationalGraph:
         """The forward-mode pass as a new graph: :func:`cgraph.transforms.tangent_graph`.
@@ -266,8 +294,9 @@ class ComputationalGraph(GraphCore):
         True
         >>> plt.close(fig)
         """
-        return viz.draw(self, root, depth=depth, collapse=collapse, ax=ax, path=path,
-                        max_nodes=max_nodes)
+        return viz.draw(
+            self, root, depth=depth, collapse=collapse, ax=ax, path=path, max_nodes=max_nodes
+        )
 
     def to_dot(
         self,
@@ -331,8 +360,11 @@ class ComputationalGraph(GraphCore):
           {"name": "x", "kind": "input", "trainable": true, "value": 2.0}
         ]}
         """
-        io.save(self, path, array_threshold=io.ARRAY_THRESHOLD if array_threshold is None
-                else array_threshold)
+        io.save(
+            self,
+            path,
+            array_threshold=io.ARRAY_THRESHOLD if array_threshold is None else array_threshold,
+        )
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> ComputationalGraph:
@@ -352,8 +384,13 @@ class ComputationalGraph(GraphCore):
         """
         return io.load(path, cls)
 
-    def save_weights(self, path: str | os.PathLike[str], params: str | Iterable[str] | None = None,
-                     *, array_threshold: int | None = None) -> tuple[str, ...]:
+    def save_weights(
+        self,
+        path: str | os.PathLike[str],
+        params: str | Iterable[str] | None = None,
+        *,
+        array_threshold: int | None = None,
+    ) -> tuple[str, ...]:
         """Write inputs' values only, e.g. a group ``"layer1/"``: :func:`cgraph.io.save_weights`.
 
         Examples
@@ -367,11 +404,20 @@ class ComputationalGraph(GraphCore):
         ('layer1/w',)
         ('layer1/w',)
         """
-        return io.save_weights(self, path, params, array_threshold=io.ARRAY_THRESHOLD
-                               if array_threshold is None else array_threshold)
+        return io.save_weights(
+            self,
+            path,
+            params,
+            array_threshold=io.ARRAY_THRESHOLD if array_threshold is None else array_threshold,
+        )
 
-    def load_weights(self, path: str | os.PathLike[str], params: str | Iterable[str] | None = None,
-                     *, strict: bool = True) -> tuple[str, ...]:
+    def load_weights(
+        self,
+        path: str | os.PathLike[str],
+        params: str | Iterable[str] | None = None,
+        *,
+        strict: bool = True,
+    ) -> tuple[str, ...]:
         """Set inputs to a weights file's values, all or nothing: :func:`cgraph.io.load_weights`.
 
         Examples

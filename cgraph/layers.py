@@ -118,11 +118,13 @@ def dense(
     if taken:
         raise DuplicateNodeError(
             f"dense layer {prefix!r}: nodes {taken} already exist; choose another prefix",
-            nodes=taken)
+            nodes=taken,
+        )
     if x not in cg.nodes:
         raise UnknownNodeError(
             f"dense layer {prefix!r}: its input {x!r} is not in the graph; declare it first",
-            nodes=[x])
+            nodes=[x],
+        )
     # Resolved now, so that a bad activation adds nothing to the graph.
     activation_op = None if activation is None else resolve_operation(activation, names["a"])
     if init is None:
@@ -130,7 +132,8 @@ def dense(
     if init not in INITIALISERS:
         raise InvalidOperationError(
             f"dense layer {prefix!r}: unknown init {init!r}; use one of {sorted(INITIALISERS)}",
-            nodes=[names["W"]])
+            nodes=[names["W"]],
+        )
     fan_in = _width(cg, x, prefix) if in_features is None else int(in_features)
 
     weight = INITIALISERS[init](np.random.default_rng(rng), int(units), fan_in).astype(dtype)
@@ -157,4 +160,6 @@ def _width(cg: GraphCore, x: str, prefix: str) -> int:
         node = node.parents[0]
     raise ShapeError(
         f"dense layer {prefix!r}: cannot tell how many features {x!r} has before a forward "
-        "pass; give in_features=", nodes=[x])
+        "pass; give in_features=",
+        nodes=[x],
+    )

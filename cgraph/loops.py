@@ -176,12 +176,28 @@ def add_loop(
     _check_counts(name, steps, xs, until, max_steps, checkpoint, stack, output, carry)
     _check_updates(name, body, carry, updates, output, until)
     _check_outer(cg, name, bound)
-    loop_body = _loop_body(cg, name, body, carry, xs or {}, inputs or {}, updates, output,
-                           stack, until)
-    op = Loop(loop_body, name, steps, output, stack=stack, until=until, max_steps=max_steps,
-              checkpoint=checkpoint, check_finite=check_finite)
-    cg.add_computation_node(name, op, [bound[inner] for inner in (
-        *loop_body.carries, *loop_body.sequences, *loop_body.constants)])
+    loop_body = _loop_body(
+        cg, name, body, carry, xs or {}, inputs or {}, updates, output, stack, until
+    )
+    op = Loop(
+        loop_body,
+        name,
+        steps,
+        output,
+        stack=stack,
+        until=until,
+        max_steps=max_steps,
+        checkpoint=checkpoint,
+        check_finite=check_finite,
+    )
+    cg.add_computation_node(
+        name,
+        op,
+        [
+            bound[inner]
+            for inner in (*loop_body.carries, *loop_body.sequences, *loop_body.constants)
+        ],
+    )
     return name
 
 
@@ -193,28 +209,35 @@ def add_loop(
 def _bindings(name: Any, body: Any, carry: Any, xs: Any, inputs: Any) -> dict[str, str]:
     """Every bound body input to its outer node, checking that each is a body input, once."""
     if type(name) is not str or not name:
-        raise InvalidValueError(f"add_loop: the loop's name must be a non-empty string, not "
-                                f"{name!r}")
+        raise InvalidValueError(
+            f"add_loop: the loop's name must be a non-empty string, not {name!r}"
+        )
     if not isinstance(body, GraphCore):
-        raise InvalidValueError(f"add_loop {name!r}: the body {body!r} is not a graph; give a "
-                                "ComputationalGraph")
+        raise InvalidValueError(
+            f"add_loop {name!r}: the body {body!r} is not a graph; give a ComputationalGraph"
+        )
     bound: dict[str, str] = {}
     for kind, mapping in (("carry", carry), ("xs", xs), ("inputs", inputs)):
         if mapping is None:
             continue
         if not isinstance(mapping, Mapping):
-            raise InvalidValueError(f"add_loop {name!r}: {kind} must map body inputs to node "
-                                    f"names, not {mapping!r}")
+            raise InvalidValueError(
+                f"add_loop {name!r}: {kind} must map body inputs to node names, not {mapping!r}"
+            )
         for inner, outer in mapping.items():
             if inner not in body.inputs:
                 raise UnknownNodeError(
                     f"add_loop {name!r}: {kind} binds {inner!r}, which is not an input of the "
                     f"body{did_you_mean(str(inner), body.inputs)}; its inputs are "
-                    f"{sorted(body.inputs)}", nodes=[str(inner)])
+                    f"{sorted(body.inputs)}",
+                    nodes=[str(inner)],
+                )
             if inner in bound:
                 raise InvalidValueError(
                     f"add_loop {name!r}: the body input {inner!r} is bound twice; bind each "
-                    f"input once, in carry, xs or inputs", nodes=[inner])
+                    f"input once, in carry, xs or inputs",
+                    nodes=[inner],
+                )
             bound[inner] = outer
     return bound
 
@@ -224,13 +247,15 @@ def _output(name: str, body: GraphCore, carry: Mapping[str, str], output: str | 
         if len(carry) != 1:
             raise InvalidValueError(
                 f"add_loop {name!r}: say which value the loop gives: output= one of the carries "
-                f"{sorted(carry)} or a body node")
+                f"{sorted(carry)} or a body node"
+            )
         return next(iter(carry))
     if output not in carry and (output not in body.nodes or output in body.inputs):
         raise UnknownNodeError(
             f"add_loop {name!r}: output {output!r} is neither a carry ({sorted(carry)}) nor an "
             f"operation of the body{did_you_mean(str(output), body.operations)}",
-            nodes=[str(output)])
+            nodes=[str(output)],
+        )
     return output
 
 
@@ -238,40 +263,65 @@ def _whole(value: Any, least: int) -> bool:
     return type(value) is int and value >= least
 
 
-def _check_counts(name: str, steps: Any, xs: Any, until: Any, max_steps: Any, checkpoint: Any,
-                  stack: bool, output: str, carry: Mapping[str, str]) -> None:
+def _check_counts(
+    name: str,
+    steps: Any,
+    xs: Any,
+    until: Any,
+    max_steps: Any,
+    checkpoint: Any,
+    stack: bool,
+    output: str,
+    carry: Mapping[str, str],
+) -> None:
     """The iteration count: fixed, from the sequences, or until a condition up to a bound."""
     if until is not None:
         if steps is not None or xs:
             raise InvalidValueError(
                 f"add_loop {name!r}: a loop with until= stops on its condition; it takes no "
-                f"steps= and no xs=, only max_steps=, the most iterations it may run")
+                f"steps= and no xs=, only max_steps=, the most iterations it may run"
+            )
         if not _whole(max_steps, 1):
             raise InvalidValueError(
                 f"add_loop {name!r}: until= needs max_steps=, the most iterations the loop may "
-                f"run, a whole number >= 1, not {max_steps!r}")
+                f"run, a whole number >= 1, not {max_steps!r}"
+            )
     elif max_steps is not None:
-        raise InvalidValueError(f"add_loop {name!r}: max_steps= bounds a loop with until=; "
-                                f"give steps= for a fixed count")
+        raise InvalidValueError(
+            f"add_loop {name!r}: max_steps= bounds a loop with until=; "
+            f"give steps= for a fixed count"
+        )
     elif steps is None and not xs:
-        raise InvalidValueError(f"add_loop {name!r}: say how many iterations: steps=, "
-                                f"sequences xs= or until= with max_steps=")
+        raise InvalidValueError(
+            f"add_loop {name!r}: say how many iterations: steps=, "
+            f"sequences xs= or until= with max_steps="
+        )
     elif steps is not None and not _whole(steps, 0):
-        raise InvalidValueError(f"add_loop {name!r}: steps must be a whole number >= 0, not "
-                                f"{steps!r}")
+        raise InvalidValueError(
+            f"add_loop {name!r}: steps must be a whole number >= 0, not {steps!r}"
+        )
     elif steps == 0 and (stack or output not in carry):
         raise InvalidValueError(
             f"add_loop {name!r}: a loop of 0 iterations can only give a carry's initial value, "
-            f"not {'a stack' if stack else repr(output)}")
+            f"not {'a stack' if stack else repr(output)}"
+        )
     if checkpoint is not None and not _whole(checkpoint, 1):
-        raise InvalidValueError(f"add_loop {name!r}: checkpoint must be a whole number >= 1 "
-                                f"(keep every k-th carry), not {checkpoint!r}")
+        raise InvalidValueError(
+            f"add_loop {name!r}: checkpoint must be a whole number >= 1 "
+            f"(keep every k-th carry), not {checkpoint!r}"
+        )
     if not carry and not xs:
         raise InvalidValueError(f"add_loop {name!r}: a loop needs a carry or a sequence (xs=)")
 
 
-def _check_updates(name: str, body: GraphCore, carry: Mapping[str, str],
-                   updates: dict[str, str], output: str, until: str | None) -> None:
+def _check_updates(
+    name: str,
+    body: GraphCore,
+    carry: Mapping[str, str],
+    updates: dict[str, str],
+    output: str,
+    until: str | None,
+) -> None:
     missing = [inner for inner in carry if inner not in updates]
     extra = [inner for inner in updates if inner not in carry]
     if missing or extra:
@@ -280,25 +330,31 @@ def _check_updates(name: str, body: GraphCore, carry: Mapping[str, str],
             + (f"{missing} have no update" if missing else "")
             + ("; " if missing and extra else "")
             + (f"updates names {extra}, which are not carries" if extra else ""),
-            nodes=[*missing, *extra])
+            nodes=[*missing, *extra],
+        )
     for inner, node in [*updates.items(), *([("until", until)] if until is not None else [])]:
         if not isinstance(node, str) or node not in body.nodes:
             what = "until" if inner == "until" else f"the update of carry {inner!r}"
             raise UnknownNodeError(
                 f"add_loop {name!r}: {what} is {node!r}, which is not a node of the body"
-                f"{did_you_mean(str(node), body.nodes)}", nodes=[str(node)])
+                f"{did_you_mean(str(node), body.nodes)}",
+                nodes=[str(node)],
+            )
 
 
 def _check_outer(cg: GraphCore, name: str, bound: dict[str, str]) -> None:
     if name in cg.nodes:
-        raise DuplicateNodeError(f"add_loop: the graph already has a node {name!r}; give the "
-                                 "loop another name", nodes=[name])
+        raise DuplicateNodeError(
+            f"add_loop: the graph already has a node {name!r}; give the loop another name",
+            nodes=[name],
+        )
     for inner, outer in bound.items():
         if not isinstance(outer, str) or outer not in cg.nodes:
             raise UnknownNodeError(
                 f"add_loop {name!r}: the body input {inner!r} is bound to {outer!r}, which is "
                 f"not a node of the graph{did_you_mean(str(outer), cg.nodes)}",
-                nodes=[str(outer)])
+                nodes=[str(outer)],
+            )
 
 
 # --------------------------------------------------------------------------------------
@@ -306,9 +362,18 @@ def _check_outer(cg: GraphCore, name: str, bound: dict[str, str]) -> None:
 # --------------------------------------------------------------------------------------
 
 
-def _loop_body(owner: GraphCore, name: str, body: GraphCore, carry: Mapping[str, str],
-               xs: Mapping[str, str], inputs: Mapping[str, str], updates: dict[str, str],
-               output: str, stack: bool, until: str | None) -> LoopBody:
+def _loop_body(
+    owner: GraphCore,
+    name: str,
+    body: GraphCore,
+    carry: Mapping[str, str],
+    xs: Mapping[str, str],
+    inputs: Mapping[str, str],
+    updates: dict[str, str],
+    output: str,
+    stack: bool,
+    until: str | None,
+) -> LoopBody:
     """A private copy of what the loop reads of the body, under one root, every input trainable.
 
     Every input is trainable in the copy, so that backward reaches each one
@@ -322,28 +387,41 @@ def _loop_body(owner: GraphCore, name: str, body: GraphCore, carry: Mapping[str,
     if until is not None:
         read.append(until)
     copied = _ancestors(body, read)
-    unbound = [node.name for node in copied if isinstance(node, Input)
-               and node.name not in carry and node.name not in xs and node.name not in inputs]
+    unbound = [
+        node.name
+        for node in copied
+        if isinstance(node, Input)
+        and node.name not in carry
+        and node.name not in xs
+        and node.name not in inputs
+    ]
     if unbound:
         raise UnknownNodeError(
             f"add_loop {name!r}: the body input(s) {unbound} are not bound; bind each in "
-            f"carry=, xs= or inputs=", nodes=unbound)
-    stateful = [node.name for node in copied
-                if isinstance(node, OperationNode) and keeps_state(node.op)]
+            f"carry=, xs= or inputs=",
+            nodes=unbound,
+        )
+    stateful = [
+        node.name for node in copied if isinstance(node, OperationNode) and keeps_state(node.op)
+    ]
     if stateful:
         raise InvalidOperationError(
             f"add_loop {name!r}: the body's node(s) {stateful} use a classic custom op, whose "
             f"backward reads what its last forward saved; a loop runs forward once per "
             f"iteration, so write the op in the rule form (pullback) to use it in a loop",
-            nodes=stateful)
+            nodes=stateful,
+        )
     inner = GraphCore()
     for node in copied:
         if isinstance(node, Input):
             inner.add_input(node.name, node.output, trainable=True)
         elif not isinstance(node, OperationNode):
             inner.add_constant(node.name, node.output)
-    inner.add_computation_nodes((node.name, _fresh(node.op), node.input_names)
-                                for node in copied if isinstance(node, OperationNode))
+    inner.add_computation_nodes(
+        (node.name, _fresh(node.op), node.input_names)
+        for node in copied
+        if isinstance(node, OperationNode)
+    )
     root = ROOT
     while root in inner.nodes:
         root += "'"
@@ -351,10 +429,15 @@ def _loop_body(owner: GraphCore, name: str, body: GraphCore, carry: Mapping[str,
     schedule = inner.schedule(root)
     position = {node.name: pos for pos, node in enumerate(schedule.nodes)}
     return LoopBody(
-        schedule, carries, list(xs), list(inputs),
+        schedule,
+        carries,
+        list(xs),
+        list(inputs),
         updates=[position[updates[inner_name]] for inner_name in carries],
         output=position[updates[output] if output in carry else output],
-        until=None if until is None else position[until], owner=owner)
+        until=None if until is None else position[until],
+        owner=owner,
+    )
 
 
 def _fresh(op: Any) -> Any:
@@ -379,4 +462,3 @@ def _ancestors(graph: GraphCore, wanted: list[str]) -> list[Any]:
             seen.add(node.name)
             stack.extend(parent.name for parent in getattr(node, "parents", ()))
     return sorted((graph.nodes[name] for name in seen), key=lambda node: node.index)
-

@@ -68,7 +68,7 @@ _BUDGET = 100_000
 def _most_alike(name: str, pool: list[str], count: int) -> list[str]:
     """The ``count`` names of ``pool`` that score best, ties in their order: no Python loop."""
     step = max(2, len(name) // 8)  # a typo spoils one or two of these pieces
-    pieces = {name[i:i + step] for i in range(0, len(name), step)}
+    pieces = {name[i : i + step] for i in range(0, len(name), step)}
     texts = np.array(pool)
     hits = sum((np.char.find(texts, piece) >= 0).astype(np.int64) for piece in pieces)
     data = [c.encode(errors="surrogatepass") for c in pool]  # any str can be a name
@@ -85,7 +85,8 @@ def _shared_start(query: bytes, data: list[bytes]) -> np.ndarray:
     if width == 0:
         return np.zeros(len(data), dtype=np.int64)
     same = rows.view(np.uint8).reshape(len(data), -1)[:, :width] == np.frombuffer(
-        query[:width], dtype=np.uint8)
+        query[:width], dtype=np.uint8
+    )
     return np.where(same.all(axis=1), width, same.argmin(axis=1)).astype(np.int64)
 
 
@@ -101,4 +102,4 @@ def shown(value: Any, limit: int = 80) -> str:
         text = repr(value)
     except Exception:  # a broken __repr__ must not break the message that quotes it
         text = f"<{type(value).__name__} object>"
-    return text if len(text) <= limit else text[:limit - 3] + "..."
+    return text if len(text) <= limit else text[: limit - 3] + "..."

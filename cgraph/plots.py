@@ -23,8 +23,13 @@ if TYPE_CHECKING:
 __all__ = ["plot_loss", "plot_contour", "plot_path"]
 
 
-def plot_loss(result: OptimizeResult | Sequence[float], ax: Axes | None = None, *,
-              label: str | None = None, log: bool | None = None) -> Axes:
+def plot_loss(
+    result: OptimizeResult | Sequence[float],
+    ax: Axes | None = None,
+    *,
+    label: str | None = None,
+    log: bool | None = None,
+) -> Axes:
     """Draw the loss after each step of a run.
 
     Parameters
@@ -62,8 +67,10 @@ def plot_loss(result: OptimizeResult | Sequence[float], ax: Axes | None = None, 
         try:
             losses = np.asarray(result, dtype=np.float64).reshape(-1)
         except (TypeError, ValueError) as error:
-            raise InvalidValueError(f"plot_loss takes an OptimizeResult or a sequence of "
-                                    f"losses, not {type(result).__name__}") from error
+            raise InvalidValueError(
+                f"plot_loss takes an OptimizeResult or a sequence of "
+                f"losses, not {type(result).__name__}"
+            ) from error
     ax = _axes(ax)
     ax.plot(np.arange(len(losses)), losses, label=label)
     positive = losses[np.isfinite(losses)]
@@ -78,12 +85,20 @@ def plot_loss(result: OptimizeResult | Sequence[float], ax: Axes | None = None, 
     return ax
 
 
-def plot_contour(cg: GraphCore, root: str | None = None,
-                 params: Sequence[str] | None = None, result: OptimizeResult | None = None, *,
-                 ax: Axes | None = None, xlim: tuple[float, float] | None = None,
-                 ylim: tuple[float, float] | None = None, levels: int | Sequence[float] = 30,
-                 log: bool | None = None, feed: Mapping[str, Any] | None = None,
-                 resolution: int = 100) -> Axes:
+def plot_contour(
+    cg: GraphCore,
+    root: str | None = None,
+    params: Sequence[str] | None = None,
+    result: OptimizeResult | None = None,
+    *,
+    ax: Axes | None = None,
+    xlim: tuple[float, float] | None = None,
+    ylim: tuple[float, float] | None = None,
+    levels: int | Sequence[float] = 30,
+    log: bool | None = None,
+    feed: Mapping[str, Any] | None = None,
+    resolution: int = 100,
+) -> Axes:
     """Draw the contours of a loss of two scalar parameters, and a run's path on them.
 
     The loss is evaluated on a grid through ``forward(feed=...)``, in one pass
@@ -160,10 +175,12 @@ def plot_contour(cg: GraphCore, root: str | None = None,
         log = low > 0 and high > 1000 * low
     if log and isinstance(levels, int):
         levels = np.geomspace(max(low, high * 1e-12), high, levels).tolist()
-    filled = ax.contourf(grid_x, grid_y, grid_z, levels=levels, cmap="viridis",
-                         norm=_log_norm() if log else None)
-    ax.contour(grid_x, grid_y, grid_z, levels=filled.levels, colors="white", linewidths=0.4,
-               alpha=0.6)
+    filled = ax.contourf(
+        grid_x, grid_y, grid_z, levels=levels, cmap="viridis", norm=_log_norm() if log else None
+    )
+    ax.contour(
+        grid_x, grid_y, grid_z, levels=filled.levels, colors="white", linewidths=0.4, alpha=0.6
+    )
     colorbar = ax.figure.colorbar(filled, ax=ax, label=root)
     if log:
         drawn = np.asarray(filled.levels)  # matplotlib's stubs say only Iterable
@@ -175,9 +192,14 @@ def plot_contour(cg: GraphCore, root: str | None = None,
     return ax
 
 
-def plot_path(result: OptimizeResult, ax: Axes | None = None, *,
-              params: Sequence[str] | None = None, label: str | None = None,
-              color: str | None = None) -> Axes:
+def plot_path(
+    result: OptimizeResult,
+    ax: Axes | None = None,
+    *,
+    params: Sequence[str] | None = None,
+    label: str | None = None,
+    color: str | None = None,
+) -> Axes:
     """Draw the path a run took through two parameters, from its start (o) to its end (*).
 
     The legend of the paths sits above the Axes, off the contours. A new figure
@@ -216,8 +238,7 @@ def plot_path(result: OptimizeResult, ax: Axes | None = None, *,
     ...     plot_path(result, ax=ax)
     """
     if not isinstance(result, OptimizeResult):
-        raise InvalidValueError(f"plot_path takes an OptimizeResult, not "
-                                f"{type(result).__name__}")
+        raise InvalidValueError(f"plot_path takes an OptimizeResult, not {type(result).__name__}")
     px, py = _two_params(None, params, result)
     ax = _axes(ax)
     xs, ys = result.history["x"][px], result.history["x"][py]
@@ -227,8 +248,14 @@ def plot_path(result: OptimizeResult, ax: Axes | None = None, *,
     ax.plot(xs[-1:], ys[-1:], "*", color=line.get_color(), markersize=12)
     # Above the Axes, two columns wide: contours fill the whole Axes, so any place inside
     # hides some, and a path may run anywhere.
-    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.02, 1.0, 0.1), mode="expand",
-              borderaxespad=0.0, ncols=2, fontsize="small")
+    ax.legend(
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.02, 1.0, 0.1),
+        mode="expand",
+        borderaxespad=0.0,
+        ncols=2,
+        fontsize="small",
+    )
     return ax
 
 
@@ -261,8 +288,9 @@ def _round_log_ticks(colorbar: Any, low: float, high: float) -> None:
     colorbar.minorlocator = NullLocator()
 
 
-def _two_params(cg: GraphCore | None, params: Sequence[str] | None,
-                result: OptimizeResult | None) -> tuple[str, str]:
+def _two_params(
+    cg: GraphCore | None, params: Sequence[str] | None, result: OptimizeResult | None
+) -> tuple[str, str]:
     """The two parameter names to plot, checked against the result or the graph."""
     if params is None:
         if result is not None:
@@ -272,15 +300,23 @@ def _two_params(cg: GraphCore | None, params: Sequence[str] | None,
             params = tuple(name for name, node in cg.inputs.items() if node.trainable)
     params = tuple(params)
     if len(params) != 2:
-        raise GraphError(f"a contour or path needs exactly two parameters, not {params}; "
-                         "name two with params=(x_name, y_name)", nodes=params)
+        raise GraphError(
+            f"a contour or path needs exactly two parameters, not {params}; "
+            "name two with params=(x_name, y_name)",
+            nodes=params,
+        )
     for name in params:
         if result is not None and name not in result.history.get("x", {}):
-            raise GraphError(f"parameter {name!r} is not in the result's history "
-                             f"(it has {tuple(result.history.get('x', {}))})", nodes=[name])
+            raise GraphError(
+                f"parameter {name!r} is not in the result's history "
+                f"(it has {tuple(result.history.get('x', {}))})",
+                nodes=[name],
+            )
         if cg is not None and (name not in cg.inputs or np.ndim(cg.inputs[name].output)):
-            raise GraphError(f"{name!r} is not a scalar input of the graph; a contour plots "
-                             "two scalar inputs", nodes=[name])
+            raise GraphError(
+                f"{name!r} is not a scalar input of the graph; a contour plots two scalar inputs",
+                nodes=[name],
+            )
     return params  # a pair: its length is checked above
 
 
@@ -291,8 +327,15 @@ def _extent(values: np.ndarray) -> tuple[float, float]:
     return low - margin, high + margin
 
 
-def _loss_on_grid(cg: GraphCore, root: str, px: str, py: str, grid_x: np.ndarray,
-                  grid_y: np.ndarray, feed: dict[str, Any]) -> np.ndarray:
+def _loss_on_grid(
+    cg: GraphCore,
+    root: str,
+    px: str,
+    py: str,
+    grid_x: np.ndarray,
+    grid_y: np.ndarray,
+    feed: dict[str, Any],
+) -> np.ndarray:
     """The loss at every grid point: one broadcast forward pass if the graph allows it."""
     try:
         with np.errstate(all="ignore"):

@@ -33,13 +33,53 @@ __all__ = ["Shape", "shape_after", "shapes_of"]
 Shape = tuple[int, ...]
 
 # Ops whose output has the broadcast shape of their inputs.
-_ELEMENTWISE = frozenset((
-    "abs", "add", "cos", "div", "exp", "inv", "log", "maximum", "minimum", "mul", "neg", "pow",
-    "relu", "sigmoid", "sin", "sqrt", "square", "sub", "tanh", "step", "sign", "softmax",
-    "log_softmax", "max_weights", "min_weights",
-    "softplus", "leaky_relu", "elu", "gelu", "clip", "log1p", "expm1", "erf", "lgamma", "digamma",
-    "polygamma", "where", "equal", "greater", "greater_equal", "less", "less_equal",
-    "logical_and"))
+_ELEMENTWISE = frozenset(
+    (
+        "abs",
+        "add",
+        "cos",
+        "div",
+        "exp",
+        "inv",
+        "log",
+        "maximum",
+        "minimum",
+        "mul",
+        "neg",
+        "pow",
+        "relu",
+        "sigmoid",
+        "sin",
+        "sqrt",
+        "square",
+        "sub",
+        "tanh",
+        "step",
+        "sign",
+        "softmax",
+        "log_softmax",
+        "max_weights",
+        "min_weights",
+        "softplus",
+        "leaky_relu",
+        "elu",
+        "gelu",
+        "clip",
+        "log1p",
+        "expm1",
+        "erf",
+        "lgamma",
+        "digamma",
+        "polygamma",
+        "where",
+        "equal",
+        "greater",
+        "greater_equal",
+        "less",
+        "less_equal",
+        "logical_and",
+    )
+)
 
 
 def shapes_of(cg: GraphCore, root: str) -> dict[str, Shape | None]:
@@ -82,8 +122,9 @@ def shape_after(op: Any, inputs: Sequence[Shape | None]) -> Shape | None:
         return _as_shape(params["shape"])
     if any(shape is None for shape in inputs):
         return None
-    rule: Callable[..., Shape | None] | None = (
-        _RULES.get(name) or (_elementwise if name in _ELEMENTWISE else None))
+    rule: Callable[..., Shape | None] | None = _RULES.get(name) or (
+        _elementwise if name in _ELEMENTWISE else None
+    )
     if rule is None:
         return None
     try:
@@ -161,6 +202,7 @@ def _index(params: dict[str, Any], x: Shape) -> Shape:
 def _joined(join: Callable[..., Any]) -> Callable[..., Shape]:
     def rule(params: dict[str, Any], *shapes: Shape) -> Shape:
         return join([_stand_in(shape) for shape in shapes], axis=params.get("axis", 0)).shape
+
     return rule
 
 
@@ -183,8 +225,10 @@ def _solve(params: dict[str, Any], a: Shape, b: Shape) -> Shape:
 
 def _spatial(params: dict[str, Any], size: Shape, kernel: Shape) -> Shape:
     """A convolution's or pooling's output sizes: (size + 2 padding - kernel) // stride + 1."""
-    out = tuple((s + 2 * p - k) // st + 1 for s, k, st, p in zip(
-        size, kernel, params["stride"], params["padding"], strict=True))
+    out = tuple(
+        (s + 2 * p - k) // st + 1
+        for s, k, st, p in zip(size, kernel, params["stride"], params["padding"], strict=True)
+    )
     if min(out) < 1:
         raise ValueError(f"a kernel {kernel} does not fit {size}")
     return out
@@ -208,26 +252,53 @@ def _taken(params: dict[str, Any], x: Shape, index: Shape) -> Shape:
     if axis is None:
         return index
     axis = axis % len(x)
-    other = _broadcast((*x[:axis], 1, *x[axis + 1:]), (*index[:axis], 1, *index[axis + 1:]))
-    return (*other[:axis], index[axis], *other[axis + 1:])
+    other = _broadcast((*x[:axis], 1, *x[axis + 1 :]), (*index[:axis], 1, *index[axis + 1 :]))
+    return (*other[:axis], index[axis], *other[axis + 1 :])
 
 
 _RULES: dict[str, Callable[..., Shape | None]] = {
-    "matmul": _matmul, "dot": _matmul, "linear": _linear, "outer": _outer,
-    "sum": _reduced, "mean": _reduced, "max": _reduced, "min": _reduced, "logsumexp": _reduced,
-    "mse": _loss, "bce_with_logits": _loss, "cross_entropy": _class_loss, "hinge": _class_loss,
-    "reshape": _reshape, "transpose": _transpose, "index": _index,
-    "concat": _joined(np.concatenate), "stack": _joined(np.stack),
-    "var": _reduced, "std": _reduced, "norm": _reduced, "cumsum": _scanned, "cumprod": _scanned,
+    "matmul": _matmul,
+    "dot": _matmul,
+    "linear": _linear,
+    "outer": _outer,
+    "sum": _reduced,
+    "mean": _reduced,
+    "max": _reduced,
+    "min": _reduced,
+    "logsumexp": _reduced,
+    "mse": _loss,
+    "bce_with_logits": _loss,
+    "cross_entropy": _class_loss,
+    "hinge": _class_loss,
+    "reshape": _reshape,
+    "transpose": _transpose,
+    "index": _index,
+    "concat": _joined(np.concatenate),
+    "stack": _joined(np.stack),
+    "var": _reduced,
+    "std": _reduced,
+    "norm": _reduced,
+    "cumsum": _scanned,
+    "cumprod": _scanned,
     "einsum": lambda params, *shapes: Einsum(params["subscripts"]).output_shape(*shapes),
-    "cross": _elementwise, "tril": _elementwise, "triu": _elementwise, "take": _taken,
-    "scatter_add": lambda params, x, index, src: x, "index_put": lambda params, x, values: x,
-    "conv1d": _conv, "conv2d": _conv, "max_pool2d": _pooled, "max_pool2d_gather": _pooled,
+    "cross": _elementwise,
+    "tril": _elementwise,
+    "triu": _elementwise,
+    "take": _taken,
+    "scatter_add": lambda params, x, index, src: x,
+    "index_put": lambda params, x, values: x,
+    "conv1d": _conv,
+    "conv2d": _conv,
+    "max_pool2d": _pooled,
+    "max_pool2d_gather": _pooled,
     "conv_input_grad": lambda params, u, weight: (u[0], weight[1], *params["size"]),
     "conv_weight_grad": lambda params, x, u: (u[1], x[1], *params["size"]),
-    "max_pool2d_grad": lambda params, x, u: x, "dropout": _elementwise,
+    "max_pool2d_grad": lambda params, x, u: x,
+    "dropout": _elementwise,
     "inverse": lambda params, a: (*_matrices(a), *a[-2:]),
     "cholesky": lambda params, a: (*_matrices(a), *a[-2:]),
-    "det": lambda params, a: _matrices(a), "logabsdet": lambda params, a: _matrices(a),
-    "slogdet": lambda params, a: (*_matrices(a), 2), "solve": _solve,
+    "det": lambda params, a: _matrices(a),
+    "logabsdet": lambda params, a: _matrices(a),
+    "slogdet": lambda params, a: (*_matrices(a), 2),
+    "solve": _solve,
 }

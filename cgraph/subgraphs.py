@@ -128,15 +128,18 @@ def add_subgraph(
             cg.add_constant(outer, _copy(node.output))
     cg.add_computation_nodes(
         (declared[node.name], node.op, tuple(declared[parent.name] for parent in node.parents))
-        for node in copied if isinstance(node, OperationNode))
+        for node in copied
+        if isinstance(node, OperationNode)
+    )
     cg.subgraphs[name] = wanted
     return {output: declared[output] for output in wanted}
 
 
 def _outputs(graph: GraphCore, outputs: str | Iterable[str] | None) -> list[str]:
     if not isinstance(graph, GraphCore):
-        raise InvalidValueError(f"add_subgraph: {graph!r} is not a graph; give a "
-                                "ComputationalGraph")
+        raise InvalidValueError(
+            f"add_subgraph: {graph!r} is not a graph; give a ComputationalGraph"
+        )
     if outputs is None:
         sinks = [name for name, degree in graph.graph.out_degree() if degree == 0]
         if not sinks:
@@ -147,7 +150,9 @@ def _outputs(graph: GraphCore, outputs: str | Iterable[str] | None) -> list[str]
         if output not in graph.nodes:
             raise UnknownNodeError(
                 f"add_subgraph: output {output!r} is not a node of the subgraph"
-                f"{did_you_mean(output, graph.nodes)}", nodes=[str(output)])
+                f"{did_you_mean(output, graph.nodes)}",
+                nodes=[str(output)],
+            )
     return wanted
 
 
@@ -163,28 +168,39 @@ def _ancestors(graph: GraphCore, wanted: list[str]) -> list[Any]:
     return sorted((graph.nodes[name] for name in seen), key=lambda node: node.index)
 
 
-def _check(cg: GraphCore, name: Any, graph: GraphCore, bound: dict[str, Any],
-           copied: list[Any]) -> None:
+def _check(
+    cg: GraphCore, name: Any, graph: GraphCore, bound: dict[str, Any], copied: list[Any]
+) -> None:
     """Everything a use could refuse, before anything is declared."""
     if type(name) is not str or not name:
-        raise InvalidValueError(f"add_subgraph: the use's name must be a non-empty string, not "
-                                f"{name!r}")
+        raise InvalidValueError(
+            f"add_subgraph: the use's name must be a non-empty string, not {name!r}"
+        )
     for inner, outer in bound.items():
         if inner not in graph.inputs:
             raise UnknownNodeError(
                 f"add_subgraph {name!r}: {inner!r} is not an input of the subgraph; its inputs "
-                f"are {sorted(graph.inputs)}", nodes=[str(inner)])
+                f"are {sorted(graph.inputs)}",
+                nodes=[str(inner)],
+            )
         if not isinstance(outer, str) or outer not in cg.nodes:
             raise UnknownNodeError(
                 f"add_subgraph {name!r}: input {inner!r} is bound to {outer!r}, which is not "
-                f"a node of the graph{did_you_mean(str(outer), cg.nodes)}", nodes=[str(outer)])
-    taken = [f"{name}/{node.name}" for node in copied
-             if node.name not in bound and f"{name}/{node.name}" in cg.nodes]
+                f"a node of the graph{did_you_mean(str(outer), cg.nodes)}",
+                nodes=[str(outer)],
+            )
+    taken = [
+        f"{name}/{node.name}"
+        for node in copied
+        if node.name not in bound and f"{name}/{node.name}" in cg.nodes
+    ]
     if taken or name in cg.subgraphs:
         raise DuplicateNodeError(
             f"add_subgraph {name!r}: the graph already has "
             f"{'nodes ' + ', '.join(map(repr, taken[:5])) if taken else 'a use of that name'}; "
-            "give this use another name", nodes=taken[:5] or [name])
+            "give this use another name",
+            nodes=taken[:5] or [name],
+        )
 
 
 def _copy(value: Any) -> Any:

@@ -46,8 +46,8 @@ def build_graph(x: np.ndarray, t: np.ndarray) -> ComputationalGraph:
     cg.add_input("t", t, trainable=False)
     cg.add_inputs(w=np.array([0.5, -1.0, 2.0]), b=0.1)
     cg.add_constant("inv_n", 1.0 / t.size)
-    cg.add_computation_node("wx", "mul", ("w", "x"))           # (3,) * (4, 3) -> (4, 3)
-    cg.add_computation_node("y", "add", ("wx", "b"))           # (4, 3) + () -> (4, 3)
+    cg.add_computation_node("wx", "mul", ("w", "x"))  # (3,) * (4, 3) -> (4, 3)
+    cg.add_computation_node("y", "add", ("wx", "b"))  # (4, 3) + () -> (4, 3)
     cg.add_computation_node("r", "sub", ("y", "t"))
     cg.add_computation_node("r2", "square", ("r",))
     cg.add_computation_node("terms", "mul", ("r2", "inv_n"))  # sum of terms = MSE
@@ -58,7 +58,7 @@ def main() -> None:
     """Differentiate the mean squared error and show the shape of every gradient."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(4, 3))
-    t = x * np.array([1.0, 2.0, -1.0]) + 0.5   # targets from w = (1, 2, -1), b = 0.5
+    t = x * np.array([1.0, 2.0, -1.0]) + 0.5  # targets from w = (1, 2, -1), b = 0.5
     cg = build_graph(x, t)
 
     terms = cg.forward("terms")
@@ -94,8 +94,10 @@ def main() -> None:
             print(f"step {step:3d}: mse = {mse:.3e}")
         for name, grad in grads.items():
             cg.inputs[name].output -= learning_rate * grad
-    print(f"fitted w = {np.round(cg.get_value('w'), 4)}, b = {cg.get_value('b'):.4f} "
-          "(the targets used w = [1, 2, -1], b = 0.5)")
+    print(
+        f"fitted w = {np.round(cg.get_value('w'), 4)}, b = {cg.get_value('b'):.4f} "
+        "(the targets used w = [1, 2, -1], b = 0.5)"
+    )
 
 
 if __name__ == "__main__":

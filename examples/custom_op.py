@@ -61,8 +61,9 @@ class SmoothAbs(Operation):
         return (upstream * self.x / self.out,)
 
 
-@cgraph.operation(grad=lambda upstream, out, a, b: (2 * (a - b) * upstream,
-                                                     -2 * (a - b) * upstream))
+@cgraph.operation(
+    grad=lambda upstream, out, a, b: (2 * (a - b) * upstream, -2 * (a - b) * upstream)
+)
 def sq_diff(a, b):
     """Squared difference y = (a - b)^2; dy/da = 2 (a - b), dy/db = -2 (a - b)."""
     return (a - b) ** 2
@@ -70,16 +71,18 @@ def sq_diff(a, b):
 
 def main() -> None:
     """Use both operations in one graph and check their gradients."""
-    print(f"registered: 'smooth_abs' -> {cgraph.OPERATIONS['smooth_abs'].__name__}, "
-          f"'sq_diff' -> {cgraph.OPERATIONS['sq_diff'].__name__}")
+    print(
+        f"registered: 'smooth_abs' -> {cgraph.OPERATIONS['smooth_abs'].__name__}, "
+        f"'sq_diff' -> {cgraph.OPERATIONS['sq_diff'].__name__}"
+    )
     print()
 
     # f = sq_diff(smooth_abs(x), smooth_abs(y)) + smooth_abs(y) with a sharper eps.
     cg = ComputationalGraph()
     cg.add_inputs(x=-1.5, y=0.5)
     soft = SmoothAbs(eps=0.5)
-    cg.add_computation_node("ax", soft, ("x",))       # one instance for two nodes:
-    cg.add_computation_node("ay", soft, ("y",))       # each node gets its own copy
+    cg.add_computation_node("ax", soft, ("x",))  # one instance for two nodes:
+    cg.add_computation_node("ay", soft, ("y",))  # each node gets its own copy
     cg.add_computation_node("ay_sharp", "smooth_abs", ("y",), eps=0.01)  # by name
     cg.add_computation_node("d", sq_diff, ("ax", "ay"))
     cg.add_computation_node("f", "add", ("d", "ay_sharp"))
@@ -89,8 +92,10 @@ def main() -> None:
     print(f"f = {f:.10f}, df/dx = {grads['x']:.10f}, df/dy = {grads['y']:.10f}")
     print(cg.summary())
     print()
-    print(f"saved state: node 'ax' holds x = {cg.operations['ax'].op.x}, "
-          f"node 'ay' holds x = {cg.operations['ay'].op.x}")
+    print(
+        f"saved state: node 'ax' holds x = {cg.operations['ax'].op.x}, "
+        f"node 'ay' holds x = {cg.operations['ay'].op.x}"
+    )
     print()
 
     # The same gradients by hand: y_a = smooth_abs(a), f = (y_x - y_y)^2 + sharp(y).

@@ -63,8 +63,8 @@ def load_data() -> Digits:
     digits = load_digits()
     pixels = digits.data / 16.0  # intensities run from 0 to 16
     x_train, x_test, y_train, y_test = train_test_split(
-        pixels, digits.target, test_size=TEST_FRACTION, stratify=digits.target,
-        random_state=SEED)
+        pixels, digits.target, test_size=TEST_FRACTION, stratify=digits.target, random_state=SEED
+    )
     return Digits(x_train, y_train, x_test, y_test)
 
 
@@ -107,7 +107,7 @@ def batches(count: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
     """The indices 0 .. count - 1 shuffled, in slices of BATCH_SIZE."""
     order = rng.permutation(count)
     for start in range(0, count, BATCH_SIZE):
-        yield order[start:start + BATCH_SIZE]
+        yield order[start : start + BATCH_SIZE]
 
 
 def accuracy(cg: ComputationalGraph, logits: str, images: np.ndarray, labels: np.ndarray) -> float:
@@ -149,26 +149,34 @@ def show_nodes(cg: ComputationalGraph, names: list[str]) -> None:
     print(f"  {'name':9}  {'shape':11}  {'|value|':>8}  {'|gradient|':>10}")
     for name in names:
         value, gradient = cg.get_value(name), cg.get_gradient(name)
-        print(f"  {name:9}  {np.shape(value)!s:11}  {np.linalg.norm(value):8.3f}  "
-              f"{np.linalg.norm(gradient):10.2e}")
+        print(
+            f"  {name:9}  {np.shape(value)!s:11}  {np.linalg.norm(value):8.3f}  "
+            f"{np.linalg.norm(gradient):10.2e}"
+        )
     active = np.mean(np.sum(cg.get_value("layer1/a") > 0, axis=1))
-    print(f"On average {active:.0f} of the {HIDDEN_UNITS} hidden units (layer1/a > 0) "
-          "are active for a training image.")
+    print(
+        f"On average {active:.0f} of the {HIDDEN_UNITS} hidden units (layer1/a > 0) "
+        "are active for a training image."
+    )
 
 
 def main() -> None:
     """Train both models on the digits and compare their accuracy on the held-out images."""
     data = load_data()
-    print(f"{len(data.x_train) + len(data.x_test)} digits of 8 x 8 pixels: "
-          f"{len(data.x_train)} to train on, {len(data.x_test)} held out for testing")
+    print(
+        f"{len(data.x_train) + len(data.x_test)} digits of 8 x 8 pixels: "
+        f"{len(data.x_train)} to train on, {len(data.x_test)} held out for testing"
+    )
     linear, linear_logits = fit("logistic regression", logistic_regression, data)
     network, network_logits = fit("MLP", mlp, data)
 
     print()
     show_nodes(network, ["layer1/W", "layer1/b", "layer1/z", "layer1/a", "layer2/W", "layer2/b"])
     print()
-    for title, cg, logits in [("logistic regression", linear, linear_logits),
-                              ("MLP", network, network_logits)]:
+    for title, cg, logits in [
+        ("logistic regression", linear, linear_logits),
+        ("MLP", network, network_logits),
+    ]:
         print(f"{title}: test accuracy {accuracy(cg, logits, data.x_test, data.y_test):.3f}")
 
 

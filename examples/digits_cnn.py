@@ -77,8 +77,8 @@ def load_data() -> Digits:
     digits = load_digits()
     images = digits.images[:, np.newaxis] / 16.0  # (N, 1, 8, 8); intensities run from 0 to 16
     x_train, x_test, y_train, y_test = train_test_split(
-        images, digits.target, test_size=TEST_FRACTION, stratify=digits.target,
-        random_state=SEED)
+        images, digits.target, test_size=TEST_FRACTION, stratify=digits.target, random_state=SEED
+    )
     return Digits(x_train, y_train, x_test, y_test)
 
 
@@ -87,19 +87,25 @@ def load_data() -> Digits:
 # ------------------------------------------------------------------------------------------
 
 
-def conv_layer(cg: ComputationalGraph, prefix: str, x: str, in_channels: int,
-               out_channels: int, rng: np.random.Generator) -> str:
+def conv_layer(
+    cg: ComputationalGraph,
+    prefix: str,
+    x: str,
+    in_channels: int,
+    out_channels: int,
+    rng: np.random.Generator,
+) -> str:
     """relu(conv2d(x, W, b)) with 3 x 3 kernels and padding 1, then 2 x 2 max pooling.
 
     Declares ``{prefix}/W`` (He initialised: std sqrt(2 / fan_in)), ``{prefix}/b``,
     ``{prefix}/z``, ``{prefix}/a`` and ``{prefix}/pool``; returns the last one.
     """
     fan_in = in_channels * 3 * 3
-    cg.add_input(f"{prefix}/W", rng.normal(0.0, np.sqrt(2.0 / fan_in),
-                                           (out_channels, in_channels, 3, 3)))
+    cg.add_input(
+        f"{prefix}/W", rng.normal(0.0, np.sqrt(2.0 / fan_in), (out_channels, in_channels, 3, 3))
+    )
     cg.add_input(f"{prefix}/b", np.zeros(out_channels))
-    cg.add_computation_node(f"{prefix}/z", "conv2d", (x, f"{prefix}/W", f"{prefix}/b"),
-                            padding=1)
+    cg.add_computation_node(f"{prefix}/z", "conv2d", (x, f"{prefix}/W", f"{prefix}/b"), padding=1)
     cg.add_computation_node(f"{prefix}/a", "relu", (f"{prefix}/z",))
     cg.add_computation_node(f"{prefix}/pool", "max_pool2d", (f"{prefix}/a",), kernel_size=2)
     return f"{prefix}/pool"
@@ -130,7 +136,7 @@ def batches(count: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
     """The indices 0 .. count - 1 shuffled, in slices of BATCH_SIZE."""
     order = rng.permutation(count)
     for start in range(0, count, BATCH_SIZE):
-        yield order[start:start + BATCH_SIZE]
+        yield order[start : start + BATCH_SIZE]
 
 
 def accuracy(cg: ComputationalGraph, logits: str, images: np.ndarray, labels: np.ndarray) -> float:
@@ -149,8 +155,16 @@ def train(cg: ComputationalGraph, logits: str, data: Digits, rng: np.random.Gene
         losses = []
         for batch in batches(len(data.x_train), rng):
             step += 1
-            losses.append(cg.forward("loss", feed={
-                "X": data.x_train[batch], "labels": data.y_train[batch], "training": step}))
+            losses.append(
+                cg.forward(
+                    "loss",
+                    feed={
+                        "X": data.x_train[batch],
+                        "labels": data.y_train[batch],
+                        "training": step,
+                    },
+                )
+            )
             optimizer.step(cg.backward("loss"))
         train_loss = np.mean(losses)  # over the epoch's batches, as they were trained
         test_accuracy = accuracy(cg, logits, data.x_test, data.y_test)
@@ -160,8 +174,10 @@ def train(cg: ComputationalGraph, logits: str, data: Digits, rng: np.random.Gene
 def main() -> None:
     """Train the network on the digits and report its held-out accuracy and its nodes."""
     data = load_data()
-    print(f"{len(data.x_train) + len(data.x_test)} digits of 8 x 8 pixels: "
-          f"{len(data.x_train)} to train on, {len(data.x_test)} held out for testing")
+    print(
+        f"{len(data.x_train) + len(data.x_test)} digits of 8 x 8 pixels: "
+        f"{len(data.x_train)} to train on, {len(data.x_test)} held out for testing"
+    )
     rng = np.random.default_rng(SEED)
     cg, logits = cnn(data, rng)
     weights = sum(node.output.size for node in cg.inputs.values() if node.trainable)
@@ -174,11 +190,21 @@ def main() -> None:
 
     cg.forward("loss")
     print("\nThe trained CNN's nodes, read by name (on the whole training set):")
-    for name in ["conv1/W", "conv1/z", "conv1/pool", "conv2/W", "conv2/pool", "flat",
-                 "dense/W", logits]:
+    for name in [
+        "conv1/W",
+        "conv1/z",
+        "conv1/pool",
+        "conv2/W",
+        "conv2/pool",
+        "flat",
+        "dense/W",
+        logits,
+    ]:
         print(f"  {name:10}  {np.shape(cg.get_value(name))}")
-    print(f"\nCNN: test accuracy {accuracy(cg, logits, data.x_test, data.y_test):.3f} "
-          f"after {EPOCHS} epochs in {seconds:.1f} s")
+    print(
+        f"\nCNN: test accuracy {accuracy(cg, logits, data.x_test, data.y_test):.3f} "
+        f"after {EPOCHS} epochs in {seconds:.1f} s"
+    )
 
 
 if __name__ == "__main__":

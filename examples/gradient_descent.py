@@ -69,8 +69,10 @@ def main() -> None:
     print()
     print(f"final point after {STEPS} steps: x = {x:.6f}, y = {y:.6f}")
     shrink = (1 - 2 * LEARNING_RATE) ** STEPS
-    print(f"predicted by x_n = -200 (1 - 0.8^n), y_n = -4 (1 - 0.8^n): "
-          f"x = {-200 * (1 - shrink):.6f}, y = {-4 * (1 - shrink):.6f}")
+    print(
+        f"predicted by x_n = -200 (1 - 0.8^n), y_n = -4 (1 - 0.8^n): "
+        f"x = {-200 * (1 - shrink):.6f}, y = {-4 * (1 - shrink):.6f}"
+    )
     # Setting the gradient to zero: x = -400 / 2, y = -8 / 2, f = -(400^2 + 8^2) / 4.
     print(f"exact minimum: x = {-400 / 2:g}, y = {-8 / 2:g}, f = {-(400**2 + 8**2) / 4:g}")
 

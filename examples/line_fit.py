@@ -65,25 +65,48 @@ def main() -> None:
     print(f"np.linalg.lstsq: w = {exact_w:.10f}, b = {exact_b:.10f}")
 
     full = build_graph(xs, ys)
-    momentum = minimize(full, "loss", optimizer=Momentum(lr=0.1, momentum=0.9, nesterov=True),
-                        steps=5000, tol=1e-10, progress=False)
+    momentum = minimize(
+        full,
+        "loss",
+        optimizer=Momentum(lr=0.1, momentum=0.9, nesterov=True),
+        steps=5000,
+        tol=1e-10,
+        progress=False,
+    )
     lbfgs = minimize(build_graph(xs, ys), "loss", method="L-BFGS-B", tol=1e-14, progress=False)
 
-    batches = [{"xs": xs[i:i + BATCH], "ys": ys[i:i + BATCH], "inv_n": 1.0 / BATCH}
-               for i in range(0, N, BATCH)]
-    adam = minimize(build_graph(xs, ys), "loss", optimizer=Adam(lr=0.02), steps=2000, tol=None,
-                    feed=lambda step: batches[step % len(batches)], progress=False)
+    batches = [
+        {"xs": xs[i : i + BATCH], "ys": ys[i : i + BATCH], "inv_n": 1.0 / BATCH}
+        for i in range(0, N, BATCH)
+    ]
+    adam = minimize(
+        build_graph(xs, ys),
+        "loss",
+        optimizer=Adam(lr=0.02),
+        steps=2000,
+        tol=None,
+        feed=lambda step: batches[step % len(batches)],
+        progress=False,
+    )
 
-    for name, result in (("Nesterov momentum", momentum), ("L-BFGS-B", lbfgs),
-                         ("mini-batch Adam", adam)):
+    for name, result in (
+        ("Nesterov momentum", momentum),
+        ("L-BFGS-B", lbfgs),
+        ("mini-batch Adam", adam),
+    ):
         w, b = result.x["w"], result.x["b"]
         gap = max(abs(w - exact_w), abs(b - exact_b))
-        print(f"{name}: w = {w:.10f}, b = {b:.10f} after {result.nit} steps; "
-              f"difference from lstsq = {gap:.2e}")
+        print(
+            f"{name}: w = {w:.10f}, b = {b:.10f} after {result.nit} steps; "
+            f"difference from lstsq = {gap:.2e}"
+        )
     print(f"mean squared error at the fit: {np.sum(full.forward('loss')):.6f}")
 
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else (
-        Path(tempfile.gettempdir()) / "cgraph_line_fit.png")
+    path = (
+        Path(sys.argv[1])
+        if len(sys.argv) > 1
+        else (Path(tempfile.gettempdir()) / "cgraph_line_fit.png")
+    )
     try:
         from matplotlib.figure import Figure
 
@@ -95,8 +118,9 @@ def main() -> None:
     loss_ax, contour_ax = figure.subplots(1, 2)
     plot_loss(momentum, ax=loss_ax, label="Nesterov momentum, all data")
     plot_loss(adam, ax=loss_ax, label="Adam, mini-batches", log=True)
-    plot_contour(full, "loss", result=momentum, ax=contour_ax, xlim=(-0.5, 4), ylim=(-3, 2),
-                 resolution=60)
+    plot_contour(
+        full, "loss", result=momentum, ax=contour_ax, xlim=(-0.5, 4), ylim=(-3, 2), resolution=60
+    )
     figure.savefig(path)
     print(f"loss curves and path saved to {path}")
 

@@ -30,9 +30,9 @@ def build_graph() -> ComputationalGraph:
         The graph, with root ``loss``.
     """
     cg = ComputationalGraph()
-    cg.add_input("x", 3.0, trainable=False)   # data: no gradient wanted
+    cg.add_input("x", 3.0, trainable=False)  # data: no gradient wanted
     cg.add_input("y", 7.0, trainable=False)
-    cg.add_inputs(w0=-2.0, w1=2.0)            # weights: trainable
+    cg.add_inputs(w0=-2.0, w1=2.0)  # weights: trainable
     cg.add_computation_node("w1x", "mul", ("w1", "x"))
     cg.add_computation_node("pred", "add", ("w0", "w1x"))
     cg.add_computation_node("residual", "sub", ("pred", "y"))
@@ -64,8 +64,10 @@ def main() -> None:
 
     loss = cg.forward("loss", feed={"x": 1.0, "y": 2.0})
     grads = cg.backward("loss")
-    print(f"at the data point x=1, y=2 (fed): loss = {loss}, "
-          f"dL/dw0 = {grads['w0']}, dL/dw1 = {grads['w1']}")
+    print(
+        f"at the data point x=1, y=2 (fed): loss = {loss}, "
+        f"dL/dw0 = {grads['w0']}, dL/dw1 = {grads['w1']}"
+    )
     print(f"the inputs keep their own values: x = {cg.get_value('x')}, y = {cg.get_value('y')}")
 
 

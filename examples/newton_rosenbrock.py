@@ -48,12 +48,16 @@ def point(cg: ComputationalGraph) -> np.ndarray:
     return np.array([cg.inputs["x"].output, cg.inputs["y"].output])
 
 
-def line_search(cg: ComputationalGraph, value: float, grad: np.ndarray,
-                direction: np.ndarray) -> None:
+def line_search(
+    cg: ComputationalGraph, value: float, grad: np.ndarray, direction: np.ndarray
+) -> None:
     """Move the inputs along ``direction`` by the first halving of 1 that decreases f enough."""
     p, slope, t = point(cg), float(grad @ direction), 1.0
-    while cg.forward("f", feed=dict(zip("xy", p + t * direction, strict=True))) > (
-            value + 1e-4 * t * slope) and t > 1e-12:
+    while (
+        cg.forward("f", feed=dict(zip("xy", p + t * direction, strict=True)))
+        > (value + 1e-4 * t * slope)
+        and t > 1e-12
+    ):
         t /= 2
     cg.inputs["x"].output, cg.inputs["y"].output = (float(c) for c in p + t * direction)
 
@@ -82,15 +86,19 @@ def main() -> None:
     cg = build_graph()
     print("Rosenbrock f(x, y) = (1 - x)^2 + 100 (y - x^2)^2 from (-1.2, 1); minimum at (1, 1)")
     print("Hessian at the start:", np.array(cg.hessian("f", ["x", "y"])).tolist())
-    print("Hessian at (1, 1):", np.array(cg.hessian("f", ["x", "y"],
-                                                    feed={"x": 1.0, "y": 1.0})).tolist())
+    print(
+        "Hessian at (1, 1):",
+        np.array(cg.hessian("f", ["x", "y"], feed={"x": 1.0, "y": 1.0})).tolist(),
+    )
     print(f"stopping when |gradient| < {TOL:g}")
     results = {}
     for label, newton in (("Newton's method", True), ("gradient descent", False)):
         steps, final, norm = minimise(newton)
         results[label] = steps
-        print(f"{label}: {steps} steps to ({final[0]:.10f}, {final[1]:.10f}), "
-              f"|gradient| = {norm:.2e}, distance to (1, 1) = {np.linalg.norm(final - 1):.2e}")
+        print(
+            f"{label}: {steps} steps to ({final[0]:.10f}, {final[1]:.10f}), "
+            f"|gradient| = {norm:.2e}, distance to (1, 1) = {np.linalg.norm(final - 1):.2e}"
+        )
     ratio = results["gradient descent"] / results["Newton's method"]
     print(f"Newton's method took {ratio:.0f} times fewer steps")
 

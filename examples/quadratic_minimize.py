@@ -44,8 +44,9 @@ def save_plots(cg, result, path: Path) -> None:
 def main() -> None:
     """Minimise f with 50 steps of gradient descent and compare with the exact minimum."""
     cg = build_graph()
-    result = minimize(cg, "f", optimizer=GradientDescent(lr=0.1), steps=STEPS, tol=None,
-                      progress=False)
+    result = minimize(
+        cg, "f", optimizer=GradientDescent(lr=0.1), steps=STEPS, tol=None, progress=False
+    )
     print(result)
     print()
     x, y = result.x["x"], result.x["y"]
@@ -54,8 +55,11 @@ def main() -> None:
     shrink = 0.8**STEPS
     print(f"predicted: x = {-200 * (1 - shrink):.6f}, y = {-4 * (1 - shrink):.6f}")
     print("exact minimum: x = -200, y = -4, f = -40016")
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else (
-        Path(tempfile.gettempdir()) / "cgraph_quadratic_minimize.png")
+    path = (
+        Path(sys.argv[1])
+        if len(sys.argv) > 1
+        else (Path(tempfile.gettempdir()) / "cgraph_quadratic_minimize.png")
+    )
     try:
         save_plots(cg, result, path)
     except ImportError:

@@ -27,8 +27,8 @@ import time
 
 from cgraph import ComputationalGraph
 
-K, C = 4.0, 0.3          # stiffness and damping
-DT, STEPS = 0.01, 500    # to T = 5
+K, C = 4.0, 0.3  # stiffness and damping
+DT, STEPS = 0.01, 500  # to T = 5
 X0, V0 = 1.0, 0.0
 
 
@@ -37,16 +37,16 @@ def rk4_step() -> ComputationalGraph:
     step = ComputationalGraph()
     step.add_inputs(x=0.0, v=0.0, k=K, c=C, dt=DT)
     step.add_expression("h", "0.5 * dt")
-    step.add_expression("a1", "-k * x - c * v")                  # k1 = (v, a1)
+    step.add_expression("a1", "-k * x - c * v")  # k1 = (v, a1)
     step.add_expression("x2", "x + h * v")
     step.add_expression("v2", "v + h * a1")
-    step.add_expression("a2", "-k * x2 - c * v2")                # k2 = (v2, a2)
+    step.add_expression("a2", "-k * x2 - c * v2")  # k2 = (v2, a2)
     step.add_expression("x3", "x + h * v2")
     step.add_expression("v3", "v + h * a2")
-    step.add_expression("a3", "-k * x3 - c * v3")                # k3 = (v3, a3)
+    step.add_expression("a3", "-k * x3 - c * v3")  # k3 = (v3, a3)
     step.add_expression("x4", "x + dt * v3")
     step.add_expression("v4", "v + dt * a3")
-    step.add_expression("a4", "-k * x4 - c * v4")                # k4 = (v4, a4)
+    step.add_expression("a4", "-k * x4 - c * v4")  # k4 = (v4, a4)
     step.add_expression("x_next", "x + dt / 6 * (v + 2 * v2 + 2 * v3 + v4)")
     step.add_expression("v_next", "v + dt / 6 * (a1 + 2 * a2 + 2 * a3 + a4)")
     return step
@@ -62,9 +62,15 @@ def outer_graph() -> ComputationalGraph:
 
 def as_loop(step: ComputationalGraph) -> ComputationalGraph:
     cg = outer_graph()
-    cg.add_loop("x_T", step, carry={"x": "x0", "v": "v0"},
-                updates={"x": "x_next", "v": "v_next"},
-                inputs={"k": "k", "c": "c", "dt": "dt"}, steps=STEPS, output="x")
+    cg.add_loop(
+        "x_T",
+        step,
+        carry={"x": "x0", "v": "v0"},
+        updates={"x": "x_next", "v": "v_next"},
+        inputs={"k": "k", "c": "c", "dt": "dt"},
+        steps=STEPS,
+        output="x",
+    )
     return cg
 
 
@@ -72,8 +78,12 @@ def node_by_node(step: ComputationalGraph) -> tuple[ComputationalGraph, str]:
     cg = outer_graph()
     x, v = "x0", "v0"
     for t in range(STEPS):
-        names = cg.add_subgraph(f"rk4@{t}", step, {"x": x, "v": v, "k": "k", "c": "c",
-                                                   "dt": "dt"}, outputs=["x_next", "v_next"])
+        names = cg.add_subgraph(
+            f"rk4@{t}",
+            step,
+            {"x": x, "v": v, "k": "k", "c": "c", "dt": "dt"},
+            outputs=["x_next", "v_next"],
+        )
         x, v = names["x_next"], names["v_next"]
     return cg, x
 
@@ -95,15 +105,18 @@ def main() -> None:
     loop, declare_loop = timed(lambda: as_loop(step))
     x_end, forward_loop = timed(lambda: loop.forward("x_T"))
     grads, backward_loop = timed(lambda: loop.backward("x_T"))
-    print(f"RK4, {STEPS} steps of dt = {DT} to T = {STEPS * DT:g}, one step = "
-          f"{len(step.operations)} operations")
+    print(
+        f"RK4, {STEPS} steps of dt = {DT} to T = {STEPS * DT:g}, one step = "
+        f"{len(step.operations)} operations"
+    )
     print(f"x(T) by the loop      = {x_end:.12f}")
     print(f"x(T) exact            = {exact_x(STEPS * DT):.12f}")
     print(f"error                 = {abs(x_end - exact_x(STEPS * DT)):.2e}")
 
     eps = 1e-6
-    central = (loop.forward("x_T", feed={"c": C + eps})
-               - loop.forward("x_T", feed={"c": C - eps})) / (2 * eps)
+    central = (
+        loop.forward("x_T", feed={"c": C + eps}) - loop.forward("x_T", feed={"c": C - eps})
+    ) / (2 * eps)
     _, tangent = loop.jvp("x_T", {"c": 1.0})
     exact_slope = (exact_x(STEPS * DT, C + eps) - exact_x(STEPS * DT, C - eps)) / (2 * eps)
     print(f"dx(T)/dc by backward  = {grads['c']:.10f}")
@@ -123,8 +136,11 @@ def main() -> None:
     ):
         cells = "".join(f"{seconds * 1e3:9.1f}ms" for seconds in times)
         print(f"{label:14}{len(graph):8d}{cells}")
-    same = max(abs(x_end - x_unrolled), abs(grads["c"] - grads_unrolled["c"]),
-               abs(grads["x0"] - grads_unrolled["x0"]))
+    same = max(
+        abs(x_end - x_unrolled),
+        abs(grads["c"] - grads_unrolled["c"]),
+        abs(grads["x0"] - grads_unrolled["x0"]),
+    )
     print(f"largest difference between the two forms (x(T), dx/dc, dx/dx0) = {same:.1e}")
 
 

@@ -38,8 +38,13 @@ def lstm_cell() -> ComputationalGraph:
     cell = ComputationalGraph()
     cell.add_inputs(h=np.zeros(HIDDEN), c=np.zeros(HIDDEN), x=np.zeros(INPUT))
     for gate in GATES:
-        cell.add_inputs(**{f"W_{gate}": np.zeros((HIDDEN, INPUT)),
-                           f"U_{gate}": np.zeros((HIDDEN, HIDDEN)), f"b_{gate}": np.zeros(HIDDEN)})
+        cell.add_inputs(
+            **{
+                f"W_{gate}": np.zeros((HIDDEN, INPUT)),
+                f"U_{gate}": np.zeros((HIDDEN, HIDDEN)),
+                f"b_{gate}": np.zeros(HIDDEN),
+            }
+        )
         squash = "tanh" if gate == "g" else "sigmoid"
         cell.add_expression(gate, f"{squash}(W_{gate} @ x + U_{gate} @ h + b_{gate})")
     cell.add_expression("c_next", "f * c + i * g")
@@ -58,8 +63,9 @@ def weights(rng: np.random.Generator) -> dict[str, np.ndarray]:
     return found
 
 
-def outer_graph(params: dict[str, np.ndarray], xs: np.ndarray,
-                targets: np.ndarray) -> ComputationalGraph:
+def outer_graph(
+    params: dict[str, np.ndarray], xs: np.ndarray, targets: np.ndarray
+) -> ComputationalGraph:
     cg = ComputationalGraph()
     cg.add_inputs(h0=np.zeros(HIDDEN), c0=np.zeros(HIDDEN), **params)
     cg.add_input("xs", xs, trainable=False)
@@ -76,9 +82,16 @@ def read_out(cg: ComputationalGraph, hidden: str) -> None:
 def as_loop(cell: ComputationalGraph, params, xs, targets) -> ComputationalGraph:
     cg = outer_graph(params, xs, targets)
     shared = {name: name for name in params if name != "w_out"}
-    cg.add_loop("H", cell, carry={"h": "h0", "c": "c0"},
-                updates={"h": "h_next", "c": "c_next"}, xs={"x": "xs"}, inputs=shared,
-                output="h", stack=True)
+    cg.add_loop(
+        "H",
+        cell,
+        carry={"h": "h0", "c": "c0"},
+        updates={"h": "h_next", "c": "c_next"},
+        xs={"x": "xs"},
+        inputs=shared,
+        output="h",
+        stack=True,
+    )
     read_out(cg, "H")
     return cg
 
@@ -89,8 +102,12 @@ def node_by_node(cell: ComputationalGraph, params, xs, targets) -> Computational
     h, c, hs = "h0", "c0", []
     for t in range(T):
         cg.add_computation_node(f"x{t}", "index", ("xs",), index=t)
-        state = cg.add_subgraph(f"lstm@{t}", cell, {"h": h, "c": c, "x": f"x{t}", **shared},
-                                outputs=["h_next", "c_next"])
+        state = cg.add_subgraph(
+            f"lstm@{t}",
+            cell,
+            {"h": h, "c": c, "x": f"x{t}", **shared},
+            outputs=["h_next", "c_next"],
+        )
         h, c = state["h_next"], state["c_next"]
         hs.append(h)
     cg.add_computation_node("H", "stack", hs, axis=0)
@@ -119,8 +136,10 @@ def main() -> None:
         results[label] = (cg, loss, grads)
     loop, loss, grads = results["loop"]
     _, unrolled_loss, unrolled_grads = results["node by node"]
-    print(f"LSTM, {T} steps, input {INPUT}, hidden {HIDDEN}: the cell is "
-          f"{len(cell.operations)} operations")
+    print(
+        f"LSTM, {T} steps, input {INPUT}, hidden {HIDDEN}: the cell is "
+        f"{len(cell.operations)} operations"
+    )
     print(f"loss by the loop         = {loss:.15f}")
     print(f"loss node by node        = {unrolled_loss:.15f}")
     largest = max(float(np.max(np.abs(grads[name] - unrolled_grads[name]))) for name in grads)

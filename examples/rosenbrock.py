@@ -58,8 +58,9 @@ def distance(result) -> float:
 def main() -> None:
     """Minimise f with Adam and with L-BFGS-B and compare the number of steps."""
     adam_graph = build_graph()
-    adam = minimize(adam_graph, "f", optimizer=Adam(lr=0.05), steps=20_000, tol=1e-4,
-                    progress=False)
+    adam = minimize(
+        adam_graph, "f", optimizer=Adam(lr=0.05), steps=20_000, tol=1e-4, progress=False
+    )
     lbfgs_graph = build_graph()
     lbfgs = minimize(lbfgs_graph, "f", method="L-BFGS-B", tol=1e-12, progress=False)
     for name, result in (("Adam", adam), ("L-BFGS-B", lbfgs)):
@@ -69,8 +70,11 @@ def main() -> None:
         print(f"{name} steps: {result.nit}")
     print(f"L-BFGS-B took {adam.nit / lbfgs.nit:.0f} times fewer steps than Adam")
 
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else (
-        Path(tempfile.gettempdir()) / "cgraph_rosenbrock.png")
+    path = (
+        Path(sys.argv[1])
+        if len(sys.argv) > 1
+        else (Path(tempfile.gettempdir()) / "cgraph_rosenbrock.png")
+    )
     try:
         from matplotlib.figure import Figure
 

@@ -52,8 +52,9 @@ def nested() -> ComputationalGraph:
     grad_l = lagrangian().gradient_graph("L", ["x", "y"])
     size_graph = ComputationalGraph()
     size_graph.add_inputs(**START)
-    outputs = size_graph.add_subgraph("dL", grad_l, {"x": "x", "y": "y"},
-                             outputs=["grad/L/x", "grad/L/y"])
+    outputs = size_graph.add_subgraph(
+        "dL", grad_l, {"x": "x", "y": "y"}, outputs=["grad/L/x", "grad/L/y"]
+    )
     size_graph.add_computation_node("gx2", "square", (outputs["grad/L/x"],))
     size_graph.add_computation_node("gy2", "square", (outputs["grad/L/y"],))
     size_graph.add_computation_node("S", "add", ("gx2", "gy2"))
@@ -82,8 +83,9 @@ def solve(declare) -> tuple[dict[str, float], float, float, int]:
     began = time.perf_counter()
     size_graph = declare()
     declared = time.perf_counter()
-    result = minimize(size_graph, "S", ["x", "y"], optimizer=Adam(lr=0.05), steps=STEPS,
-                      tol=1e-20, progress=False)
+    result = minimize(
+        size_graph, "S", ["x", "y"], optimizer=Adam(lr=0.05), steps=STEPS, tol=1e-20, progress=False
+    )
     solved = time.perf_counter()
     point = {name: float(value) for name, value in result.x.items()}
     return point, declared - began, solved - declared, len(size_graph)
@@ -92,12 +94,13 @@ def solve(declare) -> tuple[dict[str, float], float, float, int]:
 def main() -> None:
     point, declare_s, solve_s, nodes = solve(nested)
     hand, hand_declare_s, hand_solve_s, hand_nodes = solve(by_hand)
-    print(f"saddle point (gradient graph as a subgraph): x = {point['x']:.10f}, "
-          f"y = {point['y']:.10f}")
-    print(f"saddle point (declared node by node):        x = {hand['x']:.10f}, "
-          f"y = {hand['y']:.10f}")
-    print(f"largest difference between the two: "
-          f"{max(abs(point[k] - hand[k]) for k in point):.1e}")
+    print(
+        f"saddle point (gradient graph as a subgraph): x = {point['x']:.10f}, y = {point['y']:.10f}"
+    )
+    print(
+        f"saddle point (declared node by node):        x = {hand['x']:.10f}, y = {hand['y']:.10f}"
+    )
+    print(f"largest difference between the two: {max(abs(point[k] - hand[k]) for k in point):.1e}")
 
     lag = lagrangian()
     gradient = lag.gradient_graph("L", ["x", "y"])
@@ -108,14 +111,20 @@ def main() -> None:
     blocks = lag.hessian("L", ["x", "y"], feed=point)  # torch's shape: one block per pair
     hessian = np.array([[float(blocks[a][b]) for b in range(2)] for a in range(2)])
     eigenvalues = np.linalg.eigvalsh(hessian)
-    print(f"Hessian eigenvalues there: {eigenvalues[0]:.6f}, {eigenvalues[1]:.6f} "
-          f"({'a saddle' if eigenvalues[0] < 0 < eigenvalues[1] else 'not a saddle'})")
+    print(
+        f"Hessian eigenvalues there: {eigenvalues[0]:.6f}, {eigenvalues[1]:.6f} "
+        f"({'a saddle' if eigenvalues[0] < 0 < eigenvalues[1] else 'not a saddle'})"
+    )
     print()
     print(f"{'':28} {'nodes':>5} {'declare':>10} {'solve':>10}")
-    print(f"{'gradient graph as subgraph':28} {nodes:>5} {declare_s * 1e3:>7.2f} ms "
-          f"{solve_s * 1e3:>7.1f} ms")
-    print(f"{'declared node by node':28} {hand_nodes:>5} {hand_declare_s * 1e3:>7.2f} ms "
-          f"{hand_solve_s * 1e3:>7.1f} ms")
+    print(
+        f"{'gradient graph as subgraph':28} {nodes:>5} {declare_s * 1e3:>7.2f} ms "
+        f"{solve_s * 1e3:>7.1f} ms"
+    )
+    print(
+        f"{'declared node by node':28} {hand_nodes:>5} {hand_declare_s * 1e3:>7.2f} ms "
+        f"{hand_solve_s * 1e3:>7.1f} ms"
+    )
 
 
 if __name__ == "__main__":

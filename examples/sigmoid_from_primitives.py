@@ -76,8 +76,11 @@ def main() -> None:
         grad_prim = cg.backward("s")["z"]
         s_builtin = cg.forward("s_builtin", feed={"z": z})
         grad_builtin = cg.backward("s_builtin")["z"]
-        print(f"{z:5.1f}   {s_prim:14.10f}   {s_builtin:12.10f}   "
-              f"{grad_prim:18.10f}   {grad_builtin:16.10f}")
+        print(
+            f"{z:5.1f}   {s_prim:14.10f}   {s_builtin:12.10f}   "
+            f"{grad_prim:18.10f}   {grad_builtin:16.10f}"
+        )
+
 
 if __name__ == "__main__":
     main()

@@ -19,8 +19,9 @@ HAS_TORCH = importlib.util.find_spec("torch") is not None
 #: Marks a test that needs torch; the other tests of its module still run without it.
 needs_torch = pytest.mark.skipif(not HAS_TORCH, reason=TORCH_ORACLE)
 #: Marks a test of minimize(method=...) that needs scipy (the check for it comes first).
-needs_scipy = pytest.mark.skipif(importlib.util.find_spec("scipy") is None,
-                                 reason="scipy is an extra: pip install -e '.[scipy]'")
+needs_scipy = pytest.mark.skipif(
+    importlib.util.find_spec("scipy") is None, reason="scipy is an extra: pip install -e '.[scipy]'"
+)
 
 
 @contextmanager

@@ -28,8 +28,7 @@ RUN_MAIN_EXAMPLE = (
     "&& .venv/bin/python examples/digits_classifier.py"
 )
 RUN_TEST_SUITE = (
-    'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" '
-    "&& .venv/bin/python -m pytest"
+    'python3 -m venv .venv && .venv/bin/pip install -e ".[test]" && .venv/bin/python -m pytest'
 )
 
 #: The modules of the extras a snippet may use, and the extra that installs each.
@@ -97,7 +96,7 @@ class Page:
         """The ```text block right after ``block`` (only blank lines between), if any."""
         for following in self.blocks:
             if following.start >= block.end:
-                between = self.text[block.end:following.start]
+                between = self.text[block.end : following.start]
                 if following.language == "text" and not between.strip():
                     return following.code
                 return None
@@ -132,7 +131,8 @@ def check_imports_cgraph_first(page: Page, block: Block) -> None:
     """Fail unless ``block`` starts by importing cgraph (so that a reader sees where from)."""
     assert block.code.startswith(("from cgraph", "import cgraph")), (
         f"{page.name} line {block.line}: a python block must start with 'from cgraph' or "
-        "'import cgraph' (so that it is run by the tests), or use another language tag")
+        "'import cgraph' (so that it is run by the tests), or use another language tag"
+    )
 
 
 def check_runs_and_prints_what_is_shown(page: Page, block: Block, folder: Path) -> None:
@@ -155,14 +155,15 @@ def check_runs_and_prints_what_is_shown(page: Page, block: Block, folder: Path) 
     if result.returncode != 0:
         for module, extra in EXTRA_MODULES.items():
             if importlib.util.find_spec(module) is None and module in result.stderr:
-                pytest.skip(f"{page.name} line {block.line} needs {module}: "
-                            f"pip install -e '.[{extra}]'")
+                pytest.skip(
+                    f"{page.name} line {block.line} needs {module}: pip install -e '.[{extra}]'"
+                )
     assert result.returncode == 0, f"{page.name} line {block.line} failed:\n{result.stderr}"
     shown = page.output_after(block)
     if shown is not None:
         assert normalised(result.stdout) == normalised(shown), (
-            f"{page.name} line {block.line} printed:\n{result.stdout}\n"
-            f"but the page shows:\n{shown}")
+            f"{page.name} line {block.line} printed:\n{result.stdout}\nbut the page shows:\n{shown}"
+        )
 
 
 def github_anchor(heading: str) -> str:

@@ -102,7 +102,8 @@ TORCH_OPS: dict[type[Operation], TorchFunction] = {
     # Shape and selection
     ops.Reshape: lambda op, x: x.reshape(op.shape),
     ops.Transpose: lambda op, x: x.permute(
-        op.axes if op.axes is not None else tuple(reversed(range(x.ndim)))),
+        op.axes if op.axes is not None else tuple(reversed(range(x.ndim)))
+    ),
     ops.Index: lambda op, x: x[_torch_index(op.index)],
     ops.Concat: lambda op, *xs: torch.cat(xs, dim=op.axis),
     ops.Stack: lambda op, *xs: torch.stack(xs, dim=op.axis),
@@ -111,7 +112,8 @@ TORCH_OPS: dict[type[Operation], TorchFunction] = {
     ops.Var: lambda op, x: _spread(torch.var, op, x),
     ops.Std: lambda op, x: _spread(torch.std, op, x),
     ops.Norm: lambda op, x: torch.linalg.vector_norm(
-        x, ord=op.ord, dim=op.axis, keepdim=op.keepdims),
+        x, ord=op.ord, dim=op.axis, keepdim=op.keepdims
+    ),
     ops.CumSum: lambda op, x: _scan(torch.cumsum, op, x),
     ops.CumProd: lambda op, x: _scan(torch.cumprod, op, x),
     ops.Einsum: lambda op, *xs: torch.einsum(op.subscripts, *xs),
@@ -125,11 +127,13 @@ TORCH_OPS: dict[type[Operation], TorchFunction] = {
     ops.Softmax: lambda op, x: torch.softmax(x, dim=op.axis),
     ops.LogSoftmax: lambda op, x: torch.log_softmax(x, dim=op.axis),
     ops.CrossEntropy: lambda op, z, y: F.cross_entropy(z, y.long(), reduction=op.reduction),
-    ops.Hinge: lambda op, s, y: F.multi_margin_loss(
-        s, y.long(), margin=op.margin, reduction=op.reduction) * s.shape[-1],
+    ops.Hinge: lambda op, s, y: (
+        F.multi_margin_loss(s, y.long(), margin=op.margin, reduction=op.reduction) * s.shape[-1]
+    ),
     ops.MSE: lambda op, p, t: F.mse_loss(*torch.broadcast_tensors(p, t), reduction=op.reduction),
     ops.BCEWithLogits: lambda op, z, t: F.binary_cross_entropy_with_logits(
-        *torch.broadcast_tensors(z, t), reduction=op.reduction),
+        *torch.broadcast_tensors(z, t), reduction=op.reduction
+    ),
     # Linear algebra (cholesky factors the symmetric part, as the op does)
     ops.Inverse: _ignoring_op(torch.linalg.inv),
     ops.Solve: lambda op, a, b: _solve(a, b),
@@ -145,8 +149,9 @@ TORCH_OPS: dict[type[Operation], TorchFunction] = {
     ops.MaxPool2d: lambda op, x: F.max_pool2d(x, op.kernel_size, op.stride, op.padding),
     ops.MaxPool2dGrad: lambda op, x, u: _max_pool2d_grad(op, x, u),
     ops.MaxPool2dGather: lambda op, x, v: _max_pool2d_gather(op, x, v),
-    ops.Dropout: lambda op, x, training: x * torch.as_tensor(
-        op.mask(tuple(x.shape), training.item()), dtype=x.dtype),
+    ops.Dropout: lambda op, x, training: (
+        x * torch.as_tensor(op.mask(tuple(x.shape), training.item()), dtype=x.dtype)
+    ),
     # Activations, log-sum-exp and special functions (torch's digamma differentiated
     # accurately: see _Digamma)
     ops.Softplus: lambda op, x: F.softplus(x, beta=op.beta, threshold=op.threshold),
@@ -155,7 +160,8 @@ TORCH_OPS: dict[type[Operation], TorchFunction] = {
     ops.GELU: lambda op, x: F.gelu(x, approximate=op.approximate),
     ops.Clip: lambda op, x: torch.clamp(x, op.min, op.max),
     ops.LogSumExp: lambda op, x: torch.logsumexp(
-        x, dim=tuple(range(x.ndim)) if op.axis is None else op.axis, keepdim=op.keepdims),
+        x, dim=tuple(range(x.ndim)) if op.axis is None else op.axis, keepdim=op.keepdims
+    ),
     ops.Log1p: _ignoring_op(torch.log1p),
     ops.Expm1: _ignoring_op(torch.expm1),
     ops.Erf: _ignoring_op(torch.erf),
@@ -168,11 +174,13 @@ TORCH_OPS: dict[type[Operation], TorchFunction] = {
     ops.Unbroadcast: lambda op, x: _sum_to(x, op.shape),
     ops.BroadcastTo: lambda op, x: x.broadcast_to(op.shape),
     ops.Scatter: lambda op, u: torch.func.vjp(
-        lambda z: z[_torch_index(op.index)], torch.zeros(op.shape, dtype=u.dtype))[1](u)[0],
+        lambda z: z[_torch_index(op.index)], torch.zeros(op.shape, dtype=u.dtype)
+    )[1](u)[0],
     ops.MaxWeights: lambda op, x: _extreme_weights(torch.amax, op, x),
     ops.MinWeights: lambda op, x: _extreme_weights(torch.amin, op, x),
-    ops.CrossEntropyGrad: lambda op, z, y: torch.softmax(z, -1) - F.one_hot(
-        y.long(), z.shape[-1]).to(z.dtype),
+    ops.CrossEntropyGrad: lambda op, z, y: (
+        torch.softmax(z, -1) - F.one_hot(y.long(), z.shape[-1]).to(z.dtype)
+    ),
     ops.HingeGrad: lambda op, s, y: _hinge_grad(op, s, y),
 }
 
@@ -188,8 +196,10 @@ def _conv_input_grad(op: Operation, u: torch.Tensor, w: torch.Tensor) -> torch.T
     some uncovered, the padding cropped. (torch has no double backward for output_padding.)"""
     transpose = F.conv_transpose1d if len(op.size) == 1 else F.conv_transpose2d
     full = transpose(u, w, stride=op.stride)
-    extra = [size + 2 * pad - full_size
-             for size, pad, full_size in zip(op.size, op.padding, full.shape[2:], strict=True)]
+    extra = [
+        size + 2 * pad - full_size
+        for size, pad, full_size in zip(op.size, op.padding, full.shape[2:], strict=True)
+    ]
     padded = F.pad(full, [side for more in reversed(extra) for side in (0, more)])
     inside = (slice(pad, pad + size) for pad, size in zip(op.padding, op.size, strict=True))
     return padded[(..., *inside)]
@@ -211,8 +221,11 @@ def _pool_indices(op: Operation, x: torch.Tensor) -> torch.Tensor:
 
 def _max_pool2d_grad(op: Operation, x: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
     """u added at each window's arg-max, + 0 x (derivative 0 in x)."""
-    routed = torch.zeros(x.shape, dtype=u.dtype).flatten(2).scatter_add(
-        2, _pool_indices(op, x), u.flatten(2))
+    routed = (
+        torch.zeros(x.shape, dtype=u.dtype)
+        .flatten(2)
+        .scatter_add(2, _pool_indices(op, x), u.flatten(2))
+    )
     return routed.view(x.shape) + 0 * x
 
 
@@ -286,8 +299,9 @@ def _sum_to(x: torch.Tensor, shape: tuple[int, ...]) -> torch.Tensor:
     return x.sum(dim=axes, keepdim=True) if axes else x
 
 
-def _extreme_weights(fn: Callable[..., torch.Tensor], op: Operation,
-                     x: torch.Tensor) -> torch.Tensor:
+def _extreme_weights(
+    fn: Callable[..., torch.Tensor], op: Operation, x: torch.Tensor
+) -> torch.Tensor:
     """1/k at each of the k extreme elements over the op's axes, + 0 x (derivative 0)."""
     axes = tuple(range(x.ndim)) if op.axis is None else op.axis
     winners = (x == fn(x, dim=axes, keepdim=True)).to(x.dtype) if x.ndim else torch.ones_like(x)
@@ -315,7 +329,8 @@ def _torch_index(index: Any) -> Any:
     parts = index if isinstance(index, tuple) else (index,)
     converted = tuple(
         torch.as_tensor(np.asarray(part)) if isinstance(part, (list, np.ndarray)) else part
-        for part in parts)
+        for part in parts
+    )
     return converted if isinstance(index, tuple) else converted[0]
 
 
@@ -337,14 +352,17 @@ def _scan(fn: Callable[..., torch.Tensor], op: Operation, x: torch.Tensor) -> to
     return fn(x, axis)
 
 
-def _along(x: torch.Tensor, index: torch.Tensor,
-           axis: int) -> tuple[torch.Size, torch.Tensor]:
+def _along(x: torch.Tensor, index: torch.Tensor, axis: int) -> tuple[torch.Size, torch.Tensor]:
     """x's shape with its other axes broadcast against the index's, and the index broadcast to
     the result (np.take_along_axis's rule; torch.gather and scatter_add take no broadcasting)."""
-    other = torch.broadcast_shapes((*x.shape[:axis], 1, *x.shape[axis + 1:]),
-                                   (*index.shape[:axis], 1, *index.shape[axis + 1:]))
-    full = other[:axis] + x.shape[axis:axis + 1] + other[axis + 1:]
-    return full, index.long().expand(other[:axis] + index.shape[axis:axis + 1] + other[axis + 1:])
+    other = torch.broadcast_shapes(
+        (*x.shape[:axis], 1, *x.shape[axis + 1 :]),
+        (*index.shape[:axis], 1, *index.shape[axis + 1 :]),
+    )
+    full = other[:axis] + x.shape[axis : axis + 1] + other[axis + 1 :]
+    return full, index.long().expand(
+        other[:axis] + index.shape[axis : axis + 1] + other[axis + 1 :]
+    )
 
 
 def _gather(op: Operation, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -357,8 +375,9 @@ def _gather(op: Operation, x: torch.Tensor, index: torch.Tensor) -> torch.Tensor
     return torch.gather(x.expand(full), axis, index)
 
 
-def _scatter_add(op: Operation, x: torch.Tensor, index: torch.Tensor,
-                 src: torch.Tensor) -> torch.Tensor:
+def _scatter_add(
+    op: Operation, x: torch.Tensor, index: torch.Tensor, src: torch.Tensor
+) -> torch.Tensor:
     """torch.scatter_add, src broadcast to the index's shape (and x's axes of size 1 summed)."""
     if op.axis is None:
         index = index.long()
@@ -377,8 +396,12 @@ def _index_put(op: Operation, x: torch.Tensor, values: torch.Tensor) -> torch.Te
     index = _torch_index(op.index)
     if op.accumulate:  # indexing's adjoint adds repeated indices (+= would not)
         picked = x[index]
-        return x + torch.func.vjp(lambda z: z[index], torch.zeros_like(x))[1](
-            values.expand(picked.shape))[0]
+        return (
+            x
+            + torch.func.vjp(lambda z: z[index], torch.zeros_like(x))[1](
+                values.expand(picked.shape)
+            )[0]
+        )
     out = x.clone()
     out[index] = values
     return out
@@ -462,8 +485,9 @@ def torch_reference(cg: ComputationalGraph, root: str) -> TorchReference:
     return TorchReference(values=values, gradients=gradients)
 
 
-def torch_function(cg: ComputationalGraph, root: str,
-                   names: list[str]) -> Callable[..., torch.Tensor]:
+def torch_function(
+    cg: ComputationalGraph, root: str, names: list[str]
+) -> Callable[..., torch.Tensor]:
     """``root`` as a torch function of the inputs ``names``; every other leaf is held fixed.
 
     The function takes one float64 tensor per name, in order, and replays the
@@ -480,22 +504,27 @@ def torch_function(cg: ComputationalGraph, root: str,
     10.0
     """
     needed = nx.ancestors(cg.graph, root) | {root}
-    fixed = {name: _as_tensor(node.output) for name, node in {**cg.inputs, **cg.constants}.items()
-             if name in needed and name not in names}
+    fixed = {
+        name: _as_tensor(node.output)
+        for name, node in {**cg.inputs, **cg.constants}.items()
+        if name in needed and name not in names
+    }
     steps = [(name, node) for name, node in cg.operations.items() if name in needed]
 
     def function(*tensors: torch.Tensor) -> torch.Tensor:
         values = {**fixed, **dict(zip(names, tensors, strict=True))}
         for name, node in steps:
             values[name] = TORCH_OPS[type(node.op)](
-                node.op, *(values[parent.name] for parent in node.parents))
+                node.op, *(values[parent.name] for parent in node.parents)
+            )
         return values[root]
 
     return function
 
 
-def torch_jvp(cg: ComputationalGraph, root: str,
-              tangents: dict[str, Any]) -> tuple[np.ndarray, np.ndarray]:
+def torch_jvp(
+    cg: ComputationalGraph, root: str, tangents: dict[str, Any]
+) -> tuple[np.ndarray, np.ndarray]:
     """The root's value and its tangent along ``tangents`` (by input name), by torch.func.jvp.
 
     torch.func.jvp is true forward mode; for the few functions torch has neither
@@ -518,12 +547,15 @@ def torch_jvp(cg: ComputationalGraph, root: str,
     function = torch_function(cg, root, names)
     try:
         with warnings.catch_warnings():  # torch's own first use of forward AD scripts with jit
-            warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated",
-                                    DeprecationWarning)
+            warnings.filterwarnings(
+                "ignore", "`torch.jit.script` is deprecated", DeprecationWarning
+            )
             value, tangent = torch.func.jvp(function, primals, directions)
     except NotImplementedError:  # "Trying to use forward AD with ... not implemented yet"
         value = function(*primals)
         blocks = torch.autograd.functional.jacobian(function, primals)
-        tangent = sum(torch.tensordot(block, direction, dims=direction.ndim)
-                      for block, direction in zip(blocks, directions, strict=True))
+        tangent = sum(
+            torch.tensordot(block, direction, dims=direction.ndim)
+            for block, direction in zip(blocks, directions, strict=True)
+        )
     return value.detach().numpy(), tangent.detach().numpy()

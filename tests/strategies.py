@@ -87,8 +87,9 @@ class Interval:
         return floats.filter(self.contains)
 
     def __and__(self, other: Interval) -> Interval:
-        return Interval(max(self.low, other.low), min(self.high, other.high),
-                        max(self.gap, other.gap))
+        return Interval(
+            max(self.low, other.low), min(self.high, other.high), max(self.gap, other.gap)
+        )
 
 
 @dataclass(frozen=True)
@@ -164,14 +165,26 @@ DOMAINS: dict[type[Operation], Domain] = {
 
 #: The comparisons: they make masks (bools), not values to differentiate, so they have no
 #: place in the gradient tables; tests/test_ops.py checks them against numpy and torch.
-MASK_OPS: tuple[type[Operation], ...] = (ops.Equal, ops.Greater, ops.GreaterEqual, ops.Less,
-                                         ops.LessEqual, ops.LogicalAnd)
+MASK_OPS: tuple[type[Operation], ...] = (
+    ops.Equal,
+    ops.Greater,
+    ops.GreaterEqual,
+    ops.Less,
+    ops.LessEqual,
+    ops.LogicalAnd,
+)
 
 #: The elementwise ops (the ones random graphs are made of), by name.
-ELEMENTWISE_OPS: tuple[type[Operation], ...] = tuple(sorted(
-    (cls for cls in DOMAINS
-     if cls.__module__ == elementwise.__name__ and not issubclass(cls, Flat)),
-    key=lambda c: c.name))
+ELEMENTWISE_OPS: tuple[type[Operation], ...] = tuple(
+    sorted(
+        (
+            cls
+            for cls in DOMAINS
+            if cls.__module__ == elementwise.__name__ and not issubclass(cls, Flat)
+        ),
+        key=lambda c: c.name,
+    )
+)
 
 
 # --------------------------------------------------------------------------------------
@@ -187,18 +200,20 @@ def small_shapes() -> st.SearchStrategy[tuple[int, ...]]:
 def broadcastable_shapes(count: int = 2) -> st.SearchStrategy[tuple[tuple[int, ...], ...]]:
     """``count`` small shapes that broadcast together, such as (2, 3) and (3,) for a pair."""
     return hnp.mutually_broadcastable_shapes(num_shapes=count, max_dims=2, max_side=3).map(
-        lambda shapes: shapes.input_shapes)
+        lambda shapes: shapes.input_shapes
+    )
 
 
 @st.composite
 def sub_shapes(draw: st.DrawFn, shape: tuple[int, ...]) -> tuple[int, ...]:
     """Shapes that broadcast to ``shape``: leading axes dropped, some axes set to 1."""
-    kept = shape[draw(st.integers(0, len(shape))):]
+    kept = shape[draw(st.integers(0, len(shape))) :]
     return tuple(draw(st.sampled_from((1, side))) for side in kept)
 
 
-def values_in(interval: Interval, shape: tuple[int, ...], dtype: Any = np.float64,
-              scalar: bool | None = None) -> st.SearchStrategy[Any]:
+def values_in(
+    interval: Interval, shape: tuple[int, ...], dtype: Any = np.float64, scalar: bool | None = None
+) -> st.SearchStrategy[Any]:
     """Values in ``interval``: numpy arrays of ``shape`` and ``dtype``.
 
     For shape ``()`` the value is a Python float when ``scalar`` is True, a 0-d
@@ -210,14 +225,21 @@ def values_in(interval: Interval, shape: tuple[int, ...], dtype: Any = np.float6
     return hnp.arrays(dtype, shape, elements=elements)
 
 
-def op_arguments(op_class: type[Operation], shapes: tuple[tuple[int, ...], ...],
-                 dtype: Any = np.float64) -> st.SearchStrategy[list[Any]]:
+def op_arguments(
+    op_class: type[Operation], shapes: tuple[tuple[int, ...], ...], dtype: Any = np.float64
+) -> st.SearchStrategy[list[Any]]:
     """Arguments for ``op_class`` inside its domain, one per shape (() gives a Python float)."""
     domain = DOMAINS[op_class]
-    return st.tuples(*(
-        values_in(interval, shape, dtype, scalar=True)
-        for interval, shape in zip(domain.arguments, shapes, strict=True)
-    )).filter(lambda values: domain.admits(*values)).map(list)
+    return (
+        st.tuples(
+            *(
+                values_in(interval, shape, dtype, scalar=True)
+                for interval, shape in zip(domain.arguments, shapes, strict=True)
+            )
+        )
+        .filter(lambda values: domain.admits(*values))
+        .map(list)
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -261,11 +283,13 @@ class PositiveDefinite:
 Argument = Interval | Labels | Mask | Spaced | Invertible | PositiveDefinite
 
 
-def _draw_matrix(draw: st.DrawFn, kind: Invertible | PositiveDefinite, shape: tuple[int, ...],
-                 dtype: Any) -> np.ndarray:
+def _draw_matrix(
+    draw: st.DrawFn, kind: Invertible | PositiveDefinite, shape: tuple[int, ...], dtype: Any
+) -> np.ndarray:
     n = shape[-1]
-    entries = draw(hnp.arrays(dtype, shape, elements=Interval(-1.0, 1.0).floats(
-        np.finfo(dtype).bits)))
+    entries = draw(
+        hnp.arrays(dtype, shape, elements=Interval(-1.0, 1.0).floats(np.finfo(dtype).bits))
+    )
     if isinstance(kind, PositiveDefinite):
         product = entries @ np.swapaxes(entries, -1, -2)
         symmetric = (product + np.swapaxes(product, -1, -2)) / 2  # exactly symmetric
@@ -285,8 +309,11 @@ def _draw_value(draw: st.DrawFn, kind: Argument, shape: tuple[int, ...], dtype: 
     if isinstance(kind, Spaced):
         size = int(np.prod(shape))
         order = np.array(draw(st.permutations(range(size))), dtype=dtype)
-        jitter = draw(hnp.arrays(dtype, size, elements=Interval(0.0, kind.gap / 2).floats(
-            np.finfo(dtype).bits)))
+        jitter = draw(
+            hnp.arrays(
+                dtype, size, elements=Interval(0.0, kind.gap / 2).floats(np.finfo(dtype).bits)
+            )
+        )
         values = (order - size / 2) * kind.gap + jitter
         return float(values[0]) if shape == () else values.reshape(shape)
     return draw(values_in(kind, shape, dtype, scalar=True))
@@ -318,16 +345,18 @@ class OpCase:
 
     @property
     def id(self) -> str:
-        shapes = "random shapes" if self.shapes is None else ",".join(
-            "x".join(map(str, shape)) if shape else "float" for shape in self.shapes)
+        shapes = (
+            "random shapes"
+            if self.shapes is None
+            else ",".join("x".join(map(str, shape)) if shape else "float" for shape in self.shapes)
+        )
         params = ",".join(f"{key}={value!r}" for key, value in self.params.items())
         return f"{self.op_class.name}[{shapes}{';' + params if params else ''}]"
 
     @property
     def fixed(self) -> tuple[int, ...]:
         """The positions of arguments that are not trainable (labels)."""
-        return tuple(i for i, kind in enumerate(self.arguments)
-                     if isinstance(kind, (Labels, Mask)))
+        return tuple(i for i, kind in enumerate(self.arguments) if isinstance(kind, (Labels, Mask)))
 
     def op(self) -> Operation:
         """A new instance of the op with this case's parameters."""
@@ -341,8 +370,10 @@ class OpCase:
 
         @st.composite
         def arguments(draw: st.DrawFn) -> list[Any]:
-            return [_draw_value(draw, kind, shape, dtype)
-                    for kind, shape in zip(self.arguments, shapes, strict=True)]
+            return [
+                _draw_value(draw, kind, shape, dtype)
+                for kind, shape in zip(self.arguments, shapes, strict=True)
+            ]
 
         admits = self.admits or (lambda *values: True)
         drawn = data.draw(arguments().filter(lambda values: admits(*values)), label="arguments")
@@ -359,11 +390,18 @@ def _hinge_away_from_kinks(scores: Any, labels: Any, margin: float = 1.0) -> boo
     return bool(np.all(abs(margins) >= 0.05))
 
 
-def _cases(op_class: type[Operation], shape_list: list[tuple], *arguments: Argument,
-           admits: Callable[..., bool] | None = None, **params: Any) -> list[OpCase]:
+def _cases(
+    op_class: type[Operation],
+    shape_list: list[tuple],
+    *arguments: Argument,
+    admits: Callable[..., bool] | None = None,
+    **params: Any,
+) -> list[OpCase]:
     """Cases of one op and parameter set over several argument shapes."""
-    return [OpCase(op_class, shapes, arguments or (MODERATE,) * len(shapes), params, admits)
-            for shapes in shape_list]
+    return [
+        OpCase(op_class, shapes, arguments or (MODERATE,) * len(shapes), params, admits)
+        for shapes in shape_list
+    ]
 
 
 def _away_from(*points: float, gap: float = 0.05) -> Callable[[Any], bool]:
@@ -386,81 +424,135 @@ SMALL = Interval(-2.0, 2.0, gap=0.1)
 def _largest_magnitude_untied(axis: int | None) -> Callable[[Any], bool]:
     """A condition on one argument: along ``axis`` (all of it for None) the largest |x| is at
     least 0.05 above the next, so the inf-norm's gradient has no tie to split."""
+
     def admits(x: Any) -> bool:
         magnitude = np.abs(np.asarray(x, dtype=float))
-        lines = magnitude.reshape(1, -1) if axis is None else np.moveaxis(
-            magnitude, axis, -1).reshape(-1, magnitude.shape[axis])
+        lines = (
+            magnitude.reshape(1, -1)
+            if axis is None
+            else np.moveaxis(magnitude, axis, -1).reshape(-1, magnitude.shape[axis])
+        )
         ordered = np.sort(lines, axis=-1)
         return ordered.shape[-1] < 2 or bool(np.all(ordered[:, -1] - ordered[:, -2] >= 0.05))
+
     return admits
 
 
 #: Matrix products of every numpy promotion rule, with broadcast batch axes.
-_MATMUL_SHAPES = [((2, 3), (3, 4)), ((3,), (3,)), ((3,), (3, 2)), ((2, 3), (3,)),
-                  ((2, 2, 3), (3, 4)), ((2, 1, 2, 3), (3, 3, 2)), ((3,), (2, 3, 2))]
+_MATMUL_SHAPES = [
+    ((2, 3), (3, 4)),
+    ((3,), (3,)),
+    ((3,), (3, 2)),
+    ((2, 3), (3,)),
+    ((2, 2, 3), (3, 4)),
+    ((2, 1, 2, 3), (3, 3, 2)),
+    ((3,), (2, 3, 2)),
+]
 
 TENSOR_CASES: dict[type[Operation], list[OpCase]] = {
-    ops.Where: _cases(ops.Where, [((2, 3), (2, 3), (3,)), ((), (), ()), ((3,), (), (2, 3))],
-                      Mask(), LARGE, LARGE),
+    ops.Where: _cases(
+        ops.Where, [((2, 3), (2, 3), (3,)), ((), (), ()), ((3,), (), (2, 3))], Mask(), LARGE, LARGE
+    ),
     # Products
     ops.MatMul: _cases(ops.MatMul, _MATMUL_SHAPES),
     ops.Dot: _cases(ops.Dot, [((3,), (3,)), ((2, 3), (3,)), ((3,), (3, 2)), ((2, 3), (3, 2))]),
     ops.Outer: _cases(ops.Outer, [((3,), (2,)), ((2, 2), (3,)), ((), (2,))]),
-    ops.Linear: _cases(ops.Linear, [((4, 3), (2, 3), (2,)), ((3,), (2, 3), (2,)),
-                                    ((2, 4, 3), (2, 3), (2,)), ((4, 3), (2, 3), ())]),
+    ops.Linear: _cases(
+        ops.Linear,
+        [
+            ((4, 3), (2, 3), (2,)),
+            ((3,), (2, 3), (2,)),
+            ((2, 4, 3), (2, 3), (2,)),
+            ((4, 3), (2, 3), ()),
+        ],
+    ),
     # Reductions
-    **{cls: [
-        *_cases(cls, [((2, 3),), ((),), ((4,),)]),
-        *_cases(cls, [((2, 3),)], axis=0),
-        *_cases(cls, [((2, 3),)], axis=-1, keepdims=True),
-        *_cases(cls, [((2, 3, 2),)], axis=(0, 2)),
-    ] for cls in (ops.Sum, ops.Mean)},
-    **{cls: [
-        *_cases(cls, [((2, 3),), ((5,),)], Spaced()),
-        *_cases(cls, [((2, 3),)], Spaced(), axis=0),
-        *_cases(cls, [((2, 3, 2),)], Spaced(), axis=(0, 2), keepdims=True),
-    ] for cls in (ops.Max, ops.Min)},
+    **{
+        cls: [
+            *_cases(cls, [((2, 3),), ((),), ((4,),)]),
+            *_cases(cls, [((2, 3),)], axis=0),
+            *_cases(cls, [((2, 3),)], axis=-1, keepdims=True),
+            *_cases(cls, [((2, 3, 2),)], axis=(0, 2)),
+        ]
+        for cls in (ops.Sum, ops.Mean)
+    },
+    **{
+        cls: [
+            *_cases(cls, [((2, 3),), ((5,),)], Spaced()),
+            *_cases(cls, [((2, 3),)], Spaced(), axis=0),
+            *_cases(cls, [((2, 3, 2),)], Spaced(), axis=(0, 2), keepdims=True),
+        ]
+        for cls in (ops.Max, ops.Min)
+    },
     # Shape and selection
-    ops.Reshape: [*_cases(ops.Reshape, [((2, 3),)], shape=(3, 2)),
-                  *_cases(ops.Reshape, [((2, 3),)], shape=-1),
-                  *_cases(ops.Reshape, [((),)], shape=(1, 1))],
-    ops.Transpose: [*_cases(ops.Transpose, [((2, 3),), ((3,),)]),
-                    *_cases(ops.Transpose, [((2, 3, 4),)], axes=(1, 2, 0))],
-    ops.Index: [*_cases(ops.Index, [((4,),)], index=1),
-                *_cases(ops.Index, [((4,),)], index=slice(1, 3)),
-                *_cases(ops.Index, [((4,),)], index=[0, 0, 3]),
-                *_cases(ops.Index, [((3, 4),)], index=(slice(None), [2, 0, 2])),
-                *_cases(ops.Index, [((3, 4),)], index=(1, Ellipsis)),
-                *_cases(ops.Index, [((3, 2),)], index=np.array([True, False, True]))],
-    ops.Concat: [*_cases(ops.Concat, [((2,), (3,)), ((2, 3),)]),
-                 *_cases(ops.Concat, [((2, 3), (2, 1), (2, 2))], axis=1)],
-    ops.Stack: [*_cases(ops.Stack, [((3,), (3,)), ((), (), ())]),
-                *_cases(ops.Stack, [((2, 3), (2, 3))], axis=-1)],
+    ops.Reshape: [
+        *_cases(ops.Reshape, [((2, 3),)], shape=(3, 2)),
+        *_cases(ops.Reshape, [((2, 3),)], shape=-1),
+        *_cases(ops.Reshape, [((),)], shape=(1, 1)),
+    ],
+    ops.Transpose: [
+        *_cases(ops.Transpose, [((2, 3),), ((3,),)]),
+        *_cases(ops.Transpose, [((2, 3, 4),)], axes=(1, 2, 0)),
+    ],
+    ops.Index: [
+        *_cases(ops.Index, [((4,),)], index=1),
+        *_cases(ops.Index, [((4,),)], index=slice(1, 3)),
+        *_cases(ops.Index, [((4,),)], index=[0, 0, 3]),
+        *_cases(ops.Index, [((3, 4),)], index=(slice(None), [2, 0, 2])),
+        *_cases(ops.Index, [((3, 4),)], index=(1, Ellipsis)),
+        *_cases(ops.Index, [((3, 2),)], index=np.array([True, False, True])),
+    ],
+    ops.Concat: [
+        *_cases(ops.Concat, [((2,), (3,)), ((2, 3),)]),
+        *_cases(ops.Concat, [((2, 3), (2, 1), (2, 2))], axis=1),
+    ],
+    ops.Stack: [
+        *_cases(ops.Stack, [((3,), (3,)), ((), (), ())]),
+        *_cases(ops.Stack, [((2, 3), (2, 3))], axis=-1),
+    ],
     # Variance, norms and scans (ops/reductions.py); cumprod at zeros: tests/test_reductions.py
     # (std's kink is where all the elements reduced together are equal: Spaced keeps them apart)
-    **{cls: [
-        *_cases(cls, [((2, 3),), ((4,),)], kind),
-        *_cases(cls, [((2, 3),)], kind, axis=0, ddof=1),
-        *_cases(cls, [((2, 3),)], kind, axis=-1, keepdims=True),
-        *_cases(cls, [((2, 3, 2),)], kind, axis=(0, 2), ddof=1),
-    ] for cls, kind in ((ops.Var, MODERATE), (ops.Std, Spaced()))},
+    **{
+        cls: [
+            *_cases(cls, [((2, 3),), ((4,),)], kind),
+            *_cases(cls, [((2, 3),)], kind, axis=0, ddof=1),
+            *_cases(cls, [((2, 3),)], kind, axis=-1, keepdims=True),
+            *_cases(cls, [((2, 3, 2),)], kind, axis=(0, 2), ddof=1),
+        ]
+        for cls, kind in ((ops.Var, MODERATE), (ops.Std, Spaced()))
+    },
     ops.Norm: [
         *_cases(ops.Norm, [((2, 3),), ((4,),), ((),)], AWAY_FROM_ZERO),
         *_cases(ops.Norm, [((2, 3),)], AWAY_FROM_ZERO, axis=0),
         *_cases(ops.Norm, [((2, 3, 2),)], AWAY_FROM_ZERO, axis=(0, 2), keepdims=True),
         *_cases(ops.Norm, [((2, 3),)], AWAY_FROM_ZERO, ord=1),
         *_cases(ops.Norm, [((2, 3),)], AWAY_FROM_ZERO, ord=1, axis=-1, keepdims=True),
-        *_cases(ops.Norm, [((2, 3),)], AWAY_FROM_ZERO, ord=np.inf,
-                admits=_largest_magnitude_untied(None)),
-        *_cases(ops.Norm, [((2, 3),)], AWAY_FROM_ZERO, ord=np.inf, axis=1,
-                admits=_largest_magnitude_untied(1)),
+        *_cases(
+            ops.Norm,
+            [((2, 3),)],
+            AWAY_FROM_ZERO,
+            ord=np.inf,
+            admits=_largest_magnitude_untied(None),
+        ),
+        *_cases(
+            ops.Norm,
+            [((2, 3),)],
+            AWAY_FROM_ZERO,
+            ord=np.inf,
+            axis=1,
+            admits=_largest_magnitude_untied(1),
+        ),
     ],
-    ops.CumSum: [*_cases(ops.CumSum, [((2, 3),), ((),)]),
-                 *_cases(ops.CumSum, [((2, 3),)], axis=0),
-                 *_cases(ops.CumSum, [((2, 3, 2),)], axis=-2, reverse=True)],
-    ops.CumProd: [*_cases(ops.CumProd, [((2, 3),), ((),)], SMALL),
-                  *_cases(ops.CumProd, [((4,),)], SMALL, axis=0),
-                  *_cases(ops.CumProd, [((2, 3, 2),)], SMALL, axis=1)],
+    ops.CumSum: [
+        *_cases(ops.CumSum, [((2, 3),), ((),)]),
+        *_cases(ops.CumSum, [((2, 3),)], axis=0),
+        *_cases(ops.CumSum, [((2, 3, 2),)], axis=-2, reverse=True),
+    ],
+    ops.CumProd: [
+        *_cases(ops.CumProd, [((2, 3),), ((),)], SMALL),
+        *_cases(ops.CumProd, [((4,),)], SMALL, axis=0),
+        *_cases(ops.CumProd, [((2, 3, 2),)], SMALL, axis=1),
+    ],
     # Products and structure (ops/structure.py)
     ops.Einsum: [
         *_cases(ops.Einsum, [((2, 3), (3, 4))], subscripts="ij,jk->ik"),
@@ -476,12 +568,18 @@ TENSOR_CASES: dict[type[Operation], list[OpCase]] = {
         *_cases(ops.Einsum, [((2, 2, 3), (3, 2))], subscripts="...ij,...jk->...ik"),
         *_cases(ops.Einsum, [((2, 2, 3), (2, 3))], subscripts="...j,...j->..."),
     ],
-    ops.Cross: [*_cases(ops.Cross, [((2, 3), (2, 3)), ((3,), (3,)), ((2, 3), (3,))]),
-                *_cases(ops.Cross, [((3, 2), (3, 2))], axis=0)],
-    **{cls: [*_cases(cls, [((3, 3),), ((2, 4),)]),
-             *_cases(cls, [((2, 4),)], k=1),
-             *_cases(cls, [((2, 3, 3),)], k=-1)]
-       for cls in (ops.Tril, ops.Triu)},
+    ops.Cross: [
+        *_cases(ops.Cross, [((2, 3), (2, 3)), ((3,), (3,)), ((2, 3), (3,))]),
+        *_cases(ops.Cross, [((3, 2), (3, 2))], axis=0),
+    ],
+    **{
+        cls: [
+            *_cases(cls, [((3, 3),), ((2, 4),)]),
+            *_cases(cls, [((2, 4),)], k=1),
+            *_cases(cls, [((2, 3, 3),)], k=-1),
+        ]
+        for cls in (ops.Tril, ops.Triu)
+    },
     # Indexing by data (ops/indexing.py): integer indices are non-trainable inputs
     ops.Take: [
         *_cases(ops.Take, [((2, 3), (2, 4))], MODERATE, Labels(3), axis=1),
@@ -492,24 +590,32 @@ TENSOR_CASES: dict[type[Operation], list[OpCase]] = {
     ],
     ops.ScatterAdd: [
         *_cases(ops.ScatterAdd, [((2, 3), (2, 4), (2, 4))], MODERATE, Labels(3), MODERATE),
-        *_cases(ops.ScatterAdd, [((4,), (6,), (6,)), ((3, 2), (4, 2), (2,))], MODERATE,
-                Labels(3), MODERATE, axis=0),
+        *_cases(
+            ops.ScatterAdd,
+            [((4,), (6,), (6,)), ((3, 2), (4, 2), (2,))],
+            MODERATE,
+            Labels(3),
+            MODERATE,
+            axis=0,
+        ),
         *_cases(ops.ScatterAdd, [((2, 3), (2, 1), (2, 1))], MODERATE, Labels(3), MODERATE),
-        *_cases(ops.ScatterAdd, [((2, 3), (5,), (5,))], MODERATE, Labels(6), MODERATE,
-                axis=None),
+        *_cases(ops.ScatterAdd, [((2, 3), (5,), (5,))], MODERATE, Labels(6), MODERATE, axis=None),
     ],
     ops.IndexPut: [
         *_cases(ops.IndexPut, [((4,), (2,))], index=slice(1, 3)),
         *_cases(ops.IndexPut, [((3, 4), (3,)), ((3, 4), ())], index=(slice(None), 2)),
         *_cases(ops.IndexPut, [((4,), (2,))], index=[3, 0]),
-        *_cases(ops.IndexPut, [((3, 2), (2, 2)), ((3, 2), (2,))],
-                index=np.array([True, False, True])),
+        *_cases(
+            ops.IndexPut, [((3, 2), (2, 2)), ((3, 2), (2,))], index=np.array([True, False, True])
+        ),
         *_cases(ops.IndexPut, [((4,), (3,))], index=[0, 0, 2], accumulate=True),
         *_cases(ops.IndexPut, [((3, 4), (2, 4))], index=slice(0, 2), accumulate=True),
     ],
     # Softmax
-    **{cls: [*_cases(cls, [((4,),), ((2, 3),)]), *_cases(cls, [((2, 3),)], axis=0)]
-       for cls in (ops.Softmax, ops.LogSoftmax)},
+    **{
+        cls: [*_cases(cls, [((4,),), ((2, 3),)]), *_cases(cls, [((2, 3),)], axis=0)]
+        for cls in (ops.Softmax, ops.LogSoftmax)
+    },
     # Losses
     ops.CrossEntropy: [
         *_cases(ops.CrossEntropy, [((3, 4), (3,))], MODERATE, Labels(4)),
@@ -518,133 +624,250 @@ TENSOR_CASES: dict[type[Operation], list[OpCase]] = {
         *_cases(ops.CrossEntropy, [((3, 4), (3,))], MODERATE, Labels(4), reduction="none"),
     ],
     ops.Hinge: [
-        *_cases(ops.Hinge, [((3, 4), (3,)), ((4,), ())], MODERATE, Labels(4),
-                admits=_hinge_away_from_kinks),
-        *_cases(ops.Hinge, [((3, 4), (3,))], MODERATE, Labels(4), reduction="none",
-                admits=_hinge_away_from_kinks),
-        *_cases(ops.Hinge, [((3, 4), (3,))], MODERATE, Labels(4), margin=0.5, reduction="sum",
-                admits=lambda s, y: _hinge_away_from_kinks(s, y, margin=0.5)),
+        *_cases(
+            ops.Hinge,
+            [((3, 4), (3,)), ((4,), ())],
+            MODERATE,
+            Labels(4),
+            admits=_hinge_away_from_kinks,
+        ),
+        *_cases(
+            ops.Hinge,
+            [((3, 4), (3,))],
+            MODERATE,
+            Labels(4),
+            reduction="none",
+            admits=_hinge_away_from_kinks,
+        ),
+        *_cases(
+            ops.Hinge,
+            [((3, 4), (3,))],
+            MODERATE,
+            Labels(4),
+            margin=0.5,
+            reduction="sum",
+            admits=lambda s, y: _hinge_away_from_kinks(s, y, margin=0.5),
+        ),
     ],
-    ops.MSE: [*_cases(ops.MSE, [((2, 3), (2, 3)), ((2, 3), (3,)), ((), ())]),
-              *_cases(ops.MSE, [((2, 3), (2, 3))], reduction="none")],
+    ops.MSE: [
+        *_cases(ops.MSE, [((2, 3), (2, 3)), ((2, 3), (3,)), ((), ())]),
+        *_cases(ops.MSE, [((2, 3), (2, 3))], reduction="none"),
+    ],
     ops.BCEWithLogits: [
         *_cases(ops.BCEWithLogits, [((4,), (4,)), ((), ())], MODERATE, Interval(0.0, 1.0)),
-        *_cases(ops.BCEWithLogits, [((2, 3), (2, 3))], MODERATE, Interval(0.0, 1.0),
-                reduction="sum"),
+        *_cases(
+            ops.BCEWithLogits, [((2, 3), (2, 3))], MODERATE, Interval(0.0, 1.0), reduction="sum"
+        ),
     ],
     # Linear algebra, on well-conditioned matrices and stacks of them
-    **{cls: _cases(cls, [((3, 3),), ((1, 1),), ((2, 2, 2),), ((2, 1, 3, 3),)], Invertible())
-       for cls in (ops.Inverse, ops.Det, ops.LogAbsDet, ops.Slogdet)},
-    ops.Solve: _cases(ops.Solve, [((3, 3), (3,)), ((3, 3), (3, 2)), ((2, 3, 3), (3,)),
-                                  ((2, 3, 3), (3, 1)), ((2, 3, 3), (2, 3, 2)),
-                                  ((3, 3), (2, 3, 2))], Invertible(), MODERATE),
-    ops.Cholesky: _cases(ops.Cholesky, [((3, 3),), ((1, 1),), ((2, 4, 4),)],
-                         PositiveDefinite()),
+    **{
+        cls: _cases(cls, [((3, 3),), ((1, 1),), ((2, 2, 2),), ((2, 1, 3, 3),)], Invertible())
+        for cls in (ops.Inverse, ops.Det, ops.LogAbsDet, ops.Slogdet)
+    },
+    ops.Solve: _cases(
+        ops.Solve,
+        [
+            ((3, 3), (3,)),
+            ((3, 3), (3, 2)),
+            ((2, 3, 3), (3,)),
+            ((2, 3, 3), (3, 1)),
+            ((2, 3, 3), (2, 3, 2)),
+            ((3, 3), (2, 3, 2)),
+        ],
+        Invertible(),
+        MODERATE,
+    ),
+    ops.Cholesky: _cases(ops.Cholesky, [((3, 3),), ((1, 1),), ((2, 4, 4),)], PositiveDefinite()),
     # Convolution, pooling and dropout: N, C <= 2, 5x5 images, 3x3 kernels
-    ops.Conv1d: [*_cases(ops.Conv1d, [((2, 2, 5), (3, 2, 3), (3,))], UNIT, UNIT, UNIT),
-                 *_cases(ops.Conv1d, [((1, 1, 5), (2, 1, 3))], UNIT, UNIT),
-                 *_cases(ops.Conv1d, [((2, 2, 5), (2, 2, 3))], UNIT, UNIT, stride=2, padding=1)],
+    ops.Conv1d: [
+        *_cases(ops.Conv1d, [((2, 2, 5), (3, 2, 3), (3,))], UNIT, UNIT, UNIT),
+        *_cases(ops.Conv1d, [((1, 1, 5), (2, 1, 3))], UNIT, UNIT),
+        *_cases(ops.Conv1d, [((2, 2, 5), (2, 2, 3))], UNIT, UNIT, stride=2, padding=1),
+    ],
     ops.Conv2d: [
         *_cases(ops.Conv2d, [((2, 2, 5, 5), (2, 2, 3, 3), (2,))], UNIT, UNIT, UNIT),
         *_cases(ops.Conv2d, [((1, 1, 5, 5), (2, 1, 3, 3))], UNIT, UNIT),
-        *_cases(ops.Conv2d, [((2, 2, 5, 5), (2, 2, 3, 3), (2,))], UNIT, UNIT, UNIT, stride=2,
-                padding=1),
-        *_cases(ops.Conv2d, [((1, 2, 5, 5), (2, 2, 3, 3))], UNIT, UNIT, stride=(2, 1),
-                padding=(0, 2)),
+        *_cases(
+            ops.Conv2d, [((2, 2, 5, 5), (2, 2, 3, 3), (2,))], UNIT, UNIT, UNIT, stride=2, padding=1
+        ),
+        *_cases(
+            ops.Conv2d, [((1, 2, 5, 5), (2, 2, 3, 3))], UNIT, UNIT, stride=(2, 1), padding=(0, 2)
+        ),
     ],
     ops.ConvInputGrad: [
         *_cases(ops.ConvInputGrad, [((2, 2, 3, 3), (2, 2, 3, 3))], UNIT, UNIT, size=(5, 5)),
-        *_cases(ops.ConvInputGrad, [((2, 2, 3, 3), (2, 1, 3, 3))], UNIT, UNIT, size=(5, 5),
-                stride=2, padding=1),
-        *_cases(ops.ConvInputGrad, [((1, 2, 2, 2), (2, 2, 3, 3))], UNIT, UNIT, size=(6, 5),
-                stride=2),
-        *_cases(ops.ConvInputGrad, [((2, 3, 3), (3, 2, 3))], UNIT, UNIT, size=(5,), stride=2,
-                padding=1),
+        *_cases(
+            ops.ConvInputGrad,
+            [((2, 2, 3, 3), (2, 1, 3, 3))],
+            UNIT,
+            UNIT,
+            size=(5, 5),
+            stride=2,
+            padding=1,
+        ),
+        *_cases(
+            ops.ConvInputGrad, [((1, 2, 2, 2), (2, 2, 3, 3))], UNIT, UNIT, size=(6, 5), stride=2
+        ),
+        *_cases(
+            ops.ConvInputGrad, [((2, 3, 3), (3, 2, 3))], UNIT, UNIT, size=(5,), stride=2, padding=1
+        ),
     ],
     ops.ConvWeightGrad: [
         *_cases(ops.ConvWeightGrad, [((2, 2, 5, 5), (2, 2, 3, 3))], UNIT, UNIT, size=(3, 3)),
-        *_cases(ops.ConvWeightGrad, [((2, 1, 5, 5), (2, 2, 3, 3))], UNIT, UNIT, size=(3, 3),
-                stride=2, padding=1),
-        *_cases(ops.ConvWeightGrad, [((1, 2, 6, 5), (1, 2, 2, 2))], UNIT, UNIT, size=(3, 3),
-                stride=2),
-        *_cases(ops.ConvWeightGrad, [((2, 2, 5), (2, 3, 3))], UNIT, UNIT, size=(3,), stride=2,
-                padding=1),
+        *_cases(
+            ops.ConvWeightGrad,
+            [((2, 1, 5, 5), (2, 2, 3, 3))],
+            UNIT,
+            UNIT,
+            size=(3, 3),
+            stride=2,
+            padding=1,
+        ),
+        *_cases(
+            ops.ConvWeightGrad, [((1, 2, 6, 5), (1, 2, 2, 2))], UNIT, UNIT, size=(3, 3), stride=2
+        ),
+        *_cases(
+            ops.ConvWeightGrad, [((2, 2, 5), (2, 3, 3))], UNIT, UNIT, size=(3,), stride=2, padding=1
+        ),
     ],
     # Max pooling on distinct values, so that no window has a tie (a kink)
-    ops.MaxPool2d: [*_cases(ops.MaxPool2d, [((2, 2, 5, 5),)], Spaced(), kernel_size=2),
-                    *_cases(ops.MaxPool2d, [((1, 2, 5, 5),)], Spaced(), kernel_size=3, stride=1),
-                    *_cases(ops.MaxPool2d, [((2, 1, 5, 5),)], Spaced(), kernel_size=3, stride=2,
-                            padding=1),
-                    *_cases(ops.MaxPool2d, [((1, 2, 5, 5),)], Spaced(), kernel_size=(2, 3),
-                            stride=(1, 2))],
+    ops.MaxPool2d: [
+        *_cases(ops.MaxPool2d, [((2, 2, 5, 5),)], Spaced(), kernel_size=2),
+        *_cases(ops.MaxPool2d, [((1, 2, 5, 5),)], Spaced(), kernel_size=3, stride=1),
+        *_cases(ops.MaxPool2d, [((2, 1, 5, 5),)], Spaced(), kernel_size=3, stride=2, padding=1),
+        *_cases(ops.MaxPool2d, [((1, 2, 5, 5),)], Spaced(), kernel_size=(2, 3), stride=(1, 2)),
+    ],
     ops.MaxPool2dGrad: [
-        *_cases(ops.MaxPool2dGrad, [((2, 2, 5, 5), (2, 2, 2, 2))], Spaced(), MODERATE,
-                kernel_size=2),
-        *_cases(ops.MaxPool2dGrad, [((1, 2, 5, 5), (1, 2, 3, 3))], Spaced(), MODERATE,
-                kernel_size=3, stride=1),
-        *_cases(ops.MaxPool2dGrad, [((2, 1, 5, 5), (2, 1, 3, 3))], Spaced(), MODERATE,
-                kernel_size=3, stride=2, padding=1),
+        *_cases(
+            ops.MaxPool2dGrad, [((2, 2, 5, 5), (2, 2, 2, 2))], Spaced(), MODERATE, kernel_size=2
+        ),
+        *_cases(
+            ops.MaxPool2dGrad,
+            [((1, 2, 5, 5), (1, 2, 3, 3))],
+            Spaced(),
+            MODERATE,
+            kernel_size=3,
+            stride=1,
+        ),
+        *_cases(
+            ops.MaxPool2dGrad,
+            [((2, 1, 5, 5), (2, 1, 3, 3))],
+            Spaced(),
+            MODERATE,
+            kernel_size=3,
+            stride=2,
+            padding=1,
+        ),
     ],
     ops.MaxPool2dGather: [
-        *_cases(ops.MaxPool2dGather, [((2, 2, 5, 5), (2, 2, 5, 5))], Spaced(), MODERATE,
-                kernel_size=2),
-        *_cases(ops.MaxPool2dGather, [((1, 2, 5, 5), (1, 2, 5, 5))], Spaced(), MODERATE,
-                kernel_size=3, stride=1),
-        *_cases(ops.MaxPool2dGather, [((2, 1, 5, 5), (2, 1, 5, 5))], Spaced(), MODERATE,
-                kernel_size=3, stride=2, padding=1),
+        *_cases(
+            ops.MaxPool2dGather, [((2, 2, 5, 5), (2, 2, 5, 5))], Spaced(), MODERATE, kernel_size=2
+        ),
+        *_cases(
+            ops.MaxPool2dGather,
+            [((1, 2, 5, 5), (1, 2, 5, 5))],
+            Spaced(),
+            MODERATE,
+            kernel_size=3,
+            stride=1,
+        ),
+        *_cases(
+            ops.MaxPool2dGather,
+            [((2, 1, 5, 5), (2, 1, 5, 5))],
+            Spaced(),
+            MODERATE,
+            kernel_size=3,
+            stride=2,
+            padding=1,
+        ),
     ],
     # Dropout's second input: 0 (the identity) or a mask number, fixed like labels
-    ops.Dropout: [*_cases(ops.Dropout, [((2, 3), ()), ((2, 2, 5, 5), ())], MODERATE, Labels(4)),
-                  *_cases(ops.Dropout, [((4,), ()), ((), ())], MODERATE, Labels(4), p=0.2,
-                          seed=7)],
+    ops.Dropout: [
+        *_cases(ops.Dropout, [((2, 3), ()), ((2, 2, 5, 5), ())], MODERATE, Labels(4)),
+        *_cases(ops.Dropout, [((4,), ()), ((), ())], MODERATE, Labels(4), p=0.2, seed=7),
+    ],
     # Activations: elementwise, with parameters; kinks and thresholds kept 0.05 away
-    ops.Softplus: [*_cases(ops.Softplus, _UNARY_SHAPES, MODERATE),
-                   *_cases(ops.Softplus, [((2, 3),)], MODERATE, beta=2.0, threshold=4.0,
-                           admits=_away_from(2.0))],
-    ops.LeakyReLU: [*_cases(ops.LeakyReLU, _UNARY_SHAPES, AWAY_FROM_KINK),
-                    *_cases(ops.LeakyReLU, [((2, 3),)], AWAY_FROM_KINK, negative_slope=0.2)],
-    ops.ELU: [*_cases(ops.ELU, _UNARY_SHAPES, Interval(-10.0, 10.0, gap=0.05)),
-              *_cases(ops.ELU, [((2, 3),)], Interval(-10.0, 10.0, gap=0.05), alpha=0.5)],
-    ops.GELU: [*_cases(ops.GELU, _UNARY_SHAPES, MODERATE),
-               *_cases(ops.GELU, [((2, 3),), ((),)], MODERATE, approximate="tanh")],
-    ops.Clip: [*_cases(ops.Clip, _UNARY_SHAPES, Interval(-5.0, 5.0), min=-1.0, max=2.0,
-                       admits=_away_from(-1.0, 2.0)),
-               *_cases(ops.Clip, [((2, 3),)], Interval(-5.0, 5.0), min=0.5,
-                       admits=_away_from(0.5)),
-               *_cases(ops.Clip, [((2, 3),)], Interval(-5.0, 5.0), max=-0.5,
-                       admits=_away_from(-0.5))],
+    ops.Softplus: [
+        *_cases(ops.Softplus, _UNARY_SHAPES, MODERATE),
+        *_cases(
+            ops.Softplus, [((2, 3),)], MODERATE, beta=2.0, threshold=4.0, admits=_away_from(2.0)
+        ),
+    ],
+    ops.LeakyReLU: [
+        *_cases(ops.LeakyReLU, _UNARY_SHAPES, AWAY_FROM_KINK),
+        *_cases(ops.LeakyReLU, [((2, 3),)], AWAY_FROM_KINK, negative_slope=0.2),
+    ],
+    ops.ELU: [
+        *_cases(ops.ELU, _UNARY_SHAPES, Interval(-10.0, 10.0, gap=0.05)),
+        *_cases(ops.ELU, [((2, 3),)], Interval(-10.0, 10.0, gap=0.05), alpha=0.5),
+    ],
+    ops.GELU: [
+        *_cases(ops.GELU, _UNARY_SHAPES, MODERATE),
+        *_cases(ops.GELU, [((2, 3),), ((),)], MODERATE, approximate="tanh"),
+    ],
+    ops.Clip: [
+        *_cases(
+            ops.Clip,
+            _UNARY_SHAPES,
+            Interval(-5.0, 5.0),
+            min=-1.0,
+            max=2.0,
+            admits=_away_from(-1.0, 2.0),
+        ),
+        *_cases(ops.Clip, [((2, 3),)], Interval(-5.0, 5.0), min=0.5, admits=_away_from(0.5)),
+        *_cases(ops.Clip, [((2, 3),)], Interval(-5.0, 5.0), max=-0.5, admits=_away_from(-0.5)),
+    ],
     # Log-sum-exp: a reduction, as sum
-    ops.LogSumExp: [*_cases(ops.LogSumExp, [((4,),), ((2, 3),), ((),)]),
-                    *_cases(ops.LogSumExp, [((2, 3),)], axis=1),
-                    *_cases(ops.LogSumExp, [((2, 3),)], axis=0, keepdims=True),
-                    *_cases(ops.LogSumExp, [((2, 3, 2),)], axis=(0, 2), keepdims=True)],
+    ops.LogSumExp: [
+        *_cases(ops.LogSumExp, [((4,),), ((2, 3),), ((),)]),
+        *_cases(ops.LogSumExp, [((2, 3),)], axis=1),
+        *_cases(ops.LogSumExp, [((2, 3),)], axis=0, keepdims=True),
+        *_cases(ops.LogSumExp, [((2, 3, 2),)], axis=(0, 2), keepdims=True),
+    ],
     # Polygamma: digamma's derivatives, right of the pole at 0
-    ops.Polygamma: [*_cases(ops.Polygamma, _UNARY_SHAPES, Interval(0.5, 10.0), n=1),
-                    *_cases(ops.Polygamma, [((2, 3),)], Interval(0.5, 10.0), n=2)],
+    ops.Polygamma: [
+        *_cases(ops.Polygamma, _UNARY_SHAPES, Interval(0.5, 10.0), n=1),
+        *_cases(ops.Polygamma, [((2, 3),)], Interval(0.5, 10.0), n=2),
+    ],
     # The ops of gradient graphs
-    ops.Unbroadcast: [*_cases(ops.Unbroadcast, [((2, 3),)], shape=(3,)),
-                      *_cases(ops.Unbroadcast, [((2, 3),)], shape=(2, 1)),
-                      *_cases(ops.Unbroadcast, [((2, 3),)], shape=()),
-                      *_cases(ops.Unbroadcast, [((3,),)], shape=(3,))],
-    ops.BroadcastTo: [*_cases(ops.BroadcastTo, [((3,),)], shape=(2, 3)),
-                      *_cases(ops.BroadcastTo, [((),)], shape=(2,)),
-                      *_cases(ops.BroadcastTo, [((2, 1),)], shape=(2, 3))],
-    ops.Scatter: [*_cases(ops.Scatter, [((2,),)], index=slice(1, 3), shape=(4,)),
-                  *_cases(ops.Scatter, [((3,),)], index=[0, 0, 3], shape=(4,)),
-                  *_cases(ops.Scatter, [((3, 3),)], index=(slice(None), [2, 0, 2]), shape=(3, 4)),
-                  *_cases(ops.Scatter, [((),)], index=1, shape=(4,))],
-    **{cls: [*_cases(cls, [((2, 3),), ((5,),)], Spaced()),
-             *_cases(cls, [((2, 3),)], Spaced(), axis=(1,))]
-       for cls in (ops.MaxWeights, ops.MinWeights)},
-    ops.CrossEntropyGrad: _cases(ops.CrossEntropyGrad, [((3, 4), (3,)), ((4,), ())], MODERATE,
-                                 Labels(4)),
-    ops.HingeGrad: _cases(ops.HingeGrad, [((3, 4), (3,)), ((4,), ())], MODERATE, Labels(4),
-                          admits=_hinge_away_from_kinks),
+    ops.Unbroadcast: [
+        *_cases(ops.Unbroadcast, [((2, 3),)], shape=(3,)),
+        *_cases(ops.Unbroadcast, [((2, 3),)], shape=(2, 1)),
+        *_cases(ops.Unbroadcast, [((2, 3),)], shape=()),
+        *_cases(ops.Unbroadcast, [((3,),)], shape=(3,)),
+    ],
+    ops.BroadcastTo: [
+        *_cases(ops.BroadcastTo, [((3,),)], shape=(2, 3)),
+        *_cases(ops.BroadcastTo, [((),)], shape=(2,)),
+        *_cases(ops.BroadcastTo, [((2, 1),)], shape=(2, 3)),
+    ],
+    ops.Scatter: [
+        *_cases(ops.Scatter, [((2,),)], index=slice(1, 3), shape=(4,)),
+        *_cases(ops.Scatter, [((3,),)], index=[0, 0, 3], shape=(4,)),
+        *_cases(ops.Scatter, [((3, 3),)], index=(slice(None), [2, 0, 2]), shape=(3, 4)),
+        *_cases(ops.Scatter, [((),)], index=1, shape=(4,)),
+    ],
+    **{
+        cls: [
+            *_cases(cls, [((2, 3),), ((5,),)], Spaced()),
+            *_cases(cls, [((2, 3),)], Spaced(), axis=(1,)),
+        ]
+        for cls in (ops.MaxWeights, ops.MinWeights)
+    },
+    ops.CrossEntropyGrad: _cases(
+        ops.CrossEntropyGrad, [((3, 4), (3,)), ((4,), ())], MODERATE, Labels(4)
+    ),
+    ops.HingeGrad: _cases(
+        ops.HingeGrad,
+        [((3, 4), (3,)), ((4,), ())],
+        MODERATE,
+        Labels(4),
+        admits=_hinge_away_from_kinks,
+    ),
 }
 
 #: Argument shapes of the elementwise ops: () is a Python float; None means drawn.
-ELEMENTWISE_SHAPES = [((), ()), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3)), ((2, 3), ()),
-                      None]
+ELEMENTWISE_SHAPES = [((), ()), ((2, 3), (3,)), ((2, 1), (1, 3)), ((), (2, 3)), ((2, 3), ()), None]
 
 
 def op_cases(op_class: type[Operation]) -> list[OpCase]:
@@ -694,8 +917,11 @@ class RandomGraph:
         return cg
 
     def __repr__(self) -> str:
-        calls = {"input": "cg.add_input", "constant": "cg.add_constant",
-                 "op": "cg.add_computation_node"}
+        calls = {
+            "input": "cg.add_input",
+            "constant": "cg.add_constant",
+            "op": "cg.add_computation_node",
+        }
         lines = [f"{calls[kind]}{tuple(rest)!r}" for kind, *rest in self.declarations]
         return "\n".join(["cg = ComputationalGraph()", *lines, f"root = {self.root!r}"])
 
@@ -756,8 +982,9 @@ def random_graphs(draw: st.DrawFn, max_nodes: int = 40) -> RandomGraph:
         # and one addition fewer for each unused node it consumes.
         if len(declarations) + len(unused) + new_leaves + 1 - consumed > size:
             continue
-        if not domain.admits(*(arg[1] if isinstance(arg, tuple) else values[arg]
-                               for arg in chosen)):
+        if not domain.admits(
+            *(arg[1] if isinstance(arg, tuple) else values[arg] for arg in chosen)
+        ):
             continue
         inputs = tuple(add_leaf(*arg) if isinstance(arg, tuple) else arg for arg in chosen)
         value = op_class().forward(*(values[name] for name in inputs))
@@ -798,11 +1025,13 @@ def random_networks(draw: st.DrawFn, max_layers: int = 6) -> RandomGraph:
     def new_name(prefix: str) -> str:
         return f"{prefix}{len(declarations)}"
 
-    def add_input(shape: tuple[int, ...], interval: Interval = Interval(-1.0, 1.0),
-                  trainable: bool = True) -> str:
+    def add_input(
+        shape: tuple[int, ...], interval: Interval = Interval(-1.0, 1.0), trainable: bool = True
+    ) -> str:
         name = new_name("w" if trainable else "d")
-        declarations.append(("input", name, draw(values_in(interval, shape, scalar=False)),
-                             trainable))
+        declarations.append(
+            ("input", name, draw(values_in(interval, shape, scalar=False)), trainable)
+        )
         shapes[name] = shape
         return name
 
@@ -817,10 +1046,24 @@ def random_networks(draw: st.DrawFn, max_layers: int = 6) -> RandomGraph:
     current = add_input((batch, features), MODERATE, trainable=draw(st.booleans()))
     for _ in range(draw(st.integers(1, max_layers))):
         rows, cols = shapes[current]
-        same_shape = [name for name, shape in shapes.items()
-                      if shape == (rows, cols) and name != current]
-        step = draw(st.sampled_from(("linear", "matmul", "unary", "softmax", "combine",
-                                     "transpose", "index", "join", "reduce")))
+        same_shape = [
+            name for name, shape in shapes.items() if shape == (rows, cols) and name != current
+        ]
+        step = draw(
+            st.sampled_from(
+                (
+                    "linear",
+                    "matmul",
+                    "unary",
+                    "softmax",
+                    "combine",
+                    "transpose",
+                    "index",
+                    "join",
+                    "reduce",
+                )
+            )
+        )
         if step == "linear":
             width = draw(side)
             weight, bias = add_input((width, cols)), add_input((width,))
@@ -832,12 +1075,12 @@ def random_networks(draw: st.DrawFn, max_layers: int = 6) -> RandomGraph:
             current = add_op(draw(st.sampled_from(_SMOOTH_UNARY)), (current,), (rows, cols))
         elif step == "softmax":
             op_class = draw(st.sampled_from((ops.Softmax, ops.LogSoftmax)))
-            current = add_op(op_class(axis=draw(st.sampled_from((0, -1)))), (current,),
-                             (rows, cols))
+            current = add_op(
+                op_class(axis=draw(st.sampled_from((0, -1)))), (current,), (rows, cols)
+            )
         elif step == "combine":
             other = draw(st.sampled_from(same_shape)) if same_shape else add_input((cols,))
-            current = add_op(draw(st.sampled_from(("add", "mul"))), (current, other),
-                             (rows, cols))
+            current = add_op(draw(st.sampled_from(("add", "mul"))), (current, other), (rows, cols))
         elif step == "transpose":
             current = add_op("transpose", (current,), (cols, rows))
         elif step == "index":
@@ -846,8 +1089,7 @@ def random_networks(draw: st.DrawFn, max_layers: int = 6) -> RandomGraph:
                 current = add_op(ops.Index((slice(None), picks)), (current,), (rows, len(picks)))
             else:
                 stop = draw(st.integers(1, cols))
-                current = add_op(ops.Index((slice(None), slice(0, stop))), (current,),
-                                 (rows, stop))
+                current = add_op(ops.Index((slice(None), slice(0, stop))), (current,), (rows, stop))
         elif step == "join":
             other = draw(st.sampled_from(same_shape)) if same_shape else current
             if draw(st.booleans()):
@@ -862,8 +1104,14 @@ def random_networks(draw: st.DrawFn, max_layers: int = 6) -> RandomGraph:
     loss = draw(st.sampled_from(("cross_entropy", "mse", "sum")))
     if loss == "cross_entropy":
         labels = new_name("labels")
-        declarations.append(("input", labels, draw(hnp.arrays(
-            np.int64, (rows,), elements=st.integers(0, cols - 1))), False))
+        declarations.append(
+            (
+                "input",
+                labels,
+                draw(hnp.arrays(np.int64, (rows,), elements=st.integers(0, cols - 1))),
+                False,
+            )
+        )
         root = add_op("cross_entropy", (current, labels), ())
     elif loss == "mse":
         root = add_op("mse", (current, add_input((rows, cols), trainable=False)), ())

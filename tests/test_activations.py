@@ -42,14 +42,22 @@ def _value_and_gradient(cg: ComputationalGraph) -> tuple:
 
 
 @needs_torch
-@pytest.mark.parametrize(("op", "x", "expected"), [
-    (LeakyReLU(negative_slope=0.1), [0.0, -1.0, 2.0], [0.1, 0.1, 1.0]),   # x = 0: the slope
-    (ELU(alpha=2.0), [0.0, -1.0, 2.0], [2.0, 2.0 * np.exp(-1.0), 1.0]),  # x = 0: alpha
-    (Clip(min=0.0, max=2.0), [0.0, 2.0, -1.0, 3.0, 1.0], [1.0, 1.0, 0.0, 0.0, 1.0]),  # bounds: 1
-    (Clip(min=0.0), [0.0, -1.0], [1.0, 0.0]),
-    (Clip(max=2.0), [2.0, 3.0], [1.0, 0.0]),
-    (Clip(min=2.0, max=0.0), [-1.0, 1.0, 3.0], [0.0, 0.0, 0.0]),  # min > max: all max
-], ids=repr)
+@pytest.mark.parametrize(
+    ("op", "x", "expected"),
+    [
+        (LeakyReLU(negative_slope=0.1), [0.0, -1.0, 2.0], [0.1, 0.1, 1.0]),  # x = 0: the slope
+        (ELU(alpha=2.0), [0.0, -1.0, 2.0], [2.0, 2.0 * np.exp(-1.0), 1.0]),  # x = 0: alpha
+        (
+            Clip(min=0.0, max=2.0),
+            [0.0, 2.0, -1.0, 3.0, 1.0],
+            [1.0, 1.0, 0.0, 0.0, 1.0],
+        ),  # bounds: 1
+        (Clip(min=0.0), [0.0, -1.0], [1.0, 0.0]),
+        (Clip(max=2.0), [2.0, 3.0], [1.0, 0.0]),
+        (Clip(min=2.0, max=0.0), [-1.0, 1.0, 3.0], [0.0, 0.0, 0.0]),  # min > max: all max
+    ],
+    ids=repr,
+)
 @pytest.mark.parametrize("as_array", [False, True], ids=["float", "array"])
 def test_the_derivative_at_a_kink_or_bound_is_torchs(op, x, expected, as_array):
     gradients = []
@@ -69,8 +77,11 @@ def test_clip_with_min_above_max_gives_max_everywhere_as_numpy():
     assert Clip(min=2.0, max=0.0).forward(1.0) == 0.0
 
 
-@pytest.mark.parametrize("op", [Softplus(), LeakyReLU(), ELU(), GELU(), GELU(approximate="tanh"),
-                                Clip(min=-1.0, max=1.0)], ids=repr)
+@pytest.mark.parametrize(
+    "op",
+    [Softplus(), LeakyReLU(), ELU(), GELU(), GELU(approximate="tanh"), Clip(min=-1.0, max=1.0)],
+    ids=repr,
+)
 def test_a_float_and_a_0d_array_agree_and_nan_stays_nan(op):
     for x in (-2.5, -0.3, 0.0, 0.7, 3.0):  # math (floats) and numpy round alike to an ulp
         assert op.forward(x) == pytest.approx(op.forward(np.array(x)), rel=4e-16, abs=0.0)
@@ -90,7 +101,7 @@ def test_a_float_and_a_0d_array_agree_and_nan_stays_nan(op):
 @pytest.mark.parametrize("as_array", [False, True], ids=["float", "array"])
 def test_softplus_never_overflows(x, as_array):
     value, gradient = _value_and_gradient(_graph("softplus", np.array([x]) if as_array else x))
-    np.testing.assert_array_equal(value, max(x, 0.0))      # log(1 + e^-|x|) vanishes
+    np.testing.assert_array_equal(value, max(x, 0.0))  # log(1 + e^-|x|) vanishes
     np.testing.assert_array_equal(gradient, float(x > 0))
 
 
@@ -113,7 +124,7 @@ def test_gelu_of_a_large_negative_x_keeps_its_digits():
 
     x = np.array([-30.0, -10.0])
     value, _ = _value_and_gradient(_graph("gelu", x))
-    np.testing.assert_allclose(value, x * ndtr(x), rtol=1e-13)   # tiny, never rounded to 0
+    np.testing.assert_allclose(value, x * ndtr(x), rtol=1e-13)  # tiny, never rounded to 0
     assert np.all(value < 0)
     np.testing.assert_allclose(GELU().forward(-30.0), -30.0 * ndtr(-30.0), rtol=1e-13)
 
@@ -154,11 +165,14 @@ def test_parameters_are_torchs_and_shown_by_the_op():
     assert cgraph.OPERATIONS["clamp"] is Clip
 
 
-@pytest.mark.parametrize(("op", "params", "message"), [
-    ("softplus", {"beta": 0.0}, "beta must be positive"),
-    ("gelu", {"approximate": "erf"}, "approximate must be 'none' or 'tanh'"),
-    ("clip", {}, "clip needs a min or a max"),
-])
+@pytest.mark.parametrize(
+    ("op", "params", "message"),
+    [
+        ("softplus", {"beta": 0.0}, "beta must be positive"),
+        ("gelu", {"approximate": "erf"}, "approximate must be 'none' or 'tanh'"),
+        ("clip", {}, "clip needs a min or a max"),
+    ],
+)
 def test_bad_parameters_are_refused_at_declaration(op, params, message):
     cg = ComputationalGraph()
     cg.add_inputs(x=1.0)

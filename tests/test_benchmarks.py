@@ -22,14 +22,27 @@ SCRIPTS = sorted(BENCHMARKS.glob("bench_*.py"))
 
 def test_the_benchmarks_are_there():
     names = {script.name for script in SCRIPTS}
-    assert {"bench_fxy.py", "bench_random_dag.py", "bench_declare.py", "bench_chain.py",
-            "bench_mlp.py", "bench_jacobian.py", "bench_hvp.py"} <= names
+    assert {
+        "bench_fxy.py",
+        "bench_random_dag.py",
+        "bench_declare.py",
+        "bench_chain.py",
+        "bench_mlp.py",
+        "bench_jacobian.py",
+        "bench_hvp.py",
+    } <= names
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda script: script.stem)
 def test_quick_run_succeeds_and_prints_tables(script):
-    result = subprocess.run([sys.executable, str(script), "--quick"], cwd=BENCHMARKS,
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, str(script), "--quick"],
+        cwd=BENCHMARKS,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert re.search(r"^\| (contender|measurement) +\|", result.stdout, re.MULTILINE)
     assert re.search(r"^\| target +\| measured +\| goal +\| met +\|", result.stdout, re.MULTILINE)

@@ -31,8 +31,13 @@ def _inputs() -> ComputationalGraph:
 
 
 def _state(cg: ComputationalGraph) -> tuple:
-    return (list(cg.nodes), list(cg.operations), sorted(cg.graph.nodes),
-            sorted(cg.graph.edges), [node.index for node in cg.nodes.values()])
+    return (
+        list(cg.nodes),
+        list(cg.operations),
+        sorted(cg.graph.nodes),
+        sorted(cg.graph.edges),
+        [node.index for node in cg.nodes.values()],
+    )
 
 
 def test_bulk_declarations_make_the_graph_single_ones_make():
@@ -53,14 +58,17 @@ def test_a_generator_of_declarations_is_taken_and_inputless_ops_are_nodes_too():
     assert "z" in cg.graph
 
 
-@pytest.mark.parametrize(("bad", "error", "words"), [
-    (("a", "neg", ("x",)), DuplicateNodeError, "declaration 5 of 5"),
-    (("d", "neg", ("nope",)), UnknownNodeError, "'nope'"),
-    (("d", "no_such_op", ("x",)), InvalidOperationError, "no_such_op"),
-    (("d", "neg", ("x", "y")), ArityError, "declaration 5"),
-    (("d", "neg"), InvalidValueError, "(name, op, inputs)"),
-    (("d", "sum", ("x",), "axis=0"), InvalidValueError, "params a dict"),
-])
+@pytest.mark.parametrize(
+    ("bad", "error", "words"),
+    [
+        (("a", "neg", ("x",)), DuplicateNodeError, "declaration 5 of 5"),
+        (("d", "neg", ("nope",)), UnknownNodeError, "'nope'"),
+        (("d", "no_such_op", ("x",)), InvalidOperationError, "no_such_op"),
+        (("d", "neg", ("x", "y")), ArityError, "declaration 5"),
+        (("d", "neg"), InvalidValueError, "(name, op, inputs)"),
+        (("d", "sum", ("x",), "axis=0"), InvalidValueError, "params a dict"),
+    ],
+)
 def test_a_refused_declaration_declares_none_and_says_which_it_was(bad, error, words):
     cg = _inputs()
     cg.add_computation_node("before", "neg", ("x",))

@@ -37,8 +37,10 @@ def _inner(a: np.ndarray, b: np.ndarray) -> float:
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("dims", "stride", "padding"), [
-    (1, 1, 0), (1, 2, 1), (1, 3, 2), (2, 1, 0), (2, 2, 1), (2, (2, 1), (0, 2)), (2, 3, 1)])
+@pytest.mark.parametrize(
+    ("dims", "stride", "padding"),
+    [(1, 1, 0), (1, 2, 1), (1, 3, 2), (2, 1, 0), (2, 2, 1), (2, (2, 1), (0, 2)), (2, 3, 1)],
+)
 def test_the_three_convolution_ops_are_each_others_adjoints(dims, stride, padding):
     size = (7,) if dims == 1 else (7, 6)
     x = RNG.normal(size=(2, 3, *size))
@@ -87,8 +89,11 @@ def test_hessian_of_a_small_cnn_is_torchs():
 
     cg = ComputationalGraph()
     cg.add_input("x", RNG.normal(size=(2, 1, 5, 5)), trainable=False)
-    cg.add_inputs(w=RNG.normal(size=(2, 1, 3, 3)) / 3, b=RNG.normal(size=2),
-                  v=RNG.normal(size=(3, 2, 2, 2)) / 3)
+    cg.add_inputs(
+        w=RNG.normal(size=(2, 1, 3, 3)) / 3,
+        b=RNG.normal(size=2),
+        v=RNG.normal(size=(3, 2, 2, 2)) / 3,
+    )
     cg.add_computation_node("h", "conv2d", ("x", "w", "b"), padding=1)
     cg.add_computation_node("a", "tanh", ("h",))
     cg.add_computation_node("z", "conv2d", ("a", "v"), stride=2)
@@ -99,19 +104,23 @@ def test_hessian_of_a_small_cnn_is_torchs():
     product = cg.hvp("loss", names, tangents)
     primals = tuple(torch.tensor(cg.inputs[name].output) for name in names)
     _, expected = torch.autograd.functional.hvp(
-        torch_function(cg, "loss", names), primals, tuple(map(torch.tensor, tangents)))
+        torch_function(cg, "loss", names), primals, tuple(map(torch.tensor, tangents))
+    )
     for name, got, want in zip(names, product, expected, strict=True):
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-10, atol=1e-12, err_msg=name)
     assert gradcheck(cg, "loss")
 
 
-@pytest.mark.parametrize(("op", "inputs", "message"), [
-    ("conv2d", [(1, 2, 5, 5), (3, 1, 3, 3)], "takes 1 input channel"),
-    ("conv2d", [(2, 5, 5), (3, 2, 3, 3)], r"must have shape \(N, C, H, W\)"),
-    ("conv1d", [(1, 1, 2), (1, 1, 3)], "does not fit"),
-    ("conv2d", [(1, 1, 5, 5), (2, 1, 3, 3), (3,)], "one value per output channel"),
-    ("max_pool2d", [(1, 1, 1, 5)], "does not fit"),
-])
+@pytest.mark.parametrize(
+    ("op", "inputs", "message"),
+    [
+        ("conv2d", [(1, 2, 5, 5), (3, 1, 3, 3)], "takes 1 input channel"),
+        ("conv2d", [(2, 5, 5), (3, 2, 3, 3)], r"must have shape \(N, C, H, W\)"),
+        ("conv1d", [(1, 1, 2), (1, 1, 3)], "does not fit"),
+        ("conv2d", [(1, 1, 5, 5), (2, 1, 3, 3), (3,)], "one value per output channel"),
+        ("max_pool2d", [(1, 1, 1, 5)], "does not fit"),
+    ],
+)
 def test_bad_shapes_are_shape_errors_naming_the_node(op, inputs, message):
     cg = ComputationalGraph()
     names = [f"a{i}" for i in range(len(inputs))]
@@ -132,13 +141,16 @@ def test_a_fourth_input_is_an_arity_error():
         cg.forward("y")
 
 
-@pytest.mark.parametrize(("op", "params", "message"), [
-    (Conv2d, {"stride": 0}, "stride must be an int >= 1"),
-    (Conv2d, {"padding": (1, 2, 3)}, "a tuple of 2"),
-    (Conv1d, {"padding": -1}, "padding must be an int >= 0"),
-    (ConvInputGrad, {"size": (1, 2, 3)}, "1 or 2 spatial sizes"),
-    (MaxPool2d, {"kernel_size": 2, "padding": 2}, "at most half the kernel"),
-])
+@pytest.mark.parametrize(
+    ("op", "params", "message"),
+    [
+        (Conv2d, {"stride": 0}, "stride must be an int >= 1"),
+        (Conv2d, {"padding": (1, 2, 3)}, "a tuple of 2"),
+        (Conv1d, {"padding": -1}, "padding must be an int >= 0"),
+        (ConvInputGrad, {"size": (1, 2, 3)}, "1 or 2 spatial sizes"),
+        (MaxPool2d, {"kernel_size": 2, "padding": 2}, "at most half the kernel"),
+    ],
+)
 def test_bad_parameters_are_refused(op, params, message):
     with pytest.raises(InvalidOperationError, match=message):
         op(**params)
@@ -150,8 +162,10 @@ def test_bad_parameters_are_refused(op, params, message):
 
 
 @needs_torch
-@pytest.mark.parametrize(("kernel_size", "stride", "padding"), [
-    (2, None, 0), (3, 1, 0), (3, 2, 1), ((2, 3), (1, 2), (1, 1))])
+@pytest.mark.parametrize(
+    ("kernel_size", "stride", "padding"),
+    [(2, None, 0), (3, 1, 0), (3, 2, 1), ((2, 3), (1, 2), (1, 1))],
+)
 def test_max_pool_gives_a_ties_gradient_to_torchs_element(kernel_size, stride, padding):
     from oracle import torch
 

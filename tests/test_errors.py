@@ -69,44 +69,74 @@ def declaring_cases() -> dict[str, Case]:
     return {
         "duplicate input": (cgraph.DuplicateNodeError, ("x",), lambda cg: cg.add_inputs(x=1.0)),
         "duplicate among several inputs": (
-            cgraph.DuplicateNodeError, ("y",), lambda cg: cg.add_inputs(new=1.0, y=2.0)),
+            cgraph.DuplicateNodeError,
+            ("y",),
+            lambda cg: cg.add_inputs(new=1.0, y=2.0),
+        ),
         "duplicate constant": (
-            cgraph.DuplicateNodeError, ("sq",), lambda cg: cg.add_constant("sq", 1.0)),
+            cgraph.DuplicateNodeError,
+            ("sq",),
+            lambda cg: cg.add_constant("sq", 1.0),
+        ),
         "duplicate operation": (
-            cgraph.DuplicateNodeError, ("f",), lambda cg: cg.add_computation_node(
-                "f", Add, ("x", "y"))),
+            cgraph.DuplicateNodeError,
+            ("f",),
+            lambda cg: cg.add_computation_node("f", Add, ("x", "y")),
+        ),
         "unknown input": (
-            cgraph.UnknownNodeError, ("zz", "g"), lambda cg: cg.add_computation_node(
-                "g", Add, ("x", "zz"))),
+            cgraph.UnknownNodeError,
+            ("zz", "g"),
+            lambda cg: cg.add_computation_node("g", Add, ("x", "zz")),
+        ),
         "node listing itself": (
-            cgraph.CycleError, ("g",), lambda cg: cg.add_computation_node("g", Add, ("g", "x"))),
+            cgraph.CycleError,
+            ("g",),
+            lambda cg: cg.add_computation_node("g", Add, ("g", "x")),
+        ),
         "too few inputs": (
-            cgraph.ArityError, ("g",), lambda cg: cg.add_computation_node("g", Add, ("x",))),
+            cgraph.ArityError,
+            ("g",),
+            lambda cg: cg.add_computation_node("g", Add, ("x",)),
+        ),
         "too many inputs": (
-            cgraph.ArityError, ("g",), lambda cg: cg.add_computation_node(
-                "g", Sigmoid, ("x", "y"))),
+            cgraph.ArityError,
+            ("g",),
+            lambda cg: cg.add_computation_node("g", Sigmoid, ("x", "y")),
+        ),
         "not an operation": (
-            cgraph.InvalidOperationError, ("g",), lambda cg: cg.add_computation_node(
-                "g", len, ("x",))),
+            cgraph.InvalidOperationError,
+            ("g",),
+            lambda cg: cg.add_computation_node("g", len, ("x",)),
+        ),
         "unknown op name": (
-            cgraph.InvalidOperationError, ("g",), lambda cg: cg.add_computation_node(
-                "g", "sigmoidd", ("x",))),
+            cgraph.InvalidOperationError,
+            ("g",),
+            lambda cg: cg.add_computation_node("g", "sigmoidd", ("x",)),
+        ),
         "op missing its parameter": (
-            cgraph.InvalidOperationError, ("g",), lambda cg: cg.add_computation_node(
-                "g", NeedsAParameter, ("x",))),
+            cgraph.InvalidOperationError,
+            ("g",),
+            lambda cg: cg.add_computation_node("g", NeedsAParameter, ("x",)),
+        ),
         "parameters with an instance": (
-            cgraph.InvalidOperationError, ("g",), lambda cg: cg.add_computation_node(
-                "g", Sigmoid(), ("x",), axis=1)),
+            cgraph.InvalidOperationError,
+            ("g",),
+            lambda cg: cg.add_computation_node("g", Sigmoid(), ("x",), axis=1),
+        ),
         "string value": (cgraph.InvalidValueError, ("s",), lambda cg: cg.add_inputs(s="abc")),
         "complex value": (cgraph.InvalidValueError, ("c",), lambda cg: cg.add_constant("c", 1j)),
         "ragged value": (
-            cgraph.InvalidValueError, ("r",), lambda cg: cg.add_inputs(r=[[1.0], [1.0, 2.0]])),
-        "name not a string": (
-            cgraph.InvalidValueError, ("3",), lambda cg: cg.add_input(3, 1.0)),
+            cgraph.InvalidValueError,
+            ("r",),
+            lambda cg: cg.add_inputs(r=[[1.0], [1.0, 2.0]]),
+        ),
+        "name not a string": (cgraph.InvalidValueError, ("3",), lambda cg: cg.add_input(3, 1.0)),
         "empty name": (cgraph.InvalidValueError, ("",), lambda cg: cg.add_input("", 1.0)),
         "input name not a string": (
-            cgraph.InvalidValueError, ("g",), lambda cg: cg.add_computation_node(
-                "g", Sigmoid, (3,))),
+            cgraph.InvalidValueError,
+            ("g",),
+            lambda cg: cg.add_computation_node("g", Sigmoid, (3,)),
+        ),
     }
 
 
@@ -114,19 +144,35 @@ def evaluating_cases() -> dict[str, Case]:
     return {
         "unknown root": (cgraph.UnknownNodeError, ("fx",), lambda cg: cg.forward("fx")),
         "feeding an unknown input": (
-            cgraph.UnknownNodeError, ("z",), lambda cg: cg.forward("f", feed={"z": 1.0})),
+            cgraph.UnknownNodeError,
+            ("z",),
+            lambda cg: cg.forward("f", feed={"z": 1.0}),
+        ),
         "feeding an operation": (
-            cgraph.InvalidValueError, ("sq",), lambda cg: cg.forward("f", feed={"sq": 1.0})),
+            cgraph.InvalidValueError,
+            ("sq",),
+            lambda cg: cg.forward("f", feed={"sq": 1.0}),
+        ),
         "feeding a string": (
-            cgraph.InvalidValueError, ("x",), lambda cg: cg.forward("f", feed={"x": "two"})),
+            cgraph.InvalidValueError,
+            ("x",),
+            lambda cg: cg.forward("f", feed={"x": "two"}),
+        ),
         "shapes that do not broadcast": (
-            cgraph.ShapeError, ("num", "x", "sigy"), lambda cg: cg.forward(
-                "f", feed={"x": np.ones(2), "y": np.ones(3)})),
+            cgraph.ShapeError,
+            ("num", "x", "sigy"),
+            lambda cg: cg.forward("f", feed={"x": np.ones(2), "y": np.ones(3)}),
+        ),
         "non-finite input with check_finite": (
-            cgraph.NonFiniteError, ("x",), lambda cg: cg.forward(
-                "f", feed={"x": np.nan}, check_finite=True)),
+            cgraph.NonFiniteError,
+            ("x",),
+            lambda cg: cg.forward("f", feed={"x": np.nan}, check_finite=True),
+        ),
         "seed of the wrong shape": (
-            cgraph.ShapeError, ("f",), lambda cg: cg.backward("f", seed=np.ones(3))),
+            cgraph.ShapeError,
+            ("f",),
+            lambda cg: cg.backward("f", seed=np.ones(3)),
+        ),
     }
 
 
@@ -150,17 +196,18 @@ def _expect(cg: ComputationalGraph, error: type, names: tuple[str, ...], call) -
     assert_same_state(before, snapshot(cg))
 
 
-@pytest.mark.parametrize(("error", "names", "call"), declaring_cases().values(),
-                         ids=declaring_cases().keys())
+@pytest.mark.parametrize(
+    ("error", "names", "call"), declaring_cases().values(), ids=declaring_cases().keys()
+)
 def test_bad_declaration_raises_naming_the_node_and_adds_nothing(evaluated, error, names, call):
     _expect(evaluated, error, names, call)
     assert evaluated.backward("f")["x"] == 0.5348320870757595  # still works
 
 
-@pytest.mark.parametrize(("error", "names", "call"), evaluating_cases().values(),
-                         ids=evaluating_cases().keys())
-def test_bad_evaluation_raises_naming_the_nodes_and_changes_nothing(evaluated, error, names,
-                                                                     call):
+@pytest.mark.parametrize(
+    ("error", "names", "call"), evaluating_cases().values(), ids=evaluating_cases().keys()
+)
+def test_bad_evaluation_raises_naming_the_nodes_and_changes_nothing(evaluated, error, names, call):
     _expect(evaluated, error, names, call)
 
 

@@ -89,7 +89,8 @@ def check_classic_fxy(out: str) -> None:
         assert re.search(rf"^{name}\s", out, re.MULTILINE), f"no summary row for {name!r}"
     assert re.search(r"^sigx\s+sigmoid\s+x\s+\(\)\s+0\.880797\s+-0\.0847104$", out, re.MULTILINE)
     assert number_after("central differences: df/dx", out) == pytest.approx(
-        0.5348320870757595, abs=1e-8)
+        0.5348320870757595, abs=1e-8
+    )
     assert "gradcheck(cg, 'f') -> True" in out
 
 
@@ -129,8 +130,14 @@ def check_custom_op(out: str) -> None:
 
 def check_broadcasting(out: str) -> None:
     shapes = dict(re.findall(r"^(\w+)\s+\([\d, ]*\)\s+(\([\d, ]*\))$", out, re.MULTILINE))
-    assert shapes == {"w": "(3,)", "b": "()", "wx": "(4, 3)", "y": "(4, 3)", "r": "(4, 3)",
-                      "terms": "(4, 3)"}
+    assert shapes == {
+        "w": "(3,)",
+        "b": "()",
+        "wx": "(4, 3)",
+        "y": "(4, 3)",
+        "r": "(4, 3)",
+        "terms": "(4, 3)",
+    }
     assert number_after("dL/db", out) == pytest.approx(number_after("sum of 2 r / 12:", out))
     assert "gradcheck(cg, 'terms') -> True" in out
 
@@ -171,7 +178,8 @@ def test_every_example_has_its_numbers_checked(path):
     elsewhere = [test.name for test in TOPIC_TESTS if path.name in test.read_text("utf-8")]
     assert path.stem in CHECKS or elsewhere, (
         f"nothing checks what {path.name} prints: add a check to CHECKS here or to a "
-        "tests/test_examples_*.py module")
+        "tests/test_examples_*.py module"
+    )
 
 
 @pytest.mark.parametrize("name", sorted(CHECKS))
@@ -187,4 +195,5 @@ def test_example_has_docstring(path):
     docstring = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8")))
     assert docstring, f"{path.name} has no module docstring"
     assert f"python examples/{path.name}" in docstring, (
-        f"{path.name}'s docstring should say how to run it")
+        f"{path.name}'s docstring should say how to run it"
+    )

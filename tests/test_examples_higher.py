@@ -30,8 +30,11 @@ def test_newton_converges_in_a_few_dozen_steps_and_gradient_descent_in_thousands
     assert 1_000 <= descent < 100_000  # converged before the step budget
     assert number_after("Newton's method took", out) == pytest.approx(descent / newton, abs=0.5)
     for method in ("Newton's method", "gradient descent"):
-        match = re.search(rf"{method}: \d+ steps to \((\S+), (\S+)\), \|gradient\| = (\S+), "
-                          rf"distance to \(1, 1\) = (\S+)", out)
+        match = re.search(
+            rf"{method}: \d+ steps to \((\S+), (\S+)\), \|gradient\| = (\S+), "
+            rf"distance to \(1, 1\) = (\S+)",
+            out,
+        )
         assert match, out
         x, y, norm, distance = map(float, match.groups())
         assert norm <= 1e-8  # below 1e-8, printed to 3 digits

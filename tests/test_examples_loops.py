@@ -24,7 +24,8 @@ def table_nodes(out: str, label: str) -> int:
 def test_rk4_loop_matches_the_exact_solution_and_its_gradient_the_differences():
     out = output("rk4_ode.py")
     assert number_after("x(T) by the loop", out) == pytest.approx(
-        number_after("x(T) exact", out), abs=1e-7)  # RK4's error, of order dt^4
+        number_after("x(T) exact", out), abs=1e-7
+    )  # RK4's error, of order dt^4
     backward = number_after("dx(T)/dc by backward", out)
     assert number_after("dx(T)/dc by jvp", out) == pytest.approx(backward, abs=1e-9)
     assert number_after("central differences", out) == pytest.approx(backward, abs=1e-8)
@@ -37,7 +38,8 @@ def test_rk4_loop_matches_the_exact_solution_and_its_gradient_the_differences():
 def test_rnn_loop_gives_the_unrolled_numbers_with_one_node():
     out = output("rnn_loop.py")
     assert number_after("loss by the loop", out) == pytest.approx(
-        number_after("loss node by node", out), abs=1e-12)
+        number_after("loss node by node", out), abs=1e-12
+    )
     assert number_after("largest gradient difference =", out) <= 1e-12
     assert "stacked hidden states H: shape (500, 8)" in out
     match = re.search(r"by backward = (\S+)\ncentral differences\s+= (\S+)", out)

@@ -22,7 +22,8 @@ pytest.importorskip("sklearn", reason="the digits example needs the data extra")
 EXAMPLE = ROOT / "examples" / "digits_classifier.py"
 CNN_EXAMPLE = ROOT / "examples" / "digits_cnn.py"
 EPOCH_LINE = re.compile(
-    r"^epoch\s+(\d+): train loss (\d+\.\d+), test accuracy (\d\.\d+)$", re.MULTILINE)
+    r"^epoch\s+(\d+): train loss (\d+\.\d+), test accuracy (\d\.\d+)$", re.MULTILINE
+)
 
 
 def _printed(example) -> str:
@@ -50,8 +51,10 @@ def epochs(section: str) -> list[tuple[int, float, float]]:
 def sections(out: str) -> dict[str, str]:
     """The output of each model's training, from its 'Training ...' header to the next."""
     logistic_part, mlp_part = out.split("Training MLP", 1)
-    return {"logistic regression": logistic_part.split("Training logistic regression", 1)[1],
-            "MLP": mlp_part}
+    return {
+        "logistic regression": logistic_part.split("Training logistic regression", 1)[1],
+        "MLP": mlp_part,
+    }
 
 
 def test_mlp_reaches_95_percent_on_held_out_digits(output):
@@ -63,8 +66,9 @@ def test_logistic_regression_is_reasonable(output):
 
 
 def test_mlp_beats_logistic_regression(output):
-    assert (number_after("MLP: test accuracy", output)
-            > number_after("logistic regression: test accuracy", output))
+    assert number_after("MLP: test accuracy", output) > number_after(
+        "logistic regression: test accuracy", output
+    )
 
 
 @pytest.mark.parametrize("model", ["logistic regression", "MLP"])
@@ -122,8 +126,14 @@ def test_without_scikit_learn_it_names_the_extra(example):
         "import runpy, sys; sys.modules['sklearn'] = None; "
         f"runpy.run_path({str(example)!r}, run_name='__main__')"
     )
-    result = subprocess.run([sys.executable, "-c", blocked], cwd=ROOT, capture_output=True,
-                            text=True, timeout=TIMEOUT_SECONDS, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", blocked],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_SECONDS,
+        check=False,
+    )
     assert result.returncode == 1
     assert result.stdout == ""
     assert "Traceback" not in result.stderr

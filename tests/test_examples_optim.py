@@ -49,8 +49,11 @@ def test_rosenbrock_adam_within_1e_3_and_lbfgsb_within_1e_6_in_far_fewer_steps()
 def test_line_fit_agrees_with_lstsq():
     out = output("line_fit.py")
     exact = number_after("np.linalg.lstsq: w", out), number_after("b", out.split("lstsq: w")[1])
-    for name, tolerance in (("Nesterov momentum", 1e-9), ("L-BFGS-B", 1e-7),
-                            ("mini-batch Adam", 1e-2)):
+    for name, tolerance in (
+        ("Nesterov momentum", 1e-9),
+        ("L-BFGS-B", 1e-7),
+        ("mini-batch Adam", 1e-2),
+    ):
         line = next(line for line in out.splitlines() if line.startswith(f"{name}:"))
         fitted = number_after("w", line), number_after("b", line)
         np.testing.assert_allclose(fitted, exact, atol=tolerance, err_msg=name)
@@ -61,8 +64,14 @@ def test_line_fit_agrees_with_lstsq():
 def test_examples_save_their_plots(name, tmp_path):
     pytest.importorskip("matplotlib")
     target = tmp_path / "plot.png"
-    result = subprocess.run([sys.executable, f"examples/{name}", str(target)], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, f"examples/{name}", str(target)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     assert f"saved to {target}" in result.stdout
     assert target.stat().st_size > 10_000

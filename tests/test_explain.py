@@ -77,12 +77,15 @@ def random_dag(seed: int, size: int = 40) -> ComputationalGraph:
 # ------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("wrt", "paths"), [
-    ("x", [("f", "num", "x"), ("f", "denom", "sigx", "x"), ("f", "denom", "sq", "xpy", "x")]),
-    ("y", [("f", "num", "sigy", "y"), ("f", "denom", "sq", "xpy", "y")]),
-    ("xpy", [("f", "denom", "sq", "xpy")]),
-    ("f", [("f",)]),
-])
+@pytest.mark.parametrize(
+    ("wrt", "paths"),
+    [
+        ("x", [("f", "num", "x"), ("f", "denom", "sigx", "x"), ("f", "denom", "sq", "xpy", "x")]),
+        ("y", [("f", "num", "sigy", "y"), ("f", "denom", "sq", "xpy", "y")]),
+        ("xpy", [("f", "denom", "sq", "xpy")]),
+        ("f", [("f",)]),
+    ],
+)
 def test_classic_graph_paths_add_up_to_backward(wrt, paths):
     cg = differentiated(build_classic_graph(), "f")
     result = assert_agrees_with_backward(cg, wrt)
@@ -97,7 +100,10 @@ def test_classic_graph_factors_are_the_local_derivatives():
     expected = [-num / denom**2, 1.0, sigx * (1 - sigx)]
     assert path.factors == pytest.approx(expected, rel=1e-14)
     assert [(step.child, step.parent, step.op) for step in path.steps] == [
-        ("f", "denom", "div"), ("denom", "sigx", "add"), ("sigx", "x", "sigmoid")]
+        ("f", "denom", "div"),
+        ("denom", "sigx", "add"),
+        ("sigx", "x", "sigmoid"),
+    ]
 
 
 def test_diamond_has_one_path_per_branch():
@@ -158,7 +164,9 @@ def test_explains_a_root_that_is_an_ancestor_of_the_last_forward():
     result = assert_agrees_with_backward(cg, "x")
     assert result.root == "denom"
     assert [path.nodes for path in result.paths] == [
-        ("denom", "sigx", "x"), ("denom", "sq", "xpy", "x")]
+        ("denom", "sigx", "x"),
+        ("denom", "sq", "xpy", "x"),
+    ]
 
 
 def test_an_op_without_a_gradient_for_an_input_gives_factor_zero():
@@ -298,8 +306,10 @@ def test_text_lists_every_path_step_and_the_sum():
     lines = text.splitlines()
     assert lines[0] == "df/dx by the chain rule: the sum over the 3 paths from 'f' down to 'x'"
     assert [line for line in lines if line.startswith("path ")] == [
-        "path 1: f -> num -> x", "path 2: f -> denom -> sigx -> x",
-        "path 3: f -> denom -> sq -> xpy -> x"]
+        "path 1: f -> num -> x",
+        "path 2: f -> denom -> sigx -> x",
+        "path 3: f -> denom -> sq -> xpy -> x",
+    ]
     assert sum(line.lstrip().startswith("d ") for line in lines) == 2 + 3 + 4
     assert lines[-2] == "sum over the 3 paths = 0.204885 - 0.00889405 + 0.338842 = 0.534832"
     assert lines[-1] == "backward gave df/dx  = 0.534832"

@@ -43,7 +43,8 @@ def labelled(cg: ComputationalGraph) -> nx.DiGraph:
 def assert_same_graph(one: ComputationalGraph, other: ComputationalGraph, root: str) -> None:
     """Same structure (labelled isomorphism), same values and gradients for every input."""
     assert nx.is_isomorphic(
-        labelled(one), labelled(other),
+        labelled(one),
+        labelled(other),
         node_match=lambda a, b: a["label"] == b["label"],
         edge_match=lambda a, b: a["positions"] == b["positions"],
     )
@@ -92,10 +93,15 @@ def test_formula_matches_the_classic_graph_node_for_node(classic):
 def test_formula_builds_the_hand_written_graph():
     by_hand = graph_with(x=2.0, y=-4.0)
     by_hand.add_constant("two", 2.0)
-    for name, op, inputs in [("sigy", Sigmoid, ("y",)), ("num", Add, ("x", "sigy")),
-                             ("sigx", Sigmoid, ("x",)), ("xpy", Add, ("x", "y")),
-                             ("sq", Pow, ("xpy", "two")), ("denom", Add, ("sigx", "sq")),
-                             ("f", Div, ("num", "denom"))]:
+    for name, op, inputs in [
+        ("sigy", Sigmoid, ("y",)),
+        ("num", Add, ("x", "sigy")),
+        ("sigx", Sigmoid, ("x",)),
+        ("xpy", Add, ("x", "y")),
+        ("sq", Pow, ("xpy", "two")),
+        ("denom", Add, ("sigx", "sq")),
+        ("f", Div, ("num", "denom")),
+    ]:
         by_hand.add_computation_node(name, op, inputs)
     cg = graph_with(x=2.0, y=-4.0)
     cg.add_expression("f", FORMULA)
@@ -119,30 +125,60 @@ def _declare(cg: ComputationalGraph, steps) -> None:
 RNG = np.random.default_rng(8)
 FORMULAS = {
     "products and sines": (
-        "x * y + sin(x)", {"x": 0.7, "y": -1.3},
-        [("a", "mul", ("x", "y")), ("b", "sin", ("x",)), ("f", "add", ("a", "b"))]),
+        "x * y + sin(x)",
+        {"x": 0.7, "y": -1.3},
+        [("a", "mul", ("x", "y")), ("b", "sin", ("x",)), ("f", "add", ("a", "b"))],
+    ),
     "unary minus, constants, exp": (
-        "-x * exp(-y) / (1 + x**2)", {"x": 0.7, "y": -1.3},
-        [("nx", "neg", ("x",)), ("ny", "neg", ("y",)), ("e", "exp", ("ny",)),
-         ("p", "mul", ("nx", "e")), ("const", "one", 1.0), ("const", "two", 2.0),
-         ("sq", "pow", ("x", "two")), ("d", "add", ("one", "sq")), ("f", "div", ("p", "d"))]),
+        "-x * exp(-y) / (1 + x**2)",
+        {"x": 0.7, "y": -1.3},
+        [
+            ("nx", "neg", ("x",)),
+            ("ny", "neg", ("y",)),
+            ("e", "exp", ("ny",)),
+            ("p", "mul", ("nx", "e")),
+            ("const", "one", 1.0),
+            ("const", "two", 2.0),
+            ("sq", "pow", ("x", "two")),
+            ("d", "add", ("one", "sq")),
+            ("f", "div", ("p", "d")),
+        ],
+    ),
     "matmul and keyword reductions": (
         "sum(w @ v, axis=0) - mean(m, axis=1, keepdims=True) * 2.5e-1",
         {"w": RNG.normal(size=(3, 4)), "v": RNG.normal(size=(4, 2)), "m": RNG.normal(size=(2, 5))},
-        [("wv", "matmul", ("w", "v")), ("s", "sum", ("wv",), {"axis": 0}),
-         ("mm", "mean", ("m",), {"axis": 1, "keepdims": True}), ("const", "q", 0.25),
-         ("t", "mul", ("mm", "q")), ("f", "sub", ("s", "t"))]),
+        [
+            ("wv", "matmul", ("w", "v")),
+            ("s", "sum", ("wv",), {"axis": 0}),
+            ("mm", "mean", ("m",), {"axis": 1, "keepdims": True}),
+            ("const", "q", 0.25),
+            ("t", "mul", ("mm", "q")),
+            ("f", "sub", ("s", "t")),
+        ],
+    ),
     "maximum, relu, tanh": (
         "maximum(relu(a - b), tanh(a * b)) ** 3",
         {"a": RNG.normal(size=5), "b": RNG.normal(size=5)},
-        [("d", "sub", ("a", "b")), ("r", "relu", ("d",)), ("p", "mul", ("a", "b")),
-         ("t", "tanh", ("p",)), ("m", "maximum", ("r", "t")), ("const", "three", 3.0),
-         ("f", "pow", ("m", "three"))]),
+        [
+            ("d", "sub", ("a", "b")),
+            ("r", "relu", ("d",)),
+            ("p", "mul", ("a", "b")),
+            ("t", "tanh", ("p",)),
+            ("m", "maximum", ("r", "t")),
+            ("const", "three", 3.0),
+            ("f", "pow", ("m", "three")),
+        ],
+    ),
     "softmax and a loss with a string keyword": (
         "mse(softmax(z, axis=-1), t, reduction='sum') / -4",
         {"z": RNG.normal(size=(3, 4)), "t": RNG.normal(size=(3, 4))},
-        [("s", "softmax", ("z",), {"axis": -1}), ("l", "mse", ("s", "t"), {"reduction": "sum"}),
-         ("const", "c", -4.0), ("f", "div", ("l", "c"))]),
+        [
+            ("s", "softmax", ("z",), {"axis": -1}),
+            ("l", "mse", ("s", "t"), {"reduction": "sum"}),
+            ("const", "c", -4.0),
+            ("f", "div", ("l", "c")),
+        ],
+    ),
 }
 
 
@@ -167,8 +203,11 @@ def test_names_are_numbered_in_post_order_and_stable():
         cg = graph_with(x=1.0, y=2.0)
         cg.add_expression("g", "exp(x + 1) * exp(y + 1.0) + 3")
         names.append(list(cg))
-    assert names[0] == names[1] == [
-        "x", "y", "g/const", "g/add", "g/exp", "g/add_2", "g/exp_2", "g/mul", "g/const_2", "g"]
+    assert (
+        names[0]
+        == names[1]
+        == ["x", "y", "g/const", "g/add", "g/exp", "g/add_2", "g/exp_2", "g/mul", "g/const_2", "g"]
+    )
     assert cg.operations["g/add"].input_names == ("x", "g/const")
     assert cg.operations["g/add_2"].input_names == ("y", "g/const")  # 1 and 1.0: one constant
 
@@ -187,10 +226,17 @@ def test_a_sub_expression_used_twice_is_one_node_whose_gradient_is_the_sum():
 
 def test_sharing_needs_the_same_op_params_and_input_order():
     cg = graph_with(m=np.ones((2, 3)), x=1.0, y=2.0)
-    cg.add_expression("f", "sum(sum(m, axis=0)) + sum(sum(m, axis=1)) + sum(sum(m, axis=0))"
-                      " + (x - y) + (y - x) + (x - y) + multiply(x, y) + x * y")
+    cg.add_expression(
+        "f",
+        "sum(sum(m, axis=0)) + sum(sum(m, axis=1)) + sum(sum(m, axis=0))"
+        " + (x - y) + (y - x) + (x - y) + multiply(x, y) + x * y",
+    )
     assert [name for name in cg.operations if name.startswith("f/sum")] == [
-        "f/sum", "f/sum_2", "f/sum_3", "f/sum_4"]
+        "f/sum",
+        "f/sum_2",
+        "f/sum_3",
+        "f/sum_4",
+    ]
     assert [name for name in cg.operations if name.startswith("f/sub")] == ["f/sub", "f/sub_2"]
     assert [name for name in cg.operations if name.startswith("f/mul")] == ["f/mul"]
 
@@ -205,9 +251,19 @@ def test_the_last_node_is_name_and_a_bare_number_is_a_constant():
     assert cg.operations["plus"].input_names == ("x", "x")
 
 
-@pytest.mark.parametrize(("text", "value"), [
-    ("x * 3", 3.0), ("x * 3.5", 3.5), ("x * 1e3", 1000.0), ("x * 2.5E-2", 0.025),
-    ("x * -2", -2.0), ("x * 0x10", 16.0), ("x * 1_000", 1000.0), ("x * -0.0", -0.0)])
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("x * 3", 3.0),
+        ("x * 3.5", 3.5),
+        ("x * 1e3", 1000.0),
+        ("x * 2.5E-2", 0.025),
+        ("x * -2", -2.0),
+        ("x * 0x10", 16.0),
+        ("x * 1_000", 1000.0),
+        ("x * -0.0", -0.0),
+    ],
+)
 def test_numbers_become_float_constants(text, value):
     cg = graph_with(x=1.0)
     cg.add_expression("f", text)
@@ -238,8 +294,12 @@ def test_from_expression_declares_inputs_in_order_and_constants():
 
 REFUSED = [
     ("__import__('os')", cgraph.InvalidOperationError, "'__import__' at column 1"),
-    ("x.__class__", cgraph.ExpressionError, "attribute '__class__' in 'x.__class__' at column 1 "
-                                            "is not allowed: the only attribute is .T"),
+    (
+        "x.__class__",
+        cgraph.ExpressionError,
+        "attribute '__class__' in 'x.__class__' at column 1 "
+        "is not allowed: the only attribute is .T",
+    ),
     ("x.T.__class__", cgraph.ExpressionError, "attribute '__class__' in 'x.T.__class__'"),
     ("().__class__.__bases__", cgraph.ExpressionError, "'().__class__.__bases__' at column 1"),
     ("open('f')", cgraph.InvalidOperationError, "'open' at column 1"),
@@ -250,23 +310,35 @@ REFUSED = [
     ("x * (z := 1)", cgraph.ExpressionError, "assignment 'z := 1' at column 6"),
     ("x[0.5] + y", cgraph.ExpressionError, "index '0.5' at column 3: an index must be a whole"),
     ("x['a']", cgraph.ExpressionError, "index \"'a'\" at column 3: a str cannot index"),
-    ("x[0:y]", cgraph.ExpressionError, "index 'y' at column 5: a slice's start, stop and step "
-                                       "must be whole-number literals"),
+    (
+        "x[0:y]",
+        cgraph.ExpressionError,
+        "index 'y' at column 5: a slice's start, stop and step must be whole-number literals",
+    ),
     ("x[::0]", cgraph.ExpressionError, "a slice's step cannot be zero"),
     ("x[..., ...]", cgraph.ExpressionError, "only one '...'"),
     ("x[x > 0]", cgraph.ExpressionError, "index 'x > 0' at column 3: indexing by a mask"),
     ("x[y, y]", cgraph.ExpressionError, "index 'y' at column 6: only one part of an index"),
-    ("x[y]", cgraph.ExpressionError, "'x[y]' at column 1 (an array of shape ()): 1 indices for "
-                                     "an array of 0 axes"),
-    ("x[(y, 1),]", cgraph.ExpressionError, "index '(y, 1)' at column 3: an index part cannot "
-                                           "be a tuple"),
+    (
+        "x[y]",
+        cgraph.ExpressionError,
+        "'x[y]' at column 1 (an array of shape ()): 1 indices for an array of 0 axes",
+    ),
+    (
+        "x[(y, 1),]",
+        cgraph.ExpressionError,
+        "index '(y, 1)' at column 3: an index part cannot be a tuple",
+    ),
     ('x + "a"', cgraph.ExpressionError, "string '\"a\"' at column 5"),
     ('f"{x}"', cgraph.ExpressionError, "f-string 'f\"{x}\"' at column 1"),
     ("x != y", cgraph.ExpressionError, "comparison '!=' in 'x != y' at column 1: no not_equal"),
     ("0 < x is y", cgraph.ExpressionError, "comparison 'is' in '0 < x is y' at column 1"),
     ("x in y", cgraph.ExpressionError, "comparison 'in'"),
-    ("`x", cgraph.ExpressionError, "the backquote at column 1: it opens a quoted name that is "
-                                   "not closed on its line"),
+    (
+        "`x",
+        cgraph.ExpressionError,
+        "the backquote at column 1: it opens a quoted name that is not closed on its line",
+    ),
     ("x * ``", cgraph.ExpressionError, "the backquote at column 5: empty backquotes name no node"),
     ("x`y`", cgraph.ExpressionError, "the backquote at column 2: the quoted name `y` touches 'x'"),
     ("`sigmoid`(x)", cgraph.ExpressionError, "call '`sigmoid`(x)' at column 1: only registered"),
@@ -274,8 +346,11 @@ REFUSED = [
     ("`z` + x", cgraph.UnknownNodeError, "unknown name 'z' (in backquotes) at column 1"),
     ("`x.__class__` * x", cgraph.UnknownNodeError, "unknown name 'x.__class__' (in backquotes)"),
     ("`__import__('os')`", cgraph.ExpressionError, "is just a name"),
-    ("x and y", cgraph.ExpressionError, "'x and y' at column 1 is not allowed; for masks "
-                                        "write logical_and(a, b)"),
+    (
+        "x and y",
+        cgraph.ExpressionError,
+        "'x and y' at column 1 is not allowed; for masks write logical_and(a, b)",
+    ),
     ("*x", cgraph.ExpressionError, "invalid syntax"),
     ("sigmoid(*x)", cgraph.ExpressionError, "starred '*x' at column 9"),
     ("print(x)", cgraph.InvalidOperationError, "'print' at column 1"),
@@ -286,8 +361,11 @@ REFUSED = [
     ("x * 2j", cgraph.ExpressionError, "'2j' at column 5 is not a number"),
     ("x +", cgraph.ExpressionError, "invalid syntax"),
     ("x + (y", cgraph.ExpressionError, "invalid syntax at column 5"),
-    ("sigmoid(x, y)", cgraph.ArityError, "sigmoid takes 1 input(s) but was given 2 in "
-                                         "'sigmoid(x, y)' at column 1"),
+    (
+        "sigmoid(x, y)",
+        cgraph.ArityError,
+        "sigmoid takes 1 input(s) but was given 2 in 'sigmoid(x, y)' at column 1",
+    ),
     ("x + foo(x)", cgraph.InvalidOperationError, "unknown function 'foo' at column 5"),
     ("x + sigmod(y)", cgraph.InvalidOperationError, "did you mean 'sigmoid'"),
     ("x.sigmoid()", cgraph.ExpressionError, "'x.sigmoid()' at column 1"),
@@ -366,9 +444,15 @@ def test_refused_expressions_add_nothing_and_evaluate_nothing(text, error, messa
 
 
 def test_the_module_never_evaluates():
-    source = "".join(inspect.getsource(module) for module in (
-        cgraph.expressions, cgraph.expressions.chains, cgraph.expressions.indexing,
-        cgraph.expressions.quoting))
+    source = "".join(
+        inspect.getsource(module)
+        for module in (
+            cgraph.expressions,
+            cgraph.expressions.chains,
+            cgraph.expressions.indexing,
+            cgraph.expressions.quoting,
+        )
+    )
     for call in ("eval(", "exec(", "compile(", "__import__", "getattr("):
         assert call not in source.replace("literal_eval(", "")
 
@@ -442,6 +526,7 @@ def test_long_mixed_chains_keep_python_precedence_and_columns():
     product = "*".join(["x"] * 3000)
     with shallow_recursion_limit():
         assert cgraph.from_expression(product, x=1.0001).forward() == pytest.approx(
-            1.0001 ** 3000, rel=1e-12)
+            1.0001**3000, rel=1e-12
+        )
         with pytest.raises(cgraph.UnknownNodeError, match="'z' at line 2, column 3"):
             cgraph.from_expression(" + ".join(["x"] * 3000) + "\\\n+ z", x=1.0)

@@ -29,55 +29,92 @@ A234, V2 = RNG.normal(size=(2, 3, 4)), RNG.normal(size=2)
 
 # name -> (text, trainable inputs, integer data, the same in torch over a dict of tensors)
 CASES = {
-    "slices": (
-        "x[0:7] * x[1:8]", {"x": X9}, {},
-        lambda t: t["x"][0:7] * t["x"][1:8]),
+    "slices": ("x[0:7] * x[1:8]", {"x": X9}, {}, lambda t: t["x"][0:7] * t["x"][1:8]),
     "a column and part of a row": (
-        "W[:, 1] * sin(W[2, :3])", {"W": W34}, {},
-        lambda t: t["W"][:, 1] * torch.sin(t["W"][2, :3])),
-    "steps": (
-        "x[:8:2] - 3 * x[1::2]", {"x": X9}, {},
-        lambda t: t["x"][:8:2] - 3 * t["x"][1::2]),
+        "W[:, 1] * sin(W[2, :3])",
+        {"W": W34},
+        {},
+        lambda t: t["W"][:, 1] * torch.sin(t["W"][2, :3]),
+    ),
+    "steps": ("x[:8:2] - 3 * x[1::2]", {"x": X9}, {}, lambda t: t["x"][:8:2] - 3 * t["x"][1::2]),
     "negative indices and a reversing step": (
-        "x[-1] * x[-3:] + x[::-1][:3]", {"x": X9}, {},
-        lambda t: t["x"][-1] * t["x"][-3:] + torch.flip(t["x"], [0])[:3]),
+        "x[-1] * x[-3:] + x[::-1][:3]",
+        {"x": X9},
+        {},
+        lambda t: t["x"][-1] * t["x"][-3:] + torch.flip(t["x"], [0])[:3],
+    ),
     "a transposed slice": (
-        "W[1:, :-1].T @ v", {"W": W34, "v": V2}, {},
-        lambda t: t["W"][1:, :-1].T @ t["v"]),
+        "W[1:, :-1].T @ v",
+        {"W": W34, "v": V2},
+        {},
+        lambda t: t["W"][1:, :-1].T @ t["v"],
+    ),
     "a 3-D transpose, ... and None": (
-        "A.T[..., 0] * A[None, 1, :, 2]", {"A": A234}, {},
-        lambda t: t["A"].permute(2, 1, 0)[..., 0] * t["A"][None, 1, :, 2]),
+        "A.T[..., 0] * A[None, 1, :, 2]",
+        {"A": A234},
+        {},
+        lambda t: t["A"].permute(2, 1, 0)[..., 0] * t["A"][None, 1, :, 2],
+    ),
     "a list of positions, one twice": (
-        "W[[0, 2, 0], 1:] ** 2", {"W": W34}, {},
-        lambda t: t["W"][[0, 2, 0], 1:] ** 2),
+        "W[[0, 2, 0], 1:] ** 2",
+        {"W": W34},
+        {},
+        lambda t: t["W"][[0, 2, 0], 1:] ** 2,
+    ),
     "scalar index nodes": (
-        "x[i] * W[j]", {"x": X9, "W": W34}, {"i": 3, "j": -2},
-        lambda t: t["x"][t["i"]] * t["W"][t["j"]]),
+        "x[i] * W[j]",
+        {"x": X9, "W": W34},
+        {"i": 3, "j": -2},
+        lambda t: t["x"][t["i"]] * t["W"][t["j"]],
+    ),
     "a 1-D index node along an axis, a position twice": (
-        "W[:, idx] * W[k, 1:]", {"W": W34}, {"idx": np.array([2, 0, 2]), "k": 1},
-        lambda t: t["W"][:, t["idx"]] * t["W"][t["k"], 1:]),
+        "W[:, idx] * W[k, 1:]",
+        {"W": W34},
+        {"idx": np.array([2, 0, 2]), "k": 1},
+        lambda t: t["W"][:, t["idx"]] * t["W"][t["k"], 1:],
+    ),
     "index expressions": (
-        "(W @ x[0:4])[n - 1] + x[i - 1]", {"W": W34, "x": X9}, {"n": 3, "i": 3},
-        lambda t: (t["W"] @ t["x"][0:4])[t["n"] - 1] + t["x"][t["i"] - 1]),
+        "(W @ x[0:4])[n - 1] + x[i - 1]",
+        {"W": W34, "x": X9},
+        {"n": 3, "i": 3},
+        lambda t: (t["W"] @ t["x"][0:4])[t["n"] - 1] + t["x"][t["i"] - 1],
+    ),
     "ints beside a scalar index node": (
-        "A[0, :, i] + A[1, i][:3]", {"A": A234}, {"i": 2},
-        lambda t: t["A"][0, :, t["i"]] + t["A"][1, t["i"]][:3]),
+        "A[0, :, i] + A[1, i][:3]",
+        {"A": A234},
+        {"i": 2},
+        lambda t: t["A"][0, :, t["i"]] + t["A"][1, t["i"]][:3],
+    ),
     "where and a comparison": (
-        "where(x > 0, x**2, sin(y))", {"x": X9, "y": Y9}, {},
-        lambda t: torch.where(t["x"] > 0, t["x"] ** 2, torch.sin(t["y"]))),
+        "where(x > 0, x**2, sin(y))",
+        {"x": X9, "y": Y9},
+        {},
+        lambda t: torch.where(t["x"] > 0, t["x"] ** 2, torch.sin(t["y"])),
+    ),
     "a chained comparison": (
-        "where(-0.5 < x <= 0.5, x * y, exp(x))", {"x": X9, "y": Y9}, {},
-        lambda t: torch.where((t["x"] > -0.5) & (t["x"] <= 0.5), t["x"] * t["y"],
-                              torch.exp(t["x"]))),
+        "where(-0.5 < x <= 0.5, x * y, exp(x))",
+        {"x": X9, "y": Y9},
+        {},
+        lambda t: torch.where(
+            (t["x"] > -0.5) & (t["x"] <= 0.5), t["x"] * t["y"], torch.exp(t["x"])
+        ),
+    ),
     "==, >=, < and masks as numbers": (
         "where(abs(x) == x, x, 2 * x) + (x >= y) * y - (y < 0.3) * x",
-        {"x": X9, "y": Y9}, {},
-        lambda t: torch.where(torch.abs(t["x"]) == t["x"], t["x"], 2 * t["x"])
-        + (t["x"] >= t["y"]) * t["y"] - (t["y"] < 0.3) * t["x"]),
+        {"x": X9, "y": Y9},
+        {},
+        lambda t: (
+            torch.where(torch.abs(t["x"]) == t["x"], t["x"], 2 * t["x"])
+            + (t["x"] >= t["y"]) * t["y"]
+            - (t["y"] < 0.3) * t["x"]
+        ),
+    ),
     "backquoted names": (
         "sum(`layer1/W` * `a b`, axis=1) - `x-1`[0] * `grad/f/x`.T[:, 1]",
-        {"layer1/W": W34, "a b": V34, "x-1": X9, "grad/f/x": W34.T.copy()}, {},
-        lambda t: (t["layer1/W"] * t["a b"]).sum(1) - t["x-1"][0] * t["grad/f/x"].T[:, 1]),
+        {"layer1/W": W34, "a b": V34, "x-1": X9, "grad/f/x": W34.T.copy()},
+        {},
+        lambda t: (t["layer1/W"] * t["a b"]).sum(1) - t["x-1"][0] * t["grad/f/x"].T[:, 1],
+    ),
 }
 
 
@@ -94,8 +131,10 @@ def build(key: str) -> ComputationalGraph:
 
 def torch_inputs(key: str) -> dict:
     _, inputs, data, _ = CASES[key]
-    tensors = {name: torch.tensor(value, dtype=torch.float64, requires_grad=True)
-               for name, value in inputs.items()}
+    tensors = {
+        name: torch.tensor(value, dtype=torch.float64, requires_grad=True)
+        for name, value in inputs.items()
+    }
     tensors.update({name: torch.tensor(value, dtype=torch.int64) for name, value in data.items()})
     return tensors
 
@@ -121,8 +160,9 @@ def test_values_and_gradients_match_torch(key):
     grads = cg.backward("f")
     assert grads.keys() == CASES[key][1].keys()
     for name, grad in grads.items():
-        np.testing.assert_allclose(grad, tensors[name].grad.numpy(), rtol=1e-13, atol=1e-15,
-                                   err_msg=name)
+        np.testing.assert_allclose(
+            grad, tensors[name].grad.numpy(), rtol=1e-13, atol=1e-15, err_msg=name
+        )
 
 
 @needs_torch
@@ -139,8 +179,10 @@ def test_forward_mode_matches_torch(key):
     with warnings.catch_warnings():  # torch's own first use of forward AD scripts with jit
         warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", DeprecationWarning)
         value, tangent = torch.func.jvp(
-            function, tuple(tensors[name].detach() for name in names),
-            tuple(torch.tensor(tangents[name]) for name in names))
+            function,
+            tuple(tensors[name].detach() for name in names),
+            tuple(torch.tensor(tangents[name]) for name in names),
+        )
     got_value, got_tangent = cg.jvp("f", tangents)
     np.testing.assert_allclose(got_value, value.numpy(), rtol=1e-13, atol=0)
     np.testing.assert_allclose(got_tangent, tangent.numpy(), rtol=1e-13, atol=1e-15)
@@ -159,8 +201,7 @@ def test_reverse_mode_matches_central_differences(key):
     numeric = numerical_gradient(cg, "f")
     assert numeric.keys() == grads.keys()
     for name in grads:
-        np.testing.assert_allclose(grads[name], numeric[name], rtol=1e-6, atol=1e-7,
-                                   err_msg=name)
+        np.testing.assert_allclose(grads[name], numeric[name], rtol=1e-6, atol=1e-7, err_msg=name)
 
 
 @pytest.mark.parametrize("key", CASES)
@@ -175,8 +216,14 @@ def test_forward_mode_matches_central_differences(key):
     np.testing.assert_allclose(tangent, (ahead - behind) / (2 * eps), rtol=1e-6, atol=1e-7)
 
 
-@pytest.mark.parametrize("key", ["scalar index nodes", "a 1-D index node along an axis, "
-                                 "a position twice", "where and a comparison"])
+@pytest.mark.parametrize(
+    "key",
+    [
+        "scalar index nodes",
+        "a 1-D index node along an axis, a position twice",
+        "where and a comparison",
+    ],
+)
 def test_second_order_through_a_gradient_graph_with_a_backquoted_gradient(key):
     cg = build(key)
     wrt = next(iter(CASES[key][1]))
@@ -195,12 +242,22 @@ def test_second_order_through_a_gradient_graph_with_a_backquoted_gradient(key):
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("text", "index"), [
-    ("x[0:7]", slice(0, 7)), ("x[::2]", slice(None, None, 2)), ("x[-1]", -1),
-    ("x[3:-1:-1]", slice(3, -1, -1)), ("W[:, 1]", (slice(None), 1)),
-    ("W[..., None, 0]", (Ellipsis, None, 0)), ("W[[0, 2], 1:]", ([0, 2], slice(1, None))),
-    ("x[+2]", 2), ("x[(1,)]", (1,)), ("W[None]", None), ("x[:]", slice(None)),
-])
+@pytest.mark.parametrize(
+    ("text", "index"),
+    [
+        ("x[0:7]", slice(0, 7)),
+        ("x[::2]", slice(None, None, 2)),
+        ("x[-1]", -1),
+        ("x[3:-1:-1]", slice(3, -1, -1)),
+        ("W[:, 1]", (slice(None), 1)),
+        ("W[..., None, 0]", (Ellipsis, None, 0)),
+        ("W[[0, 2], 1:]", ([0, 2], slice(1, None))),
+        ("x[+2]", 2),
+        ("x[(1,)]", (1,)),
+        ("W[None]", None),
+        ("x[:]", slice(None)),
+    ],
+)
 def test_an_index_of_literals_is_one_index_op(text, index):
     cg = cgraph.from_expression(text, x=X9, W=W34)
     (node,) = cg.operations.values()
@@ -214,8 +271,10 @@ def test_an_index_node_declares_reshape_take_and_index():
     cg.add_inputs(W=W34)
     cg.add_input("i", 2, trainable=False)
     cg.add_expression("f", "W[:, i] + W[i - 1][:3]")
-    steps = {name: (type(node.op).__name__, node.op.params(), node.input_names)
-             for name, node in cg.operations.items()}
+    steps = {
+        name: (type(node.op).__name__, node.op.params(), node.input_names)
+        for name, node in cg.operations.items()
+    }
     assert steps == {
         "f/reshape": ("Reshape", {"shape": (1, 1)}, ("i",)),
         "f/take": ("Take", {"axis": 1}, ("W", "f/reshape")),
@@ -296,20 +355,28 @@ def test_comparisons_are_mask_ops_and_a_chain_is_their_logical_and():
     cg = cgraph.from_expression("0 < x <= y < 1", x=X9, y=Y9)
     ops = {name: (type(node.op).__name__, node.input_names) for name, node in cg.operations.items()}
     assert ops == {
-        "f/less": ("Less", ("f/const", "x")), "f/less_equal": ("LessEqual", ("x", "y")),
+        "f/less": ("Less", ("f/const", "x")),
+        "f/less_equal": ("LessEqual", ("x", "y")),
         "f/logical_and": ("LogicalAnd", ("f/less", "f/less_equal")),
-        "f/less_2": ("Less", ("y", "f/const_2")), "f": ("LogicalAnd", ("f/logical_and",
-                                                                     "f/less_2"))}
+        "f/less_2": ("Less", ("y", "f/const_2")),
+        "f": ("LogicalAnd", ("f/logical_and", "f/less_2")),
+    }
     np.testing.assert_array_equal(cg.forward(), (X9 > 0) & (X9 <= Y9) & (Y9 < 1))
-    for text, op in [("x < y", "Less"), ("x <= y", "LessEqual"), ("x > y", "Greater"),
-                     ("x >= y", "GreaterEqual"), ("x == y", "Equal")]:
+    for text, op in [
+        ("x < y", "Less"),
+        ("x <= y", "LessEqual"),
+        ("x > y", "Greater"),
+        ("x >= y", "GreaterEqual"),
+        ("x == y", "Equal"),
+    ]:
         cg.add_expression(op, text)
         assert type(cg.operations[op].op).__name__ == op
 
 
 def test_where_gives_the_masked_branch_zero_gradient():
-    cg = cgraph.from_expression("sum(where(x > 0, x * y, y))", x=np.array([-1.0, 2.0, 3.0]),
-                                y=np.array([5.0, 6.0, 7.0]))
+    cg = cgraph.from_expression(
+        "sum(where(x > 0, x * y, y))", x=np.array([-1.0, 2.0, 3.0]), y=np.array([5.0, 6.0, 7.0])
+    )
     assert cg.forward() == 5.0 + 12.0 + 21.0
     grads = cg.backward()
     np.testing.assert_array_equal(grads["x"], [0.0, 6.0, 7.0])
@@ -354,12 +421,15 @@ def test_positions_after_non_ascii_backquoted_names_are_counted_in_characters():
         cg.add_expression("f", "`éé/ü`[1.5]")
 
 
-@pytest.mark.parametrize(("node", "text", "read"), [
-    ("t0/x", "t0/x * 2", "'/' was read as division"),
-    ("grad/f/x", "sum(grad/f/x)", "'/' was read as division"),
-    ("f/add_2", "2 * f/add_2", "'/' was read as division"),
-    ("layer-1", "1 + layer-1", "'-' was read as subtraction"),
-])
+@pytest.mark.parametrize(
+    ("node", "text", "read"),
+    [
+        ("t0/x", "t0/x * 2", "'/' was read as division"),
+        ("grad/f/x", "sum(grad/f/x)", "'/' was read as division"),
+        ("f/add_2", "2 * f/add_2", "'/' was read as division"),
+        ("layer-1", "1 + layer-1", "'-' was read as subtraction"),
+    ],
+)
 def test_an_unquoted_name_python_cuts_in_pieces_says_how_to_quote_it(node, text, read):
     cg = ComputationalGraph()
     cg.add_inputs(f=1.0, x=2.0)
@@ -381,19 +451,27 @@ def test_quoting_hints_for_attributes_and_syntax_errors():
     cg.add_input("layer1.W", 2.0)
     cg.add_input("my node", 3.0)
     cg.add_input("é", 4.0)
-    with pytest.raises(cgraph.ExpressionError, match=r"attribute 'W' in 'layer1.W' .* "
-                       r"'layer1.W' is a node, but here, without backquotes, '.' was read as "
-                       r"attribute access; write `layer1.W`"):
+    with pytest.raises(
+        cgraph.ExpressionError,
+        match=r"attribute 'W' in 'layer1.W' .* "
+        r"'layer1.W' is a node, but here, without backquotes, '.' was read as "
+        r"attribute access; write `layer1.W`",
+    ):
         cg.add_expression("f", "layer1.W * x")
-    with pytest.raises(cgraph.ExpressionError, match=r"invalid syntax at line 2, column 10 .* "
-                       r"'my node' at line 2, column 7 is a node, but without backquotes "
-                       r"' ' was read as a separator; write `my node`"):
+    with pytest.raises(
+        cgraph.ExpressionError,
+        match=r"invalid syntax at line 2, column 10 .* "
+        r"'my node' at line 2, column 7 is a node, but without backquotes "
+        r"' ' was read as a separator; write `my node`",
+    ):
         cg.add_expression("f", "  \n`é` + my node")
 
 
 def test_the_cli_reads_backquoted_names_and_index_nodes(capsys):
-    assert main(["grad", "`t0/x` * 2 + sum(v[i] * v[0:2])", "--at", "t0/x=3", "v=[1, 2, 3]",
-                 "i=2"]) == 0
+    assert (
+        main(["grad", "`t0/x` * 2 + sum(v[i] * v[0:2])", "--at", "t0/x=3", "v=[1, 2, 3]", "i=2"])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "f        = 15.0" in out
     assert "df/dt0/x = 2.0" in out
@@ -427,18 +505,26 @@ def test_an_index_node_into_a_where_uses_the_broadcast_shape():
     assert cg.forward("f") == pytest.approx(np.where(W34 > 0, W34, 0)[2].sum())
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("A[0, :, idx]", "ints apart from a 1-D index node would move the picked axis first"),
-    ("W[[0, 1], idx]", "a list of positions beside a 1-D index node"),
-    ("W[M]", "the index node has 2 axes"),
-    ("W[i, 0, 1]", "'W[i, 0, 1]' at column 1 (an array of shape (3, 4)): 3 indices for an "
-                   "array of 2 axes"),
-    ("shapeless_example(W)[i]", "indexing by 'i' at column 22 needs the number of axes of "
-                                "'shapeless_example(W)' at column 1"),
-    ("W.shape", "attribute 'shape' in 'W.shape' at column 1 is not allowed"),
-    ("W.T()", "call 'W.T()' at column 1: only registered ops can be called"),
-    ("W != 0", "no not_equal op is registered"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("A[0, :, idx]", "ints apart from a 1-D index node would move the picked axis first"),
+        ("W[[0, 1], idx]", "a list of positions beside a 1-D index node"),
+        ("W[M]", "the index node has 2 axes"),
+        (
+            "W[i, 0, 1]",
+            "'W[i, 0, 1]' at column 1 (an array of shape (3, 4)): 3 indices for an array of 2 axes",
+        ),
+        (
+            "shapeless_example(W)[i]",
+            "indexing by 'i' at column 22 needs the number of axes of "
+            "'shapeless_example(W)' at column 1",
+        ),
+        ("W.shape", "attribute 'shape' in 'W.shape' at column 1 is not allowed"),
+        ("W.T()", "call 'W.T()' at column 1: only registered ops can be called"),
+        ("W != 0", "no not_equal op is registered"),
+    ],
+)
 def test_refused_index_and_attribute_forms_add_nothing(text, message):
     cg = ComputationalGraph()
     cg.add_inputs(W=W34, A=A234)

@@ -144,8 +144,11 @@ def test_an_interrupted_forward_mode_sweep_is_all_or_nothing_too(sweep, point):
         cg.forward("f")
         before = values_of(cg)
         Armed.armed[("forward", point)] = KeyboardInterrupt()
-        run = (lambda: cg.jvp("f", {"x": 1.0}, feed={"x": 0.5})) if sweep == "jvp" else (
-            lambda: cg.jacobian("f", "x", mode="forward", feed={"x": 0.5}))
+        run = (
+            (lambda: cg.jvp("f", {"x": 1.0}, feed={"x": 0.5}))
+            if sweep == "jvp"
+            else (lambda: cg.jacobian("f", "x", mode="forward", feed={"x": 0.5}))
+        )
         with pytest.raises(KeyboardInterrupt):
             run()
         Armed.armed.clear()
@@ -212,8 +215,10 @@ def test_threads_sharing_a_graph_each_get_their_own_passes_gradients():
             grads = cg.backward("f")
             expect = (math.cos(x * y) * y + math.exp(x) * y, math.cos(x * y) * x + math.exp(x))
             wrong += not math.isclose(value, math.sin(x * y) + math.exp(x) * y, rel_tol=1e-12)
-            wrong += not all(math.isclose(grads[n], e, rel_tol=1e-12, abs_tol=1e-12)
-                             for n, e in zip("xy", expect, strict=True))
+            wrong += not all(
+                math.isclose(grads[n], e, rel_tol=1e-12, abs_tol=1e-12)
+                for n, e in zip("xy", expect, strict=True)
+            )
         return wrong
 
     assert run_threads(work) == [0, 0, 0, 0]

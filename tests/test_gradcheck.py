@@ -103,10 +103,21 @@ def wrong_square_graph() -> ComputationalGraph:
     return cg
 
 
-@pytest.mark.parametrize(("argument", "value"), [
-    ("atol", -1.0), ("rtol", -1e-3), ("atol", np.nan), ("rtol", np.inf), ("atol", "0"),
-    ("eps", 0.0), ("eps", -1e-6), ("eps", np.nan), ("eps", np.inf), ("eps", True),
-])
+@pytest.mark.parametrize(
+    ("argument", "value"),
+    [
+        ("atol", -1.0),
+        ("rtol", -1e-3),
+        ("atol", np.nan),
+        ("rtol", np.inf),
+        ("atol", "0"),
+        ("eps", 0.0),
+        ("eps", -1e-6),
+        ("eps", np.nan),
+        ("eps", np.inf),
+        ("eps", True),
+    ],
+)
 def test_gradcheck_refuses_a_tolerance_or_step_that_cannot_mean_anything(argument, value):
     cg = wrong_square_graph()
     before = snapshot(cg)

@@ -223,8 +223,7 @@ def test_schedule_is_cached_per_root_and_dropped_when_the_graph_changes(classic)
 
 def test_summary_lists_every_node_with_values_and_gradients(classic):
     before = classic.summary()
-    assert before.splitlines()[0].split() == ["name", "op", "inputs", "shape", "value",
-                                              "gradient"]
+    assert before.splitlines()[0].split() == ["name", "op", "inputs", "shape", "value", "gradient"]
     classic.forward("f")
     classic.backward("f")
     rows = {line.split()[0]: line for line in classic.summary().splitlines()[2:]}

@@ -94,8 +94,11 @@ def test_backward_with_a_seed_is_torchs_vjp():
     cg.forward("y")
     u = np.array([0.7, -0.2])
     grads = cg.backward("y", seed=u)
-    _, expected = functional.vjp(torch_function(cg, "y", ["x", "w"]),
-                                 _tensors(cg.get_value("x"), cg.get_value("w")), _tensors(u)[0])
+    _, expected = functional.vjp(
+        torch_function(cg, "y", ["x", "w"]),
+        _tensors(cg.get_value("x"), cg.get_value("w")),
+        _tensors(u)[0],
+    )
     np.testing.assert_allclose(grads["x"], expected[0].numpy(), rtol=1e-14)
     np.testing.assert_allclose(grads["w"], expected[1].numpy(), rtol=1e-14)
 
@@ -121,8 +124,8 @@ def test_a_structural_change_rebuilds_the_cached_gradient_graph():
     cg.add_computation_node("f", "square", ("x",))
     assert cg.hvp("f", "x", 1.0) == 2.0
     assert ("f", ("x",)) in cg.structure_cache("hessian")
-    cg.add_computation_node("g", "mul", ("f", "x"))   # a new node: every schedule is rebuilt
-    assert not cg.structure_cache("hessian")          # and every prepared gradient graph
+    cg.add_computation_node("g", "mul", ("f", "x"))  # a new node: every schedule is rebuilt
+    assert not cg.structure_cache("hessian")  # and every prepared gradient graph
     assert cg.hvp("f", "x", 1.0) == 2.0
     assert cg.hvp("g", "x", 1.0) == pytest.approx(6 * 2.0)
 
@@ -136,8 +139,14 @@ def test_gradient_graph_names_each_gradient_and_computes_backwards_gradients():
     cg = build_classic_graph()
     gg = cg.gradient_graph("f", ["x", "y"])
     assert list(gg)[:9] == list(cg)  # the forward nodes first, with the same names
-    assert {"grad/f/f", "grad/f/x", "grad/f/y", "grad/f/sq", "grad/f/denom",
-            "grad/f/x/from_sigx"} <= set(gg)
+    assert {
+        "grad/f/f",
+        "grad/f/x",
+        "grad/f/y",
+        "grad/f/sq",
+        "grad/f/denom",
+        "grad/f/x/from_sigx",
+    } <= set(gg)
     cg.forward("f")
     cg.backward("f")
     for name in cg.operations:
@@ -207,8 +216,10 @@ def _scalar_root(cg: ComputationalGraph, root: str) -> str:
 
 def _pow_at_exponent_zero(cg: ComputationalGraph) -> bool:
     """torch's pow masks d/da at b = 0, so its mixed second derivative there is wrong."""
-    return any(isinstance(node.op, ops.Pow) and np.any(node.parents[1].output == 0)
-               for node in cg.operations.values())
+    return any(
+        isinstance(node.op, ops.Pow) and np.any(node.parents[1].output == 0)
+        for node in cg.operations.values()
+    )
 
 
 def _check_hvp(drawn: RandomGraph, data: st.DataObject) -> None:
@@ -216,19 +227,31 @@ def _check_hvp(drawn: RandomGraph, data: st.DataObject) -> None:
     root = _scalar_root(cg, drawn.root)
     names = [name for name, node in cg.inputs.items() if node.trainable]
     assume(names and not _pow_at_exponent_zero(cg))
-    u, v = ([data.draw(values_in(Interval(-1.0, 1.0), np.shape(cg.inputs[n].output),
-                                 scalar=True), label=f"{which} of {n}") for n in names]
-            for which in ("u", "v"))
+    u, v = (
+        [
+            data.draw(
+                values_in(Interval(-1.0, 1.0), np.shape(cg.inputs[n].output), scalar=True),
+                label=f"{which} of {n}",
+            )
+            for n in names
+        ]
+        for which in ("u", "v")
+    )
     before = snapshot(cg)
     hv, hu = cg.hvp(root, names, v), cg.hvp(root, names, u)
     assert_same_state(before, snapshot(cg))
-    _, expected = functional.hvp(torch_function(cg, root, names),
-                                 _tensors(*(cg.inputs[n].output for n in names)), _tensors(*v))
+    _, expected = functional.hvp(
+        torch_function(cg, root, names),
+        _tensors(*(cg.inputs[n].output for n in names)),
+        _tensors(*v),
+    )
     for name, got, want in zip(names, hv, expected, strict=True):
         assert np.shape(got) == np.shape(cg.inputs[name].output), name
         np.testing.assert_allclose(got, want.numpy(), rtol=1e-9, atol=1e-10, err_msg=name)
-    inner = [sum(float(np.sum(np.multiply(a, b))) for a, b in zip(p, q, strict=True))
-             for p, q in ((u, hv), (v, hu))]
+    inner = [
+        sum(float(np.sum(np.multiply(a, b))) for a, b in zip(p, q, strict=True))
+        for p, q in ((u, hv), (v, hu))
+    ]
     assert inner[0] == pytest.approx(inner[1], rel=1e-9, abs=1e-9)  # hess is symmetric
 
 
@@ -251,17 +274,17 @@ def test_hvp_of_random_networks_matches_torch_and_is_symmetric(drawn, data):
 # --------------------------------------------------------------------------------------
 
 
-@operation(grad=lambda upstream, out, x: upstream * 3 * x * x,
-           jvp=lambda t, out, x: t * 3 * x * x)
+@operation(grad=lambda upstream, out, x: upstream * 3 * x * x, jvp=lambda t, out, x: t * 3 * x * x)
 def cube_without_a_rule(x):
     """Cube y = x^3, with backward and jvp but no symbolic rule."""
     return x**3
 
 
-@operation(grad=lambda upstream, out, x: upstream * 3 * x * x,
-           jvp=lambda t, out, x: t * 3 * x * x,
-           backward_graph=lambda g, upstream, out, x: g.mul(upstream,
-                                                             g.mul(3.0, g.square(x))))
+@operation(
+    grad=lambda upstream, out, x: upstream * 3 * x * x,
+    jvp=lambda t, out, x: t * 3 * x * x,
+    backward_graph=lambda g, upstream, out, x: g.mul(upstream, g.mul(3.0, g.square(x))),
+)
 def cube_with_a_rule(x):
     """Cube y = x^3, with all three rules."""
     return x**3
@@ -288,20 +311,38 @@ def _graph_for_errors() -> ComputationalGraph:
     return cg
 
 
-@pytest.mark.parametrize(("call", "error", "nodes", "words"), [
-    (lambda cg: cg.hessian("f", "z"), cgraph.UnknownNodeError, ("z",), "not a node"),
-    (lambda cg: cg.hvp("f", "data", 1.0), cgraph.NoGradientError, ("data",), "trainable"),
-    (lambda cg: cg.gradient_graph("f", "two"), cgraph.InvalidValueError, ("two",), "constant"),
-    (lambda cg: cg.hessian("f", "labels"), cgraph.InvalidValueError, ("labels",), "int64"),
-    (lambda cg: cg.hessian("f", []), cgraph.GraphError, (), "at least one"),
-    (lambda cg: cg.hessian("xd", "x"), cgraph.ShapeError, ("xd",), "'sum'"),
-    (lambda cg: cg.hvp("f", "x", np.ones(2)), cgraph.ShapeError, ("x",), "broadcast"),
-    (lambda cg: cg.hvp("f", ["x", "y"], {"q": 1.0}), cgraph.InvalidValueError, ("q",), "wrt"),
-    (lambda cg: cg.hvp("f", ["x", "y"], (1.0,)), cgraph.ShapeError, ("x", "y"), "one per"),
-    (lambda cg: cg.hessian("cube", "y"), cgraph.InvalidOperationError, ("cube",),
-     "backward_graph"),
-], ids=["unknown", "not-trainable", "constant", "integers", "empty", "array-root", "v-shape",
-        "v-name", "v-count", "no-rule"])
+@pytest.mark.parametrize(
+    ("call", "error", "nodes", "words"),
+    [
+        (lambda cg: cg.hessian("f", "z"), cgraph.UnknownNodeError, ("z",), "not a node"),
+        (lambda cg: cg.hvp("f", "data", 1.0), cgraph.NoGradientError, ("data",), "trainable"),
+        (lambda cg: cg.gradient_graph("f", "two"), cgraph.InvalidValueError, ("two",), "constant"),
+        (lambda cg: cg.hessian("f", "labels"), cgraph.InvalidValueError, ("labels",), "int64"),
+        (lambda cg: cg.hessian("f", []), cgraph.GraphError, (), "at least one"),
+        (lambda cg: cg.hessian("xd", "x"), cgraph.ShapeError, ("xd",), "'sum'"),
+        (lambda cg: cg.hvp("f", "x", np.ones(2)), cgraph.ShapeError, ("x",), "broadcast"),
+        (lambda cg: cg.hvp("f", ["x", "y"], {"q": 1.0}), cgraph.InvalidValueError, ("q",), "wrt"),
+        (lambda cg: cg.hvp("f", ["x", "y"], (1.0,)), cgraph.ShapeError, ("x", "y"), "one per"),
+        (
+            lambda cg: cg.hessian("cube", "y"),
+            cgraph.InvalidOperationError,
+            ("cube",),
+            "backward_graph",
+        ),
+    ],
+    ids=[
+        "unknown",
+        "not-trainable",
+        "constant",
+        "integers",
+        "empty",
+        "array-root",
+        "v-shape",
+        "v-name",
+        "v-count",
+        "no-rule",
+    ],
+)
 def test_errors_name_the_nodes_say_what_to_do_and_change_nothing(call, error, nodes, words):
     cg = _graph_for_errors()
     before = snapshot(cg)
@@ -324,6 +365,9 @@ def test_a_long_chain_without_recursion():
         second = cg.hvp(previous, "x", 1.0)
     y, first, expected = 0.5, 1.0, 0.0  # y_k, dy_k/dx and d2y_k/dx2, by hand
     for _ in range(length):
-        y, first, expected = (math.sin(y), math.cos(y) * first,
-                              -math.sin(y) * first * first + math.cos(y) * expected)
+        y, first, expected = (
+            math.sin(y),
+            math.cos(y) * first,
+            -math.sin(y) * first * first + math.cos(y) * expected,
+        )
     assert second == pytest.approx(expected, rel=1e-9)

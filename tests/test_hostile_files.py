@@ -101,72 +101,118 @@ def nested(depth: int, leaf: Any = 0, tag: str | None = None) -> str:
 BIG = "9" * 400
 JSON_CASES = {
     "400-digit integer value": (
-        document(X).replace('"value": 1.0', f'"value": {BIG}'), "out of the range of a float"),
+        document(X).replace('"value": 1.0', f'"value": {BIG}'),
+        "out of the range of a float",
+    ),
     "400-digit integer in a float array": (
         document(input_record({"dtype": "float64", "shape": [1], "data": [0]})).replace(
-            '"data": [0]', f'"data": [{BIG}]'), "out of the range of a float"),
+            '"data": [0]', f'"data": [{BIG}]'
+        ),
+        "out of the range of a float",
+    ),
     "1e400, which json reads as inf": (
-        document(X).replace('"value": 1.0', '"value": 1e400'), "out of the range of a float"),
-    "5000-digit integer": (document(X).replace('"value": 1.0', f'"value": {"9" * 5000}'),
-                           "not valid JSON"),
+        document(X).replace('"value": 1.0', '"value": 1e400'),
+        "out of the range of a float",
+    ),
+    "5000-digit integer": (
+        document(X).replace('"value": 1.0', f'"value": {"9" * 5000}'),
+        "not valid JSON",
+    ),
     "params nested 500 lists deep": (
         document(X, op_record({"axis": 0})).replace('{"axis": 0}', f'{{"axis": {nested(500)}}}'),
-        "parameter 'axis'", "more than 100 levels deep"),
+        "parameter 'axis'",
+        "more than 100 levels deep",
+    ),
     "params nested 300 tuples deep": (
         document(X, op_record({"axis": 0})).replace(
-            '{"axis": 0}', f'{{"axis": {nested(300, tag="tuple")}}}'),
-        "more than 100 levels deep"),
+            '{"axis": 0}', f'{{"axis": {nested(300, tag="tuple")}}}'
+        ),
+        "more than 100 levels deep",
+    ),
     "params nested 900 deep, under a dict": (
         document(X, op_record({"axis": 0})).replace(
-            '{"axis": 0}', f'{{"axis": {{"dict": {{"a": {nested(900)}}}}}}}'),
-        "more than 100 levels deep"),
+            '{"axis": 0}', f'{{"axis": {{"dict": {{"a": {nested(900)}}}}}}}'
+        ),
+        "more than 100 levels deep",
+    ),
     "trainable nested 900 deep": (
         document(input_record(1.0)).replace('"trainable": true', '"trainable": ' + nested(900)),
-        '"trainable" must be true or false, not [[[['),
+        '"trainable" must be true or false, not [[[[',
+    ),
     "format nested 900 deep": (
         document().replace('"format": "cgraph"', '"format": ' + nested(900)),
-        "not a cgraph graph file"),
-    "a field name of a million characters": (
-        document({**X, "z" * 10**6: 1}), "unknown field 'zzz"),
+        "not a cgraph graph file",
+    ),
+    "a field name of a million characters": (document({**X, "z" * 10**6: 1}), "unknown field 'zzz"),
     "float16 element out of its range": (
         document(input_record({"dtype": "float16", "shape": [1], "data": [1e300]})),
-        "out of the range of float16"),
+        "out of the range of float16",
+    ),
     "NaN bits of the wrong width": (
-        document(input_record({"dtype": "float32", "shape": [1],
-                               "data": ["nan:0x7ff8000000000001"]})),
-        "not a NaN of 32 bits"),
+        document(
+            input_record({"dtype": "float32", "shape": [1], "data": ["nan:0x7ff8000000000001"]})
+        ),
+        "not a NaN of 32 bits",
+    ),
     "NaN bits of a finite number": (
-        document(input_record("nan:0x3ff0000000000000")), "is not a NaN's bits"),
-    "NaN bits in uppercase": (document(input_record("nan:0x7FF8000000000001")),
-                              "not a NaN of 64 bits"),
+        document(input_record("nan:0x3ff0000000000000")),
+        "is not a NaN's bits",
+    ),
+    "NaN bits in uppercase": (
+        document(input_record("nan:0x7FF8000000000001")),
+        "not a NaN of 64 bits",
+    ),
     "NaN bits in an int array": (
-        document(input_record({"dtype": "int64", "shape": [1],
-                               "data": ["nan:0x7ff8000000000001"]})),
-        "must be an integer"),
+        document(
+            input_record({"dtype": "int64", "shape": [1], "data": ["nan:0x7ff8000000000001"]})
+        ),
+        "must be an integer",
+    ),
     "shape of 100 dimensions": (
         document(input_record({"dtype": "float64", "shape": [1] * 100, "data": [1.0]})),
-        "node record 0"),
+        "node record 0",
+    ),
     "shape of 10**400 by 0": (
         document(input_record({"dtype": "float64", "shape": [0], "data": []})).replace(
-            '"shape": [0]', f'"shape": [{BIG}, 0]'), "node record 0"),
+            '"shape": [0]', f'"shape": [{BIG}, 0]'
+        ),
+        "node record 0",
+    ),
     "npz digest not hex": (
-        document(input_record({"dtype": "float64", "shape": [1], "npz": "a0"}),
-                 npz={"file": "g.npz", "sha256": "x" * 64}), "64 lowercase hex digits"),
+        document(
+            input_record({"dtype": "float64", "shape": [1], "npz": "a0"}),
+            npz={"file": "g.npz", "sha256": "x" * 64},
+        ),
+        "64 lowercase hex digits",
+    ),
     "npz digest a list": (
-        document(X, npz={"file": "g.npz", "sha256": [1]}), "64 lowercase hex digits"),
+        document(X, npz={"file": "g.npz", "sha256": [1]}),
+        "64 lowercase hex digits",
+    ),
     "npz file up a directory": (
-        document(X, npz={"file": "../g.npz", "sha256": "0" * 64}), "without a directory"),
+        document(X, npz={"file": "../g.npz", "sha256": "0" * 64}),
+        "without a directory",
+    ),
     "npz file absolute": (
-        document(X, npz={"file": "/dev/zero", "sha256": "0" * 64}), "without a directory"),
+        document(X, npz={"file": "/dev/zero", "sha256": "0" * 64}),
+        "without a directory",
+    ),
     "npz file not .npz": (
-        document(X, npz={"file": "graph.json", "sha256": "0" * 64}), "without a directory"),
-    "npz file a number": (
-        document(X, npz={"file": 3, "sha256": "0" * 64}), "without a directory"),
+        document(X, npz={"file": "graph.json", "sha256": "0" * 64}),
+        "without a directory",
+    ),
+    "npz file a number": (document(X, npz={"file": 3, "sha256": "0" * 64}), "without a directory"),
     "npz entry with an extra field": (
-        document(X, npz={"file": "g.npz", "sha256": "0" * 64, "size": 3}), "unknown field"),
+        document(X, npz={"file": "g.npz", "sha256": "0" * 64, "size": 3}),
+        "unknown field",
+    ),
     "npz key not a string": (
-        document(input_record({"dtype": "float64", "shape": [1], "npz": ["a0"]}),
-                 npz={"file": "g.npz", "sha256": "0" * 64}), '"npz" must be a string'),
+        document(
+            input_record({"dtype": "float64", "shape": [1], "npz": ["a0"]}),
+            npz={"file": "g.npz", "sha256": "0" * 64},
+        ),
+        '"npz" must be a string',
+    ),
 }
 
 
@@ -251,9 +297,11 @@ def looped() -> list:
     return value
 
 
-@pytest.mark.parametrize("held", [deep_list(5000), deep_list(101), looped(),
-                                  {"a": (deep_list(200),)}],
-                         ids=["5000 deep", "101 deep", "contains itself", "deep in a dict"])
+@pytest.mark.parametrize(
+    "held",
+    [deep_list(5000), deep_list(101), looped(), {"a": (deep_list(200),)}],
+    ids=["5000 deep", "101 deep", "contains itself", "deep in a dict"],
+)
 def test_saving_params_nested_too_deep_is_refused_and_writes_nothing(held, tmp_path):
     cg = ComputationalGraph()
     cg.add_inputs(x=1.0)
@@ -269,7 +317,8 @@ def test_params_nested_100_deep_round_trip(tmp_path):
     cg.add_computation_node("y", Holding([deep_list(98), (1, {"k": slice(1, None)})]), ("x",))
     cg.save(tmp_path / "graph.json")
     assert ComputationalGraph.load(tmp_path / "graph.json").operations["y"].op.params() == {
-        "held": [deep_list(98), (1, {"k": slice(1, None)})]}
+        "held": [deep_list(98), (1, {"k": slice(1, None)})]
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -277,19 +326,33 @@ def test_params_nested_100_deep_round_trip(tmp_path):
 # --------------------------------------------------------------------------------------
 
 
-def npy(descr: str, shape: Any, data: bytes = b"", fortran: bool = False,
-        version: bytes = b"\x01\x00") -> bytes:
+def npy(
+    descr: str, shape: Any, data: bytes = b"", fortran: bool = False, version: bytes = b"\x01\x00"
+) -> bytes:
     """An npy file: its magic, a header declaring ``descr`` and ``shape``, then ``data``."""
     header = repr({"descr": descr, "fortran_order": fortran, "shape": shape}).encode("latin1")
     header += b" " * (-(10 + len(header) + 1) % 64) + b"\n"
     return b"\x93NUMPY" + version + struct.pack("<H", len(header)) + header + data
 
 
-def member(name: str, data: bytes, *, method: int = 0, size: int | None = None,
-           crc: int | None = None, flags: int = 0) -> tuple:
+def member(
+    name: str,
+    data: bytes,
+    *,
+    method: int = 0,
+    size: int | None = None,
+    crc: int | None = None,
+    flags: int = 0,
+) -> tuple:
     """A zip member: stored ``data``, declaring ``size`` bytes once extracted."""
-    return (name, data, method, len(data) if size is None else size,
-            zlib.crc32(data) if crc is None else crc, flags)
+    return (
+        name,
+        data,
+        method,
+        len(data) if size is None else size,
+        zlib.crc32(data) if crc is None else crc,
+        flags,
+    )
 
 
 def zip_bytes(*members: tuple) -> bytes:
@@ -297,12 +360,50 @@ def zip_bytes(*members: tuple) -> bytes:
     body, directory = bytearray(), bytearray()
     for name, data, method, size, crc, flags in members:
         offset, raw = len(body), name.encode()
-        body += struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, flags, method, 0, 0x21, crc,
-                            len(data), size, len(raw), 0) + raw + data
-        directory += struct.pack("<4s6H3L5H2L", b"PK\x01\x02", 20, 20, flags, method, 0, 0x21,
-                                 crc, len(data), size, len(raw), 0, 0, 0, 0, 0, offset) + raw
-    end = struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members),
-                      len(directory), len(body), 0)
+        body += (
+            struct.pack(
+                "<4s5H3L2H",
+                b"PK\x03\x04",
+                20,
+                flags,
+                method,
+                0,
+                0x21,
+                crc,
+                len(data),
+                size,
+                len(raw),
+                0,
+            )
+            + raw
+            + data
+        )
+        directory += (
+            struct.pack(
+                "<4s6H3L5H2L",
+                b"PK\x01\x02",
+                20,
+                20,
+                flags,
+                method,
+                0,
+                0x21,
+                crc,
+                len(data),
+                size,
+                len(raw),
+                0,
+                0,
+                0,
+                0,
+                0,
+                offset,
+            )
+            + raw
+        )
+    end = struct.pack(
+        "<4s4H2LH", b"PK\x05\x06", 0, 0, len(members), len(members), len(directory), len(body), 0
+    )
     return bytes(body + directory + end)
 
 
@@ -333,64 +434,113 @@ def test_deflate_bomb_is_refused_without_inflating_it(tmp_path, monkeypatch):
     stream, size = deflate_bomb()
     assert len(stream) < 2_500_000
     assert size > 2 * 10**9
-    path = forge(tmp_path, zip_bytes(member("a0.npy", stream, method=8, size=size, crc=0)),
-                 input_record({"dtype": "float64", "shape": [1 << 28], "npz": "a0"}))
+    path = forge(
+        tmp_path,
+        zip_bytes(member("a0.npy", stream, method=8, size=size, crc=0)),
+        input_record({"dtype": "float64", "shape": [1 << 28], "npz": "a0"}),
+    )
     monkeypatch.setattr(zlib, "decompressobj", lambda *a: pytest.fail("inflated"))
     refused(path, "graph.forged.npz", "'a0.npy' is compressed")
 
 
 NPZ_CASES = {
     "npy header declaring shape (10**12,)": (
-        [member("a0.npy", npy("<f8", (10**12,), FOUR))], [10**12],
-        "declares 8,000,000,000,000 bytes of data but holds 32"),
+        [member("a0.npy", npy("<f8", (10**12,), FOUR))],
+        [10**12],
+        "declares 8,000,000,000,000 bytes of data but holds 32",
+    ),
     "npy header declaring more than the member holds": (
-        [member("a0.npy", npy("<f8", (4,), FOUR[:16]))], [4],
-        "declares 32 bytes of data but holds 16"),
+        [member("a0.npy", npy("<f8", (4,), FOUR[:16]))],
+        [4],
+        "declares 32 bytes of data but holds 16",
+    ),
     "npy header declaring less than the member holds": (
-        [member("a0.npy", npy("<f8", (2,), FOUR))], [2], "declares 16 bytes of data but holds 32"),
+        [member("a0.npy", npy("<f8", (2,), FOUR))],
+        [2],
+        "declares 16 bytes of data but holds 32",
+    ),
     "zip header declaring 2 GB for a small stored member": (
-        [member("a0.npy", npy("<f8", (4,), FOUR), size=1 << 31)], [4],
-        "declares 2,147,483,648 bytes but stores"),
+        [member("a0.npy", npy("<f8", (4,), FOUR), size=1 << 31)],
+        [4],
+        "declares 2,147,483,648 bytes but stores",
+    ),
     "compressed member": (
-        [member("a0.npy", zlib.compress(npy("<f8", (4,), FOUR))[2:-4], method=8,
-                size=len(npy("<f8", (4,), FOUR)), crc=zlib.crc32(npy("<f8", (4,), FOUR)))],
-        [4], "is compressed"),
-    "encrypted member": ([member("a0.npy", npy("<f8", (4,), FOUR), flags=1)], [4],
-                         "is encrypted"),
+        [
+            member(
+                "a0.npy",
+                zlib.compress(npy("<f8", (4,), FOUR))[2:-4],
+                method=8,
+                size=len(npy("<f8", (4,), FOUR)),
+                crc=zlib.crc32(npy("<f8", (4,), FOUR)),
+            )
+        ],
+        [4],
+        "is compressed",
+    ),
+    "encrypted member": ([member("a0.npy", npy("<f8", (4,), FOUR), flags=1)], [4], "is encrypted"),
     "bad CRC": ([member("a0.npy", npy("<f8", (4,), FOUR), crc=1)], [4], "not a readable npy"),
     "object dtype": ([member("a0.npy", npy("|O", (4,), FOUR))], [4], "unpickling"),
-    "complex dtype": ([member("a0.npy", npy("<c16", (2,), FOUR))], [4],
-                      "declares dtype complex128", "cannot hold"),
-    "structured dtype": ([member("a0.npy", npy([("a", "<f8")], (4,), FOUR))], [4],
-                         "cannot hold"),
-    "string dtype of a huge itemsize": ([member("a0.npy", npy("<U99999999", (4,), FOUR))], [4],
-                                        "cannot hold"),
+    "complex dtype": (
+        [member("a0.npy", npy("<c16", (2,), FOUR))],
+        [4],
+        "declares dtype complex128",
+        "cannot hold",
+    ),
+    "structured dtype": ([member("a0.npy", npy([("a", "<f8")], (4,), FOUR))], [4], "cannot hold"),
+    "string dtype of a huge itemsize": (
+        [member("a0.npy", npy("<U99999999", (4,), FOUR))],
+        [4],
+        "cannot hold",
+    ),
     "negative dimension": ([member("a0.npy", npy("<f8", (-4,), FOUR))], [4], "cannot hold"),
-    "a bool as a dimension": ([member("a0.npy", npy("<f8", (True,), FOUR))], [1],
-                              "cannot hold"),
-    "shape other than the record's": ([member("a0.npy", npy("<f8", (2, 2), FOUR))], [4],
-                                      "shape (2, 2), but the file says float64 and [4]"),
-    "dtype other than the record's": ([member("a0.npy", npy("<i8", (4,), FOUR))], [4],
-                                      "dtype int64"),
+    "a bool as a dimension": ([member("a0.npy", npy("<f8", (True,), FOUR))], [1], "cannot hold"),
+    "shape other than the record's": (
+        [member("a0.npy", npy("<f8", (2, 2), FOUR))],
+        [4],
+        "shape (2, 2), but the file says float64 and [4]",
+    ),
+    "dtype other than the record's": (
+        [member("a0.npy", npy("<i8", (4,), FOUR))],
+        [4],
+        "dtype int64",
+    ),
     "not an npy": ([member("a0.npy", b"PK" + FOUR)], [4], "not a readable npy"),
-    "npy version 3": ([member("a0.npy", npy("<f8", (4,), FOUR, version=b"\x03\x00"))], [4],
-                      "not a readable npy"),
+    "npy version 3": (
+        [member("a0.npy", npy("<f8", (4,), FOUR, version=b"\x03\x00"))],
+        [4],
+        "not a readable npy",
+    ),
     "npy header that is not a dict": (
-        [member("a0.npy", b"\x93NUMPY\x01\x00\x08\x00" + b"[1, 2]\n " + FOUR)], [4],
-        "not a readable npy"),
+        [member("a0.npy", b"\x93NUMPY\x01\x00\x08\x00" + b"[1, 2]\n " + FOUR)],
+        [4],
+        "not a readable npy",
+    ),
     "npy header of code": (
-        [member("a0.npy", b"\x93NUMPY\x01\x00\x10\x00" + b"__import__('os')" + FOUR)], [4],
-        "not a readable npy"),
+        [member("a0.npy", b"\x93NUMPY\x01\x00\x10\x00" + b"__import__('os')" + FOUR)],
+        [4],
+        "not a readable npy",
+    ),
     "missing member": ([member("b0.npy", npy("<f8", (4,), FOUR))], [4], "'a0' is not in"),
-    "extra member": ([member("a0.npy", npy("<f8", (4,), FOUR)),
-                      member("b0.npy", npy("<f8", (4,), FOUR))], [4], "no record uses: 'b0'"),
-    "duplicate member": ([member("a0.npy", npy("<f8", (4,), FOUR)),
-                          member("a0.npy", npy("<f8", (4,), FOUR[::-1]))], [4],
-                         "'a0.npy' appears twice"),
-    "member up a directory": ([member("../a0.npy", npy("<f8", (4,), FOUR))], [4],
-                              "is not named '<key>.npy'"),
-    "member in a folder": ([member("d/a0.npy", npy("<f8", (4,), FOUR))], [4],
-                           "is not named '<key>.npy'"),
+    "extra member": (
+        [member("a0.npy", npy("<f8", (4,), FOUR)), member("b0.npy", npy("<f8", (4,), FOUR))],
+        [4],
+        "no record uses: 'b0'",
+    ),
+    "duplicate member": (
+        [member("a0.npy", npy("<f8", (4,), FOUR)), member("a0.npy", npy("<f8", (4,), FOUR[::-1]))],
+        [4],
+        "'a0.npy' appears twice",
+    ),
+    "member up a directory": (
+        [member("../a0.npy", npy("<f8", (4,), FOUR))],
+        [4],
+        "is not named '<key>.npy'",
+    ),
+    "member in a folder": (
+        [member("d/a0.npy", npy("<f8", (4,), FOUR))],
+        [4],
+        "is not named '<key>.npy'",
+    ),
     "member not an npy": ([member("a0.pkl", b"\x80\x04N.")], [4], "is not named"),
 }
 
@@ -398,8 +548,11 @@ NPZ_CASES = {
 @pytest.mark.parametrize("case", NPZ_CASES.values(), ids=NPZ_CASES.keys())
 def test_hostile_npz(case, tmp_path):
     members, shape, *fragments = case
-    path = forge(tmp_path, zip_bytes(*members),
-                 input_record({"dtype": "float64", "shape": shape, "npz": "a0"}))
+    path = forge(
+        tmp_path,
+        zip_bytes(*members),
+        input_record({"dtype": "float64", "shape": shape, "npz": "a0"}),
+    )
     refused(path, "graph.forged.npz", *fragments)
 
 
@@ -430,11 +583,20 @@ def test_npz_that_is_not_a_regular_file_is_refused_before_it_is_opened(kind, nam
         with side.open("wb") as file:
             file.truncate(cgraph.io.MAX_NPZ_BYTES + 1)
     entry = {"sha256": "0" * 64} | ({"file": name} if name != "graph.npz" else {})
-    (tmp_path / "graph.json").write_text(document(
-        input_record({"dtype": "float64", "shape": [4], "npz": "a0"}), npz=entry))
-    refused(tmp_path / "graph.json", name, "cannot be read",
-            {"/dev/zero": "a character device", "FIFO": "a FIFO", "directory": "a directory",
-             "sparse, over the limit": "MAX_NPZ_BYTES"}[kind])
+    (tmp_path / "graph.json").write_text(
+        document(input_record({"dtype": "float64", "shape": [4], "npz": "a0"}), npz=entry)
+    )
+    refused(
+        tmp_path / "graph.json",
+        name,
+        "cannot be read",
+        {
+            "/dev/zero": "a character device",
+            "FIFO": "a FIFO",
+            "directory": "a directory",
+            "sparse, over the limit": "MAX_NPZ_BYTES",
+        }[kind],
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -446,10 +608,14 @@ def test_fortran_order_and_big_endian_members_load_exactly(tmp_path):
     values = np.arange(6.0).reshape(2, 3)
     archive = zip_bytes(
         member("a0.npy", npy("<f8", (2, 3), values.T.tobytes(), fortran=True)),
-        member("a1.npy", npy(">f8", (2, 3), values.astype(">f8").tobytes())))
-    path = forge(tmp_path, archive,
-                 input_record({"dtype": "float64", "shape": [2, 3], "npz": "a0"}, "f"),
-                 input_record({"dtype": "float64", "shape": [2, 3], "npz": "a1"}, "b"))
+        member("a1.npy", npy(">f8", (2, 3), values.astype(">f8").tobytes())),
+    )
+    path = forge(
+        tmp_path,
+        archive,
+        input_record({"dtype": "float64", "shape": [2, 3], "npz": "a0"}, "f"),
+        input_record({"dtype": "float64", "shape": [2, 3], "npz": "a1"}, "b"),
+    )
     loaded = ComputationalGraph.load(path)
     for name in ("f", "b"):
         output = loaded.inputs[name].output
@@ -464,7 +630,8 @@ def test_two_records_of_one_member_get_arrays_of_their_own(tmp_path):
     archive = zip_bytes(member("a0.npy", npy("<f8", (4,), FOUR)))
     record = {"dtype": "float64", "shape": [4], "npz": "a0"}
     loaded = ComputationalGraph.load(
-        forge(tmp_path, archive, input_record(record, "p"), input_record(record, "q")))
+        forge(tmp_path, archive, input_record(record, "p"), input_record(record, "q"))
+    )
     loaded.inputs["p"].output[0] = 99.0  # an in-place update, as an optimiser makes
     assert loaded.inputs["q"].output.tolist() == [0.0, 1.0, 2.0, 3.0]
 

@@ -19,8 +19,14 @@ from cgraph.ops import IndexPut, ScatterAdd, Take
 RNG = np.random.default_rng(18)
 
 #: (x's shape, the index's shape, axis): broadcasting, negative axes, the flattened array.
-ALONG_AXIS = [((3, 4), (3, 5), 1), ((3, 4), (6, 4), 0), ((3, 4), (1, 2), -1),
-              ((1, 4), (3, 2), 1), ((2, 3, 4), (2, 5, 1), 1), ((3, 4), (7,), None)]
+ALONG_AXIS = [
+    ((3, 4), (3, 5), 1),
+    ((3, 4), (6, 4), 0),
+    ((3, 4), (1, 2), -1),
+    ((1, 4), (3, 2), 1),
+    ((2, 3, 4), (2, 5, 1), 1),
+    ((3, 4), (7,), None),
+]
 
 
 def _index(shape: tuple[int, ...], index_shape: tuple[int, ...], axis: int | None) -> np.ndarray:
@@ -32,8 +38,9 @@ def _index(shape: tuple[int, ...], index_shape: tuple[int, ...], axis: int | Non
 @pytest.mark.parametrize(("shape", "index_shape", "axis"), ALONG_AXIS, ids=str)
 def test_take_is_numpys_take_along_axis(shape, index_shape, axis):
     x, index = RNG.normal(size=shape), _index(shape, index_shape, axis)
-    np.testing.assert_array_equal(Take(axis=axis).forward(x, index),
-                                  np.take_along_axis(x, index, axis=axis))
+    np.testing.assert_array_equal(
+        Take(axis=axis).forward(x, index), np.take_along_axis(x, index, axis=axis)
+    )
 
 
 @pytest.mark.parametrize(("shape", "index_shape", "axis"), ALONG_AXIS, ids=str)
@@ -69,8 +76,9 @@ def test_an_element_taken_twice_gets_both_gradients():
 
 def test_an_embedding_lookup_is_np_take_with_a_column_of_ids():
     weights, ids = RNG.normal(size=(5, 3)), np.array([4, 0, 4, 2])
-    np.testing.assert_array_equal(Take(axis=0).forward(weights, ids.reshape(-1, 1)),
-                                  np.take(weights, ids, axis=0))
+    np.testing.assert_array_equal(
+        Take(axis=0).forward(weights, ids.reshape(-1, 1)), np.take(weights, ids, axis=0)
+    )
 
 
 def test_indices_held_as_whole_floats_are_taken():
@@ -78,13 +86,16 @@ def test_indices_held_as_whole_floats_are_taken():
     np.testing.assert_array_equal(Take(axis=0).forward(x, np.array([2.0, 0.0])), [3.0, 1.0])
 
 
-@pytest.mark.parametrize(("index", "error", "message"), [
-    (np.array([[0, 3]]), InvalidValueError, "out of range"),
-    (np.array([[0, -4]]), InvalidValueError, "out of range"),
-    (np.array([[0.5, 1.0]]), InvalidValueError, "whole numbers"),
-    (np.array([0, 1]), ShapeError, "axes"),
-    (np.array([[0], [1], [2]]), ShapeError, "do not fit"),
-])
+@pytest.mark.parametrize(
+    ("index", "error", "message"),
+    [
+        (np.array([[0, 3]]), InvalidValueError, "out of range"),
+        (np.array([[0, -4]]), InvalidValueError, "out of range"),
+        (np.array([[0.5, 1.0]]), InvalidValueError, "whole numbers"),
+        (np.array([0, 1]), ShapeError, "axes"),
+        (np.array([[0], [1], [2]]), ShapeError, "do not fit"),
+    ],
+)
 def test_bad_indices_are_refused_naming_the_node(index, error, message):
     cg = ComputationalGraph()
     cg.add_inputs(x=np.ones((2, 3)))
@@ -105,8 +116,11 @@ def test_scatter_add_refuses_src_larger_than_the_indices():
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("index", [1, slice(1, 3), [3, 0], (slice(None), [2, 0]),
-                                   np.array([True, False, True]), (Ellipsis, -1)], ids=str)
+@pytest.mark.parametrize(
+    "index",
+    [1, slice(1, 3), [3, 0], (slice(None), [2, 0]), np.array([True, False, True]), (Ellipsis, -1)],
+    ids=str,
+)
 def test_index_put_is_numpys_setitem_without_changing_x(index):
     x = RNG.normal(size=(3, 4)) if isinstance(index, (tuple, np.ndarray)) else RNG.normal(size=4)
     values = RNG.normal(size=np.shape(x[index]))

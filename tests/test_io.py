@@ -61,14 +61,20 @@ def assert_identical(a: Any, b: Any, what: str = "value") -> None:
 
 def same_param(a: Any, b: Any) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
-        return (type(a) is type(b) and a.dtype == b.dtype and a.shape == b.shape
-                and np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+        return (
+            type(a) is type(b)
+            and a.dtype == b.dtype
+            and a.shape == b.shape
+            and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+        )
     if isinstance(a, (list, tuple)):
-        return (type(a) is type(b) and len(a) == len(b)
-                and all(same_param(x, y) for x, y in zip(a, b, strict=True)))
+        return (
+            type(a) is type(b)
+            and len(a) == len(b)
+            and all(same_param(x, y) for x, y in zip(a, b, strict=True))
+        )
     if isinstance(a, dict):
-        return (type(b) is dict and a.keys() == b.keys()
-                and all(same_param(a[k], b[k]) for k in a))
+        return type(b) is dict and a.keys() == b.keys() and all(same_param(a[k], b[k]) for k in a)
     if isinstance(a, float) and math.isnan(a):
         return isinstance(b, float) and math.isnan(b)
     return type(a) is type(b) and a == b
@@ -89,7 +95,8 @@ def assert_same_graph(original: ComputationalGraph, loaded: ComputationalGraph) 
             assert type(copy.op) is type(node.op), name
             assert copy.input_names == node.input_names, name
             assert same_param(node.op.params(), copy.op.params()), (
-                f"{name}: {node.op.params()} != {copy.op.params()}")
+                f"{name}: {node.op.params()} != {copy.op.params()}"
+            )
     assert list(loaded.inputs) == list(original.inputs)
     assert list(loaded.constants) == list(original.constants)
     assert list(loaded.operations) == list(original.operations)
@@ -103,8 +110,9 @@ def round_trip(cg: ComputationalGraph, directory: Path, **options: Any) -> Compu
     return loaded
 
 
-def assert_same_results(original: ComputationalGraph, loaded: ComputationalGraph,
-                        root: str) -> None:
+def assert_same_results(
+    original: ComputationalGraph, loaded: ComputationalGraph, root: str
+) -> None:
     assert_identical(original.forward(root), loaded.forward(root), f"forward({root!r})")
     expected, got = original.backward(root), loaded.backward(root)
     assert expected.keys() == got.keys()
@@ -128,8 +136,7 @@ def input_record(name: str, value: Any = 1.0, trainable: bool = True) -> dict:
 
 
 def op_record(name: str, op: str, inputs: list, params: dict | None = None) -> dict:
-    return {"name": name, "kind": "operation", "op": op, "inputs": inputs,
-            "params": params or {}}
+    return {"name": name, "kind": "operation", "op": op, "inputs": inputs, "params": params or {}}
 
 
 def document(*records: dict, **top: Any) -> dict:
@@ -159,8 +166,13 @@ def test_file_is_strict_json_with_one_record_per_line_in_declaration_order(tmp_p
     assert saved["version"] == 1
     assert [r["name"] for r in saved["nodes"]] == list(cg.nodes)
     assert saved["nodes"][0] == {"name": "x", "kind": "input", "trainable": True, "value": 2.0}
-    assert saved["nodes"][-1] == {"name": "f", "kind": "operation", "op": "div",
-                                  "inputs": ["num", "denom"], "params": {}}
+    assert saved["nodes"][-1] == {
+        "name": "f",
+        "kind": "operation",
+        "op": "div",
+        "inputs": ["num", "denom"],
+        "params": {},
+    }
     assert len(text.splitlines()) == len(cg.nodes) + 2
 
 
@@ -209,14 +221,21 @@ def test_repeated_inputs_and_constants_round_trip(tmp_path):
 
 
 def _ships_with_cgraph(cls: type[Operation]) -> bool:
-    return cls.__module__.startswith("cgraph.") and getattr(
-        sys.modules[cls.__module__], cls.__qualname__, None) is cls
+    return (
+        cls.__module__.startswith("cgraph.")
+        and getattr(sys.modules[cls.__module__], cls.__qualname__, None) is cls
+    )
 
 
-BUILT_IN_OPS = sorted({cls for cls in OPERATIONS.values() if _ships_with_cgraph(cls)},
-                      key=lambda cls: cls.name)
-OP_CASES = [pytest.param(case, id=case.id) for cls in BUILT_IN_OPS
-            if cls in DOMAINS or cls in TENSOR_CASES for case in op_cases(cls)]
+BUILT_IN_OPS = sorted(
+    {cls for cls in OPERATIONS.values() if _ships_with_cgraph(cls)}, key=lambda cls: cls.name
+)
+OP_CASES = [
+    pytest.param(case, id=case.id)
+    for cls in BUILT_IN_OPS
+    if cls in DOMAINS or cls in TENSOR_CASES
+    for case in op_cases(cls)
+]
 
 
 @pytest.mark.parametrize("op_class", MASK_OPS, ids=lambda cls: cls.name)
@@ -235,12 +254,14 @@ def test_a_comparison_and_the_where_it_feeds_round_trip(op_class, tmp_path):
 
 
 # The comparisons make masks, not values to differentiate: their round trip is the test above.
-@pytest.mark.parametrize("op_class", [cls for cls in BUILT_IN_OPS if cls not in MASK_OPS],
-                         ids=lambda cls: cls.name)
+@pytest.mark.parametrize(
+    "op_class", [cls for cls in BUILT_IN_OPS if cls not in MASK_OPS], ids=lambda cls: cls.name
+)
 def test_every_registered_op_has_round_trip_cases(op_class):
     assert op_class in {case.values[0].op_class for case in OP_CASES}, (
         f"registered op {op_class.name!r} has no case in DOMAINS or TENSOR_CASES "
-        "(tests/strategies.py), so its save/load round trip is not tested")
+        "(tests/strategies.py), so its save/load round trip is not tested"
+    )
 
 
 def _case_graph(case: OpCase, arguments: list) -> ComputationalGraph:
@@ -288,8 +309,9 @@ ARRAYS = {
     "large float64": np.random.default_rng(0).normal(size=(40, 50)),
     "large int32": np.arange(3000, dtype=np.int32),
     "large bool": np.random.default_rng(1).random(1500) > 0.5,
-    "large non-finite": np.where(np.arange(2000) % 7 == 0, np.nan,
-                                 np.random.default_rng(2).normal(size=2000)),
+    "large non-finite": np.where(
+        np.arange(2000) % 7 == 0, np.nan, np.random.default_rng(2).normal(size=2000)
+    ),
 }
 
 
@@ -305,11 +327,23 @@ def test_arrays_round_trip_exactly_as_inputs_and_constants(array, tmp_path):
     npz = npz_of(tmp_path / "graph.json")
     assert (npz is not None) == (array.size > cgraph.io.ARRAY_THRESHOLD)
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        ["graph.json"] + ([npz.name] if npz else []))
+        ["graph.json"] + ([npz.name] if npz else [])
+    )
 
 
-@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf, -0.0, 0.1 + 0.2, 5e-324,
-                                   1.7976931348623157e308, np.float64(1.5)])
+@pytest.mark.parametrize(
+    "value",
+    [
+        math.nan,
+        math.inf,
+        -math.inf,
+        -0.0,
+        0.1 + 0.2,
+        5e-324,
+        1.7976931348623157e308,
+        np.float64(1.5),
+    ],
+)
 def test_scalar_floats_round_trip_bit_for_bit(value, tmp_path):
     cg = ComputationalGraph()
     cg.add_inputs(x=value)
@@ -324,8 +358,14 @@ def test_scalar_floats_round_trip_bit_for_bit(value, tmp_path):
 # NaN bit patterns: quiet with a payload, -nan (the NaN x86 arithmetic makes), signalling,
 # all ones, and the canonical quiet NaN (written "nan").
 NAN_BITS = {
-    np.float64: [0x7FF8000000000001, 0xFFF8000000000000, 0x7FF0000000000001,
-                 0xFFFFFFFFFFFFFFFF, 0x7FF8000000000000, 0x7FFC0000DEADBEEF],
+    np.float64: [
+        0x7FF8000000000001,
+        0xFFF8000000000000,
+        0x7FF0000000000001,
+        0xFFFFFFFFFFFFFFFF,
+        0x7FF8000000000000,
+        0x7FFC0000DEADBEEF,
+    ],
     np.float32: [0x7FC00001, 0xFFC00000, 0x7F800001, 0xFFFFFFFF, 0x7FC00000, 0x7FA5A5A5],
     np.float16: [0x7E01, 0xFE00, 0x7C01, 0xFFFF, 0x7E00],
 }
@@ -348,8 +388,11 @@ def test_float64_scalar_nans_round_trip_bit_for_bit(pattern, tmp_path):
     cg.add_constant("c", value)
     cg.add_computation_node("y", Scaled(value), ("x",))
     loaded = round_trip(cg, tmp_path)
-    for got in (loaded.inputs["x"].output, loaded.constants["c"].output,
-                loaded.operations["y"].op.params()["factor"]):
+    for got in (
+        loaded.inputs["x"].output,
+        loaded.constants["c"].output,
+        loaded.operations["y"].op.params()["factor"],
+    ):
         assert type(got) is float
         assert np.array(got).view(np.uint64) == pattern, hex(int(np.array(got).view(np.uint64)))
 
@@ -369,8 +412,9 @@ def test_float32_scalar_nans_round_trip_bit_for_bit(pattern, tmp_path):
 @pytest.mark.parametrize("size", [6, 1500], ids=["in the JSON", "in the npz"])
 @pytest.mark.parametrize("dtype", NAN_BITS, ids=lambda dtype: dtype.__name__)
 def test_nan_arrays_round_trip_bit_for_bit(dtype, size, tmp_path):
-    array = np.resize(np.concatenate([nans(dtype), np.array([1.5, -0.0, np.inf], dtype)]),
-                      size).reshape(-1, 3)
+    array = np.resize(
+        np.concatenate([nans(dtype), np.array([1.5, -0.0, np.inf], dtype)]), size
+    ).reshape(-1, 3)
     cg = ComputationalGraph()
     cg.add_inputs(w=array)
     cg.add_constant("c", array)
@@ -384,16 +428,24 @@ def test_nans_are_written_nan_when_canonical_and_with_their_bits_otherwise(tmp_p
     cg = ComputationalGraph()
     cg.add_inputs(x=math.nan, y=-math.nan, w=nans(np.float32)[:2])
     cg.save(tmp_path / "graph.json")
-    values = [record["value"] for record in
-              json.loads((tmp_path / "graph.json").read_text())["nodes"]]
+    values = [
+        record["value"] for record in json.loads((tmp_path / "graph.json").read_text())["nodes"]
+    ]
     assert values[0] == "nan"
     assert values[1] == "nan:0xfff8000000000000"
     assert values[2]["data"] == ["nan:0x7fc00001", "nan:0xffc00000"]
 
 
-@pytest.mark.parametrize(("dtype", "text"), [
-    (np.float64, "nan:0x7ff8000000000001"), (np.float32, "nan:0x7fc00001"),
-    (np.float16, "nan:0x7e01"), (np.float64, "nan"), (np.float32, "-inf")])
+@pytest.mark.parametrize(
+    ("dtype", "text"),
+    [
+        (np.float64, "nan:0x7ff8000000000001"),
+        (np.float32, "nan:0x7fc00001"),
+        (np.float16, "nan:0x7e01"),
+        (np.float64, "nan"),
+        (np.float32, "-inf"),
+    ],
+)
 def test_encode_float_gives_a_nan_its_own_width(dtype, text):
     from cgraph.io.values import encode_float
 
@@ -439,8 +491,7 @@ INDICES = {
 @pytest.mark.parametrize("index", INDICES.values(), ids=INDICES.keys())
 def test_index_parameters_round_trip(index, tmp_path):
     cg = ComputationalGraph()
-    cg.add_inputs(x=np.arange(12.0).reshape(3, 4) if isinstance(index, tuple)
-                  else np.arange(3.0))
+    cg.add_inputs(x=np.arange(12.0).reshape(3, 4) if isinstance(index, tuple) else np.arange(3.0))
     cg.add_computation_node("y", "index", ("x",), index=index)
     cg.add_computation_node("s", "sum", ("y",))
     loaded = round_trip(cg, tmp_path)
@@ -469,8 +520,14 @@ class Scaled(Operation):
 def test_custom_op_registered_in_this_process_round_trips_with_any_parameters(tmp_path):
     cg = ComputationalGraph()
     cg.add_inputs(x=2.0)
-    options = {"name": "a", "weights": np.array([1.5, np.nan]), "pair": (1, None),
-               "nested": [{"deep": (slice(2), Ellipsis)}], "inf": -math.inf, "flag": True}
+    options = {
+        "name": "a",
+        "weights": np.array([1.5, np.nan]),
+        "pair": (1, None),
+        "nested": [{"deep": (slice(2), Ellipsis)}],
+        "inf": -math.inf,
+        "flag": True,
+    }
     cg.add_computation_node("y", Scaled(3.0, options, spare=-1), ("x",))
     loaded = round_trip(cg, tmp_path)
     assert loaded.operations["y"].op.options["nested"][0]["deep"] == (slice(2), Ellipsis)
@@ -541,13 +598,17 @@ class Forgetful(Operation):
         return (self.scale * upstream,)
 
 
-@pytest.mark.parametrize(("op", "match"), [
-    (Unnamed(), r"node 'y'.*Unnamed is not registered under a name"),
-    (Forgetful(2.0), r"node 'y'.*Forgetful\(\*\*\{\}\) fails.*params\(\)"),
-    (Scaled(1.0, options={"bad": 1j}), r"node 'y', parameter 'options'.*complex"),
-    (Scaled(1.0, options={1: 2}), r"parameter 'options'.*cannot be written"),
-    (Scaled(1.0, spare=object()), r"parameter 'spare'.*object"),
-], ids=["unregistered", "params do not rebuild", "complex", "int keys", "object"])
+@pytest.mark.parametrize(
+    ("op", "match"),
+    [
+        (Unnamed(), r"node 'y'.*Unnamed is not registered under a name"),
+        (Forgetful(2.0), r"node 'y'.*Forgetful\(\*\*\{\}\) fails.*params\(\)"),
+        (Scaled(1.0, options={"bad": 1j}), r"node 'y', parameter 'options'.*complex"),
+        (Scaled(1.0, options={1: 2}), r"parameter 'options'.*cannot be written"),
+        (Scaled(1.0, spare=object()), r"parameter 'spare'.*object"),
+    ],
+    ids=["unregistered", "params do not rebuild", "complex", "int keys", "object"],
+)
 def test_unsavable_op_is_refused_and_no_file_is_written(op, match, tmp_path):
     cg = ComputationalGraph()
     cg.add_inputs(x=1.0)
@@ -593,8 +654,9 @@ def test_a_failed_save_leaves_the_old_files_and_no_partial_file(failing, tmp_pat
     assert calls
     monkeypatch.undo()
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before  # no temporary left
-    assert_identical(ComputationalGraph.load(tmp_path / "graph.json").inputs["big"].output,
-                     np.zeros(2000))
+    assert_identical(
+        ComputationalGraph.load(tmp_path / "graph.json").inputs["big"].output, np.zeros(2000)
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -627,10 +689,17 @@ def test_truncated_file(tmp_path):
     refuse(tmp_path / "graph.json", GraphFileError, "not valid JSON", "line ", "column ")
 
 
-@pytest.mark.parametrize("content", [
-    "format: cgraph", "", "\x89PNG\r\n\x1a\n", '{"format": "cgraph", "version": NaN}',
-    '{"format": "cgraph", "format": "cgraph", "version": 1, "nodes": []}',
-], ids=["text", "empty", "binary", "NaN literal", "repeated key"])
+@pytest.mark.parametrize(
+    "content",
+    [
+        "format: cgraph",
+        "",
+        "\x89PNG\r\n\x1a\n",
+        '{"format": "cgraph", "version": NaN}',
+        '{"format": "cgraph", "format": "cgraph", "version": 1, "nodes": []}',
+    ],
+    ids=["text", "empty", "binary", "NaN literal", "repeated key"],
+)
 def test_not_json(content, tmp_path):
     refuse(write(tmp_path / "graph.json", content), GraphFileError, "not valid JSON")
 
@@ -639,19 +708,34 @@ def test_deeply_nested_json(tmp_path):
     refuse(write(tmp_path / "g.json", "[" * 100_000 + "]" * 100_000), GraphFileError, "nested")
 
 
-@pytest.mark.parametrize(("content", "fragments"), [
-    ([1, 2], ("holds a JSON list", "object")),
-    ({"version": 1, "nodes": []}, ('"format" is None', "cgraph")),
-    ({"format": "onnx", "version": 1, "nodes": []}, ("not a cgraph graph file", "'onnx'")),
-    ({"format": "cgraph", "nodes": []}, ('no "version"', "version 1")),
-    ({"format": "cgraph", "version": 2, "nodes": []}, ("version 2", "reads version 1")),
-    ({"format": "cgraph", "version": "1", "nodes": []}, ("version '1'", "version 1")),
-    ({"format": "cgraph", "version": 1}, ("'nodes' is missing",)),
-    ({"format": "cgraph", "version": 1, "nodes": {}}, ('"nodes" must be a list',)),
-    ({"format": "cgraph", "version": 1, "nodes": [], "author": "me"},
-     ("unknown field 'author'",)),
-], ids=["list", "no format", "wrong format", "no version", "version 2", "version string",
-        "no nodes", "nodes object", "extra top-level field"])
+@pytest.mark.parametrize(
+    ("content", "fragments"),
+    [
+        ([1, 2], ("holds a JSON list", "object")),
+        ({"version": 1, "nodes": []}, ('"format" is None', "cgraph")),
+        ({"format": "onnx", "version": 1, "nodes": []}, ("not a cgraph graph file", "'onnx'")),
+        ({"format": "cgraph", "nodes": []}, ('no "version"', "version 1")),
+        ({"format": "cgraph", "version": 2, "nodes": []}, ("version 2", "reads version 1")),
+        ({"format": "cgraph", "version": "1", "nodes": []}, ("version '1'", "version 1")),
+        ({"format": "cgraph", "version": 1}, ("'nodes' is missing",)),
+        ({"format": "cgraph", "version": 1, "nodes": {}}, ('"nodes" must be a list',)),
+        (
+            {"format": "cgraph", "version": 1, "nodes": [], "author": "me"},
+            ("unknown field 'author'",),
+        ),
+    ],
+    ids=[
+        "list",
+        "no format",
+        "wrong format",
+        "no version",
+        "version 2",
+        "version string",
+        "no nodes",
+        "nodes object",
+        "extra top-level field",
+    ],
+)
 def test_wrong_document(content, fragments, tmp_path):
     refuse(write(tmp_path / "graph.json", content), GraphFileError, *fragments)
 
@@ -659,55 +743,104 @@ def test_wrong_document(content, fragments, tmp_path):
 X = input_record("x")
 RECORD_CASES = {
     "record not an object": ([X, "y"], "node record 1", "must be an object"),
-    "unknown kind": ([X, {"name": "y", "kind": "variable"}], "node record 1 ('y')",
-                     "'variable'"),
-    "missing field": ([{"name": "x", "kind": "input", "value": 1.0}], "node record 0 ('x')",
-                      "'trainable' is missing"),
+    "unknown kind": ([X, {"name": "y", "kind": "variable"}], "node record 1 ('y')", "'variable'"),
+    "missing field": (
+        [{"name": "x", "kind": "input", "value": 1.0}],
+        "node record 0 ('x')",
+        "'trainable' is missing",
+    ),
     "extra field": ([{**X, "grad": 0.0}], "node record 0 ('x')", "unknown field 'grad'"),
-    "extra value field": ([input_record("x", {"dtype": "int64", "shape": [1], "data": [1],
-                                             "order": "C"})], "unknown field 'order'"),
+    "extra value field": (
+        [input_record("x", {"dtype": "int64", "shape": [1], "data": [1], "order": "C"})],
+        "unknown field 'order'",
+    ),
     "name not a string": ([input_record(3)], "node record 0", '"name" must be a non-empty'),
     "empty name": ([input_record("")], "node record 0", '"name" must be a non-empty'),
-    "trainable not a bool": ([input_record("x", trainable="yes")], "node record 0 ('x')",
-                             '"trainable" must be true or false, not "yes"'),
-    "value a word": ([input_record("x", "one")], "node record 0 ('x')",
-                     "must be a number, 'nan', 'inf' or '-inf'"),
+    "trainable not a bool": (
+        [input_record("x", trainable="yes")],
+        "node record 0 ('x')",
+        '"trainable" must be true or false, not "yes"',
+    ),
+    "value a word": (
+        [input_record("x", "one")],
+        "node record 0 ('x')",
+        "must be a number, 'nan', 'inf' or '-inf'",
+    ),
     "value a bool": ([input_record("x", True)], "node record 0 ('x')", "must be a number"),
-    "op not a string": ([X, op_record("y", 3, ["x"])], "node record 1 ('y')",
-                        '"op" must be a string'),
-    "inputs a string": ([X, op_record("y", "neg", "x")], "node record 1 ('y')",
-                        '"inputs" must be a list'),
+    "op not a string": (
+        [X, op_record("y", 3, ["x"])],
+        "node record 1 ('y')",
+        '"op" must be a string',
+    ),
+    "inputs a string": (
+        [X, op_record("y", "neg", "x")],
+        "node record 1 ('y')",
+        '"inputs" must be a list',
+    ),
     "input not a string": ([X, op_record("y", "neg", [0])], "every input must be a string"),
-    "params a list": ([X, {**op_record("y", "sum", ["x"]), "params": [0]}],
-                      '"params" must be an object'),
-    "bad slice": ([X, op_record("y", "index", ["x"], {"index": {"slice": [1, 2]}})],
-                  "node record 1 ('y'), parameter 'index'", "is not a parameter value"),
-    "unknown tag": ([X, op_record("y", "sum", ["x"], {"axis": {"set": [0]}})],
-                    "parameter 'axis'", "tagged"),
-    "shape and data disagree": ([input_record("x", {"dtype": "float64", "shape": [2, 2],
-                                                    "data": [1.0, 2.0, 3.0]})],
-                                "node record 0 ('x')", "needs 4 element(s)", "has 3"),
-    "negative shape": ([input_record("x", {"dtype": "float64", "shape": [-1], "data": []})],
-                       "shape must be a list of non-negative ints"),
-    "object dtype": ([input_record("x", {"dtype": "object", "shape": [1], "data": [1]})],
-                     "dtype 'object' is not allowed"),
-    "complex dtype": ([input_record("x", {"dtype": "complex128", "shape": [1], "data": [1]})],
-                      "dtype 'complex128' is not allowed"),
-    "string dtype": ([input_record("x", {"dtype": "<U3", "shape": [1], "data": ["abc"]})],
-                     "dtype '<U3' is not allowed"),
-    "floats in an int array": ([input_record("x", {"dtype": "int64", "shape": [1],
-                                                   "data": [1.5]}, False)],
-                               "must be an integer"),
-    "ints in a bool array": ([input_record("x", {"dtype": "bool", "shape": [1], "data": [1]},
-                                           False)], "must be true or false"),
-    "int out of range": ([input_record("x", {"dtype": "uint8", "shape": [1], "data": [300]},
-                                       False)], "node record 0 ('x')", "300"),
-    "words in a float array": ([input_record("x", {"dtype": "float32", "shape": [1],
-                                                   "data": ["NaN"]})], "'nan', 'inf'"),
-    "npz without a digest": ([input_record("x", {"dtype": "float64", "shape": [1],
-                                                 "npz": "a0"})], 'no "npz" entry'),
-    "forward reference": ([op_record("y", "neg", ["x"]), X], "node record 0 ('y')",
-                          "'x' is declared later, in node record 1", "declaration order"),
+    "params a list": (
+        [X, {**op_record("y", "sum", ["x"]), "params": [0]}],
+        '"params" must be an object',
+    ),
+    "bad slice": (
+        [X, op_record("y", "index", ["x"], {"index": {"slice": [1, 2]}})],
+        "node record 1 ('y'), parameter 'index'",
+        "is not a parameter value",
+    ),
+    "unknown tag": (
+        [X, op_record("y", "sum", ["x"], {"axis": {"set": [0]}})],
+        "parameter 'axis'",
+        "tagged",
+    ),
+    "shape and data disagree": (
+        [input_record("x", {"dtype": "float64", "shape": [2, 2], "data": [1.0, 2.0, 3.0]})],
+        "node record 0 ('x')",
+        "needs 4 element(s)",
+        "has 3",
+    ),
+    "negative shape": (
+        [input_record("x", {"dtype": "float64", "shape": [-1], "data": []})],
+        "shape must be a list of non-negative ints",
+    ),
+    "object dtype": (
+        [input_record("x", {"dtype": "object", "shape": [1], "data": [1]})],
+        "dtype 'object' is not allowed",
+    ),
+    "complex dtype": (
+        [input_record("x", {"dtype": "complex128", "shape": [1], "data": [1]})],
+        "dtype 'complex128' is not allowed",
+    ),
+    "string dtype": (
+        [input_record("x", {"dtype": "<U3", "shape": [1], "data": ["abc"]})],
+        "dtype '<U3' is not allowed",
+    ),
+    "floats in an int array": (
+        [input_record("x", {"dtype": "int64", "shape": [1], "data": [1.5]}, False)],
+        "must be an integer",
+    ),
+    "ints in a bool array": (
+        [input_record("x", {"dtype": "bool", "shape": [1], "data": [1]}, False)],
+        "must be true or false",
+    ),
+    "int out of range": (
+        [input_record("x", {"dtype": "uint8", "shape": [1], "data": [300]}, False)],
+        "node record 0 ('x')",
+        "300",
+    ),
+    "words in a float array": (
+        [input_record("x", {"dtype": "float32", "shape": [1], "data": ["NaN"]})],
+        "'nan', 'inf'",
+    ),
+    "npz without a digest": (
+        [input_record("x", {"dtype": "float64", "shape": [1], "npz": "a0"})],
+        'no "npz" entry',
+    ),
+    "forward reference": (
+        [op_record("y", "neg", ["x"]), X],
+        "node record 0 ('y')",
+        "'x' is declared later, in node record 1",
+        "declaration order",
+    ),
 }
 
 
@@ -718,25 +851,57 @@ def test_malformed_record(case, tmp_path):
 
 
 DECLARATION_CASES = {
-    "unknown op": ([X, op_record("y", "sigmod", ["x"])], InvalidOperationError,
-                   "node record 1 ('y')", "no operation is registered as 'sigmod'",
-                   "did you mean 'sigmoid'", "defined (imported) in this process"),
-    "unknown parameter": ([X, op_record("y", "sum", ["x"], {"axes": 0})],
-                          InvalidOperationError, "node record 1 ('y')", "axes"),
-    "refused parameter value": ([X, X | {"name": "t"},
-                                 op_record("y", "mse", ["x", "t"], {"reduction": "avg"})],
-                                InvalidOperationError, "node record 2 ('y')", "'avg'"),
-    "wrong arity": ([X, op_record("y", "add", ["x"])], ArityError, "node record 1 ('y')",
-                    "takes 2 input(s) but was given 1"),
-    "duplicate name": ([X, op_record("x", "neg", ["x"])], DuplicateNodeError,
-                       "node record 1 ('x')", "already exists"),
+    "unknown op": (
+        [X, op_record("y", "sigmod", ["x"])],
+        InvalidOperationError,
+        "node record 1 ('y')",
+        "no operation is registered as 'sigmod'",
+        "did you mean 'sigmoid'",
+        "defined (imported) in this process",
+    ),
+    "unknown parameter": (
+        [X, op_record("y", "sum", ["x"], {"axes": 0})],
+        InvalidOperationError,
+        "node record 1 ('y')",
+        "axes",
+    ),
+    "refused parameter value": (
+        [X, X | {"name": "t"}, op_record("y", "mse", ["x", "t"], {"reduction": "avg"})],
+        InvalidOperationError,
+        "node record 2 ('y')",
+        "'avg'",
+    ),
+    "wrong arity": (
+        [X, op_record("y", "add", ["x"])],
+        ArityError,
+        "node record 1 ('y')",
+        "takes 2 input(s) but was given 1",
+    ),
+    "duplicate name": (
+        [X, op_record("x", "neg", ["x"])],
+        DuplicateNodeError,
+        "node record 1 ('x')",
+        "already exists",
+    ),
     "duplicate input": ([X, X], DuplicateNodeError, "node record 1 ('x')"),
-    "unknown input": ([X, op_record("y", "neg", ["z"])], UnknownNodeError,
-                      "node record 1 ('y')", "input 'z' is not a node"),
-    "self-reference": ([X, op_record("y", "add", ["x", "y"])], CycleError,
-                       "node record 1 ('y')", "lists itself"),
-    "cycle": ([X, op_record("a", "add", ["x", "b"]), op_record("b", "neg", ["a"])],
-              CycleError, "node record 1 ('a')", "a -> b -> a"),
+    "unknown input": (
+        [X, op_record("y", "neg", ["z"])],
+        UnknownNodeError,
+        "node record 1 ('y')",
+        "input 'z' is not a node",
+    ),
+    "self-reference": (
+        [X, op_record("y", "add", ["x", "y"])],
+        CycleError,
+        "node record 1 ('y')",
+        "lists itself",
+    ),
+    "cycle": (
+        [X, op_record("a", "add", ["x", "b"]), op_record("b", "neg", ["a"])],
+        CycleError,
+        "node record 1 ('a')",
+        "a -> b -> a",
+    ),
 }
 
 
@@ -747,7 +912,8 @@ def test_records_that_declaring_refuses(case, tmp_path):
 
 
 def test_op_registered_only_in_another_process_is_refused(tmp_path):
-    (tmp_path / "elsewhere.py").write_text(textwrap.dedent('''
+    (tmp_path / "elsewhere.py").write_text(
+        textwrap.dedent('''
         from cgraph import Operation
 
         class OnlyElsewhere(Operation):
@@ -760,15 +926,23 @@ def test_op_registered_only_in_another_process_is_refused(tmp_path):
 
             def backward(self, upstream):
                 return (2 * upstream,)
-    '''))
-    script = ("import elsewhere\nfrom cgraph import ComputationalGraph\n"
-              "cg = ComputationalGraph()\ncg.add_inputs(x=1.0)\n"
-              "cg.add_computation_node('y', 'test_io_only_elsewhere', ('x',))\n"
-              "cg.save('graph.json')\n")
+    ''')
+    )
+    script = (
+        "import elsewhere\nfrom cgraph import ComputationalGraph\n"
+        "cg = ComputationalGraph()\ncg.add_inputs(x=1.0)\n"
+        "cg.add_computation_node('y', 'test_io_only_elsewhere', ('x',))\n"
+        "cg.save('graph.json')\n"
+    )
     subprocess.run([sys.executable, "-c", script], cwd=tmp_path, check=True, timeout=60)
     assert "test_io_only_elsewhere" not in OPERATIONS
-    refuse(tmp_path / "graph.json", InvalidOperationError, "node record 1 ('y')",
-           "'test_io_only_elsewhere'", "defined (imported) in this process")
+    refuse(
+        tmp_path / "graph.json",
+        InvalidOperationError,
+        "node record 1 ('y')",
+        "'test_io_only_elsewhere'",
+        "defined (imported) in this process",
+    )
     assert "elsewhere" not in sys.modules  # nothing named in the file was imported
 
 
@@ -803,7 +977,8 @@ def test_npz_is_named_after_the_graph_file_and_its_digest(saved_with_npz):
 def test_a_graph_file_renamed_without_its_npz_still_loads(saved_with_npz):
     saved_with_npz.rename(saved_with_npz.parent / "renamed.json")
     assert ComputationalGraph.load(saved_with_npz.parent / "renamed.json").forward("s") == float(
-        np.arange(1500.0).sum())
+        np.arange(1500.0).sum()
+    )
 
 
 def test_a_file_of_an_older_save_with_graph_npz_still_loads(saved_with_npz):
@@ -815,7 +990,8 @@ def test_a_file_of_an_older_save_with_graph_npz_still_loads(saved_with_npz):
     assert ComputationalGraph.load(saved_with_npz).forward("s") == float(np.arange(1500.0).sum())
     ComputationalGraph.load(saved_with_npz).save(saved_with_npz)  # saved anew: the new name
     assert sorted(p.name for p in saved_with_npz.parent.iterdir()) == sorted(
-        ["graph.json", npz_of(saved_with_npz).name])
+        ["graph.json", npz_of(saved_with_npz).name]
+    )
 
 
 def test_missing_npz(saved_with_npz):
@@ -826,8 +1002,13 @@ def test_missing_npz(saved_with_npz):
 
 def test_npz_of_another_save(saved_with_npz):
     np.savez(npz_of(saved_with_npz), a0=np.zeros(1500))
-    refuse(saved_with_npz, GraphFileError, "node record 0 ('w')", npz_of(saved_with_npz).name,
-           "sha256 digest differs")
+    refuse(
+        saved_with_npz,
+        GraphFileError,
+        "node record 0 ('w')",
+        npz_of(saved_with_npz).name,
+        "sha256 digest differs",
+    )
 
 
 def test_npz_that_is_not_an_archive(saved_with_npz):
@@ -869,8 +1050,15 @@ def test_loading_with_npz_never_unpickles(saved_with_npz, monkeypatch):
 
 def test_io_source_has_no_code_execution():
     source = "".join(path.read_text() for path in Path(cgraph.io.__file__).parent.glob("*.py"))
-    for forbidden in ("import pickle", "pickle.", "eval(", "exec(", "import_module",
-                      "__import__", "allow_pickle=True"):
+    for forbidden in (
+        "import pickle",
+        "pickle.",
+        "eval(",
+        "exec(",
+        "import_module",
+        "__import__",
+        "allow_pickle=True",
+    ):
         assert forbidden not in source, forbidden
     assert "allow_pickle=False" in source
 

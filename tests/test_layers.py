@@ -16,8 +16,9 @@ if HAS_TORCH:  # only the tests marked needs_torch use the oracle
 
 def _data_graph(rows: int = 5, features: int = 3, dtype=np.float64) -> ComputationalGraph:
     cg = ComputationalGraph()
-    cg.add_input("X", np.random.default_rng(1).normal(size=(rows, features)).astype(dtype),
-                 trainable=False)
+    cg.add_input(
+        "X", np.random.default_rng(1).normal(size=(rows, features)).astype(dtype), trainable=False
+    )
     return cg
 
 
@@ -41,8 +42,7 @@ def test_dense_layers_compute_what_numpy_computes_and_their_gradients_check():
     cg.add_input("labels", np.array([0, 1, 1, 0, 1]), trainable=False)
     cg.add_computation_node("loss", "cross_entropy", (logits, "labels"))
     x = cg.inputs["X"].output
-    w1, b1, w2, b2 = (cg.inputs[n].output for n in ("layer1/W", "layer1/b", "layer2/W",
-                                                     "layer2/b"))
+    w1, b1, w2, b2 = (cg.inputs[n].output for n in ("layer1/W", "layer1/b", "layer2/W", "layer2/b"))
     np.testing.assert_allclose(cg.forward(logits), np.tanh(x @ w1.T + b1) @ w2.T + b2)
     cg.forward("loss")
     gradients = cg.backward("loss")
@@ -109,10 +109,18 @@ def test_refusals_name_the_nodes_and_add_nothing():
     assert "layer1/W" in error.nodes
     error = _assert_refused(cg, cgraph.UnknownNodeError, "is not in the graph", "l2", "Y", 4)
     assert error.nodes == ("Y",)
-    _assert_refused(cg, cgraph.InvalidOperationError, "no operation is registered as 'relux'",
-                    "l2", "X", 4, activation="relux")
-    _assert_refused(cg, cgraph.InvalidOperationError, "unknown init 'glorot'",
-                    "l2", "X", 4, init="glorot")
+    _assert_refused(
+        cg,
+        cgraph.InvalidOperationError,
+        "no operation is registered as 'relux'",
+        "l2",
+        "X",
+        4,
+        activation="relux",
+    )
+    _assert_refused(
+        cg, cgraph.InvalidOperationError, "unknown init 'glorot'", "l2", "X", 4, init="glorot"
+    )
     cg.add_computation_node("total", "sum", ("X",), axis=0)
     error = _assert_refused(cg, cgraph.ShapeError, "give in_features=", "l2", "total", 4)
     assert error.nodes == ("total",)

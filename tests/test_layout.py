@@ -38,11 +38,17 @@ def imported_modules(name: str, path: Path) -> set[str]:
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:  # a relative import
-                base = ".".join([*package.split(".")[: len(package.split(".")) - node.level + 1],
-                                 *([base] if base else [])])
+                base = ".".join(
+                    [
+                        *package.split(".")[: len(package.split(".")) - node.level + 1],
+                        *([base] if base else []),
+                    ]
+                )
             # ``from cgraph import io`` imports the module cgraph.io, not cgraph's __init__.
-            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base
-                       for alias in node.names]
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in MODULES else base
+                for alias in node.names
+            ]
         else:
             continue
         found.update(target for target in targets if target in MODULES and target != name)
@@ -68,8 +74,16 @@ def test_the_modules_import_each_other_without_a_cycle():
 def test_the_engine_imports_no_feature():
     graph = import_graph()
     engine = {name for name in MODULES if name.startswith("cgraph.engine")}
-    features = ("cgraph.graph", "cgraph.transforms", "cgraph.viz", "cgraph.io",
-                "cgraph.expressions", "cgraph.optim", "cgraph.cli", "cgraph.plots")
+    features = (
+        "cgraph.graph",
+        "cgraph.transforms",
+        "cgraph.viz",
+        "cgraph.io",
+        "cgraph.expressions",
+        "cgraph.optim",
+        "cgraph.cli",
+        "cgraph.plots",
+    )
     for name in engine:
         reached = nx.descendants(graph, name)
         assert not [m for m in reached if m.startswith(features)], name
@@ -85,9 +99,13 @@ def private_attributes_of_the_graph() -> set[str]:
 def test_no_module_outside_the_engine_reads_a_graphs_private_state(name):
     private = private_attributes_of_the_graph()
     tree = ast.parse(MODULES[name].read_text())
-    used = {(node.attr, node.lineno) for node in ast.walk(tree)
-            if isinstance(node, ast.Attribute) and node.attr in private
-            and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))}
+    used = {
+        (node.attr, node.lineno)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and node.attr in private
+        and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))
+    }
     assert not used, f"{name} uses the graph's private attributes: {sorted(used)}"
 
 

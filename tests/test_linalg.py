@@ -35,8 +35,12 @@ def _cofactors(a: np.ndarray) -> np.ndarray:
     n = a.shape[-1]
     if n == 1:
         return np.ones_like(a)
-    return np.array([[(-1) ** (i + j) * np.linalg.det(np.delete(np.delete(a, i, 0), j, 1))
-                      for j in range(n)] for i in range(n)])
+    return np.array(
+        [
+            [(-1) ** (i + j) * np.linalg.det(np.delete(np.delete(a, i, 0), j, 1)) for j in range(n)]
+            for i in range(n)
+        ]
+    )
 
 
 def test_inverse_is_the_matrix_inverse_and_inv_stays_the_reciprocal():
@@ -74,8 +78,7 @@ def test_det_of_a_stack_with_one_singular_matrix_gives_every_cofactor_matrix():
     stack = np.stack([SINGULAR["2x2 rank 1"], np.array([[2.0, 1.0], [1.0, 3.0]])])
     cg = _graph("det", stack)
     np.testing.assert_allclose(cg.forward("y"), [0.0, 5.0], atol=1e-15)
-    np.testing.assert_allclose(cg.backward("y")["a"], [_cofactors(m) for m in stack],
-                               atol=1e-12)
+    np.testing.assert_allclose(cg.backward("y")["a"], [_cofactors(m) for m in stack], atol=1e-12)
 
 
 def test_det_second_derivatives_refuse_a_singular_matrix_by_name():
@@ -172,11 +175,14 @@ def test_cholesky_factors_the_symmetric_part_with_torchs_symmetric_gradient():
 
 
 @needs_torch
-@pytest.mark.parametrize(("a_shape", "b_shape"), [
-    ((2, 3, 3), (3,)),        # one vector for every matrix
-    ((3, 3, 3), (3, 3)),      # numpy 2: one matrix (n, k), not 3 vectors (torch's reading)
-    ((3, 3), (4, 3, 2)),      # b's batch broadcasts A
-])
+@pytest.mark.parametrize(
+    ("a_shape", "b_shape"),
+    [
+        ((2, 3, 3), (3,)),  # one vector for every matrix
+        ((3, 3, 3), (3, 3)),  # numpy 2: one matrix (n, k), not 3 vectors (torch's reading)
+        ((3, 3), (4, 3, 2)),  # b's batch broadcasts A
+    ],
+)
 def test_solve_reads_b_as_numpy_2_does(a_shape, b_shape):
     rng = np.random.default_rng(0)
     a = rng.uniform(-1, 1, a_shape) + 6 * np.eye(a_shape[-1])
@@ -206,24 +212,37 @@ def test_a_matrix_that_is_not_square_is_refused_naming_the_node(op, shape):
     assert "y" in caught.value.nodes
 
 
-@pytest.mark.parametrize(("b", "match"), [
-    (2.0, "number"), (np.ones(2), "does not fit"), (np.ones((3, 3, 1)), "broadcast")])
+@pytest.mark.parametrize(
+    ("b", "match"),
+    [(2.0, "number"), (np.ones(2), "does not fit"), (np.ones((3, 3, 1)), "broadcast")],
+)
 def test_solve_refuses_a_b_that_does_not_fit(b, match):
     cg = _graph("solve", 4 * np.eye(3) + np.ones((2, 3, 3)), b)
     with pytest.raises(ShapeError, match=match):
         cg.forward("y")
 
 
-@pytest.mark.parametrize(("op", "shapes"), [
-    ("inverse", [(2, 3, 3)]), ("det", [(3, 3)]), ("logabsdet", [(4, 2, 2)]),
-    ("slogdet", [(4, 2, 2)]), ("cholesky", [(2, 3, 3)]), ("solve", [(2, 3, 3), (3,)]),
-    ("solve", [(3, 3), (4, 3, 2)]),
-])
+@pytest.mark.parametrize(
+    ("op", "shapes"),
+    [
+        ("inverse", [(2, 3, 3)]),
+        ("det", [(3, 3)]),
+        ("logabsdet", [(4, 2, 2)]),
+        ("slogdet", [(4, 2, 2)]),
+        ("cholesky", [(2, 3, 3)]),
+        ("solve", [(2, 3, 3), (3,)]),
+        ("solve", [(3, 3), (4, 3, 2)]),
+    ],
+)
 def test_the_command_lines_shapes_are_the_shapes_computed(op, shapes):
     from cgraph.cli.limits import shapes_of
 
-    values = [np.ones(shape) + 4 * np.eye(shape[-1]) if len(shape) > 1 and shape[-1] ==
-              shape[-2] else np.ones(shape) for shape in shapes]
+    values = [
+        np.ones(shape) + 4 * np.eye(shape[-1])
+        if len(shape) > 1 and shape[-1] == shape[-2]
+        else np.ones(shape)
+        for shape in shapes
+    ]
     cg = _graph(op, *values)
     predicted = shapes_of(cg, "y")
     cg.forward("y")

@@ -25,8 +25,12 @@ if HAS_TORCH:
 
 H, X, T = 3, 2, 6
 RNG = np.random.default_rng(7)
-PARAMS = {"h0": RNG.normal(size=H), "W": RNG.normal(size=(H, H)) * 0.6,
-          "U": RNG.normal(size=(H, X)), "b": RNG.normal(size=H) * 0.3}
+PARAMS = {
+    "h0": RNG.normal(size=H),
+    "W": RNG.normal(size=(H, H)) * 0.6,
+    "U": RNG.normal(size=(H, X)),
+    "b": RNG.normal(size=H) * 0.3,
+}
 XS = RNG.normal(size=(T, X))
 BOUND = {"W": "W", "U": "U", "b": "b"}
 
@@ -34,8 +38,9 @@ BOUND = {"W": "W", "U": "U", "b": "b"}
 def rnn_cell() -> ComputationalGraph:
     """h' = tanh(W h + U x + b), every input trainable (a subgraph copies that as it is)."""
     cell = ComputationalGraph()
-    cell.add_inputs(h=np.zeros(H), x=np.zeros(X), W=np.zeros((H, H)), U=np.zeros((H, X)),
-                    b=np.zeros(H))
+    cell.add_inputs(
+        h=np.zeros(H), x=np.zeros(X), W=np.zeros((H, H)), U=np.zeros((H, X)), b=np.zeros(H)
+    )
     cell.add_expression("h_next", "tanh(W @ h + U @ x + b)")
     return cell
 
@@ -49,8 +54,15 @@ def outer() -> ComputationalGraph:
 def rnn_loop(**options) -> ComputationalGraph:
     """loss = sum(h_T) of the RNN over XS, as one loop node ``hT``."""
     cg = outer()
-    cg.add_loop("hT", rnn_cell(), carry={"h": "h0"}, updates={"h": "h_next"}, xs={"x": "Xs"},
-                inputs=BOUND, **options)
+    cg.add_loop(
+        "hT",
+        rnn_cell(),
+        carry={"h": "h0"},
+        updates={"h": "h_next"},
+        xs={"x": "Xs"},
+        inputs=BOUND,
+        **options,
+    )
     cg.add_computation_node("loss", "sum", ("hT",))
     return cg
 
@@ -108,8 +120,10 @@ def test_loop_gradients_match_torch():
     loop = rnn_loop(stack=True)
     loop.forward("loss")
     grads = loop.backward("loss")
-    tensors = {name: torch.tensor(value, dtype=torch.float64, requires_grad=True)
-               for name, value in {**PARAMS, "Xs": XS}.items()}
+    tensors = {
+        name: torch.tensor(value, dtype=torch.float64, requires_grad=True)
+        for name, value in {**PARAMS, "Xs": XS}.items()
+    }
     h = tensors["h0"]
     steps = []
     for t in range(T):
@@ -130,8 +144,10 @@ def test_forward_mode_equals_the_unrolled_graph():
     assert tangent == pytest.approx(expected[1], rel=0, abs=1e-12)
     # Forward mode is the dual of reverse mode: J t = sum(grad * t).
     grads = loop.backward("loss")
-    dual = sum(np.sum(grads[name] * np.broadcast_to(t, np.shape(grads[name])))
-               for name, t in tangents.items())
+    dual = sum(
+        np.sum(grads[name] * np.broadcast_to(t, np.shape(grads[name])))
+        for name, t in tangents.items()
+    )
     assert tangent == pytest.approx(dual, rel=1e-12)
 
 
@@ -164,10 +180,25 @@ def test_stacking_a_body_node_that_is_not_a_carry():
     cell = rnn_cell()
     cell.add_computation_node("energy", "sum", ("h_next",))
     cg = outer()
-    cg.add_loop("E", cell, carry={"h": "h0"}, updates={"h": "h_next"}, xs={"x": "Xs"},
-                inputs=BOUND, output="energy", stack=True)
-    cg.add_loop("E_last", cell, carry={"h": "h0"}, updates={"h": "h_next"}, xs={"x": "Xs"},
-                inputs=BOUND, output="energy")
+    cg.add_loop(
+        "E",
+        cell,
+        carry={"h": "h0"},
+        updates={"h": "h_next"},
+        xs={"x": "Xs"},
+        inputs=BOUND,
+        output="energy",
+        stack=True,
+    )
+    cg.add_loop(
+        "E_last",
+        cell,
+        carry={"h": "h0"},
+        updates={"h": "h_next"},
+        xs={"x": "Xs"},
+        inputs=BOUND,
+        output="energy",
+    )
     np.testing.assert_allclose(cg.forward("E"), by_hand().sum(axis=1), rtol=0, atol=1e-12)
     assert cg.forward("E_last") == pytest.approx(by_hand()[-1].sum(), abs=1e-12)
     cg.forward("E")
@@ -192,8 +223,15 @@ def test_several_carries_updated_from_leaves_swap_each_iteration():
     cg = ComputationalGraph()
     cg.add_inputs(a0=2.0, b0=5.0, w=3.0)
     # (a, b) <- (b, w a): a carry may be updated straight from another input of the body.
-    cg.add_loop("a3", body, carry={"a": "a0", "b": "b0"}, updates={"a": "b", "b": "wa"},
-                inputs={"w": "w"}, steps=3, output="a")
+    cg.add_loop(
+        "a3",
+        body,
+        carry={"a": "a0", "b": "b0"},
+        updates={"a": "b", "b": "wa"},
+        inputs={"w": "w"},
+        steps=3,
+        output="a",
+    )
     # a1 = 5, b1 = 6; a2 = 6, b2 = 15; a3 = 15 = w b0.
     assert cg.forward("a3") == 15.0
     assert cg.backward("a3") == {"a0": 0.0, "b0": 3.0, "w": 5.0}
@@ -202,8 +240,14 @@ def test_several_carries_updated_from_leaves_swap_each_iteration():
 def test_a_loop_of_zero_steps_gives_the_initial_carry():
     cg = ComputationalGraph()
     cg.add_inputs(h0=np.ones(H), **{k: PARAMS[k] for k in BOUND}, Xs=XS)
-    cg.add_loop("h", rnn_cell(), carry={"h": "h0"}, updates={"h": "h_next"},
-                inputs={"x": "Xs", **BOUND}, steps=0)
+    cg.add_loop(
+        "h",
+        rnn_cell(),
+        carry={"h": "h0"},
+        updates={"h": "h_next"},
+        inputs={"x": "Xs", **BOUND},
+        steps=0,
+    )
     np.testing.assert_array_equal(cg.forward("h"), np.ones(H))
     cg.add_computation_node("s", "sum", ("h",))
     cg.forward("s")
@@ -215,8 +259,9 @@ def test_a_loop_of_zero_steps_gives_the_initial_carry():
 def test_the_body_is_copied_when_the_loop_is_declared():
     cell = rnn_cell()
     cg = outer()
-    cg.add_loop("hT", cell, carry={"h": "h0"}, updates={"h": "h_next"}, xs={"x": "Xs"},
-                inputs=BOUND)
+    cg.add_loop(
+        "hT", cell, carry={"h": "h0"}, updates={"h": "h_next"}, xs={"x": "Xs"}, inputs=BOUND
+    )
     cell.add_computation_node("other", "neg", ("h_next",))
     cell.inputs["W"].output = np.ones((H, H))
     np.testing.assert_allclose(cg.forward("hT"), by_hand()[-1], rtol=0, atol=1e-12)
@@ -233,8 +278,7 @@ def test_a_where_in_the_body_keeps_nan_safe_gradients():
     body.add_computation_node("total_next", "add", ("total", "term"))
     cg = ComputationalGraph()
     cg.add_inputs(t0=0.0, xs=[-1.0, 0.0, 4.0])
-    cg.add_loop("s", body, carry={"total": "t0"}, updates={"total": "total_next"},
-                xs={"x": "xs"})
+    cg.add_loop("s", body, carry={"total": "t0"}, updates={"total": "total_next"}, xs={"x": "xs"})
     with np.errstate(divide="ignore", invalid="ignore"):
         assert cg.forward("s") == pytest.approx(math.log(4.0))
         grads = cg.backward("s")
@@ -247,13 +291,13 @@ def test_a_loop_inside_a_loop_differentiates():
     inner_body.add_expression("x_next", "sin(x) + a")
     body = ComputationalGraph()  # y <- loop(y, a) * 0.5, twice
     body.add_inputs(y=0.0, a=0.0)
-    body.add_loop("inner", inner_body, carry={"x": "y"}, updates={"x": "x_next"},
-                  inputs={"a": "a"}, steps=3)
+    body.add_loop(
+        "inner", inner_body, carry={"x": "y"}, updates={"x": "x_next"}, inputs={"a": "a"}, steps=3
+    )
     body.add_expression("y_next", "0.5 * inner")
     cg = ComputationalGraph()
     cg.add_inputs(y0=0.3, a=0.7)
-    cg.add_loop("y", body, carry={"y": "y0"}, updates={"y": "y_next"}, inputs={"a": "a"},
-                steps=2)
+    cg.add_loop("y", body, carry={"y": "y0"}, updates={"y": "y_next"}, inputs={"a": "a"}, steps=2)
     y = 0.3
     for _ in range(2):
         x = y
@@ -284,8 +328,16 @@ def newton_sqrt_step() -> ComputationalGraph:
 def newton_loop(max_steps: int = 50, **options) -> ComputationalGraph:
     cg = ComputationalGraph()
     cg.add_inputs(x0=1.0, a=2.0)
-    cg.add_loop("root", newton_sqrt_step(), carry={"x": "x0"}, updates={"x": "x_next"},
-                inputs={"a": "a"}, until="done", max_steps=max_steps, **options)
+    cg.add_loop(
+        "root",
+        newton_sqrt_step(),
+        carry={"x": "x0"},
+        updates={"x": "x_next"},
+        inputs={"a": "a"},
+        until="done",
+        max_steps=max_steps,
+        **options,
+    )
     return cg
 
 
@@ -297,14 +349,24 @@ def test_a_while_loop_runs_until_its_condition_and_differentiates(a):
     assert cg.backward("root")["a"] == pytest.approx(0.5 / math.sqrt(a), rel=1e-12)
     numerical = numerical_gradient(cg, "root", feed={"a": a})
     assert numerical["a"] == pytest.approx(0.5 / math.sqrt(a), rel=1e-7)
-    assert cg.jvp("root", {"a": 1.0}, feed={"a": a})[1] == pytest.approx(0.5 / math.sqrt(a),
-                                                                         rel=1e-12)
+    assert cg.jvp("root", {"a": 1.0}, feed={"a": a})[1] == pytest.approx(
+        0.5 / math.sqrt(a), rel=1e-12
+    )
 
 
 def test_a_while_loop_stops_after_the_iteration_whose_condition_holds():
     cg = newton_loop()
-    cg.add_loop("trace", newton_sqrt_step(), carry={"x": "x0"}, updates={"x": "x_next"},
-                inputs={"a": "a"}, until="done", max_steps=50, stack=True, output="x")
+    cg.add_loop(
+        "trace",
+        newton_sqrt_step(),
+        carry={"x": "x0"},
+        updates={"x": "x_next"},
+        inputs={"a": "a"},
+        until="done",
+        max_steps=50,
+        stack=True,
+        output="x",
+    )
     x, expected = 1.0, []
     while True:
         nxt = 0.5 * (x + 2.0 / x)
@@ -317,8 +379,11 @@ def test_a_while_loop_stops_after_the_iteration_whose_condition_holds():
 
 def test_a_while_loop_past_max_steps_raises_naming_the_node():
     cg = newton_loop(max_steps=3)
-    with pytest.raises(OperationError, match=r"loop node 'root'.*'done' was still false after "
-                                             r"max_steps=3") as error:
+    with pytest.raises(
+        OperationError,
+        match=r"loop node 'root'.*'done' was still false after "
+        r"max_steps=3",
+    ) as error:
         cg.forward("root")
     assert error.value.nodes == ("root",)
 
@@ -364,8 +429,9 @@ def test_declaring_a_thousand_step_loop_declares_one_node():
     body.add_inputs(x=0.0, r=0.0)
     body.add_expression("x_next", "r * x * (1 - x)")
     before = len(cg)
-    cg.add_loop("x1000", body, carry={"x": "x0"}, updates={"x": "x_next"}, inputs={"r": "r"},
-                steps=1000)
+    cg.add_loop(
+        "x1000", body, carry={"x": "x0"}, updates={"x": "x_next"}, inputs={"r": "r"}, steps=1000
+    )
     assert len(cg) == before + 1
     assert len(cg.operations["x1000"].op.loop_body.schedule) == len(body) + 1
     x = 0.5
@@ -389,8 +455,9 @@ def test_a_drawing_shows_the_loop_as_one_node():
 
 def declare(**changes):
     cg = outer()
-    arguments = dict(body=rnn_cell(), carry={"h": "h0"}, updates={"h": "h_next"},
-                     xs={"x": "Xs"}, inputs=BOUND)
+    arguments = dict(
+        body=rnn_cell(), carry={"h": "h0"}, updates={"h": "h_next"}, xs={"x": "Xs"}, inputs=BOUND
+    )
     arguments.update(changes)
     size = len(cg)
     try:
@@ -400,24 +467,46 @@ def declare(**changes):
     return cg
 
 
-@pytest.mark.parametrize(("changes", "error", "message"), [
-    ({"carry": {"hh": "h0"}, "updates": {"hh": "h_next"}}, UnknownNodeError,
-     r"carry binds 'hh', which is not an input of the body; did you mean 'h'"),
-    ({"carry": {"h": "nope"}}, UnknownNodeError, r"'h' is bound to 'nope', which is not a node"),
-    ({"updates": {}}, InvalidValueError, r"\['h'\] have no update"),
-    ({"updates": {"h": "h_next", "W": "W"}}, InvalidValueError, r"updates names \['W'\], which"),
-    ({"updates": {"h": "h_nxt"}}, UnknownNodeError, r"the update of carry 'h' is 'h_nxt', which "
-                                                    r"is not a node of the body; did you mean"),
-    ({"inputs": {"W": "W", "U": "U"}}, UnknownNodeError, r"\['b'\] are not bound"),
-    ({"inputs": {**BOUND, "h": "h0"}}, InvalidValueError, r"'h' is bound twice"),
-    ({"output": "hidden"}, UnknownNodeError, r"output 'hidden' is neither a carry"),
-    ({"until": "h_next"}, InvalidValueError, r"until= stops on its condition; it takes no steps"),
-    ({"xs": None, "steps": None}, InvalidValueError, r"say how many iterations"),
-    ({"steps": 2.5}, InvalidValueError, r"steps must be a whole number >= 0, not 2.5"),
-    ({"max_steps": 4}, InvalidValueError, r"max_steps= bounds a loop with until="),
-    ({"checkpoint": 0}, InvalidValueError, r"checkpoint must be a whole number >= 1"),
-    ({"body": "cell"}, InvalidValueError, r"the body 'cell' is not a graph"),
-])
+@pytest.mark.parametrize(
+    ("changes", "error", "message"),
+    [
+        (
+            {"carry": {"hh": "h0"}, "updates": {"hh": "h_next"}},
+            UnknownNodeError,
+            r"carry binds 'hh', which is not an input of the body; did you mean 'h'",
+        ),
+        (
+            {"carry": {"h": "nope"}},
+            UnknownNodeError,
+            r"'h' is bound to 'nope', which is not a node",
+        ),
+        ({"updates": {}}, InvalidValueError, r"\['h'\] have no update"),
+        (
+            {"updates": {"h": "h_next", "W": "W"}},
+            InvalidValueError,
+            r"updates names \['W'\], which",
+        ),
+        (
+            {"updates": {"h": "h_nxt"}},
+            UnknownNodeError,
+            r"the update of carry 'h' is 'h_nxt', which "
+            r"is not a node of the body; did you mean",
+        ),
+        ({"inputs": {"W": "W", "U": "U"}}, UnknownNodeError, r"\['b'\] are not bound"),
+        ({"inputs": {**BOUND, "h": "h0"}}, InvalidValueError, r"'h' is bound twice"),
+        ({"output": "hidden"}, UnknownNodeError, r"output 'hidden' is neither a carry"),
+        (
+            {"until": "h_next"},
+            InvalidValueError,
+            r"until= stops on its condition; it takes no steps",
+        ),
+        ({"xs": None, "steps": None}, InvalidValueError, r"say how many iterations"),
+        ({"steps": 2.5}, InvalidValueError, r"steps must be a whole number >= 0, not 2.5"),
+        ({"max_steps": 4}, InvalidValueError, r"max_steps= bounds a loop with until="),
+        ({"checkpoint": 0}, InvalidValueError, r"checkpoint must be a whole number >= 1"),
+        ({"body": "cell"}, InvalidValueError, r"the body 'cell' is not a graph"),
+    ],
+)
 def test_a_refused_declaration_names_the_problem_and_declares_nothing(changes, error, message):
     with pytest.raises(error, match=message):
         declare(**changes)
@@ -430,16 +519,16 @@ def test_until_needs_max_steps_and_a_body_node():
     with pytest.raises(InvalidValueError, match=r"until= needs max_steps="):
         cg.add_loop("r", body, {"x": "x0"}, {"x": "x_next"}, inputs={"a": "a"}, until="done")
     with pytest.raises(UnknownNodeError, match=r"until is 'dne'.*did you mean 'done'"):
-        cg.add_loop("r", body, {"x": "x0"}, {"x": "x_next"}, inputs={"a": "a"}, until="dne",
-                    max_steps=5)
+        cg.add_loop(
+            "r", body, {"x": "x0"}, {"x": "x_next"}, inputs={"a": "a"}, until="dne", max_steps=5
+        )
     assert list(cg.nodes) == ["x0", "a"]
 
 
 def test_a_name_already_taken_is_refused():
     cg = rnn_loop()
     with pytest.raises(DuplicateNodeError, match=r"already has a node 'hT'"):
-        cg.add_loop("hT", rnn_cell(), {"h": "h0"}, {"h": "h_next"}, xs={"x": "Xs"},
-                    inputs=BOUND)
+        cg.add_loop("hT", rnn_cell(), {"h": "h0"}, {"h": "h_next"}, xs={"x": "Xs"}, inputs=BOUND)
 
 
 def test_a_classic_op_in_the_body_is_refused_naming_its_node():
@@ -466,14 +555,21 @@ def test_a_shape_error_in_the_body_names_the_loop_and_the_iteration():
     cg = outer()
     cg.add_input("wide", np.zeros((T + 2, X + 1)))
     cg.add_loop("bad", cell, {"h": "h0"}, {"h": "h_next"}, xs={"x": "wide"}, inputs=BOUND)
-    with pytest.raises(ShapeError, match=r"loop node 'bad', forward of iteration 0, in its body: "
-                                         r"node 'h_next/matmul_2'") as error:
+    with pytest.raises(
+        ShapeError,
+        match=r"loop node 'bad', forward of iteration 0, in its body: "
+        r"node 'h_next/matmul_2'",
+    ) as error:
         cg.forward("bad")
     assert error.value.nodes == ("bad",)
-    cg.add_loop("short", cell, {"h": "h0"}, {"h": "h_next"}, xs={"x": "Xs"}, inputs=BOUND,
-                steps=T + 1)
-    with pytest.raises(ShapeError, match=r"loop node 'short': its sequences' first axes "
-                                         r"\{'x': 6\} do not all have 7 elements"):
+    cg.add_loop(
+        "short", cell, {"h": "h0"}, {"h": "h_next"}, xs={"x": "Xs"}, inputs=BOUND, steps=T + 1
+    )
+    with pytest.raises(
+        ShapeError,
+        match=r"loop node 'short': its sequences' first axes "
+        r"\{'x': 6\} do not all have 7 elements",
+    ):
         cg.forward("short")
 
 
@@ -484,23 +580,33 @@ def test_check_finite_names_the_iteration_where_a_value_first_becomes_nan():
     cg = ComputationalGraph()
     cg.add_inputs(x0=10.0)
     cg.add_loop("x", body, {"x": "x0"}, {"x": "x_next"}, steps=6, check_finite=True)
-    with pytest.raises(NonFiniteError, match=r"loop node 'x', forward of iteration 3, in its "
-                                             r"body: forward: node 'x_next' \(Sqrt\) gave a "
-                                             r"non-finite output") as error:
+    with pytest.raises(
+        NonFiniteError,
+        match=r"loop node 'x', forward of iteration 3, in its "
+        r"body: forward: node 'x_next' \(Sqrt\) gave a "
+        r"non-finite output",
+    ) as error:
         cg.forward("x")
     assert error.value.nodes == ("x",)
 
 
-@pytest.mark.parametrize("transform", [
-    lambda cg: cg.gradient_graph("root", ["a"]),
-    lambda cg: cg.hessian("root", "a"),
-    lambda cg: cg.hvp("root", ["a"], [1.0]),
-    lambda cg: cg.tangent_graph("root", {"a": 1.0}),
-], ids=["gradient_graph", "hessian", "hvp", "tangent_graph"])
+@pytest.mark.parametrize(
+    "transform",
+    [
+        lambda cg: cg.gradient_graph("root", ["a"]),
+        lambda cg: cg.hessian("root", "a"),
+        lambda cg: cg.hvp("root", ["a"], [1.0]),
+        lambda cg: cg.tangent_graph("root", {"a": 1.0}),
+    ],
+    ids=["gradient_graph", "hessian", "hvp", "tangent_graph"],
+)
 def test_second_order_and_symbolic_graphs_of_a_loop_are_refused_naming_the_node(transform):
     cg = newton_loop()
-    with pytest.raises(InvalidOperationError, match=r"loop node 'root': .* of a loop are not "
-                                                    r"supported yet") as error:
+    with pytest.raises(
+        InvalidOperationError,
+        match=r"loop node 'root': .* of a loop are not "
+        r"supported yet",
+    ) as error:
         transform(cg)
     assert error.value.nodes == ("root",)
 
@@ -509,5 +615,6 @@ def test_the_loop_op_shows_its_parameters():
     cg = newton_loop(checkpoint=4)
     op = cg.operations["root"].op
     assert isinstance(op, Loop)
-    assert repr(op) == ("Loop(carry=('x',), until='done', max_steps=50, output='x', "
-                        "stack=False, checkpoint=4)")
+    assert repr(op) == (
+        "Loop(carry=('x',), until='done', max_steps=50, output='x', stack=False, checkpoint=4)"
+    )

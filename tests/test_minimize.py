@@ -115,8 +115,7 @@ def test_zero_steps_only_evaluates():
 
 def test_an_array_root_minimises_the_sum_and_agrees_with_lstsq():
     cg, xs, ys = line_fit()
-    result = minimize(cg, "mse", optimizer=Momentum(lr=0.1, nesterov=True), steps=5000,
-                      tol=1e-12)
+    result = minimize(cg, "mse", optimizer=Momentum(lr=0.1, nesterov=True), steps=5000, tol=1e-12)
     assert result.success, result.message
     np.testing.assert_allclose([result.x["w"], result.x["b"]], lstsq(xs, ys), atol=1e-10)
     assert result.fun == pytest.approx(np.sum(cg.get_value("mse")))
@@ -131,8 +130,9 @@ def test_gradient_norm_tolerance_stops_at_the_first_step_below_it():
     result = minimize(quadratic(), optimizer=GradientDescent(lr=0.1), steps=1000, tol=1e-3)
     assert result.success
     assert result.message.startswith("largest gradient element")
-    gradient_norms = np.maximum(np.abs(2 * result.history["x"]["x"] + 400),
-                                np.abs(2 * result.history["x"]["y"] + 8))
+    gradient_norms = np.maximum(
+        np.abs(2 * result.history["x"]["x"] + 400), np.abs(2 * result.history["x"]["y"] + 8)
+    )
     assert gradient_norms[-1] <= 1e-3 < gradient_norms[-2]
     assert result.nit == len(gradient_norms) - 1
 
@@ -145,8 +145,9 @@ def test_tolerance_met_at_the_start_takes_no_step():
 
 
 def test_loss_change_tolerance():
-    result = minimize(quadratic(), optimizer=GradientDescent(lr=0.1), steps=1000, tol=None,
-                      ftol=1e-9)
+    result = minimize(
+        quadratic(), optimizer=GradientDescent(lr=0.1), steps=1000, tol=None, ftol=1e-9
+    )
     assert result.success
     assert "ftol" in result.message
     losses = result.history["loss"]
@@ -161,8 +162,7 @@ def test_callback_returning_true_stops_and_sees_each_step():
         seen.append((state.nit, state.fun, dict(state.x), state.jac["x"]))
         return state.nit == 7
 
-    result = minimize(quadratic(), optimizer=GradientDescent(lr=0.1), steps=100,
-                      callback=callback)
+    result = minimize(quadratic(), optimizer=GradientDescent(lr=0.1), steps=100, callback=callback)
     assert result.nit == 7
     assert not result.success
     assert result.message == "stopped by the callback after 7 steps"
@@ -183,17 +183,21 @@ def test_callback_raising_stop_iteration_stops():
 
 
 def test_callback_returning_other_values_does_not_stop():
-    result = minimize(quadratic(), optimizer=GradientDescent(lr=0.1), steps=5,
-                      callback=lambda state: 1)
+    result = minimize(
+        quadratic(), optimizer=GradientDescent(lr=0.1), steps=5, callback=lambda state: 1
+    )
     assert result.nit == 5
-    numpy_true = minimize(quadratic(), optimizer=GradientDescent(lr=0.1), steps=5,
-                          callback=lambda state: np.float64(state.fun) < 0)
+    numpy_true = minimize(
+        quadratic(),
+        optimizer=GradientDescent(lr=0.1),
+        steps=5,
+        callback=lambda state: np.float64(state.fun) < 0,
+    )
     assert numpy_true.nit == 1
 
 
 def test_keep_history_false_keeps_the_losses_only():
-    result = minimize(quadratic(), optimizer=GradientDescent(lr=0.1), steps=5,
-                      keep_history=False)
+    result = minimize(quadratic(), optimizer=GradientDescent(lr=0.1), steps=5, keep_history=False)
     assert len(result.history["loss"]) == 6
     assert result.history["x"]["x"].shape == (1,)
     assert result.history["x"]["x"][0] == result.x["x"]
@@ -228,8 +232,7 @@ def test_divergence_names_the_first_non_finite_node_and_keeps_the_last_finite_va
         minimize(cg, "f", optimizer=GradientDescent(lr=1.0), steps=100)
     assert info.value.nodes == ("logx", "x")
     assert "node 'logx' (Log)" in str(info.value)
-    assert "keep their values of step 3" in str(
-        info.value)
+    assert "keep their values of step 3" in str(info.value)
     assert isinstance(info.value.__cause__, cgraph.NonFiniteError)
     assert cg.inputs["x"].output == finite[3]
     assert cg.get_value("f") == pytest.approx((finite[3] - 3) ** 2 - np.log(finite[3]))
@@ -262,8 +265,9 @@ def test_a_non_finite_gradient_at_the_start():
 
 def test_a_step_that_would_overflow_keeps_the_values():
     cg = quadratic(1.0, 1.0)
-    with pytest.raises(cgraph.NonFiniteError, match="at step 1; the parameters keep their "
-                                                    "values of step 0"):
+    with pytest.raises(
+        cgraph.NonFiniteError, match="at step 1; the parameters keep their values of step 0"
+    ):
         minimize(cg, "f", optimizer=GradientDescent(lr=1e307))
     assert (cg.inputs["x"].output, cg.inputs["y"].output) == (1.0, 1.0)
 
@@ -274,8 +278,10 @@ def test_a_step_that_would_overflow_keeps_the_values():
 
 
 def batches(xs: np.ndarray, ys: np.ndarray, size: int) -> list[dict[str, object]]:
-    return [{"xs": xs[i:i + size], "ys": ys[i:i + size], "scale": 1.0 / size}
-            for i in range(0, len(xs), size)]
+    return [
+        {"xs": xs[i : i + size], "ys": ys[i : i + size], "scale": 1.0 / size}
+        for i in range(0, len(xs), size)
+    ]
 
 
 def test_an_iterable_of_feeds_gives_one_per_step_and_ends_the_run():
@@ -319,13 +325,16 @@ def test_feed_budget_reached_before_the_iterable_runs_out():
     assert "budget" in result.message
 
 
-@pytest.mark.parametrize(("feed", "match"), [
-    ([], "empty iterable"),
-    (42, "feed must be a mapping"),
-    ("xs", "feed must be a mapping"),
-    ([{"scale": 0.1}, 5], "the feed for step 1 is 5"),
-    (lambda step: [1.0], "the feed for step 0"),
-])
+@pytest.mark.parametrize(
+    ("feed", "match"),
+    [
+        ([], "empty iterable"),
+        (42, "feed must be a mapping"),
+        ("xs", "feed must be a mapping"),
+        ([{"scale": 0.1}, 5], "the feed for step 1 is 5"),
+        (lambda step: [1.0], "the feed for step 0"),
+    ],
+)
 def test_bad_feeds_are_refused(feed, match):
     cg, _, _ = line_fit()
     with pytest.raises(cgraph.GraphError, match=match):
@@ -397,27 +406,38 @@ def test_the_default_optimizer_is_adam():
     assert result.history["x"]["x"][1] == pytest.approx(-1e-3)  # Adam's first step is lr
 
 
-@pytest.mark.parametrize(("kwargs", "error", "match"), [
-    ({"steps": -1}, cgraph.GraphError, "steps must be an integer >= 0"),
-    ({"steps": 2.5}, cgraph.GraphError, "steps must be an integer"),
-    ({"steps": True}, cgraph.GraphError, "steps must be an integer"),
-    ({"tol": -1.0}, cgraph.GraphError, "tol must be in"),
-    ({"ftol": "small"}, cgraph.InvalidValueError, "ftol must be a real number"),
-    ({"callback": 3}, cgraph.InvalidValueError, "callback must be callable"),
-    ({"progress": "yes"}, cgraph.InvalidValueError, "progress must be True, False or None"),
-    ({"optimizer": Adam}, cgraph.InvalidValueError, r"build one, e.g. Adam\(lr=0.01\)"),
-    ({"optimizer": "adam"}, cgraph.InvalidValueError, "optimizer must be"),
-    ({"optimizer": Adam(), "method": "BFGS"}, cgraph.GraphError, "not both"),
-    ({"options": {"gtol": 1e-3}}, cgraph.GraphError, "options= are for scipy methods"),
-    pytest.param({"method": "BFGS", "ftol": 1e-3}, cgraph.GraphError,
-                 "ftol applies to the optimisers", marks=needs_scipy),
-    ({"method": "Nelder-Mead"}, cgraph.GraphError, "does not use gradients"),
-    ({"method": "trust-ncg"}, cgraph.GraphError, "needs a Hessian"),
-    ({"method": "newton"}, cgraph.GraphError, "not a scipy.optimize method"),
-    ({"method": min}, cgraph.InvalidValueError, "method must be the name"),
-    pytest.param({"method": "BFGS", "feed": [{}]}, cgraph.GraphError, "give feed as one mapping",
-                 marks=needs_scipy),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"steps": -1}, cgraph.GraphError, "steps must be an integer >= 0"),
+        ({"steps": 2.5}, cgraph.GraphError, "steps must be an integer"),
+        ({"steps": True}, cgraph.GraphError, "steps must be an integer"),
+        ({"tol": -1.0}, cgraph.GraphError, "tol must be in"),
+        ({"ftol": "small"}, cgraph.InvalidValueError, "ftol must be a real number"),
+        ({"callback": 3}, cgraph.InvalidValueError, "callback must be callable"),
+        ({"progress": "yes"}, cgraph.InvalidValueError, "progress must be True, False or None"),
+        ({"optimizer": Adam}, cgraph.InvalidValueError, r"build one, e.g. Adam\(lr=0.01\)"),
+        ({"optimizer": "adam"}, cgraph.InvalidValueError, "optimizer must be"),
+        ({"optimizer": Adam(), "method": "BFGS"}, cgraph.GraphError, "not both"),
+        ({"options": {"gtol": 1e-3}}, cgraph.GraphError, "options= are for scipy methods"),
+        pytest.param(
+            {"method": "BFGS", "ftol": 1e-3},
+            cgraph.GraphError,
+            "ftol applies to the optimisers",
+            marks=needs_scipy,
+        ),
+        ({"method": "Nelder-Mead"}, cgraph.GraphError, "does not use gradients"),
+        ({"method": "trust-ncg"}, cgraph.GraphError, "needs a Hessian"),
+        ({"method": "newton"}, cgraph.GraphError, "not a scipy.optimize method"),
+        ({"method": min}, cgraph.InvalidValueError, "method must be the name"),
+        pytest.param(
+            {"method": "BFGS", "feed": [{}]},
+            cgraph.GraphError,
+            "give feed as one mapping",
+            marks=needs_scipy,
+        ),
+    ],
+)
 def test_bad_arguments_are_refused(kwargs, error, match):
     cg = quadratic()
     with pytest.raises(error, match=match):
@@ -446,8 +466,9 @@ def test_progress_true_draws_a_bar_with_the_loss(capsys):
 
 @pytest.mark.parametrize("progress", [None, False])
 def test_no_bar_when_off_or_not_a_terminal(progress, capsys):
-    minimize(quadratic(), optimizer=GradientDescent(lr=0.1), steps=2000, tol=None,
-             progress=progress)
+    minimize(
+        quadratic(), optimizer=GradientDescent(lr=0.1), steps=2000, tol=None, progress=progress
+    )
     assert capsys.readouterr().err == ""
 
 
@@ -472,10 +493,13 @@ def test_scipy_method_without_scipy_names_the_extra(monkeypatch):
 
 
 def test_importing_cgraph_imports_no_optional_package():
-    code = ("import sys, cgraph, cgraph.optim, cgraph.plots; "
-            "print(sorted(m for m in ('scipy', 'tqdm', 'matplotlib') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout
+    code = (
+        "import sys, cgraph, cgraph.optim, cgraph.plots; "
+        "print(sorted(m for m in ('scipy', 'tqdm', 'matplotlib') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
     assert out.strip() == "[]"
 
 
@@ -503,8 +527,9 @@ def test_lbfgsb_reaches_rosenbrocks_minimum_in_far_fewer_steps_than_adam():
     assert adam.nit > 20 * result.nit
 
 
-@pytest.mark.parametrize("method", ["BFGS", "CG", "Newton-CG", "TNC", "SLSQP", "trust-constr",
-                                    "l-bfgs-b"])
+@pytest.mark.parametrize(
+    "method", ["BFGS", "CG", "Newton-CG", "TNC", "SLSQP", "trust-constr", "l-bfgs-b"]
+)
 def test_other_gradient_methods_reach_rosenbrocks_minimum(method):
     pytest.importorskip("scipy")
     result = minimize(rosenbrock(), "f", method=method, tol=1e-12, steps=5000)
@@ -607,8 +632,7 @@ def test_several_trainable_arrays_and_no_data_marked_are_refused_listing_them():
 
 
 def test_marked_data_fed_data_and_plain_numbers_keep_the_default():
-    result = minimize(regression(data_trainable=False), "loss", optimizer=Adam(lr=0.1),
-                      steps=300)
+    result = minimize(regression(data_trainable=False), "loss", optimizer=Adam(lr=0.1), steps=300)
     assert set(result.x) == {"w", "b"}
     np.testing.assert_allclose(result.x["w"], [1.0, -2.0, 0.5], atol=1e-2)
     cg = regression(data_trainable=True)

@@ -82,8 +82,9 @@ def test_a_tangent_broadcasts_to_its_inputs_shape():
     cg.add_inputs(x=np.array([[1.0, 2.0], [3.0, 4.0]]))
     cg.add_computation_node("f", "square", ("x",))
     np.testing.assert_array_equal(cg.jvp("f", tangents={"x": 1.0})[1], [[2.0, 4.0], [6.0, 8.0]])
-    np.testing.assert_array_equal(cg.jvp("f", tangents={"x": [1.0, 0.0]})[1],
-                                  [[2.0, 0.0], [6.0, 0.0]])
+    np.testing.assert_array_equal(
+        cg.jvp("f", tangents={"x": [1.0, 0.0]})[1], [[2.0, 0.0], [6.0, 0.0]]
+    )
 
 
 def test_tangents_of_data_are_allowed_and_float32_stays_float32():
@@ -96,8 +97,11 @@ def test_tangents_of_data_are_allowed_and_float32_stays_float32():
 
 
 def test_decorated_operation_takes_a_tangent_rule():
-    @operation(grad=lambda upstream, out, x: upstream * 3 * x**2,
-               jvp=lambda t, out, x: 3 * x**2 * t, name="cube_for_mode_tests")
+    @operation(
+        grad=lambda upstream, out, x: upstream * 3 * x**2,
+        jvp=lambda t, out, x: 3 * x**2 * t,
+        name="cube_for_mode_tests",
+    )
     def cube(x):
         return x**3
 
@@ -113,8 +117,13 @@ def test_decorated_operation_takes_a_tangent_rule():
 
 
 def _direction(data: st.DataObject, cg: ComputationalGraph, names: list[str]) -> dict:
-    return {name: data.draw(values_in(UNIT, np.shape(cg.inputs[name].output), scalar=True),
-                            label=f"tangent of {name}") for name in names}
+    return {
+        name: data.draw(
+            values_in(UNIT, np.shape(cg.inputs[name].output), scalar=True),
+            label=f"tangent of {name}",
+        )
+        for name in names
+    }
 
 
 def _check_jvp_is_the_transpose_of_backward(graph: RandomGraph, data: st.DataObject) -> None:
@@ -123,8 +132,9 @@ def _check_jvp_is_the_transpose_of_backward(graph: RandomGraph, data: st.DataObj
     tangents = _direction(data, cg, trainable)
     value, tangent = cg.jvp(graph.root, tangents=tangents)
     assert np.shape(tangent) == np.shape(value)
-    seed = data.draw(values_in(UNIT, np.shape(value), scalar=not isinstance(value, np.ndarray)),
-                     label="seed")
+    seed = data.draw(
+        values_in(UNIT, np.shape(value), scalar=not isinstance(value, np.ndarray)), label="seed"
+    )
     gradients = cg.backward(graph.root, seed=seed)  # jvp left the values backward needs
     pulled_back = sum(_inner(gradients[name], tangents[name]) for name in trainable)
     assert _inner(seed, tangent) == pytest.approx(pulled_back, rel=1e-9, abs=1e-9)
@@ -196,9 +206,11 @@ def _curve() -> ComputationalGraph:
     return cg
 
 
-GRAPHS = {"layer": (_layer, "y", ["x", "W", "b"]),
-          "matrix softmax": (_matrix_softmax, "P", ["X", "W", "s"]),
-          "curve": (_curve, "c", ["t", "a"])}
+GRAPHS = {
+    "layer": (_layer, "y", ["x", "W", "b"]),
+    "matrix softmax": (_matrix_softmax, "P", ["X", "W", "s"]),
+    "curve": (_curve, "c", ["t", "a"]),
+}
 
 
 @needs_torch
@@ -215,8 +227,13 @@ def test_jacobian_matches_torch_in_every_mode(graph, mode):
     output_shape = np.shape(cg.get_value(root))
     for name, block, reference in zip(names, blocks, expected, strict=True):
         assert np.shape(block) == output_shape + np.shape(cg.inputs[name].output)
-        np.testing.assert_allclose(block, reference.numpy(), rtol=1e-12, atol=1e-14,
-                                   err_msg=f"d {root} / d {name}, {mode} mode")
+        np.testing.assert_allclose(
+            block,
+            reference.numpy(),
+            rtol=1e-12,
+            atol=1e-14,
+            err_msg=f"d {root} / d {name}, {mode} mode",
+        )
     single = cg.jacobian(root, names[0], mode=mode)  # a name gives the block itself
     np.testing.assert_allclose(single, blocks[0], rtol=1e-12, atol=1e-14)  # auto: maybe by columns
 
@@ -229,8 +246,7 @@ def test_forward_and_reverse_mode_give_the_same_jacobian(graph):
     by_columns = cg.jacobian(graph.root, names, mode="forward")
     by_rows = cg.jacobian(graph.root, names, mode="reverse")
     for name, column_block, row_block in zip(names, by_columns, by_rows, strict=True):
-        np.testing.assert_allclose(column_block, row_block, rtol=1e-10, atol=1e-12,
-                                   err_msg=name)
+        np.testing.assert_allclose(column_block, row_block, rtol=1e-10, atol=1e-12, err_msg=name)
 
 
 @settings(max_examples=50, deadline=None)
@@ -244,8 +260,9 @@ def test_jacobian_of_a_scalar_root_is_its_gradient(graph):
         blocks = cg.jacobian(graph.root, names, mode=mode)
         for name, block in zip(names, blocks, strict=True):
             assert np.shape(block) == np.shape(gradients[name])
-            np.testing.assert_allclose(block, gradients[name], rtol=1e-10, atol=1e-12,
-                                       err_msg=f"{name}, {mode} mode")
+            np.testing.assert_allclose(
+                block, gradients[name], rtol=1e-10, atol=1e-12, err_msg=f"{name}, {mode} mode"
+            )
 
 
 def test_scalar_by_scalar_jacobian_is_a_float_and_an_unused_input_gets_zeros():
@@ -282,7 +299,8 @@ def test_auto_mode_picks_by_input_and_output_size():
         _graph_without_tangent_rule(1.0).jacobian("y", "x")
     # Four inputs, four outputs: no fewer inputs, so reverse mode, which needs no jvp.
     np.testing.assert_array_equal(
-        _graph_without_tangent_rule(np.arange(4.0)).jacobian("y", "x"), 2 * np.eye(4))
+        _graph_without_tangent_rule(np.arange(4.0)).jacobian("y", "x"), 2 * np.eye(4)
+    )
 
 
 def test_jacobian_blocks_follow_wrt_even_a_name_given_twice():
@@ -300,8 +318,7 @@ def test_jacobian_with_respect_to_data_uses_forward_mode():
     cg.add_inputs(w=np.array([3.0, 4.0]))
     cg.add_computation_node("f", "mul", ("w", "X"))
     np.testing.assert_array_equal(cg.jacobian("f", "X"), np.diag([3.0, 4.0]))
-    np.testing.assert_array_equal(cg.jacobian("f", ["X"], mode="forward")[0],
-                                  np.diag([3.0, 4.0]))
+    np.testing.assert_array_equal(cg.jacobian("f", ["X"], mode="forward")[0], np.diag([3.0, 4.0]))
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -394,8 +411,7 @@ ERRORS = [
     ("jvp", ("f",), {"tangents": {"x": "up"}}, cgraph.InvalidValueError, ("x",)),
     ("jvp", ("f",), {"tangents": {"x": None}}, cgraph.InvalidValueError, ("x",)),
     ("jvp", ("nope",), {"tangents": {"x": 1.0}}, cgraph.UnknownNodeError, ("nope",)),
-    ("jvp", ("f",), {"tangents": {"x": 1.0}, "feed": {"q": 1.0}}, cgraph.UnknownNodeError,
-     ("q",)),
+    ("jvp", ("f",), {"tangents": {"x": 1.0}, "feed": {"q": 1.0}}, cgraph.UnknownNodeError, ("q",)),
     ("jvp", ("broken",), {"tangents": {"w": 1.0}}, cgraph.OperationError, ("broken",)),
     ("jvp", ("misshapen",), {"tangents": {"w": 1.0}}, cgraph.ShapeError, ("misshapen",)),
     ("jvp", ("no_rule",), {"tangents": {"w": 1.0}}, cgraph.InvalidOperationError, ("no_rule",)),
@@ -403,14 +419,16 @@ ERRORS = [
     ("jacobian", ("f", ["x", "k"]), {}, cgraph.InvalidValueError, ("k",)),
     ("jacobian", ("f", "labels"), {}, cgraph.InvalidValueError, ("labels",)),
     ("jacobian", ("f", "x"), {"mode": "sideways"}, cgraph.GraphError, ()),
-    ("jacobian", ("no_rule", "w"), {"mode": "forward"}, cgraph.InvalidOperationError,
-     ("no_rule",)),
+    ("jacobian", ("no_rule", "w"), {"mode": "forward"}, cgraph.InvalidOperationError, ("no_rule",)),
     ("jacobian", ("broken", "x"), {"mode": "forward"}, cgraph.OperationError, ("broken",)),
 ]
 
 
-@pytest.mark.parametrize(("method", "args", "kwargs", "error", "nodes"), ERRORS,
-                         ids=[f"{e[0]}-{e[3].__name__}-{i}" for i, e in enumerate(ERRORS)])
+@pytest.mark.parametrize(
+    ("method", "args", "kwargs", "error", "nodes"),
+    ERRORS,
+    ids=[f"{e[0]}-{e[3].__name__}-{i}" for i, e in enumerate(ERRORS)],
+)
 def test_errors_name_the_node_and_change_nothing(method, args, kwargs, error, nodes):
     cg = _graph_for_errors()
     cg.forward("f")
@@ -418,7 +436,7 @@ def test_errors_name_the_node_and_change_nothing(method, args, kwargs, error, no
     before = snapshot(cg)
     with pytest.raises(error) as raised:
         getattr(cg, method)(*args, **kwargs)
-    assert raised.value.nodes[:len(nodes)] == nodes
+    assert raised.value.nodes[: len(nodes)] == nodes
     for name in nodes:
         assert repr(name) in str(raised.value)
     assert_same_state(before, snapshot(cg))

@@ -30,7 +30,7 @@ def _cubic_sine(x: float) -> ComputationalGraph:
 
 def _cubic_sine_second(x: float) -> dict[tuple[str, str], float]:
     """d2/dx2 of x^3 sin x = 6x sin x + 6x^2 cos x - x^3 sin x."""
-    return {("x", "x"): 6 * x * math.sin(x) + 6 * x * x * math.cos(x) - x ** 3 * math.sin(x)}
+    return {("x", "x"): 6 * x * math.sin(x) + 6 * x * x * math.cos(x) - x**3 * math.sin(x)}
 
 
 def _classic(x: float, y: float) -> ComputationalGraph:
@@ -51,6 +51,7 @@ def _classic_second(x: float, y: float) -> dict[tuple[str, str], float]:
 
     f_ij = N_ij / D - (N_i D_j + N_j D_i) / D^2 - N D_ij / D^2 + 2 N D_i D_j / D^3.
     """
+
     def s(t: float) -> float:
         return 1 / (1 + math.exp(-t))
 
@@ -66,9 +67,14 @@ def _classic_second(x: float, y: float) -> dict[tuple[str, str], float]:
     n2 = {("x", "x"): 0.0, ("x", "y"): 0.0, ("y", "x"): 0.0, ("y", "y"): dds(y)}
     d1 = {"x": ds(x) + 2 * (x + y), "y": 2 * (x + y)}
     d2 = {("x", "x"): dds(x) + 2, ("x", "y"): 2.0, ("y", "x"): 2.0, ("y", "y"): 2.0}
-    return {(i, j): n2[i, j] / d - (n1[i] * d1[j] + n1[j] * d1[i]) / d ** 2
-            - n * d2[i, j] / d ** 2 + 2 * n * d1[i] * d1[j] / d ** 3
-            for i in "xy" for j in "xy"}
+    return {
+        (i, j): n2[i, j] / d
+        - (n1[i] * d1[j] + n1[j] * d1[i]) / d**2
+        - n * d2[i, j] / d**2
+        + 2 * n * d1[i] * d1[j] / d**3
+        for i in "xy"
+        for j in "xy"
+    }
 
 
 def forward_over_forward(cg: ComputationalGraph, i: str, j: str) -> float:
@@ -100,8 +106,13 @@ def reverse_over_reverse(cg: ComputationalGraph, i: str, j: str) -> float:
     return inner.backward(f"grad/f/{i}")[j]
 
 
-COMPOSITIONS = [forward_over_forward, reverse_over_forward, forward_over_reverse,
-                forward_over_reverse_as_a_graph, reverse_over_reverse]
+COMPOSITIONS = [
+    forward_over_forward,
+    reverse_over_forward,
+    forward_over_reverse,
+    forward_over_reverse_as_a_graph,
+    reverse_over_reverse,
+]
 PROBLEMS = [
     pytest.param(_cubic_sine, _cubic_sine_second, (0.7,), id="x^3 sin x at 0.7"),
     pytest.param(_cubic_sine, _cubic_sine_second, (-2.3,), id="x^3 sin x at -2.3"),
@@ -113,7 +124,8 @@ PROBLEMS = [
 @pytest.mark.parametrize("composition", COMPOSITIONS, ids=lambda c: c.__name__)
 @pytest.mark.parametrize(("build", "analytic", "point"), PROBLEMS)
 def test_every_composition_of_modes_gives_the_analytic_second_derivatives(
-        composition, build, analytic, point):
+    composition, build, analytic, point
+):
     for (i, j), expected in analytic(*point).items():
         got = composition(build(*point), i, j)
         assert got == pytest.approx(expected, rel=1e-12, abs=1e-12), (i, j)
@@ -131,7 +143,8 @@ def test_the_tangent_graph_names_every_tangent_and_leaves_the_graph_unchanged():
     assert tg.forward("tangent/f/f") == pytest.approx(cg.jvp("f", {"x": 1.0})[1], rel=1e-15)
     # Feeding the tangent input moves the direction without rebuilding the graph.
     assert tg.forward("tangent/f/f", feed={"tangent/f/x": 2.0}) == pytest.approx(
-        2 * cg.jvp("f", {"x": 1.0})[1], rel=1e-15)
+        2 * cg.jvp("f", {"x": 1.0})[1], rel=1e-15
+    )
 
 
 def test_a_tangent_that_reaches_nothing_gives_a_zero_root_tangent():

@@ -44,10 +44,10 @@ class Executed:
 
     def cell(self, snippet: str):
         """The code cell whose source is ``snippet``, or else the one that contains it."""
-        found = ([cell for cell in self.cells if cell.source.strip() == snippet]
-                 or [cell for cell in self.cells if snippet in cell.source])
-        assert len(found) == 1, (
-            f"expected one code cell containing {snippet!r}, found {len(found)}")
+        found = [cell for cell in self.cells if cell.source.strip() == snippet] or [
+            cell for cell in self.cells if snippet in cell.source
+        ]
+        assert len(found) == 1, f"expected one code cell containing {snippet!r}, found {len(found)}"
         return found[0]
 
     def text(self, snippet: str) -> str:
@@ -77,9 +77,11 @@ CHECKS: dict[str, Callable[[Executed], None]] = {}
 
 def checks(name: str):
     """Register the function that checks the outputs of notebooks/<name>."""
+
     def register(function: Callable[[Executed], None]) -> Callable[[Executed], None]:
         CHECKS[name] = function
         return function
+
     return register
 
 
@@ -109,7 +111,7 @@ def check_tour(run: Executed) -> None:
     assert float(run.text('cg.forward("f")')) == pytest.approx(want["f"], rel=1e-12)
     gradients = ast.literal_eval(run.text('cg.backward("f")'))
     assert gradients == pytest.approx({"x": want["dx"], "y": want["dy"]}, rel=1e-12)
-    value, gradient = numbers(run.lines("get_value(\"denom\")")[0])
+    value, gradient = numbers(run.lines('get_value("denom")')[0])
     assert (value, gradient) == pytest.approx((want["denom"], want["ddenom"]), rel=1e-12)
     summary = run.text("cg.summary()")
     assert re.search(r"^f\s+div\s+num, denom\s+\(\)\s+0\.413454\s+1$", summary, re.MULTILINE)
@@ -127,8 +129,9 @@ def check_tour(run: Executed) -> None:
     assert total == pytest.approx(want["dy"], rel=1e-12)
     assert backward == pytest.approx(want["dy"], rel=1e-12)
     numerical, verdict = run.lines("numerical_gradient(cg")
-    assert ast.literal_eval(numerical) == pytest.approx({"x": want["dx"], "y": want["dy"]},
-                                                        rel=1e-7)
+    assert ast.literal_eval(numerical) == pytest.approx(
+        {"x": want["dx"], "y": want["dy"]}, rel=1e-7
+    )
     assert verdict == "True"
     assert run.shows("model.draw(collapse=True)", "image/png")
     assert run.shows('model.draw(root="loss", depth=2)', "image/png")
@@ -154,8 +157,13 @@ def check_optimisation(run: Executed) -> None:
     assert re.search(r"success: False$", result, re.MULTILINE)
 
     table = {line.split("  ")[0].strip(): line for line in run.lines("quadratic_runs = {")}
-    assert list(table) == ["GradientDescent(lr=0.1)", "Momentum(lr=0.05)", "Nesterov(lr=0.05)",
-                           "Adam(lr=10)", "L-BFGS-B"]
+    assert list(table) == [
+        "GradientDescent(lr=0.1)",
+        "Momentum(lr=0.05)",
+        "Nesterov(lr=0.05)",
+        "Adam(lr=10)",
+        "L-BFGS-B",
+    ]
     for name, line in table.items():
         steps = int(re.search(r"(\d+) steps", line).group(1))
         found = {key: float(value) for key, value in re.findall(r"(\w) = +(\S+)", line)}
@@ -164,13 +172,22 @@ def check_optimisation(run: Executed) -> None:
     assert run.shows("quadratic_runs.items():\n    plot_loss", "image/png")
 
     table = {line.split("  ")[0].strip(): line for line in run.lines("rosenbrock_runs = {")}
-    assert list(table) == ["GradientDescent(lr=1e-3)", "Momentum(lr=1e-3)",
-                           "Nesterov(lr=1e-3)", "Adam(lr=0.05)", "L-BFGS-B"]
+    assert list(table) == [
+        "GradientDescent(lr=1e-3)",
+        "Momentum(lr=1e-3)",
+        "Nesterov(lr=1e-3)",
+        "Adam(lr=0.05)",
+        "L-BFGS-B",
+    ]
     # name: (fewer steps than, distance to (1, 1) under, loss under); gradient descent crawls
     # along the valley and uses up its 5000 steps short of (1, 1).
-    bounds = {"GradientDescent(lr=1e-3)": (5001, 1.0, 0.1), "Momentum(lr=1e-3)": (5000, 1e-3, 1e-6),
-              "Nesterov(lr=1e-3)": (5000, 1e-3, 1e-6), "Adam(lr=0.05)": (5000, 1e-3, 1e-6),
-              "L-BFGS-B": (100, 1e-8, 1e-12)}
+    bounds = {
+        "GradientDescent(lr=1e-3)": (5001, 1.0, 0.1),
+        "Momentum(lr=1e-3)": (5000, 1e-3, 1e-6),
+        "Nesterov(lr=1e-3)": (5000, 1e-3, 1e-6),
+        "Adam(lr=0.05)": (5000, 1e-3, 1e-6),
+        "L-BFGS-B": (100, 1e-8, 1e-12),
+    }
     for name, line in table.items():
         steps = int(re.search(r"(\d+) steps", line).group(1))
         distance = float(re.search(r"distance to \(1, 1\) = (\S+)", line).group(1))
@@ -256,7 +273,8 @@ def test_notebook_is_stored_without_outputs(path):
             continue
         assert cell.outputs == [], f"{path.name}: cell {number} has stored outputs; strip them"
         assert cell.execution_count is None, (
-            f"{path.name}: cell {number} has an execution count; strip outputs before committing")
+            f"{path.name}: cell {number} has an execution count; strip outputs before committing"
+        )
 
 
 def execute(path: Path):

@@ -73,7 +73,8 @@ def _ships_with_cgraph(cls: type[Operation]) -> bool:
 
 
 OP_CLASSES = sorted(
-    {cls for cls in OPERATIONS.values() if _ships_with_cgraph(cls)}, key=lambda cls: cls.name)
+    {cls for cls in OPERATIONS.values() if _ships_with_cgraph(cls)}, key=lambda cls: cls.name
+)
 
 #: Hypothesis examples per op (the sweeps try every combination of theirs).
 EXAMPLES = 50
@@ -90,13 +91,62 @@ NAN, INF = math.nan, math.inf
 
 #: Values that fit no parameter, or only by accident; tried for every parameter.
 ODD_VALUES: list[Any] = [
-    None, "", "abc", "none", "-1", b"ij", -1, -7, -(10**6), 10**5, 10**20, 2**63, 10**400,
-    -(10**400), 0.5, -2.5, 1e300, NAN, INF, -INF, True, False, 1 + 2j, [], (), [[1, 2], [3]],
-    (1, (2, 3)), [0, -1], (0, 0), (None,), ("a",), (1.5,), {}, {"axis": 0}, {1, 2},
-    np.int64(2), np.int8(-1), np.uint64(2**64 - 1), np.float64(NAN), np.float32(0.5),
-    np.bool_(True), np.array(1), np.array(1.5), np.array([0, 1]), np.array([[0.5]]),
-    np.array([], dtype=int), np.array(["a"]), np.zeros((2, 0)), slice(None), slice(1, 10**30),
-    slice(0, 3, 0), Ellipsis, range(3), np.timedelta64(1, "D"), object(), print,
+    None,
+    "",
+    "abc",
+    "none",
+    "-1",
+    b"ij",
+    -1,
+    -7,
+    -(10**6),
+    10**5,
+    10**20,
+    2**63,
+    10**400,
+    -(10**400),
+    0.5,
+    -2.5,
+    1e300,
+    NAN,
+    INF,
+    -INF,
+    True,
+    False,
+    1 + 2j,
+    [],
+    (),
+    [[1, 2], [3]],
+    (1, (2, 3)),
+    [0, -1],
+    (0, 0),
+    (None,),
+    ("a",),
+    (1.5,),
+    {},
+    {"axis": 0},
+    {1, 2},
+    np.int64(2),
+    np.int8(-1),
+    np.uint64(2**64 - 1),
+    np.float64(NAN),
+    np.float32(0.5),
+    np.bool_(True),
+    np.array(1),
+    np.array(1.5),
+    np.array([0, 1]),
+    np.array([[0.5]]),
+    np.array([], dtype=int),
+    np.array(["a"]),
+    np.zeros((2, 0)),
+    slice(None),
+    slice(1, 10**30),
+    slice(0, 3, 0),
+    Ellipsis,
+    range(3),
+    np.timedelta64(1, "D"),
+    object(),
+    print,
 ]
 #: Keywords no built-in op takes (the method's own argument names are Python's to refuse).
 UNKNOWN_KEYWORDS = ["axes", "Axis", "bogus", "keepdim", "dtype", "__class__", "_private"]
@@ -106,32 +156,78 @@ AXES = st.one_of(st.none(), SMALL_INTS, st.lists(SMALL_INTS, max_size=3).map(tup
 SHAPE = st.one_of(st.integers(-2, 8), st.lists(st.integers(-1, 6), max_size=4).map(tuple))
 SIZES = st.one_of(st.integers(-1, 4), st.lists(st.integers(-1, 5), max_size=3).map(tuple))
 BASIC_INDEX = st.one_of(
-    st.integers(-5, 5), st.just(Ellipsis), st.none(),
-    st.builds(slice, st.one_of(st.none(), SMALL_INTS), st.one_of(st.none(), SMALL_INTS),
-              st.one_of(st.none(), st.integers(-2, 2))),
+    st.integers(-5, 5),
+    st.just(Ellipsis),
+    st.none(),
+    st.builds(
+        slice,
+        st.one_of(st.none(), SMALL_INTS),
+        st.one_of(st.none(), SMALL_INTS),
+        st.one_of(st.none(), st.integers(-2, 2)),
+    ),
     st.lists(st.integers(-5, 5), max_size=4),
     st.lists(st.booleans(), min_size=1, max_size=4).map(np.array),
 )
 INDEX = st.one_of(BASIC_INDEX, st.lists(BASIC_INDEX, max_size=3).map(tuple))
 FLOATS = st.sampled_from([0.0, 0.5, 1.0, -1.0, 2.0, 20.0, -0.0, 1e-300, 1e300, NAN, INF, -INF])
-SUBSCRIPTS = st.sampled_from([
-    "ij,jk->ik", "ij,jk", "i,i", "i,i->", "ii", "ii->i", "ij->j", "ij->ji", "i->", "->", "",
-    "...ij,...jk->...ik", "...j,...j->...", "ij,k->ikj", "bij,bjk->bik", "ij", "i", "ijklmn",
-    "ij,jk->ikk", "ij->z", "ij->iij", "i,j,k,l", "a-b", "ÿ", "ij,,jk", "...", "i...i", "ij->",
-    "ij->...", "IJ,JK->IK", "i j", "ij->ij->ij",
-])
+SUBSCRIPTS = st.sampled_from(
+    [
+        "ij,jk->ik",
+        "ij,jk",
+        "i,i",
+        "i,i->",
+        "ii",
+        "ii->i",
+        "ij->j",
+        "ij->ji",
+        "i->",
+        "->",
+        "",
+        "...ij,...jk->...ik",
+        "...j,...j->...",
+        "ij,k->ikj",
+        "bij,bjk->bik",
+        "ij",
+        "i",
+        "ijklmn",
+        "ij,jk->ikk",
+        "ij->z",
+        "ij->iij",
+        "i,j,k,l",
+        "a-b",
+        "ÿ",
+        "ij,,jk",
+        "...",
+        "i...i",
+        "ij->",
+        "ij->...",
+        "IJ,JK->IK",
+        "i j",
+        "ij->ij->ij",
+    ]
+)
 
 #: Plausible values by parameter name, for hypothesis: near the valid ones and just past them.
 PLAUSIBLE: dict[str, st.SearchStrategy[Any]] = {
-    "axis": AXES, "axes": AXES, "shape": SHAPE, "size": SIZES, "index": INDEX,
-    "keepdims": st.booleans(), "reverse": st.booleans(), "accumulate": st.booleans(),
-    "kernel_size": SIZES, "stride": st.one_of(st.none(), SIZES), "padding": SIZES,
+    "axis": AXES,
+    "axes": AXES,
+    "shape": SHAPE,
+    "size": SIZES,
+    "index": INDEX,
+    "keepdims": st.booleans(),
+    "reverse": st.booleans(),
+    "accumulate": st.booleans(),
+    "kernel_size": SIZES,
+    "stride": st.one_of(st.none(), SIZES),
+    "padding": SIZES,
     "subscripts": SUBSCRIPTS,
     "reduction": st.sampled_from(["mean", "sum", "none", "Mean", "avg", ""]),
     "approximate": st.sampled_from(["none", "tanh", "exact", "erf", "TANH"]),
     "p": st.one_of(st.floats(-0.5, 1.5), st.sampled_from([0.0, 1.0, NAN])),
     "seed": st.one_of(st.integers(-2, 3), st.integers(2**63, 2**70)),
-    "n": st.integers(-2, 6), "ddof": st.integers(-2, 4), "k": st.integers(-4, 4),
+    "n": st.integers(-2, 6),
+    "ddof": st.integers(-2, 4),
+    "k": st.integers(-4, 4),
     "ord": st.sampled_from([None, 1, 2, 3, 0.5, 0, -1, -2, INF, -INF, NAN, "fro", "nuc"]),
 }
 DEFAULT_PLAUSIBLE = st.one_of(FLOATS, SMALL_INTS)
@@ -143,8 +239,7 @@ def parameter_names(cls: type[Operation]) -> list[str]:
         parameters = inspect.signature(cls).parameters.values()
     except (TypeError, ValueError):
         return []
-    return [p.name for p in parameters
-            if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    return [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
 
 
 # --------------------------------------------------------------------------------------
@@ -158,6 +253,7 @@ KINDS = ("trainable", "fixed", "constant")
 def _quietly(make: Callable[[np.ndarray], Any]) -> Callable[[Any], Any]:
     """``make`` applied to the value as an array, casting nan to int and the like in silence
     (the value as it is where that fails: 10**30 as an int64)."""
+
     def odd(value: Any) -> Any:
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
@@ -165,12 +261,14 @@ def _quietly(make: Callable[[np.ndarray], Any]) -> Callable[[Any], Any]:
                 return make(np.asarray(value))
             except (OverflowError, TypeError, ValueError):
                 return value
+
     return odd
 
 
 def _filled(fill: Any, dtype: Any = None) -> Callable[[Any], Any]:
-    return _quietly(lambda a: np.full(a.shape, fill, dtype or (
-        a.dtype if a.dtype.kind == "f" else np.float64)))
+    return _quietly(
+        lambda a: np.full(a.shape, fill, dtype or (a.dtype if a.dtype.kind == "f" else np.float64))
+    )
 
 
 def _mismatched(a: np.ndarray) -> np.ndarray:
@@ -185,24 +283,36 @@ ODD_INPUTS: dict[str, Callable[[Any], Any]] = {
     "float32": _quietly(lambda a: a.astype(np.float32)),
     "float16": _quietly(lambda a: a.astype(np.float16)),
     "uint8": _quietly(lambda a: a.astype(np.uint8)),
-    "nan": _filled(NAN), "inf": _filled(INF), "-inf": _filled(-INF),
-    "huge": _filled(1e308), "float16 inf": _filled(INF, np.float16),
-    "subnormal": _filled(5e-324), "zeros": _filled(0.0), "halves": _filled(1.5),
-    "label -1": _filled(-1, np.int64), "label 7": _filled(7, np.int64),
+    "nan": _filled(NAN),
+    "inf": _filled(INF),
+    "-inf": _filled(-INF),
+    "huge": _filled(1e308),
+    "float16 inf": _filled(INF, np.float16),
+    "subnormal": _filled(5e-324),
+    "zeros": _filled(0.0),
+    "halves": _filled(1.5),
+    "label -1": _filled(-1, np.int64),
+    "label 7": _filled(7, np.int64),
     "label 2**62": _filled(2**62, np.int64),
     "int64 max": _filled(np.iinfo(np.int64).max, np.int64),
     "0-d": _quietly(lambda a: a.reshape(-1)[:1].reshape(()) if a.size else np.array(1.0)),
     "0-d int": lambda value: np.array(3),
-    "python float": lambda value: 2.5, "python int": lambda value: 3,
-    "python bool": lambda value: True, "huge python int": lambda value: 10**30,
-    "empty (0,)": lambda value: np.zeros(0), "empty (2, 0)": lambda value: np.zeros((2, 0)),
+    "python float": lambda value: 2.5,
+    "python int": lambda value: 3,
+    "python bool": lambda value: True,
+    "huge python int": lambda value: 10**30,
+    "empty (0,)": lambda value: np.zeros(0),
+    "empty (2, 0)": lambda value: np.zeros((2, 0)),
     "empty like": _quietly(lambda a: np.zeros((0, *a.shape[1:]), a.dtype)),
     "int empty": lambda value: np.zeros((0, 3), np.int64),
     "rank + 3": _quietly(lambda a: a.reshape((1, 1, 1, *a.shape))),
     "6-d": lambda value: np.ones((1, 2, 1, 2, 1, 2)),
     "mismatched": _quietly(_mismatched),
-    "transposed": _quietly(lambda a: np.ascontiguousarray(a.T) if a.ndim > 1 else (
-        a[1:] if a.ndim else np.ones((3, 1)))),
+    "transposed": _quietly(
+        lambda a: (
+            np.ascontiguousarray(a.T) if a.ndim > 1 else (a[1:] if a.ndim else np.ones((3, 1)))
+        )
+    ),
     "large array": lambda value: np.ones((64, 64)),
 }
 
@@ -214,8 +324,9 @@ def _baseline_value(kind: Any, shape: tuple[int, ...]) -> Any:
     if isinstance(kind, Interval):
         low, high = kind.low, kind.high
         values = low + (high - low) * steps
-        values = np.where(abs(values) < kind.gap, kind.gap if high >= kind.gap else -kind.gap,
-                          values)
+        values = np.where(
+            abs(values) < kind.gap, kind.gap if high >= kind.gap else -kind.gap, values
+        )
     elif isinstance(kind, Labels):
         values = np.arange(size) % kind.classes
         return int(values[0]) if shape == () else values.reshape(shape)
@@ -248,10 +359,10 @@ def baselines(cls: type[Operation]) -> list[tuple[dict[str, Any], Inputs]]:
     found = []
     for case in cases:
         shapes = case.shapes or [((2, 3), (3,), (2, 3))[i] for i in range(len(case.arguments))]
-        inputs = [(_baseline_value(kind, shape),
-                   "fixed" if position in case.fixed else "trainable")
-                  for position, (kind, shape) in enumerate(zip(case.arguments, shapes,
-                                                               strict=True))]
+        inputs = [
+            (_baseline_value(kind, shape), "fixed" if position in case.fixed else "trainable")
+            for position, (kind, shape) in enumerate(zip(case.arguments, shapes, strict=True))
+        ]
         found.append((dict(case.params), inputs))
     return found
 
@@ -265,8 +376,9 @@ class EscapeError(AssertionError):
     """A call raised something other than a GraphError."""
 
 
-def attempt(cg: ComputationalGraph, what: str, call: Callable[[], Any], case: str,
-            escapes: Found | None) -> tuple[bool, Any]:
+def attempt(
+    cg: ComputationalGraph, what: str, call: Callable[[], Any], case: str, escapes: Found | None
+) -> tuple[bool, Any]:
     """Run ``call``: True and its result, or False after a GraphError that changed nothing.
 
     Any other exception is an escape: raised at once as an :class:`EscapeError`
@@ -289,8 +401,7 @@ def attempt(cg: ComputationalGraph, what: str, call: Callable[[], Any], case: st
     return True, result
 
 
-def crashes_the_interpreter(cls: type[Operation], params: dict[str, Any],
-                            inputs: Inputs) -> bool:
+def crashes_the_interpreter(cls: type[Operation], params: dict[str, Any], inputs: Inputs) -> bool:
     """Whether the case is one known to crash the interpreter, which no test may run.
 
     ``index_put`` with ``accumulate`` hands its values to ``np.add.at``, which in numpy
@@ -309,8 +420,13 @@ def crashes_the_interpreter(cls: type[Operation], params: dict[str, Any],
     return bool(op.accumulate) and np.ndim(inputs[1][0]) > picked.ndim
 
 
-def run_case(cls: type[Operation], by_name: bool, params: dict[str, Any], inputs: Inputs,
-             escapes: Found | None = None) -> set[str]:
+def run_case(
+    cls: type[Operation],
+    by_name: bool,
+    params: dict[str, Any],
+    inputs: Inputs,
+    escapes: Found | None = None,
+) -> set[str]:
     """Declare ``y = op(x0, x1, ...)``, then forward, backward, jvp and the gradient graph.
 
     Returns the calls that succeeded.
@@ -318,8 +434,10 @@ def run_case(cls: type[Operation], by_name: bool, params: dict[str, Any], inputs
     if crashes_the_interpreter(cls, params, inputs):
         TALLY["skipped: known to crash the interpreter"] += 1
         return set()
-    case = (f"{cls.name}({', '.join(f'{k}={_shown(v)}' for k, v in params.items())}) of "
-            f"[{', '.join(f'{_shown(value)} {kind}' for value, kind in inputs)}]")
+    case = (
+        f"{cls.name}({', '.join(f'{k}={_shown(v)}' for k, v in params.items())}) of "
+        f"[{', '.join(f'{_shown(value)} {kind}' for value, kind in inputs)}]"
+    )
     succeeded: set[str] = set()
 
     def call(cg: ComputationalGraph, what: str, run: Callable[[], Any]) -> tuple[bool, Any]:
@@ -334,8 +452,11 @@ def run_case(cls: type[Operation], by_name: bool, params: dict[str, Any], inputs
         if kind == "constant":
             ok, _ = call(cg, "add_constant", lambda n=name, v=value: cg.add_constant(n, v))
         else:
-            ok, _ = call(cg, "add_input", lambda n=name, v=value, k=kind: cg.add_input(
-                n, v, trainable=k == "trainable"))
+            ok, _ = call(
+                cg,
+                "add_input",
+                lambda n=name, v=value, k=kind: cg.add_input(n, v, trainable=k == "trainable"),
+            )
         if not ok:
             return succeeded
     op = cls.name if by_name else cls
@@ -348,8 +469,11 @@ def run_case(cls: type[Operation], by_name: bool, params: dict[str, Any], inputs
     call(cg, "backward", lambda: cg.backward("y"))
     call(cg, "forward, check_finite", lambda: cg.forward("y", check_finite=True))
     call(cg, "backward, check_finite", lambda: cg.backward("y", check_finite=True))
-    floats = [name for name in names if name in cg.inputs
-              and np.result_type(cg.inputs[name].output).kind == "f"]
+    floats = [
+        name
+        for name in names
+        if name in cg.inputs and np.result_type(cg.inputs[name].output).kind == "f"
+    ]
     call(cg, "jvp", lambda: cg.jvp("y", {name: 1.0 for name in floats}))
     wrt = [name for name in floats if cg.inputs[name].trainable]
     if wrt:
@@ -393,8 +517,13 @@ def memory_capped(extra: int = 2 * 2**30) -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
 
 
-def fuzz(cls: type[Operation], by_name: bool, params: dict[str, Any], inputs: Inputs,
-         escapes: Found | None = None) -> set[str]:
+def fuzz(
+    cls: type[Operation],
+    by_name: bool,
+    params: dict[str, Any],
+    inputs: Inputs,
+    escapes: Found | None = None,
+) -> set[str]:
     """:func:`run_case`, counted, with numpy's warnings silenced: nan from log(-1) is no
     error. Run it under :func:`memory_capped`."""
     TALLY["cases"] += 1
@@ -437,8 +566,11 @@ def odd_inputs(cls: type[Operation]) -> Iterator[Case]:
                 yield True, params, changed
             for other in KINDS:
                 if other != kind:
-                    yield True, params, [*inputs[:position], (value, other),
-                                         *inputs[position + 1:]]
+                    yield (
+                        True,
+                        params,
+                        [*inputs[:position], (value, other), *inputs[position + 1 :]],
+                    )
         yield True, params, inputs[:-1]
         yield True, params, [*inputs, inputs[-1] if inputs else (1.0, "trainable")]
         yield False, params, inputs  # the valid case itself, by class
@@ -480,17 +612,72 @@ def test_every_odd_input_is_a_graph_error_or_works(op_class):
 # Hypothesis: several odd things at once
 # --------------------------------------------------------------------------------------
 
-SHAPES = [(), (0,), (2, 0), (0, 3), (1,), (3,), (4,), (2, 3), (3, 2), (3, 3), (2, 2, 2),
-          (2, 3, 4), (2, 2, 5), (1, 1, 5, 5), (2, 1, 3, 3), (2, 2, 3, 3), (1, 1, 1, 1, 1, 1),
-          (2, 1, 2, 1, 2, 1, 2)]
+SHAPES = [
+    (),
+    (0,),
+    (2, 0),
+    (0, 3),
+    (1,),
+    (3,),
+    (4,),
+    (2, 3),
+    (3, 2),
+    (3, 3),
+    (2, 2, 2),
+    (2, 3, 4),
+    (2, 2, 5),
+    (1, 1, 5, 5),
+    (2, 1, 3, 3),
+    (2, 2, 3, 3),
+    (1, 1, 1, 1, 1, 1),
+    (2, 1, 2, 1, 2, 1, 2),
+]
 DTYPES = [np.float64, np.float64, np.float32, np.int64, np.bool_, np.int8, np.uint8, np.float16]
-ELEMENTS = [0.0, 1.0, -1.0, 0.5, 2.0, 3.0, -0.0, 7.0, 100.0, -100.0, NAN, INF, -INF, 1e308,
-            -1e308, 5e-324, 1e30]
+ELEMENTS = [
+    0.0,
+    1.0,
+    -1.0,
+    0.5,
+    2.0,
+    3.0,
+    -0.0,
+    7.0,
+    100.0,
+    -100.0,
+    NAN,
+    INF,
+    -INF,
+    1e308,
+    -1e308,
+    5e-324,
+    1e30,
+]
 #: Factors a valid input is scaled by: to a sign change, zeros, underflow and overflow.
 SCALES = [-1.0, 0.0, 1e-300, 1e3, 1e300, NAN]
 #: Scalars as Python and numpy give them; the ints include labels out of any range.
-SCALARS = [0.0, 1.0, -1.0, 0.5, NAN, INF, -INF, 1e308, 0, 1, -1, 3, 7, 10**30, True, False,
-           np.float32(1.5), np.float64(-2.0), np.int64(2), np.bool_(False), np.float16(INF)]
+SCALARS = [
+    0.0,
+    1.0,
+    -1.0,
+    0.5,
+    NAN,
+    INF,
+    -INF,
+    1e308,
+    0,
+    1,
+    -1,
+    3,
+    7,
+    10**30,
+    True,
+    False,
+    np.float32(1.5),
+    np.float64(-2.0),
+    np.int64(2),
+    np.bool_(False),
+    np.float16(INF),
+]
 
 
 OMIT = object()  # a parameter left out
@@ -504,8 +691,9 @@ _UNKNOWN = st.sampled_from(UNKNOWN_KEYWORDS)
 _MAKE_ODD = st.sampled_from(list(ODD_INPUTS.values()))
 _SCALE = st.sampled_from(SCALES)
 _CHANGE = st.sampled_from(["parameter", "parameter", "input", "input", "kind", "count"])
-_PARAMETER = {name: st.one_of(st.just(OMIT), plausible, _ODD_VALUE)
-              for name, plausible in PLAUSIBLE.items()}
+_PARAMETER = {
+    name: st.one_of(st.just(OMIT), plausible, _ODD_VALUE) for name, plausible in PLAUSIBLE.items()
+}
 _DEFAULT_PARAMETER = st.one_of(st.just(OMIT), DEFAULT_PLAUSIBLE, _ODD_VALUE)
 
 
@@ -603,9 +791,16 @@ def fuzz_cases(draw: Any, cls: type[Operation]) -> Case:
     return by_name, params, inputs
 
 
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, database=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
-                                           HealthCheck.filter_too_much])
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.filter_too_much,
+    ],
+)
 
 
 @by_op
@@ -647,34 +842,53 @@ def test_index_put_refuses_values_that_would_crash_numpy():
         "except cgraph.ShapeError as error:\n"
         "    assert error.nodes[0] == 'y', error.nodes\n"
         "else:\n"
-        "    raise AssertionError('accepted')\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                          timeout=120, check=False)
+        "    raise AssertionError('accepted')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 
 def test_scatter_refuses_values_that_would_crash_numpy():
     cg = ComputationalGraph()
     cg.add_inputs(u=np.zeros((1, 1, 1, 1, 1, 1)))
-    cg.add_computation_node("y", "scatter", ("u",), index=(slice(None), [2, 0, 2]),
-                            shape=(3, 4))
-    with pytest.raises(cgraph.ShapeError, match=r"values of shape \(1, 1, 1, 1, 1, 1\) do not "
-                       r"broadcast to the selection's shape \(3, 3\)") as info:
+    cg.add_computation_node("y", "scatter", ("u",), index=(slice(None), [2, 0, 2]), shape=(3, 4))
+    with pytest.raises(
+        cgraph.ShapeError,
+        match=r"values of shape \(1, 1, 1, 1, 1, 1\) do not "
+        r"broadcast to the selection's shape \(3, 3\)",
+    ) as info:
         cg.forward("y")
     assert info.value.nodes[0] == "y"
 
 
-@pytest.mark.parametrize(("op", "params", "pattern"), [
-    ("step", {"at_zero": 10**400}, r"Step\(at_zero=1000.*\) failed: OverflowError: int too "
-     r"large to convert to float; give it the parameters its constructor takes: "
-     r"Step\(at_zero: float = 0\.0\)$"),
-    ("hinge", {"margin": -(10**400)}, r"Hinge\(margin=-1000.*\) failed: OverflowError: .*"
-     r"Hinge\(margin: float = 1\.0, reduction: str = 'mean'\)$"),
-    ("unbroadcast", {"shape": INF}, r"Unbroadcast\(shape=inf\) failed: shape must be a whole "
-     r"number >= 0 or a tuple of them, such as \(2, 3\), not inf"),
-    ("broadcast_to", {"shape": 2.5}, r"not 2\.5; give it the parameters"),
-    ("scatter", {"index": 0, "shape": (2, -1)}, r"not \(2, -1\); give it the parameters"),
-])
+@pytest.mark.parametrize(
+    ("op", "params", "pattern"),
+    [
+        (
+            "step",
+            {"at_zero": 10**400},
+            r"Step\(at_zero=1000.*\) failed: OverflowError: int too "
+            r"large to convert to float; give it the parameters its constructor takes: "
+            r"Step\(at_zero: float = 0\.0\)$",
+        ),
+        (
+            "hinge",
+            {"margin": -(10**400)},
+            r"Hinge\(margin=-1000.*\) failed: OverflowError: .*"
+            r"Hinge\(margin: float = 1\.0, reduction: str = 'mean'\)$",
+        ),
+        (
+            "unbroadcast",
+            {"shape": INF},
+            r"Unbroadcast\(shape=inf\) failed: shape must be a whole "
+            r"number >= 0 or a tuple of them, such as \(2, 3\), not inf",
+        ),
+        ("broadcast_to", {"shape": 2.5}, r"not 2\.5; give it the parameters"),
+        ("scatter", {"index": 0, "shape": (2, -1)}, r"not \(2, -1\); give it the parameters"),
+    ],
+)
 def test_a_parameter_no_constructor_can_take_is_refused_naming_the_node(op, params, pattern):
     cg = ComputationalGraph()
     cg.add_inputs(x=np.ones(3))
@@ -705,6 +919,7 @@ def census(examples: int = EXAMPLES, seed: int = 0) -> tuple[dict[str, int], Fou
             escapes.extend(found)
     start = TALLY["cases"]
     for cls in OP_CLASSES:
+
         @hypothesis_seed(seed)
         @settings(SETTINGS, max_examples=examples)
         @given(case=st.tuples(st.just(cls), fuzz_cases(cls)))
@@ -722,9 +937,11 @@ if __name__ == "__main__":
     tried, found = census(*map(int, sys.argv[1:3]))
     escaping = TALLY["escaping cases"]
     total = sum(tried.values())
-    print(f"cases tried: {tried}; calls: {TALLY['calls']}; escapes: {len(found)} in "
-          f"{escaping} cases; handled: {total - escaping} / {total}; not run, as known to "
-          f"crash the interpreter: {TALLY['skipped: known to crash the interpreter']}")
+    print(
+        f"cases tried: {tried}; calls: {TALLY['calls']}; escapes: {len(found)} in "
+        f"{escaping} cases; handled: {total - escaping} / {total}; not run, as known to "
+        f"crash the interpreter: {TALLY['skipped: known to crash the interpreter']}"
+    )
     for kind, count in sorted(Counter(kind for kind, _, _ in found).items()):
         case, message = next((case, message) for other, case, message in found if other == kind)
         print(f"{count:5d}  {kind}\n       e.g. {case}\n       {message[:300]}")

@@ -45,8 +45,9 @@ def _graph_with(op, inputs=("x",), **values) -> ComputationalGraph:
     return cg
 
 
-@pytest.mark.parametrize("given", [Sigmoid, Sigmoid(), "sigmoid"], ids=["class", "instance",
-                                                                        "name"])
+@pytest.mark.parametrize(
+    "given", [Sigmoid, Sigmoid(), "sigmoid"], ids=["class", "instance", "name"]
+)
 def test_an_op_may_be_a_class_an_instance_or_a_registered_name(given):
     cg = _graph_with(given)
     assert cg.forward("y") == pytest.approx(1 / (1 + np.exp(-3.0)))

@@ -45,7 +45,8 @@ def _ships_with_cgraph(cls: type[Operation]) -> bool:
 
 
 OP_CLASSES = sorted(
-    {cls for cls in OPERATIONS.values() if _ships_with_cgraph(cls)}, key=lambda cls: cls.name)
+    {cls for cls in OPERATIONS.values() if _ships_with_cgraph(cls)}, key=lambda cls: cls.name
+)
 ELEMENTWISE_BINARY_OPS = [cls for cls in OP_CLASSES if cls.arity == 2 and cls in DOMAINS]
 
 
@@ -54,9 +55,12 @@ def _shape_id(shape: tuple[int, ...]) -> str:
 
 
 def _op_cases() -> list:
-    return [pytest.param(case, id=case.id)
-            for cls in OP_CLASSES if cls in DOMAINS or cls in TENSOR_CASES
-            for case in op_cases(cls)]
+    return [
+        pytest.param(case, id=case.id)
+        for cls in OP_CLASSES
+        if cls in DOMAINS or cls in TENSOR_CASES
+        for case in op_cases(cls)
+    ]
 
 
 OP_CASES = _op_cases()
@@ -64,8 +68,12 @@ OP_CASES = _op_cases()
 by_name = functools.partial(pytest.mark.parametrize, ids=lambda cls: cls.name)
 
 
-def _graph_of(op: Operation | type[Operation] | str, arguments: list,
-              inputs: tuple[str, ...] = (), fixed: tuple[int, ...] = ()) -> ComputationalGraph:
+def _graph_of(
+    op: Operation | type[Operation] | str,
+    arguments: list,
+    inputs: tuple[str, ...] = (),
+    fixed: tuple[int, ...] = (),
+) -> ComputationalGraph:
     """A graph whose node ``y`` applies ``op`` to inputs ``x0, x1, ...`` (or to ``inputs``).
 
     The arguments at the positions in ``fixed`` (labels) are not trainable.
@@ -98,10 +106,12 @@ def _forward_backward(cg: ComputationalGraph) -> tuple:
 @by_name("op_class", OP_CLASSES)
 def test_registered_op_has_an_oracle_and_test_cases(op_class):
     assert op_class in TORCH_OPS, (
-        f"registered op {op_class.name!r} has no torch oracle: add it to tests/oracle.py")
+        f"registered op {op_class.name!r} has no torch oracle: add it to tests/oracle.py"
+    )
     assert op_class in DOMAINS or op_class in TENSOR_CASES or op_class in MASK_OPS, (
         f"registered op {op_class.name!r} has no domain: add it to DOMAINS or TENSOR_CASES "
-        "in tests/strategies.py")
+        "in tests/strategies.py"
+    )
 
 
 @needs_torch
@@ -111,8 +121,10 @@ def test_registered_op_has_an_oracle_and_test_cases(op_class):
 def test_comparisons_make_the_masks_numpy_and_torch_make_and_pass_no_gradient(op_class, data):
     # Ties on purpose: small integers compare equal often.
     values = st.integers(-2, 2).map(float)
-    a, b = (data.draw(st.one_of(values, hnp.arrays(np.float64, (2, 3), elements=values)))
-            for _ in range(2))
+    a, b = (
+        data.draw(st.one_of(values, hnp.arrays(np.float64, (2, 3), elements=values)))
+        for _ in range(2)
+    )
     if op_class is ops.LogicalAnd:
         a, b = np.asarray(a) > 0, np.asarray(b) > 0
     cg = _graph_of(op_class, [a, b])
@@ -127,8 +139,9 @@ def test_comparisons_make_the_masks_numpy_and_torch_make_and_pass_no_gradient(op
         gradients = cg.backward("total")
         chosen = np.broadcast_to(expected, np.broadcast_shapes(np.shape(a), np.shape(b)))
         for name, value, share in (("x0", a, chosen), ("x1", b, ~chosen)):
-            np.testing.assert_array_equal(gradients[name], numeric.sum_to(
-                share.astype(float), np.shape(value)))
+            np.testing.assert_array_equal(
+                gradients[name], numeric.sum_to(share.astype(float), np.shape(value))
+            )
 
 
 @by_name("op_class", OP_CLASSES)
@@ -138,10 +151,12 @@ def test_registered_op_states_its_derivative_for_every_mode(op_class):
 
     assert states("pullback") or states("backward_graph"), (
         f"registered op {op_class.name!r} has no pullback: write its derivative as "
-        "pullback(self, p, upstream, output, *inputs) beside forward")
+        "pullback(self, p, upstream, output, *inputs) beside forward"
+    )
     assert states("pushforward") or states("jvp"), (
         f"registered op {op_class.name!r} has no pushforward: subclass Elementwise, LinearMap "
-        "or Multilinear (cgraph.ops.kinds), or write pushforward beside pullback")
+        "or Multilinear (cgraph.ops.kinds), or write pushforward beside pullback"
+    )
 
 
 @needs_torch
@@ -164,10 +179,16 @@ def test_backward_matches_finite_differences_and_torch(case, data):
     assert gradients.keys() == reference.keys()
     assert len(gradients) == len(case.arguments) - len(case.fixed)
     for name, gradient in gradients.items():
-        np.testing.assert_allclose(gradient, numerical[name], rtol=1e-6, atol=1e-6,
-                                   err_msg=f"{name}: backward vs finite differences")
-        np.testing.assert_allclose(gradient, reference[name], rtol=1e-12, atol=1e-14,
-                                   err_msg=f"{name}: backward vs torch")
+        np.testing.assert_allclose(
+            gradient,
+            numerical[name],
+            rtol=1e-6,
+            atol=1e-6,
+            err_msg=f"{name}: backward vs finite differences",
+        )
+        np.testing.assert_allclose(
+            gradient, reference[name], rtol=1e-12, atol=1e-14, err_msg=f"{name}: backward vs torch"
+        )
 
 
 @needs_torch
@@ -193,14 +214,23 @@ def test_forward_matches_torch_and_gradients_are_shaped_like_inputs(case, data):
 
 
 @needs_torch
-@pytest.mark.parametrize("op_class", [
-    pytest.param(cls, id=cls.name) for cls in OP_CLASSES if cls in DOMAINS or cls in TENSOR_CASES])
+@pytest.mark.parametrize(
+    "op_class",
+    [pytest.param(cls, id=cls.name) for cls in OP_CLASSES if cls in DOMAINS or cls in TENSOR_CASES],
+)
 @settings(max_examples=5, deadline=None)
 @given(data=st.data())
 def test_float32_stays_float32_through_forward_and_backward(op_class, data):
-    case = TENSOR_CASES[op_class][0] if op_class in TENSOR_CASES else OpCase(
-        op_class, ((2, 3), (3,))[: op_class.arity], DOMAINS[op_class].arguments,
-        admits=DOMAINS[op_class].admits)
+    case = (
+        TENSOR_CASES[op_class][0]
+        if op_class in TENSOR_CASES
+        else OpCase(
+            op_class,
+            ((2, 3), (3,))[: op_class.arity],
+            DOMAINS[op_class].arguments,
+            admits=DOMAINS[op_class].admits,
+        )
+    )
     cg = _case_graph(case, case.draw(data, np.float32)[1])
     output, gradients = _forward_backward(cg)
     reference = torch_reference(cg, "y")
@@ -225,17 +255,22 @@ def test_input_used_twice_gets_both_contributions(op_class, shape, data):
     interval = functools.reduce(operator.and_, DOMAINS[op_class].arguments)
     cg = _graph_of(op_class, [data.draw(values_in(interval, shape, scalar=True))], ("x0", "x0"))
     _, gradients = _forward_backward(cg)
-    np.testing.assert_allclose(gradients["x0"], numerical_gradient(cg, "y")["x0"],
-                               rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(gradients["x0"], torch_reference(cg, "y").gradients["x0"],
-                               rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(
+        gradients["x0"], numerical_gradient(cg, "y")["x0"], rtol=1e-6, atol=1e-6
+    )
+    np.testing.assert_allclose(
+        gradients["x0"], torch_reference(cg, "y").gradients["x0"], rtol=1e-12, atol=1e-14
+    )
 
 
-@pytest.mark.parametrize(("op_name", "x", "expected"), [
-    ("mul", 3.0, 6.0),                        # d(x x)/dx = 2 x
-    ("div", 3.0, 0.0),                        # d(x / x)/dx = 0
-    ("pow", 2.0, 4.0 * (1.0 + np.log(2.0))),  # d(x^x)/dx = x^x (1 + ln x)
-])
+@pytest.mark.parametrize(
+    ("op_name", "x", "expected"),
+    [
+        ("mul", 3.0, 6.0),  # d(x x)/dx = 2 x
+        ("div", 3.0, 0.0),  # d(x / x)/dx = 0
+        ("pow", 2.0, 4.0 * (1.0 + np.log(2.0))),  # d(x^x)/dx = x^x (1 + ln x)
+    ],
+)
 def test_input_used_twice_seed_examples(op_name, x, expected):
     cg = _graph_of(op_name, [x], ("x0", "x0"))
     assert _forward_backward(cg)[1]["x0"] == pytest.approx(expected, rel=1e-15, abs=1e-15)
@@ -258,14 +293,31 @@ def test_saturating_activations_are_exact_and_quiet_at_large_inputs(op_name, lim
     np.testing.assert_array_equal(gradients["x0"], torch_reference(cg, "y").gradients["x0"])
 
 
-NUMPY_FUNCTIONS = {"exp": np.exp, "log": np.log, "sqrt": np.sqrt, "inv": np.reciprocal,
-                   "div": np.divide, "pow": np.power}
+NUMPY_FUNCTIONS = {
+    "exp": np.exp,
+    "log": np.log,
+    "sqrt": np.sqrt,
+    "inv": np.reciprocal,
+    "div": np.divide,
+    "pow": np.power,
+}
 
 
-@pytest.mark.parametrize(("op_name", "arguments"), [
-    ("exp", (1000.0,)), ("log", (0.0,)), ("log", (-1.0,)), ("sqrt", (-1.0,)), ("inv", (0.0,)),
-    ("div", (1.0, 0.0)), ("div", (0.0, 0.0)), ("pow", (0.0, -1.0)), ("pow", (-8.0, 1 / 3)),
-], ids=str)
+@pytest.mark.parametrize(
+    ("op_name", "arguments"),
+    [
+        ("exp", (1000.0,)),
+        ("log", (0.0,)),
+        ("log", (-1.0,)),
+        ("sqrt", (-1.0,)),
+        ("inv", (0.0,)),
+        ("div", (1.0, 0.0)),
+        ("div", (0.0, 0.0)),
+        ("pow", (0.0, -1.0)),
+        ("pow", (-8.0, 1 / 3)),
+    ],
+    ids=str,
+)
 def test_float_outside_domain_gives_numpys_answer_as_a_0d_array_does(op_name, arguments):
     with np.errstate(all="ignore"):
         expected = NUMPY_FUNCTIONS[op_name](*map(np.float64, arguments))
@@ -335,11 +387,16 @@ def test_jvp_matches_torch_and_finite_differences_along_the_tangent(case, data):
     cg = _case_graph(case, arguments)
     trainable = [f"x{i}" for i in range(len(arguments)) if i not in case.fixed]
     # A random non-empty subset of the inputs moves; the others' tangents are None (zero).
-    moving = data.draw(st.lists(st.sampled_from(trainable), min_size=1, unique=True),
-                       label="moving")
-    tangents = {name: data.draw(values_in(Interval(-1.0, 1.0), np.shape(arguments[int(name[1:])]),
-                                          scalar=True), label=f"tangent of {name}")
-                for name in moving}
+    moving = data.draw(
+        st.lists(st.sampled_from(trainable), min_size=1, unique=True), label="moving"
+    )
+    tangents = {
+        name: data.draw(
+            values_in(Interval(-1.0, 1.0), np.shape(arguments[int(name[1:])]), scalar=True),
+            label=f"tangent of {name}",
+        )
+        for name in moving
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         value, tangent = cg.jvp("y", tangents=tangents)
@@ -347,13 +404,19 @@ def test_jvp_matches_torch_and_finite_differences_along_the_tangent(case, data):
     assert type(tangent) is type(value)
     expected_value, expected = torch_jvp(cg, "y", tangents)
     np.testing.assert_allclose(value, expected_value, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(tangent, expected, rtol=1e-12, atol=1e-14,
-                               err_msg="jvp vs torch.func.jvp")
+    np.testing.assert_allclose(
+        tangent, expected, rtol=1e-12, atol=1e-14, err_msg="jvp vs torch.func.jvp"
+    )
     point = {name: cg.inputs[name].output for name in trainable}
     up = cg.forward("y", feed={n: point[n] + JVP_EPS * t for n, t in tangents.items()})
     down = cg.forward("y", feed={n: point[n] - JVP_EPS * t for n, t in tangents.items()})
-    np.testing.assert_allclose(tangent, (np.asarray(up) - down) / (2 * JVP_EPS),
-                               rtol=1e-6, atol=1e-6, err_msg="jvp vs finite differences")
+    np.testing.assert_allclose(
+        tangent,
+        (np.asarray(up) - down) / (2 * JVP_EPS),
+        rtol=1e-6,
+        atol=1e-6,
+        err_msg="jvp vs finite differences",
+    )
 
 
 @needs_torch
@@ -364,21 +427,32 @@ def test_tangent_graph_computes_what_jvp_does_and_torch_agrees(case, data):
     _, arguments = case.draw(data)
     cg = _case_graph(case, arguments)
     trainable = _trainable(case, arguments)
-    moving = data.draw(st.lists(st.sampled_from(trainable), min_size=1, unique=True),
-                       label="moving")
-    tangents = {name: data.draw(values_in(Interval(-1.0, 1.0), np.shape(arguments[int(name[1:])]),
-                                          scalar=True), label=f"tangent of {name}")
-                for name in moving}
+    moving = data.draw(
+        st.lists(st.sampled_from(trainable), min_size=1, unique=True), label="moving"
+    )
+    tangents = {
+        name: data.draw(
+            values_in(Interval(-1.0, 1.0), np.shape(arguments[int(name[1:])]), scalar=True),
+            label=f"tangent of {name}",
+        )
+        for name in moving
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         _, tangent = cg.jvp("y", tangents=tangents)
         tg = cg.tangent_graph("y", tangents)
         symbolic = tg.forward("tangent/y/y")
     assert np.shape(symbolic) == np.shape(tangent)
-    np.testing.assert_allclose(symbolic, tangent, rtol=1e-13, atol=1e-14,
-                               err_msg="tangent graph vs jvp")
-    np.testing.assert_allclose(symbolic, torch_jvp(cg, "y", tangents)[1], rtol=1e-12,
-                               atol=1e-14, err_msg="tangent graph vs torch.func.jvp")
+    np.testing.assert_allclose(
+        symbolic, tangent, rtol=1e-13, atol=1e-14, err_msg="tangent graph vs jvp"
+    )
+    np.testing.assert_allclose(
+        symbolic,
+        torch_jvp(cg, "y", tangents)[1],
+        rtol=1e-12,
+        atol=1e-14,
+        err_msg="tangent graph vs torch.func.jvp",
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -417,15 +491,21 @@ def test_gradient_graph_computes_what_backward_does(case, data):
         for name, gradient in gradients.items():
             symbolic = gg.forward(f"grad/y/{name}")
             assert np.shape(symbolic) == np.shape(gradient), name
-            np.testing.assert_allclose(symbolic, gradient, rtol=1e-13, atol=1e-14,
-                                       err_msg=f"{name}: gradient graph vs backward")
+            np.testing.assert_allclose(
+                symbolic,
+                gradient,
+                rtol=1e-13,
+                atol=1e-14,
+                err_msg=f"{name}: gradient graph vs backward",
+            )
 
 
 def _projected(cg: ComputationalGraph, data: st.DataObject) -> str:
     """Add s = sum(y * w) for a random constant w shaped like y: a scalar mixing y's elements."""
     shape = np.shape(cg.forward("y"))
-    cg.add_constant("w", data.draw(values_in(Interval(-1.0, 1.0), shape, scalar=True),
-                                   label="projection"))
+    cg.add_constant(
+        "w", data.draw(values_in(Interval(-1.0, 1.0), shape, scalar=True), label="projection")
+    )
     cg.add_computation_node("yw", "mul", ("y", "w"))
     cg.add_computation_node("s", "sum", ("yw",))
     return "s"
@@ -440,8 +520,13 @@ def test_hvp_matches_torch_and_finite_differences_of_the_gradient(case, data):
     cg = _case_graph(case, arguments)
     root = _projected(cg, data)
     names = _trainable(case, arguments)
-    v = [data.draw(values_in(Interval(-1.0, 1.0), np.shape(cg.inputs[name].output),
-                             scalar=True), label=f"v of {name}") for name in names]
+    v = [
+        data.draw(
+            values_in(Interval(-1.0, 1.0), np.shape(cg.inputs[name].output), scalar=True),
+            label=f"v of {name}",
+        )
+        for name in names
+    ]
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         product = cg.hvp(root, names, v)
@@ -449,12 +534,19 @@ def test_hvp_matches_torch_and_finite_differences_of_the_gradient(case, data):
     if _torch_hvp_is_right(case, arguments):
         primals = tuple(torch.tensor(np.asarray(cg.inputs[n].output, np.float64)) for n in names)
         _, expected = torch.autograd.functional.hvp(
-            torch_function(cg, root, names), primals,
-            tuple(torch.tensor(np.asarray(part, np.float64)) for part in v))
+            torch_function(cg, root, names),
+            primals,
+            tuple(torch.tensor(np.asarray(part, np.float64)) for part in v),
+        )
         for name, got, want in zip(names, product, expected, strict=True):
             assert np.shape(got) == np.shape(cg.inputs[name].output)
-            np.testing.assert_allclose(got, want.numpy(), rtol=1e-10, atol=1e-12,
-                                       err_msg=f"{name}: hvp vs torch.autograd.functional.hvp")
+            np.testing.assert_allclose(
+                got,
+                want.numpy(),
+                rtol=1e-10,
+                atol=1e-12,
+                err_msg=f"{name}: hvp vs torch.autograd.functional.hvp",
+            )
     point = {name: cg.inputs[name].output for name in names}
     step = dict(zip(names, v, strict=True))
     grads = []
@@ -463,5 +555,10 @@ def test_hvp_matches_torch_and_finite_differences_of_the_gradient(case, data):
         grads.append(cg.backward(root))
     for name, got in zip(names, product, strict=True):
         numerical = (np.asarray(grads[0][name]) - grads[1][name]) / (2 * JVP_EPS)
-        np.testing.assert_allclose(got, numerical, rtol=1e-5, atol=1e-5,
-                                   err_msg=f"{name}: hvp vs finite differences of backward")
+        np.testing.assert_allclose(
+            got,
+            numerical,
+            rtol=1e-5,
+            atol=1e-5,
+            err_msg=f"{name}: hvp vs finite differences of backward",
+        )

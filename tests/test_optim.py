@@ -90,85 +90,132 @@ def cgraph_trajectory(optimizer) -> list[tuple[np.ndarray, float]]:
 
 
 CASES = {
-    "sgd": (lambda: GradientDescent(lr=0.05),
-            lambda p: torch.optim.SGD(p, lr=0.05), None),
-    "sgd-weight-decay": (lambda: GradientDescent(lr=0.05, weight_decay=0.1),
-                         lambda p: torch.optim.SGD(p, lr=0.05, weight_decay=0.1), None),
-    "momentum": (lambda: Momentum(lr=0.05, momentum=0.9),
-                 lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9), None),
-    "momentum-dampening": (lambda: Momentum(lr=0.05, momentum=0.8, dampening=0.3),
-                           lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, dampening=0.3),
-                           None),
-    "nesterov": (lambda: Momentum(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
-                 lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True,
-                                           weight_decay=0.01), None),
-    "adam": (lambda: Adam(lr=0.05),
-             lambda p: torch.optim.Adam(p, lr=0.05), None),
-    "adam-options": (lambda: Adam(lr=0.02, betas=(0.8, 0.95), eps=1e-4, weight_decay=0.05),
-                     lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.95), eps=1e-4,
-                                                weight_decay=0.05), None),
-    "amsgrad": (lambda: Adam(lr=0.05, amsgrad=True),
-                lambda p: torch.optim.Adam(p, lr=0.05, amsgrad=True), None),
-    "step-lr": (lambda: GradientDescent(lr=StepLR(0.1, step_size=6, gamma=0.5)),
-                lambda p: torch.optim.SGD(p, lr=0.1),
-                lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=6, gamma=0.5)),
-    "exponential-lr": (lambda: Adam(lr=ExponentialLR(0.05, gamma=0.9)),
-                       lambda p: torch.optim.Adam(p, lr=0.05),
-                       lambda opt: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)),
-    "momentum-step-lr": (lambda: Momentum(lr=StepLR(0.05, step_size=4), momentum=0.5),
-                         lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.5),
-                         lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=4)),
-    "rmsprop": (lambda: RMSprop(lr=0.01),
-                lambda p: torch.optim.RMSprop(p, lr=0.01), None),
-    "rmsprop-momentum": (lambda: RMSprop(lr=0.005, momentum=0.9),
-                         lambda p: torch.optim.RMSprop(p, lr=0.005, momentum=0.9), None),
-    "rmsprop-centered": (lambda: RMSprop(lr=0.01, centered=True),
-                         lambda p: torch.optim.RMSprop(p, lr=0.01, centered=True), None),
-    "rmsprop-options": (lambda: RMSprop(lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.05,
-                                        momentum=0.8, centered=True),
-                        lambda p: torch.optim.RMSprop(p, lr=0.01, alpha=0.9, eps=1e-6,
-                                                      weight_decay=0.05, momentum=0.8,
-                                                      centered=True), None),
-    "rmsprop-step-lr": (lambda: RMSprop(lr=StepLR(0.01, step_size=5, gamma=0.5)),
-                        lambda p: torch.optim.RMSprop(p, lr=0.01),
-                        lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=5,
-                                                                    gamma=0.5)),
-    "adamw": (lambda: AdamW(lr=0.05),
-              lambda p: torch.optim.AdamW(p, lr=0.05), None),
-    "adamw-options": (lambda: AdamW(lr=0.02, betas=(0.8, 0.95), eps=1e-4, weight_decay=0.3,
-                                    amsgrad=True),
-                      lambda p: torch.optim.AdamW(p, lr=0.02, betas=(0.8, 0.95), eps=1e-4,
-                                                  weight_decay=0.3, amsgrad=True), None),
-    "adamw-exponential-lr": (lambda: AdamW(lr=ExponentialLR(0.05, gamma=0.9), weight_decay=0.2),
-                             lambda p: torch.optim.AdamW(p, lr=0.05, weight_decay=0.2),
-                             lambda opt: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9)),
-    "adagrad": (lambda: Adagrad(lr=0.1),
-                lambda p: torch.optim.Adagrad(p, lr=0.1), None),
-    "adagrad-options": (lambda: Adagrad(lr=0.1, lr_decay=0.05, weight_decay=0.05,
-                                        initial_accumulator_value=0.5, eps=1e-6),
-                        lambda p: torch.optim.Adagrad(p, lr=0.1, lr_decay=0.05,
-                                                      weight_decay=0.05,
-                                                      initial_accumulator_value=0.5, eps=1e-6),
-                        None),
-    "adagrad-step-lr": (lambda: Adagrad(lr=StepLR(0.2, step_size=7), lr_decay=0.1),
-                        lambda p: torch.optim.Adagrad(p, lr=0.2, lr_decay=0.1),
-                        lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=7)),
+    "sgd": (lambda: GradientDescent(lr=0.05), lambda p: torch.optim.SGD(p, lr=0.05), None),
+    "sgd-weight-decay": (
+        lambda: GradientDescent(lr=0.05, weight_decay=0.1),
+        lambda p: torch.optim.SGD(p, lr=0.05, weight_decay=0.1),
+        None,
+    ),
+    "momentum": (
+        lambda: Momentum(lr=0.05, momentum=0.9),
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9),
+        None,
+    ),
+    "momentum-dampening": (
+        lambda: Momentum(lr=0.05, momentum=0.8, dampening=0.3),
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.8, dampening=0.3),
+        None,
+    ),
+    "nesterov": (
+        lambda: Momentum(lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, nesterov=True, weight_decay=0.01),
+        None,
+    ),
+    "adam": (lambda: Adam(lr=0.05), lambda p: torch.optim.Adam(p, lr=0.05), None),
+    "adam-options": (
+        lambda: Adam(lr=0.02, betas=(0.8, 0.95), eps=1e-4, weight_decay=0.05),
+        lambda p: torch.optim.Adam(p, lr=0.02, betas=(0.8, 0.95), eps=1e-4, weight_decay=0.05),
+        None,
+    ),
+    "amsgrad": (
+        lambda: Adam(lr=0.05, amsgrad=True),
+        lambda p: torch.optim.Adam(p, lr=0.05, amsgrad=True),
+        None,
+    ),
+    "step-lr": (
+        lambda: GradientDescent(lr=StepLR(0.1, step_size=6, gamma=0.5)),
+        lambda p: torch.optim.SGD(p, lr=0.1),
+        lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=6, gamma=0.5),
+    ),
+    "exponential-lr": (
+        lambda: Adam(lr=ExponentialLR(0.05, gamma=0.9)),
+        lambda p: torch.optim.Adam(p, lr=0.05),
+        lambda opt: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9),
+    ),
+    "momentum-step-lr": (
+        lambda: Momentum(lr=StepLR(0.05, step_size=4), momentum=0.5),
+        lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.5),
+        lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=4),
+    ),
+    "rmsprop": (lambda: RMSprop(lr=0.01), lambda p: torch.optim.RMSprop(p, lr=0.01), None),
+    "rmsprop-momentum": (
+        lambda: RMSprop(lr=0.005, momentum=0.9),
+        lambda p: torch.optim.RMSprop(p, lr=0.005, momentum=0.9),
+        None,
+    ),
+    "rmsprop-centered": (
+        lambda: RMSprop(lr=0.01, centered=True),
+        lambda p: torch.optim.RMSprop(p, lr=0.01, centered=True),
+        None,
+    ),
+    "rmsprop-options": (
+        lambda: RMSprop(
+            lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.05, momentum=0.8, centered=True
+        ),
+        lambda p: torch.optim.RMSprop(
+            p, lr=0.01, alpha=0.9, eps=1e-6, weight_decay=0.05, momentum=0.8, centered=True
+        ),
+        None,
+    ),
+    "rmsprop-step-lr": (
+        lambda: RMSprop(lr=StepLR(0.01, step_size=5, gamma=0.5)),
+        lambda p: torch.optim.RMSprop(p, lr=0.01),
+        lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5),
+    ),
+    "adamw": (lambda: AdamW(lr=0.05), lambda p: torch.optim.AdamW(p, lr=0.05), None),
+    "adamw-options": (
+        lambda: AdamW(lr=0.02, betas=(0.8, 0.95), eps=1e-4, weight_decay=0.3, amsgrad=True),
+        lambda p: torch.optim.AdamW(
+            p, lr=0.02, betas=(0.8, 0.95), eps=1e-4, weight_decay=0.3, amsgrad=True
+        ),
+        None,
+    ),
+    "adamw-exponential-lr": (
+        lambda: AdamW(lr=ExponentialLR(0.05, gamma=0.9), weight_decay=0.2),
+        lambda p: torch.optim.AdamW(p, lr=0.05, weight_decay=0.2),
+        lambda opt: torch.optim.lr_scheduler.ExponentialLR(opt, gamma=0.9),
+    ),
+    "adagrad": (lambda: Adagrad(lr=0.1), lambda p: torch.optim.Adagrad(p, lr=0.1), None),
+    "adagrad-options": (
+        lambda: Adagrad(
+            lr=0.1, lr_decay=0.05, weight_decay=0.05, initial_accumulator_value=0.5, eps=1e-6
+        ),
+        lambda p: torch.optim.Adagrad(
+            p, lr=0.1, lr_decay=0.05, weight_decay=0.05, initial_accumulator_value=0.5, eps=1e-6
+        ),
+        None,
+    ),
+    "adagrad-step-lr": (
+        lambda: Adagrad(lr=StepLR(0.2, step_size=7), lr_decay=0.1),
+        lambda p: torch.optim.Adagrad(p, lr=0.2, lr_decay=0.1),
+        lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=7),
+    ),
     # Clipping: the gradient norm starts near 18 and falls below 3 within a few steps.
-    "sgd-clipped": (lambda: GradientDescent(lr=0.05, max_grad_norm=3.0),
-                    lambda p: clipped(torch.optim.SGD(p, lr=0.05), 3.0), None),
+    "sgd-clipped": (
+        lambda: GradientDescent(lr=0.05, max_grad_norm=3.0),
+        lambda p: clipped(torch.optim.SGD(p, lr=0.05), 3.0),
+        None,
+    ),
     "momentum-clipped-weight-decay": (
         lambda: Momentum(lr=0.02, momentum=0.9, weight_decay=0.1, max_grad_norm=1.0),
         lambda p: clipped(torch.optim.SGD(p, lr=0.02, momentum=0.9, weight_decay=0.1), 1.0),
-        None),
-    "rmsprop-clipped": (lambda: RMSprop(lr=0.01, momentum=0.5, max_grad_norm=2.0),
-                        lambda p: clipped(torch.optim.RMSprop(p, lr=0.01, momentum=0.5), 2.0),
-                        None),
+        None,
+    ),
+    "rmsprop-clipped": (
+        lambda: RMSprop(lr=0.01, momentum=0.5, max_grad_norm=2.0),
+        lambda p: clipped(torch.optim.RMSprop(p, lr=0.01, momentum=0.5), 2.0),
+        None,
+    ),
     "adamw-clipped-step-lr": (
         lambda: AdamW(lr=StepLR(0.05, step_size=5, gamma=0.5), max_grad_norm=0.5),
         lambda p: clipped(torch.optim.AdamW(p, lr=0.05), 0.5),
-        lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5)),
-    "adagrad-clipped": (lambda: Adagrad(lr=0.1, max_grad_norm=4.0),
-                        lambda p: clipped(torch.optim.Adagrad(p, lr=0.1), 4.0), None),
+        lambda opt: torch.optim.lr_scheduler.StepLR(opt, step_size=5, gamma=0.5),
+    ),
+    "adagrad-clipped": (
+        lambda: Adagrad(lr=0.1, max_grad_norm=4.0),
+        lambda p: clipped(torch.optim.Adagrad(p, lr=0.1), 4.0),
+        None,
+    ),
 }
 
 
@@ -191,20 +238,24 @@ def test_minimize_follows_the_same_trajectory_as_torch():
     cg = build_graph()
     result = cgraph.minimize(cg, "loss", optimizer=Adam(lr=0.05), steps=STEPS, tol=None)
     assert result.nit == STEPS
-    np.testing.assert_allclose(result.history["x"]["w"][1:], [w for w, _ in expected],
-                               rtol=1e-10, atol=1e-10)
-    np.testing.assert_allclose(result.history["x"]["b"][1:], [b for _, b in expected],
-                               rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(
+        result.history["x"]["w"][1:], [w for w, _ in expected], rtol=1e-10, atol=1e-10
+    )
+    np.testing.assert_allclose(
+        result.history["x"]["b"][1:], [b for _, b in expected], rtol=1e-10, atol=1e-10
+    )
 
 
 @needs_torch
 def test_minimize_clips_through_the_optimiser_as_torch_does():
     expected = torch_trajectory(lambda p: clipped(torch.optim.AdamW(p, lr=0.05), 1.0))
     cg = build_graph()
-    result = cgraph.minimize(cg, "loss", optimizer=AdamW(lr=0.05, max_grad_norm=1.0),
-                             steps=STEPS, tol=None)
-    np.testing.assert_allclose(result.history["x"]["w"][1:], [w for w, _ in expected],
-                               rtol=1e-10, atol=1e-10)
+    result = cgraph.minimize(
+        cg, "loss", optimizer=AdamW(lr=0.05, max_grad_norm=1.0), steps=STEPS, tol=None
+    )
+    np.testing.assert_allclose(
+        result.history["x"]["w"][1:], [w for w, _ in expected], rtol=1e-10, atol=1e-10
+    )
     assert result.x["b"] == pytest.approx(expected[-1][1], rel=1e-10, abs=1e-10)
 
 
@@ -219,8 +270,9 @@ def test_minimize_clips_through_the_optimiser_as_torch_does():
 def test_clip_grad_norm_matches_torch(norm_type, max_norm):
     rng = np.random.default_rng(11)
     grads = {"w": rng.normal(size=(3, 4)), "b": -0.7, "v": rng.normal(size=5)}
-    tensors = {name: torch.tensor(np.asarray(grad), requires_grad=True)
-               for name, grad in grads.items()}
+    tensors = {
+        name: torch.tensor(np.asarray(grad), requires_grad=True) for name, grad in grads.items()
+    }
     for name, tensor in tensors.items():
         tensor.grad = torch.tensor(np.asarray(grads[name]))
     expected = torch.nn.utils.clip_grad_norm_(list(tensors.values()), max_norm, norm_type)
@@ -251,11 +303,14 @@ def test_clip_grad_norm_refuses_a_non_finite_gradient_and_changes_nothing():
     assert clip_grad_norm({}, 1.0) == 0.0
 
 
-@pytest.mark.parametrize(("call", "match"), [
-    (lambda: clip_grad_norm({"x": 1.0}, -1.0), r"max_norm must be in \[0"),
-    (lambda: clip_grad_norm({"x": 1.0}, "big"), "max_norm must be a real number"),
-    (lambda: clip_grad_norm({"x": 1.0}, 1.0, norm_type=0), r"norm_type must be in \(0"),
-])
+@pytest.mark.parametrize(
+    ("call", "match"),
+    [
+        (lambda: clip_grad_norm({"x": 1.0}, -1.0), r"max_norm must be in \[0"),
+        (lambda: clip_grad_norm({"x": 1.0}, "big"), "max_norm must be a real number"),
+        (lambda: clip_grad_norm({"x": 1.0}, 1.0, norm_type=0), r"norm_type must be in \(0"),
+    ],
+)
 def test_clip_grad_norm_checks_its_arguments(call, match):
     with pytest.raises(cgraph.GraphError, match=match):
         call()
@@ -303,11 +358,15 @@ def test_float32_parameter_keeps_its_dtype():
     np.testing.assert_allclose(cg.inputs["v"].output, [0.8, 1.6], rtol=1e-6)
 
 
-@pytest.mark.parametrize("make", [
-    lambda: RMSprop(momentum=0.5, centered=True, max_grad_norm=1.0),
-    lambda: AdamW(amsgrad=True, max_grad_norm=1.0),
-    lambda: Adagrad(lr_decay=0.1, initial_accumulator_value=0.1, max_grad_norm=1.0),
-], ids=["rmsprop", "adamw", "adagrad"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RMSprop(momentum=0.5, centered=True, max_grad_norm=1.0),
+        lambda: AdamW(amsgrad=True, max_grad_norm=1.0),
+        lambda: Adagrad(lr_decay=0.1, initial_accumulator_value=0.1, max_grad_norm=1.0),
+    ],
+    ids=["rmsprop", "adamw", "adagrad"],
+)
 def test_adaptive_optimisers_keep_dtypes_and_floats(make):
     cg = ComputationalGraph()
     cg.add_inputs(v=np.array([1.0, 2.0], dtype=np.float32), s=0.5)
@@ -328,8 +387,10 @@ def test_a_step_that_would_overflow_changes_nothing():
     opt = Momentum(lr=1e308, momentum=0.5).bind(cg)
     cg.forward("loss")
     cg.backward("loss")
-    with np.errstate(over="ignore"), pytest.raises(
-            cgraph.NonFiniteError, match="lower the learning rate") as info:
+    with (
+        np.errstate(over="ignore"),
+        pytest.raises(cgraph.NonFiniteError, match="lower the learning rate") as info,
+    ):
         opt.step()
     assert info.value.nodes in (("w",), ("b",))
     np.testing.assert_array_equal(cg.inputs["w"].output, W0)
@@ -408,40 +469,43 @@ def test_a_schedule_giving_a_bad_rate_is_refused():
         opt.step()
 
 
-@pytest.mark.parametrize(("make", "match"), [
-    (lambda: GradientDescent(lr=0), r"lr must be in \(0"),
-    (lambda: GradientDescent(lr=-0.1), r"lr must be in \(0"),
-    (lambda: GradientDescent(lr="fast"), "lr must be a real number"),
-    (lambda: GradientDescent(lr=math.nan), "lr must be in"),
-    (lambda: GradientDescent(lr=0.1, weight_decay=-1), "weight_decay must be in"),
-    (lambda: Momentum(lr=0.1, momentum=1.0), r"momentum must be in \[0, 1\)"),
-    (lambda: Momentum(lr=0.1, dampening=1.5), r"dampening must be in \[0, 1\]"),
-    (lambda: Momentum(lr=0.1, nesterov="yes"), "nesterov must be True or False"),
-    (lambda: Momentum(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "dampening = 0"),
-    (lambda: Momentum(lr=0.1, momentum=0.0, nesterov=True), "momentum > 0"),
-    (lambda: Adam(betas=0.9), "betas must be a pair"),
-    (lambda: Adam(betas=(0.9, 1.0)), r"betas\[1\] must be in"),
-    (lambda: Adam(betas=(-0.1, 0.9)), r"betas\[0\] must be in"),
-    (lambda: Adam(eps=-1e-8), "eps must be in"),
-    (lambda: Adam(amsgrad=1), "amsgrad must be True or False"),
-    (lambda: Adam(max_grad_norm=-1.0), "Adam: max_grad_norm must be in"),
-    (lambda: GradientDescent(lr=0.1, max_grad_norm="1"), "max_grad_norm must be a real number"),
-    (lambda: RMSprop(alpha=1.5), r"RMSprop: alpha must be in \[0, 1\]"),
-    (lambda: RMSprop(momentum=1.0), r"RMSprop: momentum must be in \[0, 1\)"),
-    (lambda: RMSprop(eps=-1.0), "RMSprop: eps must be in"),
-    (lambda: RMSprop(centered=None), "centered must be True or False"),
-    (lambda: AdamW(betas=(1.0, 0.9)), r"AdamW: betas\[0\] must be in"),
-    (lambda: AdamW(weight_decay=-0.01), "AdamW: weight_decay must be in"),
-    (lambda: AdamW(lr=0), r"AdamW: lr must be in \(0"),
-    (lambda: Adagrad(lr_decay=-1), "Adagrad: lr_decay must be in"),
-    (lambda: Adagrad(initial_accumulator_value=-0.1), "initial_accumulator_value must be in"),
-    (lambda: Adagrad(eps=math.nan), "Adagrad: eps must be in"),
-    (lambda: StepLR(0.1, step_size=0), "step_size must be an integer >= 1"),
-    (lambda: StepLR(0.1, step_size=2.5), "step_size must be an integer >= 1"),
-    (lambda: StepLR(0.1, step_size=2, gamma=-1), "gamma must be in"),
-    (lambda: ExponentialLR(0.0, gamma=0.5), "lr must be in"),
-    (lambda: ExponentialLR(0.1, gamma=None), "gamma must be a real number"),
-])
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: GradientDescent(lr=0), r"lr must be in \(0"),
+        (lambda: GradientDescent(lr=-0.1), r"lr must be in \(0"),
+        (lambda: GradientDescent(lr="fast"), "lr must be a real number"),
+        (lambda: GradientDescent(lr=math.nan), "lr must be in"),
+        (lambda: GradientDescent(lr=0.1, weight_decay=-1), "weight_decay must be in"),
+        (lambda: Momentum(lr=0.1, momentum=1.0), r"momentum must be in \[0, 1\)"),
+        (lambda: Momentum(lr=0.1, dampening=1.5), r"dampening must be in \[0, 1\]"),
+        (lambda: Momentum(lr=0.1, nesterov="yes"), "nesterov must be True or False"),
+        (lambda: Momentum(lr=0.1, momentum=0.9, dampening=0.1, nesterov=True), "dampening = 0"),
+        (lambda: Momentum(lr=0.1, momentum=0.0, nesterov=True), "momentum > 0"),
+        (lambda: Adam(betas=0.9), "betas must be a pair"),
+        (lambda: Adam(betas=(0.9, 1.0)), r"betas\[1\] must be in"),
+        (lambda: Adam(betas=(-0.1, 0.9)), r"betas\[0\] must be in"),
+        (lambda: Adam(eps=-1e-8), "eps must be in"),
+        (lambda: Adam(amsgrad=1), "amsgrad must be True or False"),
+        (lambda: Adam(max_grad_norm=-1.0), "Adam: max_grad_norm must be in"),
+        (lambda: GradientDescent(lr=0.1, max_grad_norm="1"), "max_grad_norm must be a real number"),
+        (lambda: RMSprop(alpha=1.5), r"RMSprop: alpha must be in \[0, 1\]"),
+        (lambda: RMSprop(momentum=1.0), r"RMSprop: momentum must be in \[0, 1\)"),
+        (lambda: RMSprop(eps=-1.0), "RMSprop: eps must be in"),
+        (lambda: RMSprop(centered=None), "centered must be True or False"),
+        (lambda: AdamW(betas=(1.0, 0.9)), r"AdamW: betas\[0\] must be in"),
+        (lambda: AdamW(weight_decay=-0.01), "AdamW: weight_decay must be in"),
+        (lambda: AdamW(lr=0), r"AdamW: lr must be in \(0"),
+        (lambda: Adagrad(lr_decay=-1), "Adagrad: lr_decay must be in"),
+        (lambda: Adagrad(initial_accumulator_value=-0.1), "initial_accumulator_value must be in"),
+        (lambda: Adagrad(eps=math.nan), "Adagrad: eps must be in"),
+        (lambda: StepLR(0.1, step_size=0), "step_size must be an integer >= 1"),
+        (lambda: StepLR(0.1, step_size=2.5), "step_size must be an integer >= 1"),
+        (lambda: StepLR(0.1, step_size=2, gamma=-1), "gamma must be in"),
+        (lambda: ExponentialLR(0.0, gamma=0.5), "lr must be in"),
+        (lambda: ExponentialLR(0.1, gamma=None), "gamma must be a real number"),
+    ],
+)
 def test_bad_hyperparameters_are_refused(make, match):
     with pytest.raises(cgraph.GraphError, match=match):
         make()
@@ -464,25 +528,38 @@ def test_bind_checks_the_parameter_names():
 
 def test_repr_shows_the_hyperparameters():
     assert repr(Adam(lr=0.01, amsgrad=True)) == (
-        "Adam(lr=0.01, betas=(0.9, 0.999), eps=1e-08, amsgrad=True)")
+        "Adam(lr=0.01, betas=(0.9, 0.999), eps=1e-08, amsgrad=True)"
+    )
     assert repr(Momentum(lr=0.1, dampening=0.5, weight_decay=0.1)) == (
-        "Momentum(lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.1)")
+        "Momentum(lr=0.1, momentum=0.9, dampening=0.5, weight_decay=0.1)"
+    )
     assert repr(GradientDescent(lr=StepLR(0.1, 5))) == (
-        "GradientDescent(lr=StepLR(0.1, step_size=5, gamma=0.1))")
+        "GradientDescent(lr=StepLR(0.1, step_size=5, gamma=0.1))"
+    )
     assert repr(RMSprop(momentum=0.9, centered=True)) == (
-        "RMSprop(lr=0.01, alpha=0.99, eps=1e-08, momentum=0.9, centered=True)")
+        "RMSprop(lr=0.01, alpha=0.99, eps=1e-08, momentum=0.9, centered=True)"
+    )
     assert repr(AdamW(max_grad_norm=1.0)) == (
-        "AdamW(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01, max_grad_norm=1.0)")
+        "AdamW(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.01, max_grad_norm=1.0)"
+    )
     assert repr(Adagrad(lr_decay=0.1)) == "Adagrad(lr=0.01, lr_decay=0.1, eps=1e-10)"
 
 
 @needs_torch
-@pytest.mark.parametrize(("ours", "theirs", "names"), [
-    (RMSprop, "RMSprop", ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")),
-    (AdamW, "AdamW", ("lr", "betas", "eps", "weight_decay", "amsgrad")),
-    (Adagrad, "Adagrad", ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps")),
-    (Adam, "Adam", ("lr", "betas", "eps", "weight_decay", "amsgrad")),
-], ids=["rmsprop", "adamw", "adagrad", "adam"])
+@pytest.mark.parametrize(
+    ("ours", "theirs", "names"),
+    [
+        (RMSprop, "RMSprop", ("lr", "alpha", "eps", "weight_decay", "momentum", "centered")),
+        (AdamW, "AdamW", ("lr", "betas", "eps", "weight_decay", "amsgrad")),
+        (
+            Adagrad,
+            "Adagrad",
+            ("lr", "lr_decay", "weight_decay", "initial_accumulator_value", "eps"),
+        ),
+        (Adam, "Adam", ("lr", "betas", "eps", "weight_decay", "amsgrad")),
+    ],
+    ids=["rmsprop", "adamw", "adagrad", "adam"],
+)
 def test_defaults_are_torchs(ours, theirs, names):
     defaults = getattr(torch.optim, theirs)([torch.zeros(1, requires_grad=True)]).defaults
     for name in names:

@@ -69,8 +69,11 @@ def test_the_version_is_written_only_in_cgraph():
     assert "version" not in project["project"]
     assert "version" in project["project"]["dynamic"]
     assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "cgraph.__version__"}
-    written = [path.relative_to(ROOT).as_posix() for path in sorted((ROOT / "cgraph").rglob("*.py"))
-               if re.search(r"^__version__\s*=", path.read_text(encoding="utf-8"), re.MULTILINE)]
+    written = [
+        path.relative_to(ROOT).as_posix()
+        for path in sorted((ROOT / "cgraph").rglob("*.py"))
+        if re.search(r"^__version__\s*=", path.read_text(encoding="utf-8"), re.MULTILINE)
+    ]
     assert written == ["cgraph/__init__.py"]
 
 
@@ -87,8 +90,11 @@ def test_classifiers_name_each_python_and_no_licence():
     project = pyproject()["project"]
     classifiers = project["classifiers"]
     assert set(CLASSIFIERS) <= set(classifiers), set(CLASSIFIERS) - set(classifiers)
-    named = {c.rsplit(" :: ", 1)[1] for c in classifiers
-             if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)}
+    named = {
+        c.rsplit(" :: ", 1)[1]
+        for c in classifiers
+        if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c)
+    }
     assert named == set(PYTHONS)
     assert project["requires-python"] == f">={PYTHONS[0]}"
     # The core suite's CI runs on these; the README's command on the default python3.
@@ -130,8 +136,17 @@ def test_mypy_is_configured_in_pyproject_for_cgraph():
 
 def _copy_of_the_project(destination: Path) -> Path:
     # Caches and compiled files are copied on purpose: MANIFEST.in must keep them out.
-    ignored = shutil.ignore_patterns(".git", ".venv", ".ci-venv-*", "build", "dist",
-                                     "*.egg-info", ".ruff_cache", ".mypy_cache", "site")
+    ignored = shutil.ignore_patterns(
+        ".git",
+        ".venv",
+        ".ci-venv-*",
+        "build",
+        "dist",
+        "*.egg-info",
+        ".ruff_cache",
+        ".mypy_cache",
+        "site",
+    )
     return Path(shutil.copytree(ROOT, destination / "project", ignore=ignored))
 
 
@@ -143,8 +158,14 @@ def built(tmp_path_factory) -> tuple[Path, Path, str]:
     project = _copy_of_the_project(folder)
     out = folder / "out"
     out.mkdir()
-    result = subprocess.run([sys.executable, "-W", "default", "-c", BUILD_SCRIPT, str(out)],
-                            cwd=project, capture_output=True, text=True, timeout=120, check=False)
+    result = subprocess.run(
+        [sys.executable, "-W", "default", "-c", BUILD_SCRIPT, str(out)],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
     sdist, wheel = (line.removeprefix("built ") for line in result.stdout.splitlines()[-2:])
     return Path(sdist), Path(wheel), result.stdout + result.stderr
@@ -153,8 +174,11 @@ def built(tmp_path_factory) -> tuple[Path, Path, str]:
 def test_the_build_warns_of_nothing(built):
     # setuptools' deprecations (e.g. of a `license = {text = ...}` table) print on stderr.
     *_, output = built
-    warnings = [line for line in output.splitlines()
-                if re.search(r"Warning|deprecat|warning: (?!(build_py|install_lib): byte)", line)]
+    warnings = [
+        line
+        for line in output.splitlines()
+        if re.search(r"Warning|deprecat|warning: (?!(build_py|install_lib): byte)", line)
+    ]
     assert not warnings, "\n".join(warnings)
 
 
@@ -162,7 +186,8 @@ def test_wheel_metadata_has_the_licence_expression_classifiers_and_urls(built):
     _, wheel, _ = built
     with zipfile.ZipFile(wheel) as archive:
         metadata = email.message_from_bytes(
-            archive.read(f"cgraph-{cgraph.__version__}.dist-info/METADATA"))
+            archive.read(f"cgraph-{cgraph.__version__}.dist-info/METADATA")
+        )
     project = pyproject()["project"]
     assert metadata["Version"] == cgraph.__version__
     assert metadata["License-Expression"] == "MIT"
@@ -189,10 +214,24 @@ def _users_mypy(site: Path, folder: Path) -> list[str]:
     # Out of the checkout, so that only `site` holds cgraph; sys.path entries are read as
     # installed packages (PEP 561): without py.typed, mypy skips them.
     result = subprocess.run(
-        [sys.executable, "-m", "mypy", "--no-incremental", "--cache-dir", str(folder / "cache"),
-         "--config-file", str(folder / "none.toml"), script.name],
-        cwd=folder, env={**os.environ, "PYTHONPATH": str(site), "MYPYPATH": ""},
-        capture_output=True, text=True, timeout=300, check=False)
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--no-incremental",
+            "--cache-dir",
+            str(folder / "cache"),
+            "--config-file",
+            str(folder / "none.toml"),
+            script.name,
+        ],
+        cwd=folder,
+        env={**os.environ, "PYTHONPATH": str(site), "MYPYPATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     return result.stdout.splitlines()
 
 
@@ -219,9 +258,13 @@ def test_sdist_carries_the_suite_and_everything_it_runs(built):
         names = {name.removeprefix(prefix) for name in archive.getnames()}
     expected = {"cgraph/py.typed"} | {name for name in SHIPPED_FILES if (ROOT / name).exists()}
     for directory in SHIPPED_DIRECTORIES:
-        expected |= {path.relative_to(ROOT).as_posix() for path in (ROOT / directory).rglob("*")
-                     if path.is_file() and path.suffix in {".py", ".ipynb", ".md"}
-                     and not NOT_SHIPPED.search(path.relative_to(ROOT).as_posix())}
+        expected |= {
+            path.relative_to(ROOT).as_posix()
+            for path in (ROOT / directory).rglob("*")
+            if path.is_file()
+            and path.suffix in {".py", ".ipynb", ".md"}
+            and not NOT_SHIPPED.search(path.relative_to(ROOT).as_posix())
+        }
     assert expected - names == set()
     assert not [name for name in names if NOT_SHIPPED.search(name)]
 

@@ -37,11 +37,14 @@ def _ships_with_cgraph(cls: type[Operation]) -> bool:
     return cls.__module__.startswith("cgraph.") and getattr(module, cls.__qualname__, None) is cls
 
 
-OP_CASES = [pytest.param(case, id=case.id)
-            for cls in sorted({c for c in OPERATIONS.values() if _ships_with_cgraph(c)},
-                              key=lambda c: c.name)
-            if cls in DOMAINS or cls in TENSOR_CASES
-            for case in op_cases(cls)]
+OP_CASES = [
+    pytest.param(case, id=case.id)
+    for cls in sorted(
+        {c for c in OPERATIONS.values() if _ships_with_cgraph(c)}, key=lambda c: c.name
+    )
+    if cls in DOMAINS or cls in TENSOR_CASES
+    for case in op_cases(cls)
+]
 
 
 #: The ops whose forward is scipy.special's.
@@ -154,10 +157,10 @@ def test_classic_custom_ops_are_called_and_keep_their_state():
     class Cube(Operation):
         def forward(self, x):
             self.x = x
-            return x ** 3
+            return x**3
 
         def backward(self, upstream):
-            return (3 * self.x ** 2 * upstream,)
+            return (3 * self.x**2 * upstream,)
 
     cg = ComputationalGraph()
     cg.add_inputs(x=2.0)
@@ -264,11 +267,20 @@ def test_the_switch_turns_plans_off_for_one_graph():
 # The code: only the library's names, no value printed
 # --------------------------------------------------------------------------------------
 
-HOSTILE = ["x'); import os; os.system('echo owned') #", "__import__('os')", "a\nb = 1",
-           "{x0}", "v1", "G[0]", "k0"]
-ALLOWED = re.compile(r"(?:[vgcsk]\d+(?:_\d+)?|V|G|seed|make|(?:for|back)ward(?:_\d+)?|def|"
-                     r"return|if|else|not|or|and|is|None|True|False|type|float|tuple|len|raise|"
-                     r"abs|pass)\Z")
+HOSTILE = [
+    "x'); import os; os.system('echo owned') #",
+    "__import__('os')",
+    "a\nb = 1",
+    "{x0}",
+    "v1",
+    "G[0]",
+    "k0",
+]
+ALLOWED = re.compile(
+    r"(?:[vgcsk]\d+(?:_\d+)?|V|G|seed|make|(?:for|back)ward(?:_\d+)?|def|"
+    r"return|if|else|not|or|and|is|None|True|False|type|float|tuple|len|raise|"
+    r"abs|pass)\Z"
+)
 
 
 def _tokens(source: str) -> list[tokenize.TokenInfo]:

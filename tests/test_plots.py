@@ -100,9 +100,11 @@ def colorbar_labels(ax) -> list[str]:
     ax.figure.canvas.draw()
     (colorbar,) = [other for other in ax.figure.axes if other is not ax]
     low, high = sorted(colorbar.get_ylim())
-    return [label.get_text()
-            for tick, label in zip(colorbar.get_yticks(), colorbar.get_yticklabels(), strict=True)
-            if low <= tick <= high]
+    return [
+        label.get_text()
+        for tick, label in zip(colorbar.get_yticks(), colorbar.get_yticklabels(), strict=True)
+        if low <= tick <= high
+    ]
 
 
 def test_log_colour_bar_is_ticked_at_powers_of_ten_written_plainly():
@@ -150,12 +152,13 @@ def test_grid_values_are_the_loss_whether_broadcast_or_point_by_point():
     grid = _loss_on_grid(cg, "f", "x", "y", gx, gy, {})
     np.testing.assert_allclose(grid, (1 - gx) ** 2 + 100 * (gy - gx**2) ** 2, rtol=1e-14)
     assert cg.inputs["x"].output == -1.5
-    assert cg.get_value("f") == pytest.approx(
-        2.5**2 + 100 * 0.25**2)
+    assert cg.get_value("f") == pytest.approx(2.5**2 + 100 * 0.25**2)
     fit, xs, ys = line_fit(n=10)  # data of shape (10,) cannot broadcast with the grid
     grid = _loss_on_grid(fit, "mse", "w", "b", gx, gy, {})
-    expected = [[np.mean((w * xs + b - ys) ** 2) for w, b in zip(row_w, row_b, strict=True)]
-                for row_w, row_b in zip(gx, gy, strict=True)]
+    expected = [
+        [np.mean((w * xs + b - ys) ** 2) for w, b in zip(row_w, row_b, strict=True)]
+        for row_w, row_b in zip(gx, gy, strict=True)
+    ]
     np.testing.assert_allclose(grid, expected, rtol=1e-12)
 
 

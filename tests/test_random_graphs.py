@@ -42,13 +42,19 @@ def _assert_matches_torch(graph: RandomGraph) -> dict:
     gradients = cg.backward(graph.root)
     reference = torch_reference(cg, graph.root)
     for name in cg.operations:
-        np.testing.assert_allclose(cg.get_value(name), reference.values[name], rtol=RTOL,
-                                   atol=ATOL, err_msg=f"value of {name}")
+        np.testing.assert_allclose(
+            cg.get_value(name),
+            reference.values[name],
+            rtol=RTOL,
+            atol=ATOL,
+            err_msg=f"value of {name}",
+        )
     assert gradients.keys() == reference.gradients.keys()
     for name, gradient in gradients.items():
         assert np.shape(gradient) == np.shape(cg.inputs[name].output)
-        np.testing.assert_allclose(gradient, reference.gradients[name], rtol=RTOL, atol=ATOL,
-                                   err_msg=f"gradient of {name}")
+        np.testing.assert_allclose(
+            gradient, reference.gradients[name], rtol=RTOL, atol=ATOL, err_msg=f"gradient of {name}"
+        )
     return gradients
 
 
@@ -58,8 +64,7 @@ def _assert_matches_torch(graph: RandomGraph) -> dict:
 def test_values_and_gradients_match_torch(graph):
     gradients = _assert_matches_torch(graph)
     # The root depends on every leaf, so every trainable input has a gradient.
-    trainable = {name for kind, name, *rest in graph.declarations
-                 if kind == "input" and rest[-1]}
+    trainable = {name for kind, name, *rest in graph.declarations if kind == "input" and rest[-1]}
     assert set(gradients) == trainable
 
 
@@ -68,8 +73,11 @@ def test_values_and_gradients_match_torch(graph):
 def test_backward_twice_gives_identical_gradients(graph):
     cg = _evaluated(graph)
     first = {name: np.copy(gradient) for name, gradient in cg.backward(graph.root).items()}
-    first_nodes = {name: np.copy(cg.get_gradient(name))
-                   for name, node in cg.operations.items() if node.requires_grad}
+    first_nodes = {
+        name: np.copy(cg.get_gradient(name))
+        for name, node in cg.operations.items()
+        if node.requires_grad
+    }
     second = cg.backward(graph.root)
     assert second.keys() == first.keys()
     for name, gradient in second.items():

@@ -38,10 +38,10 @@ def test_first_two_blocks_are_the_commands():
 
 def test_commands_follow_the_title_and_one_paragraph():
     first, second = README.blocks[:2]
-    title, *paragraphs = [part for part in README.text[:first.start].split("\n\n") if part.strip()]
+    title, *paragraphs = [part for part in README.text[: first.start].split("\n\n") if part.strip()]
     assert re.fullmatch(r"# \S.*", title.strip()), title
     assert len(paragraphs) == 1, f"expected one paragraph before the commands: {paragraphs}"
-    assert not README.text[first.end:second.start].strip(), "text between the two commands"
+    assert not README.text[first.end : second.start].strip(), "text between the two commands"
 
 
 def test_main_example_exists():

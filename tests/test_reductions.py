@@ -48,14 +48,15 @@ def _every_mode_matches_torch(cg: ComputationalGraph, tangent: np.ndarray) -> di
         hvp = cg.hvp("s", ["x"], [tangent])[0]
         _, jvp = cg.jvp("y", tangents={"x": tangent})
         tangent_graph = cg.tangent_graph("y", {"x": tangent}).forward("tangent/y/y")
-    np.testing.assert_allclose(gradient, torch_reference(cg, "s").gradients["x"], rtol=1e-14,
-                               atol=1e-15)
+    np.testing.assert_allclose(
+        gradient, torch_reference(cg, "s").gradients["x"], rtol=1e-14, atol=1e-15
+    )
     np.testing.assert_array_equal(symbolic, gradient)
-    np.testing.assert_allclose(jvp, torch_jvp(cg, "y", {"x": tangent})[1], rtol=1e-14,
-                               atol=1e-15)
+    np.testing.assert_allclose(jvp, torch_jvp(cg, "y", {"x": tangent})[1], rtol=1e-14, atol=1e-15)
     np.testing.assert_array_equal(tangent_graph, jvp)
     _, expected = torch.autograd.functional.hvp(
-        torch_function(cg, "s", ["x"]), (torch.tensor(x),), (torch.tensor(tangent),))
+        torch_function(cg, "s", ["x"]), (torch.tensor(x),), (torch.tensor(tangent),)
+    )
     np.testing.assert_allclose(hvp, expected[0].numpy(), rtol=1e-14, atol=1e-15)
     return {"gradient": gradient, "jvp": jvp, "hvp": hvp}
 
@@ -79,8 +80,9 @@ ZEROS = {
 def test_cumprod_is_exact_at_zeros_in_every_mode_as_torch(x):
     cg = _graph("cumprod", x, axis=-1)
     results = _every_mode_matches_torch(cg, np.linspace(0.5, 1.5, x.size).reshape(x.shape))
-    np.testing.assert_allclose(results["gradient"], numerical_gradient(cg, "s")["x"],
-                               rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(
+        results["gradient"], numerical_gradient(cg, "s")["x"], rtol=1e-6, atol=1e-6
+    )
 
 
 def test_cumprod_gradient_at_a_zero_is_the_product_of_the_others():

@@ -23,16 +23,32 @@ import pytest
 from cgraph import ComputationalGraph
 
 # Everything a save may call that touches the disk, or encodes the npz's arrays.
-FAULT_POINTS = [(os, name) for name in ("open", "write", "fsync", "close", "replace", "rename",
-                                        "unlink", "remove", "stat", "lstat", "fstat", "read")]
+FAULT_POINTS = [
+    (os, name)
+    for name in (
+        "open",
+        "write",
+        "fsync",
+        "close",
+        "replace",
+        "rename",
+        "unlink",
+        "remove",
+        "stat",
+        "lstat",
+        "fstat",
+        "read",
+    )
+]
 FAULT_POINTS.append((np.lib.format, "write_array"))
 
 
 class Faults:
     """Counts the calls to FAULT_POINTS, and makes call number ``at`` fail."""
 
-    def __init__(self, at: int = -1, error: BaseException | None = None,
-                 after: bool = False) -> None:
+    def __init__(
+        self, at: int = -1, error: BaseException | None = None, after: bool = False
+    ) -> None:
         self.at, self.error, self.after, self.calls = at, error, after, []
 
     def wrap(self, name: str, original: Callable) -> Callable:
@@ -45,6 +61,7 @@ class Faults:
             if index == self.at:
                 raise self.error  # the call happened, then the interrupt landed
             return result
+
         return call
 
     def run(self, monkeypatch: pytest.MonkeyPatch, action: Callable[[], None]) -> None:
@@ -63,9 +80,15 @@ def graph(**values: Any) -> ComputationalGraph:
 def values_of(path: Path) -> dict[str, tuple]:
     """Each input's value as (type, dtype, shape, bytes): equal only if identical."""
     loaded = ComputationalGraph.load(path)
-    return {name: (type(node.output).__name__, np.asarray(node.output).dtype.str,
-                   np.shape(node.output), np.asarray(node.output).tobytes())
-            for name, node in loaded.inputs.items()}
+    return {
+        name: (
+            type(node.output).__name__,
+            np.asarray(node.output).dtype.str,
+            np.shape(node.output),
+            np.asarray(node.output).tobytes(),
+        )
+        for name, node in loaded.inputs.items()
+    }
 
 
 def npz_named(directory: Path) -> set[str]:
@@ -92,12 +115,17 @@ SCENARIOS = {
     "older save's graph.npz to npz": (graph(w=np.zeros(6)), graph(w=np.ones(6)), True),
     "float32 and NaN payloads": (
         graph(w=np.zeros(4, dtype=np.float32)),
-        graph(w=np.array([1, 2, 3, 0x7FC00001], dtype=np.uint32).view(np.float32)), False),
+        graph(w=np.array([1, 2, 3, 0x7FC00001], dtype=np.uint32).view(np.float32)),
+        False,
+    ),
 }
 ERRORS = {"OSError": OSError(errno.EIO, "injected fault"), "KeyboardInterrupt": KeyboardInterrupt()}
 # (error, after): an OSError means the call failed; an interrupt may come before or after it.
-FAULTS = [(ERRORS["OSError"], False), (ERRORS["KeyboardInterrupt"], False),
-          (ERRORS["KeyboardInterrupt"], True)]
+FAULTS = [
+    (ERRORS["OSError"], False),
+    (ERRORS["KeyboardInterrupt"], False),
+    (ERRORS["KeyboardInterrupt"], True),
+]
 
 
 @pytest.fixture
@@ -140,29 +168,45 @@ def test_every_fault_at_every_step_leaves_a_loadable_graph(old_state, tmp_path, 
                 raised = None
             except (OSError, KeyboardInterrupt) as err:
                 raised = err
-            check(tmp_path, files, old_values, new_json, new_values, raised,
-                  f"{faults.calls[at]} (call {at}), {type(error).__name__}, "
-                  f"{'after' if after else 'instead of'} the call")
+            check(
+                tmp_path,
+                files,
+                old_values,
+                new_json,
+                new_values,
+                raised,
+                f"{faults.calls[at]} (call {at}), {type(error).__name__}, "
+                f"{'after' if after else 'instead of'} the call",
+            )
             tried += 1
     assert tried == len(FAULTS) * len(clean.calls)
 
 
-def check(directory: Path, files: dict[str, bytes], old_values: dict, new_json: bytes,
-          new_values: dict, raised: BaseException | None, fault: str) -> None:
+def check(
+    directory: Path,
+    files: dict[str, bytes],
+    old_values: dict,
+    new_json: bytes,
+    new_values: dict,
+    raised: BaseException | None,
+    fault: str,
+) -> None:
     names = set(os.listdir(directory))
     assert not [name for name in names if name.endswith(".tmp")], f"{fault}: temporary left"
     committed = (directory / "graph.json").read_bytes() == new_json
     if not committed:
         assert raised is not None, f"{fault}: save returned but the old file is in place"
         assert {name: (directory / name).read_bytes() for name in names} == files, (
-            f"{fault}: the old files changed, or the new npz was left: {sorted(names)}")
+            f"{fault}: the old files changed, or the new npz was left: {sorted(names)}"
+        )
         assert values_of(directory / "graph.json") == old_values, fault
         return
     assert not isinstance(raised, OSError), f"{fault}: an OSError after the commit"
     assert values_of(directory / "graph.json") == new_values, fault
     # The old npz may remain only if the fault stopped its removal after the commit.
     assert names - {"graph.json"} - npz_named(directory) <= set(files), (
-        f"{fault}: stray files {sorted(names)}")
+        f"{fault}: stray files {sorted(names)}"
+    )
 
 
 def test_with_no_old_file_a_failed_save_leaves_nothing(tmp_path, monkeypatch):
@@ -174,8 +218,7 @@ def test_with_no_old_file_a_failed_save_leaves_nothing(tmp_path, monkeypatch):
             for child in tmp_path.iterdir():
                 child.unlink()
             try:
-                Faults(at, error, after).run(monkeypatch, lambda: new.save(path,
-                                                                           array_threshold=2))
+                Faults(at, error, after).run(monkeypatch, lambda: new.save(path, array_threshold=2))
                 raised = False
             except (OSError, KeyboardInterrupt):
                 raised = True
@@ -191,8 +234,10 @@ def test_a_save_does_not_remove_a_file_that_an_old_graph_file_names_but_did_not_
     precious = tmp_path / "precious.npz"
     precious.write_bytes(b"not ours")
     path = tmp_path / "graph.json"
-    path.write_text('{"format": "cgraph", "version": 1, "npz": {"file": "precious.npz", '
-                    f'"sha256": "{"0" * 64}"}}, "nodes": []}}')
+    path.write_text(
+        '{"format": "cgraph", "version": 1, "npz": {"file": "precious.npz", '
+        f'"sha256": "{"0" * 64}"}}, "nodes": []}}'
+    )
     graph(w=np.ones(6)).save(path, array_threshold=2)
     assert precious.read_bytes() == b"not ours"
     assert ComputationalGraph.load(path).inputs["w"].output.tolist() == [1.0] * 6
@@ -212,4 +257,5 @@ def test_a_short_write_is_continued(tmp_path, monkeypatch):
     graph(w=np.arange(50.0)).save(tmp_path / "graph.json", array_threshold=2)
     monkeypatch.undo()
     assert ComputationalGraph.load(tmp_path / "graph.json").inputs["w"].output.tolist() == list(
-        np.arange(50.0))
+        np.arange(50.0)
+    )

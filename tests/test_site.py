@@ -100,8 +100,13 @@ def test_site_builds_strictly(tmp_path):
 def test_pages_have_python_blocks():
     assert len(PYTHON_BLOCKS) >= 20
     without = [page.name for page in PAGES if not page.python_blocks]
-    assert not {"docs/index.md", "docs/getting-started.md", "docs/concepts.md",
-                "docs/operations.md", "docs/errors.md"} & set(without)
+    assert not {
+        "docs/index.md",
+        "docs/getting-started.md",
+        "docs/concepts.md",
+        "docs/operations.md",
+        "docs/errors.md",
+    } & set(without)
 
 
 @pytest.mark.parametrize(("page", "block"), PYTHON_BLOCKS, ids=BLOCK_IDS)
@@ -137,8 +142,11 @@ def test_operations_page_lists_registered_name(name):
 def test_operations_row_is_the_docstrings_summary(cls):
     summary = hook.summary(cls)
     assert hook.DERIVATIVE.search(summary), f"{cls.__name__}'s summary gives no derivative"
-    row = next(line for line in rendered("operations.md").splitlines()
-               if line.startswith(f"| [`{cls.__name__}`]"))
+    row = next(
+        line
+        for line in rendered("operations.md").splitlines()
+        if line.startswith(f"| [`{cls.__name__}`]")
+    )
     assert hook.cell(summary) in row
 
 
@@ -164,12 +172,14 @@ def test_docstring_roles_become_links():
     html = ":class:<code>cgraph.GraphError</code> or :meth:<code>~cgraph.Node.x</code>"
     assert hook.link_roles(html) == (
         '<autoref identifier="cgraph.GraphError" optional><code>cgraph.GraphError</code>'
-        '</autoref> or <autoref identifier="cgraph.Node.x" optional><code>x</code></autoref>')
+        '</autoref> or <autoref identifier="cgraph.Node.x" optional><code>x</code></autoref>'
+    )
 
 
 def test_docstring_markup_becomes_markdown():
     assert hook.to_markdown("a :class:`KeyError`, ``axis``\n  and more") == (
-        "a `KeyError`, `axis` and more")
+        "a `KeyError`, `axis` and more"
+    )
     assert hook.cell("y = |x|") == r"y = \|x\|"
 
 
@@ -181,12 +191,14 @@ def test_docstring_markup_becomes_markdown():
 @pytest.mark.parametrize("name", cgraph.errors.__all__)
 def test_errors_page_lists_error(name):
     cls = getattr(cgraph.errors, name)
-    row = next(line for line in rendered("errors.md").splitlines()
-               if line.startswith(f"| [`{name}`]"))
+    row = next(
+        line for line in rendered("errors.md").splitlines() if line.startswith(f"| [`{name}`]")
+    )
     assert hook.cell(hook.description(cls)[0]) in row
     also = row.split("|")[2]
     assert set(re.findall(r"`(\w+)`", also)) == {
-        base.__name__ for base in cls.__bases__ if base.__module__ == "builtins"}
+        base.__name__ for base in cls.__bases__ if base.__module__ == "builtins"
+    }
     assert ("`KeyError`" in also) == issubclass(cls, KeyError), row
 
 
@@ -217,7 +229,8 @@ def test_page_renders_with_its_links(page):
 def test_a_link_to_a_missing_file_fails_the_build():
     page = DOCS / "concepts.md"
     assert "blob/main/examples/custom_op.py)" in hook.render(
-        "[x](../examples/custom_op.py)", page, REPO_URL)
+        "[x](../examples/custom_op.py)", page, REPO_URL
+    )
     assert "tree/main/examples)" in hook.render("[x](../examples)", page, REPO_URL)
     with pytest.raises(ValueError, match="not in the repository"):
         hook.render("[x](../examples/no_such_example.py)", page, REPO_URL)

@@ -51,8 +51,9 @@ def test_expm1_gradient_is_e_to_the_x_even_where_y_plus_one_cancels():
     np.testing.assert_allclose(cg.backward("y")["x"], np.exp([-40.0, 0.0]), rtol=1e-15)
 
 
-@pytest.mark.parametrize(("op", "x"), [(Log1p(), -1.0), (Log1p(), -2.0), (Expm1(), 1000.0)],
-                         ids=str)
+@pytest.mark.parametrize(
+    ("op", "x"), [(Log1p(), -1.0), (Log1p(), -2.0), (Expm1(), 1000.0)], ids=str
+)
 def test_outside_the_domain_a_float_gives_numpys_answer_and_warning(op, x):
     results = []
     for value in (x, np.array(x)):
@@ -96,8 +97,9 @@ def test_erf_with_scipy_agrees_with_math():
 @needs_scipy
 def test_lgamma_is_the_log_of_the_gamma_functions_absolute_value_and_inf_at_poles():
     x = np.array([0.5, 1.0, 2.0, 4.5, -0.5, -2.5])
-    np.testing.assert_allclose(Lgamma().forward(x), [math.lgamma(v) for v in x], rtol=1e-13,
-                               atol=1e-15)
+    np.testing.assert_allclose(
+        Lgamma().forward(x), [math.lgamma(v) for v in x], rtol=1e-13, atol=1e-15
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         np.testing.assert_array_equal(Lgamma().forward(np.array([0.0, -1.0, -2.0])), np.inf)
@@ -110,9 +112,9 @@ def test_derivatives_of_every_order_are_polygammas():
 
     cg = _graph("lgamma", 2.5)
     point = 2.5
-    hessian = cg.hessian("y", "x")      # lgamma'' = trigamma
+    hessian = cg.hessian("y", "x")  # lgamma'' = trigamma
     assert hessian == pytest.approx(float(polygamma(1, point)), rel=1e-14)
-    gg = cg.gradient_graph("y", ["x"])   # lgamma' = digamma, as a node
+    gg = cg.gradient_graph("y", ["x"])  # lgamma' = digamma, as a node
     assert gg.forward("grad/y/x") == pytest.approx(float(polygamma(0, point)), rel=1e-14)
     # polygamma(2)'s Hessian is polygamma(4): each derivative is the next op.
     third = _graph(Polygamma(n=2), point)
@@ -138,11 +140,15 @@ def test_polygamma_of_order_zero_is_digamma():
     np.testing.assert_array_equal(Polygamma(n=0).forward(x), Digamma().forward(x))
 
 
-@pytest.mark.parametrize(("op", "value"), [
-    ("digamma", 2.0), ("polygamma", 2.0), ("lgamma", np.array([2.0, 3.0])),
-])
-def test_without_scipy_the_error_names_the_node_and_the_extra_to_install(without_scipy, op,
-                                                                         value):
+@pytest.mark.parametrize(
+    ("op", "value"),
+    [
+        ("digamma", 2.0),
+        ("polygamma", 2.0),
+        ("lgamma", np.array([2.0, 3.0])),
+    ],
+)
+def test_without_scipy_the_error_names_the_node_and_the_extra_to_install(without_scipy, op, value):
     cg = _graph(op, value)
     with pytest.raises(cgraph.InvalidOperationError) as caught:
         cg.forward("y")
@@ -157,4 +163,4 @@ def test_lgamma_of_a_float_needs_no_scipy(without_scipy):
     cg = _graph("lgamma", 4.0)
     assert cg.forward("y") == pytest.approx(math.log(6.0), rel=1e-15)
     with pytest.raises(cgraph.InvalidOperationError, match="digamma needs scipy"):
-        cg.backward("y")   # lgamma's derivative is digamma, which does need it
+        cg.backward("y")  # lgamma's derivative is digamma, which does need it

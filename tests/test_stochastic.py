@@ -42,8 +42,8 @@ def test_dropout_keeps_the_mean_in_expectation(p):
     cg = _dropout_graph(x, p=p)
     y = cg.forward("y", feed={"training": 1})
     kept = np.count_nonzero(y) / x.size
-    assert kept == pytest.approx(1 - p, abs=0.005)        # about 1 - p of the elements kept
-    np.testing.assert_allclose(y[y != 0], 1 / (1 - p))   # each scaled by 1 / (1 - p)
+    assert kept == pytest.approx(1 - p, abs=0.005)  # about 1 - p of the elements kept
+    np.testing.assert_allclose(y[y != 0], 1 / (1 - p))  # each scaled by 1 / (1 - p)
     # The mean of y is that of x up to sampling noise: its standard error is sqrt(p / (1 - p) / n).
     assert np.mean(y) == pytest.approx(1.0, abs=5 * np.sqrt(p / (1 - p) / x.size))
 
@@ -75,11 +75,14 @@ def test_dropout_of_p_one_drops_everything_and_of_p_zero_nothing():
     np.testing.assert_array_equal(Dropout(p=0.0).forward(x, 1), x)
 
 
-@pytest.mark.parametrize(("training", "error", "message"), [
-    (-1, InvalidValueError, "0 .not training. or a mask number"),
-    (1.5, InvalidValueError, "0 .not training. or a mask number"),
-    (np.ones(2), ShapeError, "a single number"),
-])
+@pytest.mark.parametrize(
+    ("training", "error", "message"),
+    [
+        (-1, InvalidValueError, "0 .not training. or a mask number"),
+        (1.5, InvalidValueError, "0 .not training. or a mask number"),
+        (np.ones(2), ShapeError, "a single number"),
+    ],
+)
 def test_a_bad_training_input_is_refused_naming_the_node(training, error, message):
     cg = _dropout_graph(np.ones(3))
     with pytest.raises(error, match=message) as caught:
@@ -101,12 +104,18 @@ def test_minimize_feeds_a_new_mask_per_step_and_leaves_dropout_off():
     cg.add_computation_node("pred", "matmul", ("X_drop", "w"))
     cg.add_computation_node("loss", "mse", ("pred", "t"))
     seen = []
-    result = minimize(cg, "loss", optimizer=GradientDescent(lr=0.05), steps=300, tol=None,
-                      feed=lambda step: {"training": step + 1},
-                      callback=lambda r: seen.append(cg.get_value("X_drop").copy()))
+    result = minimize(
+        cg,
+        "loss",
+        optimizer=GradientDescent(lr=0.05),
+        steps=300,
+        tol=None,
+        feed=lambda step: {"training": step + 1},
+        callback=lambda r: seen.append(cg.get_value("X_drop").copy()),
+    )
     assert result.nit == 300
     assert not np.array_equal(seen[0], seen[1])  # a new mask each step
-    assert cg.inputs["training"].output == 0     # feeds are not kept: evaluation is exact
+    assert cg.inputs["training"].output == 0  # feeds are not kept: evaluation is exact
     np.testing.assert_array_equal(cg.forward("X_drop"), x)
     # Dropout on the inputs acts as a ridge penalty: the weights learn the line, shrunk.
     w = cg.inputs["w"].output
@@ -121,10 +130,13 @@ def test_dropout_refuses_to_be_declared_without_its_training_input():
         cg.add_computation_node("y", "dropout", ("x",))
 
 
-@pytest.mark.parametrize(("params", "message"), [
-    ({"p": 1.5}, r"p must lie in \[0, 1\]"),
-    ({"seed": -1}, "seed must be an int >= 0"),
-])
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"p": 1.5}, r"p must lie in \[0, 1\]"),
+        ({"seed": -1}, "seed must be an int >= 0"),
+    ],
+)
 def test_bad_parameters_are_refused(params, message):
     with pytest.raises(InvalidOperationError, match=message):
         Dropout(**params)

@@ -28,23 +28,24 @@ if HAS_TORCH:
 #: Subscripts and operand shapes: numpy's forms, each with a gradient that is not a matmul's.
 EINSUM_FORMS = [
     ("ij,jk->ik", [(2, 3), (3, 4)]),
-    ("Ba,bA", [(2, 3), (4, 5)]),            # implicit output: sorted, capitals first
-    ("iij->j", [(3, 3, 2)]),                # a diagonal inside a larger operand
+    ("Ba,bA", [(2, 3), (4, 5)]),  # implicit output: sorted, capitals first
+    ("iij->j", [(3, 3, 2)]),  # a diagonal inside a larger operand
     ("iii->i", [(2, 2, 2)]),
-    ("bii->b", [(2, 3, 3)]),                # batched traces
-    ("ij,ij->i", [(2, 3), (2, 1)]),         # a letter of size 1 broadcast
+    ("bii->b", [(2, 3, 3)]),  # batched traces
+    ("ij,ij->i", [(2, 3), (2, 1)]),  # a letter of size 1 broadcast
     ("ij,ij->ij", [(1, 3), (2, 3)]),
     ("...i,...i->...", [(2, 1, 3), (4, 3)]),
-    ("i...j->j...", [(2, 3, 4, 5)]),        # '...' between letters
-    ("i...j,j->...", [(2, 3, 4), (4,)]),    # '...' summed against an operand without it
+    ("i...j->j...", [(2, 3, 4, 5)]),  # '...' between letters
+    ("i...j,j->...", [(2, 3, 4), (4,)]),  # '...' summed against an operand without it
     ("...,...->...", [(2, 3), (3,)]),
     ("i,i,i->", [(3,), (3,), (3,)]),
-    (",i->i", [(), (3,)]),                  # a scalar operand
+    (",i->i", [(), (3,)]),  # a scalar operand
 ]
 
 
-def _einsum_graph(subscripts: str, shapes: list[tuple[int, ...]]) -> tuple[ComputationalGraph,
-                                                                          list]:
+def _einsum_graph(
+    subscripts: str, shapes: list[tuple[int, ...]]
+) -> tuple[ComputationalGraph, list]:
     rng = np.random.default_rng(len(subscripts))
     operands = [rng.normal(size=shape) if shape else 0.7 for shape in shapes]
     cg = ComputationalGraph()
@@ -100,14 +101,17 @@ def test_einsum_with_the_wrong_number_of_inputs_is_refused_when_declared():
     assert "y" not in cg.nodes
 
 
-@pytest.mark.parametrize(("subscripts", "message"), [
-    ("ij,jk->ikk", "each letter once"),
-    ("ij->iz", "only letters of the operands"),
-    ("i1->i", "not a letter"),
-    ("i...j...->i", "one '...'"),
-    ("ij->...ij", "no operand does"),
-    ("ij->i->j", "'->' twice"),
-])
+@pytest.mark.parametrize(
+    ("subscripts", "message"),
+    [
+        ("ij,jk->ikk", "each letter once"),
+        ("ij->iz", "only letters of the operands"),
+        ("i1->i", "not a letter"),
+        ("i...j...->i", "one '...'"),
+        ("ij->...ij", "no operand does"),
+        ("ij->i->j", "'->' twice"),
+    ],
+)
 def test_einsum_refuses_bad_subscripts(subscripts, message):
     with pytest.raises(InvalidOperationError, match=message):
         Einsum(subscripts)
@@ -132,7 +136,7 @@ def test_cross_gradients_are_cross_products_and_torchs():
     cg.forward("s")
     gradients = cg.backward("s")
     u = np.ones((2, 3))
-    np.testing.assert_allclose(gradients["a"], np.cross(b, u))            # b x u
+    np.testing.assert_allclose(gradients["a"], np.cross(b, u))  # b x u
     np.testing.assert_allclose(gradients["b"], np.cross(u, a).sum(axis=0))  # u x a, summed
     reference = torch_reference(cg, "s").gradients
     for name, gradient in gradients.items():
@@ -171,13 +175,20 @@ def test_the_shapes_worked_out_before_evaluating_are_the_shapes_computed():
     cg = ComputationalGraph()
     cg.add_inputs(a=np.ones((2, 3)), b=np.ones((1, 3)), v=np.ones((2, 4)))
     cg.add_input("i", np.zeros((1, 4), int), trainable=False)
-    declared = [("var", ("a",), {"axis": 0, "ddof": 1}), ("std", ("a",), {"keepdims": True}),
-                ("norm", ("a",), {"ord": 1, "axis": (0, 1)}), ("cumsum", ("a",), {}),
-                ("cumprod", ("a",), {"axis": 1}), ("cross", ("a", "b"), {}),
-                ("tril", ("a",), {"k": 1}), ("triu", ("a",), {}),
-                ("take", ("a", "i"), {"axis": 1}), ("scatter_add", ("a", "i", "v"), {}),
-                ("index_put", ("a", "a"), {"index": slice(None)}),
-                ("einsum", ("a", "b", "v"), {"subscripts": "ij,kj,il->lij"})]
+    declared = [
+        ("var", ("a",), {"axis": 0, "ddof": 1}),
+        ("std", ("a",), {"keepdims": True}),
+        ("norm", ("a",), {"ord": 1, "axis": (0, 1)}),
+        ("cumsum", ("a",), {}),
+        ("cumprod", ("a",), {"axis": 1}),
+        ("cross", ("a", "b"), {}),
+        ("tril", ("a",), {"k": 1}),
+        ("triu", ("a",), {}),
+        ("take", ("a", "i"), {"axis": 1}),
+        ("scatter_add", ("a", "i", "v"), {}),
+        ("index_put", ("a", "a"), {"index": slice(None)}),
+        ("einsum", ("a", "b", "v"), {"subscripts": "ij,kj,il->lij"}),
+    ]
     for op, inputs, params in declared:
         cg.add_computation_node(op, op, inputs, **params)
         assert shapes_of(cg, op)[op] == np.shape(cg.forward(op)), op

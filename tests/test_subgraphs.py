@@ -56,8 +56,9 @@ def test_a_subgraph_used_at_every_step_computes_the_unrolled_recurrence():
     rnn, h = _rnn()
     assert h == "cell@t3/h_next"
     assert rnn.forward(h) == pytest.approx(_by_hand(), rel=1e-15)
-    assert rnn.get_value("cell@t1/pre") == pytest.approx(0.5 * rnn.get_value("cell@t0/h_next")
-                                                         + 1.5 * XS[1])
+    assert rnn.get_value("cell@t1/pre") == pytest.approx(
+        0.5 * rnn.get_value("cell@t0/h_next") + 1.5 * XS[1]
+    )
     assert sorted(rnn.subgraphs) == [f"cell@t{t}" for t in range(4)]
     assert rnn.subgraphs["cell@t0"] == ["h_next"]
 
@@ -70,7 +71,8 @@ def test_gradients_reach_the_shared_weights_and_every_inner_node_by_name():
     for name in ("w", "u", "b", "h0"):
         assert grads[name] == pytest.approx(numerical[name], rel=1e-6, abs=1e-9)
     assert rnn.get_gradient("cell@t2/pre_b") == pytest.approx(
-        (1 - rnn.get_value("cell@t2/h_next") ** 2) * rnn.get_gradient("cell@t2/h_next"))
+        (1 - rnn.get_value("cell@t2/h_next") ** 2) * rnn.get_gradient("cell@t2/h_next")
+    )
     assert "cell@t2/wh" in rnn.summary()
 
 
@@ -126,13 +128,16 @@ def test_outputs_pick_what_is_copied():
     assert sorted(only_ux.nodes) == ["c/u", "c/ux", "x"]  # nothing else is needed
 
 
-@pytest.mark.parametrize(("kwargs", "error", "words"), [
-    ({"inputs": {"nope": "x"}}, UnknownNodeError, "not an input of the subgraph"),
-    ({"inputs": {"h": "missing"}}, UnknownNodeError, "not a node of the graph"),
-    ({"inputs": {"x": "x"}, "outputs": "h_nxt"}, UnknownNodeError, "did you mean 'h_next'"),
-    ({"name": "", "inputs": {"x": "x"}}, InvalidValueError, "non-empty string"),
-    ({"name": "taken", "inputs": {"x": "x"}}, DuplicateNodeError, "'taken/h'"),
-])
+@pytest.mark.parametrize(
+    ("kwargs", "error", "words"),
+    [
+        ({"inputs": {"nope": "x"}}, UnknownNodeError, "not an input of the subgraph"),
+        ({"inputs": {"h": "missing"}}, UnknownNodeError, "not a node of the graph"),
+        ({"inputs": {"x": "x"}, "outputs": "h_nxt"}, UnknownNodeError, "did you mean 'h_next'"),
+        ({"name": "", "inputs": {"x": "x"}}, InvalidValueError, "non-empty string"),
+        ({"name": "taken", "inputs": {"x": "x"}}, DuplicateNodeError, "'taken/h'"),
+    ],
+)
 def test_a_refused_use_declares_nothing(kwargs, error, words):
     cg = ComputationalGraph()
     cg.add_inputs(x=1.0)
@@ -164,8 +169,9 @@ def test_the_subgraph_itself_is_unchanged_and_arrays_are_copied():
 
 @needs_torch
 def test_the_recurrence_matches_torch():
-    w, u, b, h = (torch.tensor(v, dtype=torch.float64, requires_grad=True)
-                  for v in (0.5, 1.5, 0.1, 0.1))
+    w, u, b, h = (
+        torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (0.5, 1.5, 0.1, 0.1)
+    )
     state = h
     for x in XS:
         state = torch.tanh(w * state + u * x + b)

@@ -115,8 +115,9 @@ def test_softmax_of_a_score_vector():
 
 
 @needs_scipy
-@pytest.mark.parametrize(("axis", "keepdims"), [(None, False), (1, False), (-1, False),
-                                                (0, True), ((0, 2), True)])
+@pytest.mark.parametrize(
+    ("axis", "keepdims"), [(None, False), (1, False), (-1, False), (0, True), ((0, 2), True)]
+)
 def test_logsumexp_is_scipys_and_its_gradient_the_softmax(axis, keepdims):
     from scipy.special import logsumexp, softmax
 
@@ -124,11 +125,13 @@ def test_logsumexp_is_scipys_and_its_gradient_the_softmax(axis, keepdims):
     cg = _graph(x=x)
     cg.add_computation_node("l", "logsumexp", ("x",), axis=axis, keepdims=keepdims)
     cg.add_computation_node("s", "sum", ("l",))
-    np.testing.assert_allclose(cg.forward("l"), logsumexp(x, axis=axis, keepdims=keepdims),
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        cg.forward("l"), logsumexp(x, axis=axis, keepdims=keepdims), rtol=1e-15
+    )
     cg.forward("s")
-    np.testing.assert_allclose(cg.backward("s")["x"], softmax(x, axis=axis), rtol=1e-12,
-                               atol=1e-300)
+    np.testing.assert_allclose(
+        cg.backward("s")["x"], softmax(x, axis=axis), rtol=1e-12, atol=1e-300
+    )
 
 
 def test_logsumexp_of_infinities_is_scipys_without_warnings():
@@ -166,8 +169,9 @@ def test_cross_entropy_of_the_seed_classifier():
     assert cg.forward("loss") == pytest.approx(expected, rel=1e-15)
     gradients = _assert_matches_torch(cg, "loss")
     probabilities = np.exp(scores) / np.exp(scores).sum()
-    np.testing.assert_allclose(gradients["W"], np.outer(probabilities - np.eye(3)[LABEL],
-                                                        X_COLUMN[:, 0]), rtol=1e-14)
+    np.testing.assert_allclose(
+        gradients["W"], np.outer(probabilities - np.eye(3)[LABEL], X_COLUMN[:, 0]), rtol=1e-14
+    )
     assert "label" not in gradients
 
 
@@ -220,13 +224,16 @@ def test_index_scatters_repeated_picks_with_add_at():
     np.testing.assert_array_equal(cg.backward("total")["x"], [1.0, 0.0, 3.0])
 
 
-@pytest.mark.parametrize(("op_name", "params", "expected"), [
-    ("stack", {}, np.full(3, 2.0)),
-    ("concat", {}, np.full(3, 2.0)),
-    ("dot", {}, 2 * np.array([1.0, 2.0, 3.0])),      # d(x.x)/dx = 2x
-    ("outer", {}, 2 * 6.0 * np.ones(3)),              # d sum(x x^T)/dx_i = 2 sum(x)
-    ("mse", {}, np.zeros(3)),                          # mse(x, x) = 0 everywhere
-])
+@pytest.mark.parametrize(
+    ("op_name", "params", "expected"),
+    [
+        ("stack", {}, np.full(3, 2.0)),
+        ("concat", {}, np.full(3, 2.0)),
+        ("dot", {}, 2 * np.array([1.0, 2.0, 3.0])),  # d(x.x)/dx = 2x
+        ("outer", {}, 2 * 6.0 * np.ones(3)),  # d sum(x x^T)/dx_i = 2 sum(x)
+        ("mse", {}, np.zeros(3)),  # mse(x, x) = 0 everywhere
+    ],
+)
 def test_input_used_twice_gets_both_contributions(op_name, params, expected):
     cg = _graph(x=np.array([1.0, 2.0, 3.0]))
     cg.add_computation_node("y", op_name, ("x", "x"), **params)
@@ -298,12 +305,15 @@ def test_misaligned_matmul_is_a_shape_error_naming_the_node_and_its_inputs():
     assert "(2, 3) and (2, 3) do not align: 3 != 2" in str(error)
 
 
-@pytest.mark.parametrize(("labels", "error", "message"), [
-    (np.array([0, 3]), cgraph.InvalidValueError, "labels must lie in [0, 3)"),
-    (np.array([0, -1]), cgraph.InvalidValueError, "labels must lie in [0, 3)"),
-    (np.array([0.5, 1.0]), cgraph.InvalidValueError, "whole numbers"),
-    (np.array([0, 1, 2]), cgraph.ShapeError, "one label per row, shape (2,)"),
-])
+@pytest.mark.parametrize(
+    ("labels", "error", "message"),
+    [
+        (np.array([0, 3]), cgraph.InvalidValueError, "labels must lie in [0, 3)"),
+        (np.array([0, -1]), cgraph.InvalidValueError, "labels must lie in [0, 3)"),
+        (np.array([0.5, 1.0]), cgraph.InvalidValueError, "whole numbers"),
+        (np.array([0, 1, 2]), cgraph.ShapeError, "one label per row, shape (2,)"),
+    ],
+)
 @pytest.mark.parametrize("loss", [CrossEntropy, Hinge])
 def test_bad_labels_are_refused_naming_the_loss_node(loss, labels, error, message):
     cg = _graph(z=np.ones((2, 3)))
@@ -312,14 +322,17 @@ def test_bad_labels_are_refused_naming_the_loss_node(loss, labels, error, messag
     assert message in str(_failing_forward(cg, "loss", error))
 
 
-@pytest.mark.parametrize(("op_name", "params", "value", "message"), [
-    ("sum", {"axis": 2}, np.ones((2, 3)), "axis 2 is out of range"),
-    ("reshape", {"shape": (4,)}, np.ones(6), "cannot reshape array of size 6"),
-    ("transpose", {"axes": (0, 0)}, np.ones((2, 3)), "permute all of the input's axes"),
-    ("index", {"index": 5}, np.ones(3), "index 5 does not fit shape (3,)"),
-    ("softmax", {}, 2.0, "softmax needs an array of scores"),
-    ("linear", {}, None, "weight of shape (out, in)"),
-])
+@pytest.mark.parametrize(
+    ("op_name", "params", "value", "message"),
+    [
+        ("sum", {"axis": 2}, np.ones((2, 3)), "axis 2 is out of range"),
+        ("reshape", {"shape": (4,)}, np.ones(6), "cannot reshape array of size 6"),
+        ("transpose", {"axes": (0, 0)}, np.ones((2, 3)), "permute all of the input's axes"),
+        ("index", {"index": 5}, np.ones(3), "index 5 does not fit shape (3,)"),
+        ("softmax", {}, 2.0, "softmax needs an array of scores"),
+        ("linear", {}, None, "weight of shape (out, in)"),
+    ],
+)
 def test_bad_shapes_are_shape_errors_naming_the_node(op_name, params, value, message):
     cg = ComputationalGraph()
     if op_name == "linear":
@@ -331,14 +344,16 @@ def test_bad_shapes_are_shape_errors_naming_the_node(op_name, params, value, mes
     assert message in str(_failing_forward(cg, "y", cgraph.ShapeError))
 
 
-@pytest.mark.parametrize(("op", "params", "message"), [
-    ("cross_entropy", {"reduction": "average"}, "reduction must be 'mean', 'sum' or 'none'"),
-    ("index", {"index": "a"}, "is not an int, a slice"),
-])
+@pytest.mark.parametrize(
+    ("op", "params", "message"),
+    [
+        ("cross_entropy", {"reduction": "average"}, "reduction must be 'mean', 'sum' or 'none'"),
+        ("index", {"index": "a"}, "is not an int, a slice"),
+    ],
+)
 def test_bad_parameters_are_refused_at_declaration(op, params, message):
     cg = _graph(z=np.ones((2, 3)), labels=np.zeros(2))
     with assert_unchanged(cg), pytest.raises(cgraph.InvalidOperationError) as caught:
-        cg.add_computation_node("loss", op, ("z", "labels")[: 2 if op != "index" else 1],
-                                **params)
+        cg.add_computation_node("loss", op, ("z", "labels")[: 2 if op != "index" else 1], **params)
     assert caught.value.nodes == ("loss",)
     assert message in str(caught.value)

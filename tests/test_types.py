@@ -22,8 +22,14 @@ ERROR_LINE = re.compile(r"^(?P<path>[^:\s]+\.py):(?P<line>\d+): error: ")
 def run_mypy(*arguments: str, cwd: Path, cache: Path) -> subprocess.CompletedProcess[str]:
     """mypy in this interpreter, with its cache outside the checkout."""
     pytest.importorskip("mypy", reason="mypy checks the types: pip install -e '.[test]'")
-    return subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(cache), *arguments],
-                          cwd=cwd, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "mypy", "--cache-dir", str(cache), *arguments],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
 
 
 def error_lines(output: str) -> list[str]:

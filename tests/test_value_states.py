@@ -27,18 +27,21 @@ def two_roots() -> ComputationalGraph:
 
 def test_the_issues_example_a_fed_pass_makes_an_earlier_value_stale():
     cg = two_roots()
-    cg.forward("b")                    # b = exp(square(x)), at the stored x = 1
-    cg.forward("a", feed={"x": 3.0})   # a at x = 3
+    cg.forward("b")  # b = exp(square(x)), at the stored x = 1
+    cg.forward("a", feed={"x": 3.0})  # a at x = 3
     assert cg.get_value("a") == -3.0
-    with pytest.raises(NotComputedError, match=r"'b' is stale: the last pass, of 'a', fed "
-                                               r"input 'x'") as info:
+    with pytest.raises(
+        NotComputedError,
+        match=r"'b' is stale: the last pass, of 'a', fed "
+        r"input 'x'",
+    ) as info:
         cg.get_value("b")
     assert list(info.value.nodes) == ["b"]
     table = cg.summary()
     assert "stale" in next(line for line in table.splitlines() if line.startswith("b "))
     assert "stale" in next(line for line in table.splitlines() if line.startswith("s "))
     assert "-3" in next(line for line in table.splitlines() if line.startswith("a "))
-    cg.forward("b", feed={"x": 3.0})   # the same state again: both shown
+    cg.forward("b", feed={"x": 3.0})  # the same state again: both shown
     assert cg.get_value("b") == pytest.approx(math.exp(9.0))
     assert cg.get_value("a") == -3.0
 
@@ -101,7 +104,7 @@ def test_an_optimisers_step_makes_the_loss_stale_and_minimize_leaves_it_current(
     optimizer = GradientDescent(lr=0.1).bind(cg)
     cg.forward("loss")
     cg.backward("loss")
-    optimizer.step()                   # w changes in place
+    optimizer.step()  # w changes in place
     with pytest.raises(NotComputedError, match="'w' was assigned"):
         cg.get_value("loss")
     result = minimize(cg, "loss", optimizer=GradientDescent(lr=0.1), steps=5, tol=None)

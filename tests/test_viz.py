@@ -59,8 +59,10 @@ def layered() -> ComputationalGraph:
 
 def dot_names(dot: str) -> list[str]:
     """The names of the node statements of a DOT text, unescaped, in order."""
-    return [re.sub(r"\\(.)", lambda m: {"n": "\n"}.get(m[1], m[1]), text)
-            for text in re.findall(r'^\s*"((?:[^"\\]|\\.)*)" \[', dot, re.MULTILINE)]
+    return [
+        re.sub(r"\\(.)", lambda m: {"n": "\n"}.get(m[1], m[1]), text)
+        for text in re.findall(r'^\s*"((?:[^"\\]|\\.)*)" \[', dot, re.MULTILINE)
+    ]
 
 
 def dot_edges(dot: str) -> list[tuple[str, str]]:
@@ -82,30 +84,33 @@ def test_dot_text_of_a_small_graph():
     cg.add_computation_node("loss", "mul", ("half", "e"))
     cg.forward("loss")
     cg.backward("loss")
-    assert cg.to_dot() == "\n".join([
-        'digraph cgraph {',
-        '    rankdir=LR;',
-        '    node [shape=box, style="rounded,filled", fillcolor="#ffffff", fontname="Helvetica"];',
-        '    "x" [label=<<b>x</b><br/>input<br/><font color="#1a7f37">value 3</font><br/>'
-        '<font color="#cf222e">grad 3</font>>, fillcolor="#dbeafe"];',
-        '    "t" [label=<<b>t</b><br/>input (fixed)<br/><font color="#1a7f37">value 1</font>>, '
-        'fillcolor="#e5e7eb"];',
-        '    "half" [label=<<b>half</b><br/>constant<br/><font color="#1a7f37">value 0.5</font>>, '
-        'fillcolor="#e5e7eb"];',
-        '    "sq" [label=<<b>sq</b><br/>mul<br/><font color="#1a7f37">value 9</font><br/>'
-        '<font color="#cf222e">grad 0.5</font>>];',
-        '    "e" [label=<<b>e</b><br/>sub<br/><font color="#1a7f37">value 8</font><br/>'
-        '<font color="#cf222e">grad 0.5</font>>];',
-        '    "loss" [label=<<b>loss</b><br/>mul<br/><font color="#1a7f37">value 4</font><br/>'
-        '<font color="#cf222e">grad 1</font>>];',
-        '    "x" -> "sq";',
-        '    "x" -> "sq";',
-        '    "sq" -> "e";',
-        '    "t" -> "e";',
-        '    "half" -> "loss";',
-        '    "e" -> "loss";',
-        '}',
-    ])
+    assert cg.to_dot() == "\n".join(
+        [
+            "digraph cgraph {",
+            "    rankdir=LR;",
+            '    node [shape=box, style="rounded,filled", fillcolor="#ffffff", '
+            'fontname="Helvetica"];',
+            '    "x" [label=<<b>x</b><br/>input<br/><font color="#1a7f37">value 3</font><br/>'
+            '<font color="#cf222e">grad 3</font>>, fillcolor="#dbeafe"];',
+            '    "t" [label=<<b>t</b><br/>input (fixed)<br/>'
+            '<font color="#1a7f37">value 1</font>>, fillcolor="#e5e7eb"];',
+            '    "half" [label=<<b>half</b><br/>constant<br/>'
+            '<font color="#1a7f37">value 0.5</font>>, fillcolor="#e5e7eb"];',
+            '    "sq" [label=<<b>sq</b><br/>mul<br/><font color="#1a7f37">value 9</font><br/>'
+            '<font color="#cf222e">grad 0.5</font>>];',
+            '    "e" [label=<<b>e</b><br/>sub<br/><font color="#1a7f37">value 8</font><br/>'
+            '<font color="#cf222e">grad 0.5</font>>];',
+            '    "loss" [label=<<b>loss</b><br/>mul<br/><font color="#1a7f37">value 4</font><br/>'
+            '<font color="#cf222e">grad 1</font>>];',
+            '    "x" -> "sq";',
+            '    "x" -> "sq";',
+            '    "sq" -> "e";',
+            '    "t" -> "e";',
+            '    "half" -> "loss";',
+            '    "e" -> "loss";',
+            "}",
+        ]
+    )
 
 
 def test_dot_labels_follow_the_graph_state():
@@ -193,8 +198,7 @@ def test_collapse_true_makes_one_box_per_prefix():
 def test_collapse_named_prefixes_longest_first():
     cg = layered()
     dot = cg.to_dot(collapse=["layer1", "layer1/dense/"])
-    assert dot_names(dot) == ["x", "layer1/*", "layer2/w", "layer1/dense/*", "layer2/out",
-                              "loss"]
+    assert dot_names(dot) == ["x", "layer1/*", "layer2/w", "layer1/dense/*", "layer2/out", "loss"]
     assert cg.to_dot(collapse="layer2").count("2 nodes") == 1
 
 
@@ -247,7 +251,11 @@ def test_too_large_a_graph_is_refused_with_what_to_do():
 def test_a_part_of_a_huge_deep_graph_is_quick_and_needs_no_recursion():
     cg = chain(200_000)
     assert dot_names(cg.to_dot(root="n199999", depth=3)) == [
-        "n199996", "n199997", "n199998", "n199999"]
+        "n199996",
+        "n199997",
+        "n199998",
+        "n199999",
+    ]
     view = build_view(chain(5000), max_nodes=5000)
     assert layout(view).positions[-1] == (4999, 0)
 
@@ -302,7 +310,8 @@ def test_png_and_svg_files(plt, tmp_path):
     root = ElementTree.fromstring(svg.read_text())
     texts = [element.text for element in root.iter("{http://www.w3.org/2000/svg}text")]
     assert sorted(t for t in texts if t in CLASSIC_NAMES) == sorted(
-        ["x", "y", "sigx", "xpy", "sq", "denom"])
+        ["x", "y", "sigx", "xpy", "sq", "denom"]
+    )
     assert plt.get_fignums() == []  # figures made only to be saved are closed
 
 
@@ -364,30 +373,39 @@ def assert_text_inside_boxes(fig) -> None:
     (ax,) = fig.axes
     fig.canvas.draw()  # applies the equal aspect, which shrinks what does not fit
     renderer = fig.canvas.get_renderer()
-    boxes = [patch.get_window_extent(renderer) for patch in ax.patches
-             if isinstance(patch, FancyBboxPatch)]
+    boxes = [
+        patch.get_window_extent(renderer)
+        for patch in ax.patches
+        if isinstance(patch, FancyBboxPatch)
+    ]
     texts = [text for text in ax.texts if text.get_text()]
     assert texts
     for text in texts:
         anchor = ax.transData.transform(text.get_position())
         (box,) = [box for box in boxes if box.contains(*anchor)]
         drawn = text.get_window_extent(renderer)
-        inside = (box.x0 <= drawn.x0 <= drawn.x1 <= box.x1
-                  and box.y0 <= drawn.y0 <= drawn.y1 <= box.y1)
+        inside = (
+            box.x0 <= drawn.x0 <= drawn.x1 <= box.x1 and box.y0 <= drawn.y0 <= drawn.y1 <= box.y1
+        )
         assert inside, (
             f"{text.get_text()!r} spans x {drawn.x0:.1f}..{drawn.x1:.1f}, "
             f"y {drawn.y0:.1f}..{drawn.y1:.1f}: outside its box, x {box.x0:.1f}..{box.x1:.1f}, "
-            f"y {box.y0:.1f}..{box.y1:.1f}")
+            f"y {box.y0:.1f}..{box.y1:.1f}"
+        )
 
 
-@pytest.mark.parametrize(("graph", "options"), [
-    (tour_model, {"collapse": True}),
-    (tour_model, {"root": "loss", "depth": 2}),
-    (tour_model, {}),
-    (computed_classic, {}),
-    (wide_labels, {}),
-    (lambda: chain(150), {}),  # scaled down to _MAX_FIGURE_INCHES: text shrinks with boxes
-], ids=["collapsed", "depth", "whole", "classic", "wide", "long-chain"])
+@pytest.mark.parametrize(
+    ("graph", "options"),
+    [
+        (tour_model, {"collapse": True}),
+        (tour_model, {"root": "loss", "depth": 2}),
+        (tour_model, {}),
+        (computed_classic, {}),
+        (wide_labels, {}),
+        (lambda: chain(150), {}),  # scaled down to _MAX_FIGURE_INCHES: text shrinks with boxes
+    ],
+    ids=["collapsed", "depth", "whole", "classic", "wide", "long-chain"],
+)
 def test_each_label_stays_inside_its_box(plt, graph, options):
     assert_text_inside_boxes(graph().draw(**options))
 
@@ -435,8 +453,11 @@ def test_without_matplotlib_drawing_says_how_to_install_it(monkeypatch):
 
 
 def test_importing_cgraph_does_not_import_matplotlib():
-    code = ("import sys, cgraph; cgraph.ComputationalGraph().to_dot(); "
-            "print('matplotlib' in sys.modules)")
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True)
+    code = (
+        "import sys, cgraph; cgraph.ComputationalGraph().to_dot(); "
+        "print('matplotlib' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
     assert result.stdout.strip() == "False"

@@ -35,9 +35,15 @@ def model(seed: int = 0) -> ComputationalGraph:
 
 def values(cg: ComputationalGraph) -> dict[str, tuple]:
     """Each input's value as (type, dtype, shape, bytes): equal only if identical."""
-    return {name: (type(node.output).__name__, np.asarray(node.output).dtype.str,
-                   np.shape(node.output), np.asarray(node.output).tobytes())
-            for name, node in cg.inputs.items()}
+    return {
+        name: (
+            type(node.output).__name__,
+            np.asarray(node.output).dtype.str,
+            np.shape(node.output),
+            np.asarray(node.output).tobytes(),
+        )
+        for name, node in cg.inputs.items()
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -52,7 +58,11 @@ def test_round_trip_restores_every_weight_and_leaves_the_data(tmp_path):
     document = json.loads(path.read_text())
     assert document["format"] == "cgraph-weights"
     assert [record["name"] for record in document["weights"]] == [
-        "layer1/W", "layer1/b", "layer2/W", "layer2/b"]  # no data, no structure
+        "layer1/W",
+        "layer1/b",
+        "layer2/W",
+        "layer2/b",
+    ]  # no data, no structure
     held = fresh.inputs["layer1/W"].output
     fresh.inputs["data"].output[...] = -1.0
     assert load_weights(fresh, path) == ("layer1/W", "layer1/b", "layer2/W", "layer2/b")
@@ -60,7 +70,8 @@ def test_round_trip_restores_every_weight_and_leaves_the_data(tmp_path):
     expected = values(trained)
     got = values(fresh)
     assert {k: v for k, v in got.items() if k != "data"} == {
-        k: v for k, v in expected.items() if k != "data"}
+        k: v for k, v in expected.items() if k != "data"
+    }
     assert fresh.inputs["data"].output.min() == -1.0  # not in the file: unchanged
     fresh.inputs["data"].output[...] = trained.inputs["data"].output
     assert fresh.forward("loss") == trained.forward("loss")
@@ -69,8 +80,14 @@ def test_round_trip_restores_every_weight_and_leaves_the_data(tmp_path):
 def test_exact_values_of_every_kind(tmp_path):
     cg = ComputationalGraph()
     nan = np.array([1, 0x7FC00001, 0xFFC00000], dtype=np.uint32).view(np.float32)
-    cg.add_inputs(f=0.1, h=np.array([1.5, -2.0], dtype=np.float16), n=nan,
-                  z=np.zeros((0, 3)), s=np.array(np.pi, dtype=np.float32), x=-np.nan)
+    cg.add_inputs(
+        f=0.1,
+        h=np.array([1.5, -2.0], dtype=np.float16),
+        n=nan,
+        z=np.zeros((0, 3)),
+        s=np.array(np.pi, dtype=np.float32),
+        x=-np.nan,
+    )
     cg.add_input("count", np.array([1, 2, 3]), trainable=False)
     saved = values(cg)
     cg.save_weights(tmp_path / "w.json", [*cg.inputs])
@@ -127,15 +144,18 @@ def test_a_group_saves_and_loads_on_its_own(tmp_path):
 def test_names_and_groups_mix_and_come_in_declaration_order(tmp_path):
     cg = model()
     assert save_weights(cg, tmp_path / "w.json", ["layer2/", "data", "layer1/b"]) == (
-        "data", "layer1/b", "layer2/W", "layer2/b")
+        "data",
+        "layer1/b",
+        "layer2/W",
+        "layer2/b",
+    )
 
 
 def test_load_can_pick_a_group_of_the_file(tmp_path):
     trained, fresh = model(0), model(5)
     before = values(fresh)
     trained.save_weights(tmp_path / "all.json")
-    assert fresh.load_weights(tmp_path / "all.json", params="layer2/") == ("layer2/W",
-                                                                         "layer2/b")
+    assert fresh.load_weights(tmp_path / "all.json", params="layer2/") == ("layer2/W", "layer2/b")
     assert values(fresh)["layer1/W"] == before["layer1/W"]
     assert values(fresh)["layer2/W"] == values(trained)["layer2/W"]
     with pytest.raises(GraphFileError, match="holds no weights for 'layer3/'") as info:
@@ -151,7 +171,11 @@ def test_strict_false_skips_names_the_graph_lacks(tmp_path):
     with pytest.raises(GraphFileError, match="'extra' is not a node of the graph"):
         small.load_weights(tmp_path / "w.json")
     assert small.load_weights(tmp_path / "w.json", strict=False) == (
-        "layer1/W", "layer1/b", "layer2/W", "layer2/b")
+        "layer1/W",
+        "layer1/b",
+        "layer2/W",
+        "layer2/b",
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -159,14 +183,17 @@ def test_strict_false_skips_names_the_graph_lacks(tmp_path):
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("params", "error", "match"), [
-    ("layer1/w", UnknownNodeError, "did you mean 'layer1/W'"),
-    ("layer1", UnknownNodeError, "for its group of 2 input.s. write 'layer1/'"),
-    ("layer3/", UnknownNodeError, "the groups are 'layer1/', 'layer2/'"),
-    ("loss", UnknownNodeError, "an operation or constant"),
-    ([3], GraphError, "not 3"),
-    ([""], GraphError, "input names or groups"),
-])
+@pytest.mark.parametrize(
+    ("params", "error", "match"),
+    [
+        ("layer1/w", UnknownNodeError, "did you mean 'layer1/W'"),
+        ("layer1", UnknownNodeError, "for its group of 2 input.s. write 'layer1/'"),
+        ("layer3/", UnknownNodeError, "the groups are 'layer1/', 'layer2/'"),
+        ("loss", UnknownNodeError, "an operation or constant"),
+        ([3], GraphError, "not 3"),
+        ([""], GraphError, "input names or groups"),
+    ],
+)
 def test_save_refuses_what_it_cannot_select_and_writes_nothing(params, error, match, tmp_path):
     with pytest.raises(error, match=match):
         save_weights(model(), tmp_path / "w.json", params)
@@ -189,29 +216,47 @@ def edited(path: Path, change) -> None:
     path.write_text(json.dumps(document))
 
 
-@pytest.mark.parametrize(("change", "fragments"), [
-    (lambda d: d["weights"].append({"name": "nope", "value": 1.0}),
-     ["weights record 4 ('nope')", "'nope' is not a node"]),
-    (lambda d: d["weights"].append({"name": "loss", "value": 1.0}),
-     ["'loss' is an operation or constant"]),
-    (lambda d: d["weights"][2].update(value=1.0),
-     ["weights record 2 ('layer2/W')", "the file holds a scalar of float64",
-      "input 'layer2/W' holds shape (2, 5) of float64"]),
-    (lambda d: d["weights"][3]["value"].update(dtype="float32"),
-     ["'layer2/b'", "shape (2,) of float32", "same shape and dtype"]),
-    (lambda d: d["weights"][1]["value"].update(shape=[1, 5]),
-     ["'layer1/b'", "shape (1, 5) of float64"]),
-    (lambda d: d["weights"].append(d["weights"][0]),
-     ["weights record 4 ('layer1/W')", "has a record already"]),
-    (lambda d: d["weights"][0].update(grad=0), ["unknown field 'grad'"]),
-    (lambda d: d["weights"][0].pop("value"), ["the field 'value' is missing"]),
-    (lambda d: d["weights"][0].update(name=7), ['"name" must be a non-empty string, not 7']),
-    (lambda d: d.update(version=2), ["has version 2", "reads version 1"]),
-    (lambda d: d.update(format="cgraph"), ["is a graph file, not a weights file"]),
-    (lambda d: d.update(format="safetensors"), ["not a cgraph weights file"]),
-    (lambda d: d.update(nodes=[]), ["unknown field 'nodes'"]),
-    (lambda d: d.update(weights={}), ['"weights" must be a list']),
-])
+@pytest.mark.parametrize(
+    ("change", "fragments"),
+    [
+        (
+            lambda d: d["weights"].append({"name": "nope", "value": 1.0}),
+            ["weights record 4 ('nope')", "'nope' is not a node"],
+        ),
+        (
+            lambda d: d["weights"].append({"name": "loss", "value": 1.0}),
+            ["'loss' is an operation or constant"],
+        ),
+        (
+            lambda d: d["weights"][2].update(value=1.0),
+            [
+                "weights record 2 ('layer2/W')",
+                "the file holds a scalar of float64",
+                "input 'layer2/W' holds shape (2, 5) of float64",
+            ],
+        ),
+        (
+            lambda d: d["weights"][3]["value"].update(dtype="float32"),
+            ["'layer2/b'", "shape (2,) of float32", "same shape and dtype"],
+        ),
+        (
+            lambda d: d["weights"][1]["value"].update(shape=[1, 5]),
+            ["'layer1/b'", "shape (1, 5) of float64"],
+        ),
+        (
+            lambda d: d["weights"].append(d["weights"][0]),
+            ["weights record 4 ('layer1/W')", "has a record already"],
+        ),
+        (lambda d: d["weights"][0].update(grad=0), ["unknown field 'grad'"]),
+        (lambda d: d["weights"][0].pop("value"), ["the field 'value' is missing"]),
+        (lambda d: d["weights"][0].update(name=7), ['"name" must be a non-empty string, not 7']),
+        (lambda d: d.update(version=2), ["has version 2", "reads version 1"]),
+        (lambda d: d.update(format="cgraph"), ["is a graph file, not a weights file"]),
+        (lambda d: d.update(format="safetensors"), ["not a cgraph weights file"]),
+        (lambda d: d.update(nodes=[]), ["unknown field 'nodes'"]),
+        (lambda d: d.update(weights={}), ['"weights" must be a list']),
+    ],
+)
 def test_load_refuses_a_bad_record_before_any_input_changes(change, fragments, tmp_path):
     path = tmp_path / "w.json"
     model(0).save_weights(path)
@@ -285,7 +330,8 @@ def test_every_fault_at_every_step_leaves_old_weights_or_new(tmp_path, monkeypat
             fault = f"{clean.calls[at]} (call {at}), {type(error).__name__}, after={after}"
             try:
                 Faults(at, error, after).run(
-                    monkeypatch, lambda: new.save_weights(path, array_threshold=4))
+                    monkeypatch, lambda: new.save_weights(path, array_threshold=4)
+                )
                 raised = None
             except (OSError, KeyboardInterrupt) as err:
                 raised = err
@@ -329,36 +375,59 @@ def refused(path: Path, *fragments: str) -> GraphFileError:
 
 
 def weights_document(*records: Any, **top: Any) -> str:
-    return json.dumps({"format": "cgraph-weights", "version": 1, **top,
-                       "weights": list(records)})
+    return json.dumps({"format": "cgraph-weights", "version": 1, **top, "weights": list(records)})
 
 
 B2 = {"name": "layer2/b", "value": {"dtype": "float64", "shape": [2], "data": [1.0, 2.0]}}
 HOSTILE = {
-    "not JSON": ("{\"format\": ", "not valid JSON"),
+    "not JSON": ('{"format": ', "not valid JSON"),
     "a JSON list": ("[]", "holds a JSON list"),
     "a repeated key": ('{"format": "cgraph-weights", "format": "x"}', "appears twice"),
     "NaN literal": (weights_document(B2).replace("1.0", "NaN"), "not valid JSON"),
     "1e400": (weights_document(B2).replace("1.0", "1e400"), "out of the range of a float"),
-    "400-digit integer": (weights_document({"name": "layer2/b", "value": 0}).replace(
-        '"value": 0', '"value": ' + "9" * 400), "out of the range of a float"),
-    "nested 100000 deep": ('{"format": "cgraph-weights", "version": 1, "weights": '
-                           + "[" * 100000 + "]" * 100000 + "}", "nested too deeply"),
-    "complex dtype": (weights_document(
-        {"name": "layer2/b", "value": {"dtype": "complex128", "shape": [2], "data": [1, 2]}}),
-        "dtype 'complex128' is not allowed"),
-    "object dtype": (weights_document(
-        {"name": "layer2/b", "value": {"dtype": "object", "shape": [2], "data": [1, 2]}}),
-        "dtype 'object' is not allowed"),
-    "shape against data": (weights_document(
-        {"name": "layer2/b", "value": {"dtype": "float64", "shape": [10**12], "data": [1.0]}}),
-        "needs 1000000000000 element(s)"),
-    "a million-character name": (weights_document({"name": "n" * 10**6, "value": 1.0}),
-                                 "is not a node"),
-    "npz up a directory": (weights_document(B2, npz={"file": "../w.npz", "sha256": "0" * 64}),
-                           "without a directory"),
-    "npz digest not hex": (weights_document(B2, npz={"file": "w.npz", "sha256": "z" * 64}),
-                           "64 lowercase hex digits"),
+    "400-digit integer": (
+        weights_document({"name": "layer2/b", "value": 0}).replace(
+            '"value": 0', '"value": ' + "9" * 400
+        ),
+        "out of the range of a float",
+    ),
+    "nested 100000 deep": (
+        '{"format": "cgraph-weights", "version": 1, "weights": '
+        + "[" * 100000
+        + "]" * 100000
+        + "}",
+        "nested too deeply",
+    ),
+    "complex dtype": (
+        weights_document(
+            {"name": "layer2/b", "value": {"dtype": "complex128", "shape": [2], "data": [1, 2]}}
+        ),
+        "dtype 'complex128' is not allowed",
+    ),
+    "object dtype": (
+        weights_document(
+            {"name": "layer2/b", "value": {"dtype": "object", "shape": [2], "data": [1, 2]}}
+        ),
+        "dtype 'object' is not allowed",
+    ),
+    "shape against data": (
+        weights_document(
+            {"name": "layer2/b", "value": {"dtype": "float64", "shape": [10**12], "data": [1.0]}}
+        ),
+        "needs 1000000000000 element(s)",
+    ),
+    "a million-character name": (
+        weights_document({"name": "n" * 10**6, "value": 1.0}),
+        "is not a node",
+    ),
+    "npz up a directory": (
+        weights_document(B2, npz={"file": "../w.npz", "sha256": "0" * 64}),
+        "without a directory",
+    ),
+    "npz digest not hex": (
+        weights_document(B2, npz={"file": "w.npz", "sha256": "z" * 64}),
+        "64 lowercase hex digits",
+    ),
 }
 
 
@@ -385,7 +454,10 @@ def test_a_forged_npz_is_refused_before_its_array_is_allocated(tmp_path):
     archive = zip_bytes(member("a0.npy", npy("<f8", (10**12,), np.arange(2.0).tobytes())))
     (tmp_path / "w.forged.npz").write_bytes(archive)
     digest = hashlib.sha256(archive).hexdigest()
-    (tmp_path / "w.json").write_text(weights_document(
-        {"name": "layer2/b", "value": {"dtype": "float64", "shape": [10**12], "npz": "a0"}},
-        npz={"file": "w.forged.npz", "sha256": digest}))
+    (tmp_path / "w.json").write_text(
+        weights_document(
+            {"name": "layer2/b", "value": {"dtype": "float64", "shape": [10**12], "npz": "a0"}},
+            npz={"file": "w.forged.npz", "sha256": digest},
+        )
+    )
     refused(tmp_path / "w.json", "declares 8,000,000,000,000 bytes of data but holds 16")

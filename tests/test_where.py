@@ -82,8 +82,11 @@ def test_only_elementwise_nodes_feeding_a_branch_are_guarded():
     cg.add_computation_node("elsewhere", "log", ("x",))
     cg.add_computation_node("total", "add", ("s", "elsewhere"))
     schedule = cg.schedule("total")
-    guarded = {node.name for pos, node in enumerate(schedule.nodes)
-               if schedule.guarded is not None and schedule.guarded[pos]}
+    guarded = {
+        node.name
+        for pos, node in enumerate(schedule.nodes)
+        if schedule.guarded is not None and schedule.guarded[pos]
+    }
     assert guarded == {"log_x", "twice"}
     # log's derivative at 0, off the branch, is still what it is: there is no where to mask it
     cg.forward("total")
@@ -102,8 +105,7 @@ def test_it_agrees_with_central_differences_inside_the_domain():
     cg = _guarded_log(x)
     cg.forward("s")
     grads = cg.backward("s")
-    np.testing.assert_allclose(grads["x"], numerical_gradient(cg, "s")["x"], rtol=1e-6,
-                               atol=1e-8)
+    np.testing.assert_allclose(grads["x"], numerical_gradient(cg, "s")["x"], rtol=1e-6, atol=1e-8)
 
 
 @needs_torch

@@ -94,8 +94,11 @@ def _grad(args: argparse.Namespace) -> int:
     if args.json:
         print(to_json({"root": root, "value": value, "gradient": gradients}))
     else:
-        print(aligned([(root, value),
-                       *((f"d{root}/d{name}", grad) for name, grad in gradients.items())]))
+        print(
+            aligned(
+                [(root, value), *((f"d{root}/d{name}", grad) for name, grad in gradients.items())]
+            )
+        )
     return EXIT_OK
 
 
@@ -107,8 +110,18 @@ def _check(args: argparse.Namespace) -> int:
     rows = check_gradients(cg, root, eps=args.eps, atol=args.atol, rtol=args.rtol)
     passed = all(row["passed"] for row in rows.values())
     if args.json:
-        print(to_json({"root": root, "passed": passed, "eps": args.eps, "atol": args.atol,
-                       "rtol": args.rtol, "inputs": rows}))
+        print(
+            to_json(
+                {
+                    "root": root,
+                    "passed": passed,
+                    "eps": args.eps,
+                    "atol": args.atol,
+                    "rtol": args.rtol,
+                    "inputs": rows,
+                }
+            )
+        )
     else:
         print(check_table(root, rows, args.eps, args.atol, args.rtol))
     return EXIT_OK if passed else EXIT_NO
@@ -125,17 +138,40 @@ def _minimize(args: argparse.Namespace) -> int:
     cg, root = _graph(args)
     optimizer = None if args.method else make_optimizer(args.optimizer, lr)
     watch = DivergenceWatch(root, float(np.sum(cg.forward(root))))
-    result = minimize(cg, root, optimizer=optimizer, method=args.method, steps=args.steps,
-                      tol=args.tol, ftol=args.ftol, progress=progress_wanted(args),
-                      callback=watch)
+    result = minimize(
+        cg,
+        root,
+        optimizer=optimizer,
+        method=args.method,
+        steps=args.steps,
+        tol=args.tol,
+        ftol=args.ftol,
+        progress=progress_wanted(args),
+        callback=watch,
+    )
     if watch.problem is not None:
         raise UsageError(watch.problem)
     plotted = _save_plot(cg, root, result, args.plot) if args.plot else None
-    fields = {"fun": result.fun, "nit": result.nit, "success": result.success,
-              "message": result.message, "method": result.method}
+    fields = {
+        "fun": result.fun,
+        "nit": result.nit,
+        "success": result.success,
+        "message": result.message,
+        "method": result.method,
+    }
     if args.json:
-        print(to_json({"root": root, "x": result.x, **fields, "jac": result.jac,
-                       "nfev": result.nfev, "plot": args.plot}))
+        print(
+            to_json(
+                {
+                    "root": root,
+                    "x": result.x,
+                    **fields,
+                    "jac": result.jac,
+                    "nfev": result.nfev,
+                    "plot": args.plot,
+                }
+            )
+        )
     else:
         rows = [*result.x.items(), *((key, str(value)) for key, value in fields.items())]
         print(aligned(rows + ([("plot", f"{args.plot} ({plotted})")] if plotted else [])))
@@ -160,7 +196,6 @@ def _save_plot(cg: ComputationalGraph, root: str, result: Any, path: str) -> str
     return what
 
 
-
 def _check_image_path(path: str, flag: str, what: str) -> None:
     """Refuse an image name matplotlib cannot write, or a missing matplotlib, before any work."""
     try:
@@ -174,16 +209,20 @@ def _check_image_path(path: str, flag: str, what: str) -> None:
     if Path(path).suffix.lstrip(".").lower() not in supported:
         kinds = ", ".join(f".{kind}" for kind in sorted(supported))
         dot = " or .dot" if flag == "-o" else ""
-        raise UsageError(f"{flag} {path!r}: end the file name with .png, .svg{dot} "
-                         f"(or one of {kinds})")
+        raise UsageError(
+            f"{flag} {path!r}: end the file name with .png, .svg{dot} (or one of {kinds})"
+        )
 
 
 def _draw(args: argparse.Namespace) -> int:
     cg, root = _graph(args)
     cg.forward(root)
     cg.backward(root)
-    shown = {"root": args.root, "depth": args.depth,
-             "collapse": True if args.collapse == [] else args.collapse}
+    shown = {
+        "root": args.root,
+        "depth": args.depth,
+        "collapse": True if args.collapse == [] else args.collapse,
+    }
     output = args.output
     if output is None or output.lower().endswith(".dot"):
         dot = cg.to_dot(**shown)
@@ -204,16 +243,28 @@ def _draw(args: argparse.Namespace) -> int:
 def _explain(args: argparse.Namespace) -> int:
     cg, root = _graph(args)
     if args.wrt not in cg:
-        raise UsageError(f"--wrt {args.wrt!r} is not a node of the graph; its inputs are "
-                         f"{listed(cg.inputs)}")
+        raise UsageError(
+            f"--wrt {args.wrt!r} is not a node of the graph; its inputs are {listed(cg.inputs)}"
+        )
     cg.forward(root)
     cg.backward(root)
     explanation = cg.explain(args.wrt, root)
     if args.json:
-        paths = [{"nodes": list(path.nodes), "factors": list(path.factors),
-                  "product": path.product} for path in explanation.paths]
-        print(to_json({"root": root, "wrt": args.wrt, "paths": paths,
-                       "total": explanation.total, "gradient": explanation.gradient}))
+        paths = [
+            {"nodes": list(path.nodes), "factors": list(path.factors), "product": path.product}
+            for path in explanation.paths
+        ]
+        print(
+            to_json(
+                {
+                    "root": root,
+                    "wrt": args.wrt,
+                    "paths": paths,
+                    "total": explanation.total,
+                    "gradient": explanation.gradient,
+                }
+            )
+        )
     else:
         print(explanation)
     return EXIT_OK
@@ -233,28 +284,50 @@ def build_parser() -> argparse.ArgumentParser:
     >>> args.command, args.source, args.at
     ('grad', 'x**2', ['x=3'])
     """
-    parser = _Parser(prog="cgraph", description="Gradients, gradient checks, minimisation, "
-                     "drawings and the chain rule of a formula or a saved graph, from the shell.",
-                     epilog="Exit status: 0 an answer, 1 a failed check or a run that did "
-                            "not converge, 2 bad input, 130 interrupted. See "
-                            "'cgraph COMMAND --help'.")
+    parser = _Parser(
+        prog="cgraph",
+        description="Gradients, gradient checks, minimisation, "
+        "drawings and the chain rule of a formula or a saved graph, from the shell.",
+        epilog="Exit status: 0 an answer, 1 a failed check or a run that did "
+        "not converge, 2 bad input, 130 interrupted. See "
+        "'cgraph COMMAND --help'.",
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     source = _Parser(add_help=False)
-    source.add_argument("source", metavar="EXPR|FILE.json", nargs="?",
-                        help="an expression such as 'x * sin(y)', or a graph file saved by "
-                             "cg.save (a path ending in .json)")
-    source.add_argument("--root", metavar="NODE",
-                        help="the node to use; by default the graph's only sink")
-    source.add_argument("--json", action="store_true",
-                        help="print one JSON object, floats exact (NaN and infinities as "
-                             "the strings 'nan', 'inf', '-inf')")
-    source.add_argument("--max-elements", type=positive_int, default=DEFAULT_MAX_ELEMENTS,
-                        metavar="N", help="refuse, before evaluating, a graph any of whose "
-                        f"values would hold more than N elements (default {DEFAULT_MAX_ELEMENTS})")
+    source.add_argument(
+        "source",
+        metavar="EXPR|FILE.json",
+        nargs="?",
+        help="an expression such as 'x * sin(y)', or a graph file saved by "
+        "cg.save (a path ending in .json)",
+    )
+    source.add_argument(
+        "--root", metavar="NODE", help="the node to use; by default the graph's only sink"
+    )
+    source.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object, floats exact (NaN and infinities as "
+        "the strings 'nan', 'inf', '-inf')",
+    )
+    source.add_argument(
+        "--max-elements",
+        type=positive_int,
+        default=DEFAULT_MAX_ELEMENTS,
+        metavar="N",
+        help="refuse, before evaluating, a graph any of whose "
+        f"values would hold more than N elements (default {DEFAULT_MAX_ELEMENTS})",
+    )
     at = _Parser(add_help=False)
-    at.add_argument("--at", nargs="+", action="extend", default=[], metavar="NAME=VALUE",
-                    help="input values: numbers, or lists such as '[1, 2]' for arrays")
+    at.add_argument(
+        "--at",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME=VALUE",
+        help="input values: numbers, or lists such as '[1, 2]' for arrays",
+    )
 
     def command(name: str, run: Any, help_text: str, parents: list[Any]) -> Any:
         sub = commands.add_parser(name, parents=parents, help=help_text, description=help_text)
@@ -262,52 +335,100 @@ def build_parser() -> argparse.ArgumentParser:
         return sub
 
     command("grad", _grad, "the value and every gradient by name", [source, at])
-    check = command("check", _check, "the gradients checked against central differences, "
-                    "worst element per input; exit status 1 on a mismatch", [source, at])
+    check = command(
+        "check",
+        _check,
+        "the gradients checked against central differences, "
+        "worst element per input; exit status 1 on a mismatch",
+        [source, at],
+    )
     check.add_argument("--eps", type=float, default=1e-6, help="the step (default 1e-6)")
     check.add_argument("--atol", type=float, default=1e-5, help="absolute tolerance (1e-5)")
     check.add_argument("--rtol", type=float, default=1e-3, help="relative tolerance (1e-3)")
-    run = command("minimize", _minimize, "minimise over the inputs: the result, exit status "
-                  "1 if no tolerance was met", [source])
-    run.add_argument("--from", "--at", dest="at", nargs="+", action="extend", default=[],
-                     metavar="NAME=VALUE", help="the starting point")
+    run = command(
+        "minimize",
+        _minimize,
+        "minimise over the inputs: the result, exit status 1 if no tolerance was met",
+        [source],
+    )
+    run.add_argument(
+        "--from",
+        "--at",
+        dest="at",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="NAME=VALUE",
+        help="the starting point",
+    )
     how = run.add_mutually_exclusive_group()
-    how.add_argument("--optimizer", choices=OPTIMIZERS, default="adam",
-                     help="gradient descent, momentum (0.9) or Adam (the default)")
-    how.add_argument("--method", metavar="SCIPY_METHOD",
-                     help="a gradient-based scipy method instead: L-BFGS-B, BFGS, CG, ... "
-                          "(needs the scipy extra)")
-    run.add_argument("--lr", type=float,
-                     help=f"the optimiser's learning rate, > 0 (default {DEFAULT_LR})")
-    run.add_argument("--steps", type=int, default=1000,
-                     help="the step budget (1000); a run whose loss rises over a million times "
-                          "its starting size, or whose parameters pass 1e100, is reported as "
-                          "diverged (exit status 2)")
-    run.add_argument("--tol", type=float, default=1e-8,
-                     help="stop when no gradient element exceeds this (1e-8)")
-    run.add_argument("--ftol", type=float,
-                     help="stop when the loss changes by less than this, relatively")
-    run.add_argument("--plot", metavar="FILE.png",
-                     help="save the contours with the path (two scalar inputs), else the "
-                          "loss curve (needs the viz extra)")
+    how.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        default="adam",
+        help="gradient descent, momentum (0.9) or Adam (the default)",
+    )
+    how.add_argument(
+        "--method",
+        metavar="SCIPY_METHOD",
+        help="a gradient-based scipy method instead: L-BFGS-B, BFGS, CG, ... "
+        "(needs the scipy extra)",
+    )
+    run.add_argument(
+        "--lr", type=float, help=f"the optimiser's learning rate, > 0 (default {DEFAULT_LR})"
+    )
+    run.add_argument(
+        "--steps",
+        type=int,
+        default=1000,
+        help="the step budget (1000); a run whose loss rises over a million times "
+        "its starting size, or whose parameters pass 1e100, is reported as "
+        "diverged (exit status 2)",
+    )
+    run.add_argument(
+        "--tol", type=float, default=1e-8, help="stop when no gradient element exceeds this (1e-8)"
+    )
+    run.add_argument(
+        "--ftol", type=float, help="stop when the loss changes by less than this, relatively"
+    )
+    run.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help="save the contours with the path (two scalar inputs), else the "
+        "loss curve (needs the viz extra)",
+    )
     bar = run.add_mutually_exclusive_group()
-    bar.add_argument("--progress", action="store_true",
-                     help="a progress bar on stderr even when it is not a terminal (needs tqdm)")
-    bar.add_argument("--no-progress", action="store_true",
-                     help="no progress bar (by default shown when stderr is a terminal and "
-                          "tqdm is installed)")
-    draw = command("draw", _draw, "draw the graph with its values and gradients",
-                   [source, at])
-    draw.add_argument("-o", "--output", metavar="FILE",
-                      help="graph.png, graph.svg (need the viz extra) or graph.dot; by "
-                           "default the DOT text on stdout")
+    bar.add_argument(
+        "--progress",
+        action="store_true",
+        help="a progress bar on stderr even when it is not a terminal (needs tqdm)",
+    )
+    bar.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress bar (by default shown when stderr is a terminal and tqdm is installed)",
+    )
+    draw = command("draw", _draw, "draw the graph with its values and gradients", [source, at])
+    draw.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE",
+        help="graph.png, graph.svg (need the viz extra) or graph.dot; by "
+        "default the DOT text on stdout",
+    )
     draw.add_argument("--depth", type=int, help="with --root: only nodes this close to it")
-    draw.add_argument("--collapse", nargs="*", metavar="PREFIX",
-                      help="one box per name prefix (prefix/...), for all prefixes or those given")
-    explain = command("explain", _explain, "the chain rule for one gradient, path by path",
-                      [source, at])
-    explain.add_argument("--wrt", required=True, metavar="NODE",
-                         help="the input (or node) whose gradient to explain")
+    draw.add_argument(
+        "--collapse",
+        nargs="*",
+        metavar="PREFIX",
+        help="one box per name prefix (prefix/...), for all prefixes or those given",
+    )
+    explain = command(
+        "explain", _explain, "the chain rule for one gradient, path by path", [source, at]
+    )
+    explain.add_argument(
+        "--wrt", required=True, metavar="NODE", help="the input (or node) whose gradient to explain"
+    )
     return parser
 
 
@@ -318,9 +439,11 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         # --at x=1 y=2 "x*y": the one value that is no NAME=VALUE pair is the formula.
         loose = [item for item in args.at if "=" not in item]
         if len(loose) != 1:
-            raise UsageError(f"{args.command} needs a formula or a graph file: write it first, "
-                             f"'cgraph {args.command} \"x*y\" --at x=1 y=2', or after '--' "
-                             "that ends the option's values")
+            raise UsageError(
+                f"{args.command} needs a formula or a graph file: write it first, "
+                f"'cgraph {args.command} \"x*y\" --at x=1 y=2', or after '--' "
+                "that ends the option's values"
+            )
         args.source = loose[0]
         args.at = [item for item in args.at if item != loose[0]]
     return args
@@ -372,8 +495,7 @@ def _run(argv: Sequence[str] | None) -> int:
     except (UsageError, GraphError, TooLargeError, ImportError) as error:
         problem = str(error)
     except OSError as error:  # a file that cannot be read or written
-        problem = str(error.strerror or error) + (f": {error.filename!r}" if error.filename
-                                                  else "")
+        problem = str(error.strerror or error) + (f": {error.filename!r}" if error.filename else "")
     except RecursionError:
         problem = "the input nests too deeply to read"
     except MemoryError:

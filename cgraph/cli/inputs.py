@@ -23,8 +23,15 @@ from cgraph.graph import ComputationalGraph
 #: Lists nested deeper than this are refused before parsing: numpy arrays have at most 64 axes.
 MAX_NESTING = 64
 
-__all__ = ["UsageError", "parse_value", "parse_assignments", "is_graph_file", "load_graph",
-           "root_of", "listed"]
+__all__ = [
+    "UsageError",
+    "parse_value",
+    "parse_assignments",
+    "is_graph_file",
+    "load_graph",
+    "root_of",
+    "listed",
+]
 
 
 class UsageError(Exception):
@@ -35,7 +42,6 @@ class UsageError(Exception):
     >>> str(UsageError("--at takes NAME=VALUE"))
     '--at takes NAME=VALUE'
     """
-
 
 
 def parse_value(name: str, text: str) -> Any:
@@ -61,8 +67,7 @@ def parse_value(name: str, text: str) -> Any:
     except ValueError:
         pass
     shown = text if len(text) <= 60 else text[:57] + "..."
-    problem = UsageError(f"the value of {name!r}, {shown!r}, is not a number or a list of "
-                         "numbers")
+    problem = UsageError(f"the value of {name!r}, {shown!r}, is not a number or a list of numbers")
     _check_nesting(name, text)
     try:
         parsed = json.loads(text)
@@ -90,8 +95,10 @@ def _check_nesting(name: str, text: str) -> None:
         elif char in "])":
             depth -= 1
     if deepest > MAX_NESTING:
-        raise UsageError(f"the value of {name!r} nests lists {deepest} deep; an array has at "
-                         f"most {MAX_NESTING} dimensions")
+        raise UsageError(
+            f"the value of {name!r} nests lists {deepest} deep; an array has at "
+            f"most {MAX_NESTING} dimensions"
+        )
 
 
 def parse_assignments(pairs: Sequence[str], flag: str = "--at") -> dict[str, Any]:
@@ -158,13 +165,17 @@ def load_graph(source: str, values: dict[str, Any], flag: str = "--at") -> Compu
         cg.add_expression(root, source)
     except UnknownNodeError as error:  # a name of the expression that is no input
         missing = error.nodes[-1] if len(error.nodes) > 1 else "NAME"
-        raise UsageError(f"no value for {missing!r}, which the expression uses: give it one "
-                         f"with {flag} {missing}=VALUE") from None
+        raise UsageError(
+            f"no value for {missing!r}, which the expression uses: give it one "
+            f"with {flag} {missing}=VALUE"
+        ) from None
     unused = [name for name in values if not nx.has_path(cg.graph, name, root)]
     if unused:
         used = [name for name in values if name not in unused]
-        raise UsageError(f"{flag} gives {listed(unused)}, which the expression does not use; "
-                         f"its inputs are {listed(used)}")
+        raise UsageError(
+            f"{flag} gives {listed(unused)}, which the expression does not use; "
+            f"its inputs are {listed(used)}"
+        )
     return cg
 
 
@@ -174,8 +185,10 @@ def _file_graph(source: str, values: dict[str, Any], flag: str) -> Computational
     cg = ComputationalGraph.load(source)
     for name, value in values.items():
         if name not in cg.inputs:
-            raise UsageError(f"{flag} names {name!r}, which is not an input of {source!r}; "
-                             f"its inputs are {listed(cg.inputs)}")
+            raise UsageError(
+                f"{flag} names {name!r}, which is not an input of {source!r}; "
+                f"its inputs are {listed(cg.inputs)}"
+            )
         node = cg.inputs[name]
         # Checked as add_input checks (integer data stays integer unless trainable).
         node.output = as_value(value, name, node.trainable)
@@ -197,8 +210,9 @@ def root_of(cg: ComputationalGraph, root: str | None) -> str:
         return root
     sinks = [name for name, degree in cg.graph.out_degree() if degree == 0]
     if len(sinks) != 1:
-        raise UsageError(f"the graph has {len(sinks)} sinks ({listed(sinks)}): "
-                         "name the node to use with --root")
+        raise UsageError(
+            f"the graph has {len(sinks)} sinks ({listed(sinks)}): name the node to use with --root"
+        )
     return sinks[0]
 
 

@@ -24,6 +24,7 @@ __all__ = ["DEFAULT_MAX_ELEMENTS", "TooLargeError", "check_sizes", "shapes_of"]
 #: The default limit on the elements of any one value: 80 MB of float64.
 DEFAULT_MAX_ELEMENTS = 10**7
 
+
 class TooLargeError(Exception):
     """A node whose value would exceed the size limit; the message names it and the limit.
 
@@ -34,8 +35,9 @@ class TooLargeError(Exception):
     """
 
 
-def check_sizes(cg: ComputationalGraph, root: str, max_elements: int,
-                option: str = "--max-elements") -> None:
+def check_sizes(
+    cg: ComputationalGraph, root: str, max_elements: int, option: str = "--max-elements"
+) -> None:
     """Refuse a graph any of whose values up to ``root`` would hold over ``max_elements``.
 
     Raises
@@ -62,4 +64,5 @@ def check_sizes(cg: ComputationalGraph, root: str, max_elements: int,
         if size > max_elements:
             raise TooLargeError(
                 f"node {name!r} would hold {size} elements (shape {shape}), over the limit of "
-                f"{max_elements} per value; raise it with {option} {size}")
+                f"{max_elements} per value; raise it with {option} {size}"
+            )

@@ -19,8 +19,17 @@ import numpy as np
 
 from cgraph.cli.inputs import UsageError
 
-__all__ = ["OPTIMIZERS", "DEFAULT_LR", "DIVERGED_RISE", "DIVERGED_VALUE", "check_method",
-           "learning_rate", "progress_wanted", "DivergenceWatch", "make_optimizer"]
+__all__ = [
+    "OPTIMIZERS",
+    "DEFAULT_LR",
+    "DIVERGED_RISE",
+    "DIVERGED_VALUE",
+    "check_method",
+    "learning_rate",
+    "progress_wanted",
+    "DivergenceWatch",
+    "make_optimizer",
+]
 
 OPTIMIZERS = ("gd", "momentum", "adam")
 DEFAULT_LR = 0.01
@@ -35,8 +44,9 @@ def check_method(method: str, lr: float | None) -> None:
     >>> check_method("BFGS", None)
     """
     if lr is not None:
-        raise UsageError(f"--lr is for --optimizer; a scipy --method ({method}) chooses its "
-                         "own steps")
+        raise UsageError(
+            f"--lr is for --optimizer; a scipy --method ({method}) chooses its own steps"
+        )
 
 
 def learning_rate(lr: float | None) -> float:
@@ -54,8 +64,9 @@ def learning_rate(lr: float | None) -> float:
     if lr is None:
         return DEFAULT_LR
     if not (math.isfinite(lr) and lr > 0):
-        raise UsageError(f"--lr must be a finite number > 0 (the optimiser's step size), "
-                         f"not {lr!r}")
+        raise UsageError(
+            f"--lr must be a finite number > 0 (the optimiser's step size), not {lr!r}"
+        )
     return lr
 
 
@@ -97,17 +108,23 @@ class DivergenceWatch:
 
     def __call__(self, current: Any) -> bool:
         loss = float(current.fun)
-        largest = max((float(np.max(np.abs(value))) for value in current.x.values()
-                       if np.size(value)), default=0.0)
+        largest = max(
+            (float(np.max(np.abs(value))) for value in current.x.values() if np.size(value)),
+            default=0.0,
+        )
         if loss - self.start > DIVERGED_RISE * max(abs(self.start), 1.0):
-            why = (f"the loss rose from {self.start:.6g} to {loss:.6g}, more than "
-                   f"{DIVERGED_RISE:g} times its starting size")
+            why = (
+                f"the loss rose from {self.start:.6g} to {loss:.6g}, more than "
+                f"{DIVERGED_RISE:g} times its starting size"
+            )
         elif largest > DIVERGED_VALUE:
             why = f"a parameter reached {largest:.3g}, beyond {DIVERGED_VALUE:g}"
         else:
             return False
-        self.problem = (f"minimize of {self.root!r} diverged at step {current.nit}: {why}; "
-                        "lower --lr or start elsewhere")
+        self.problem = (
+            f"minimize of {self.root!r} diverged at step {current.nit}: {why}; "
+            "lower --lr or start elsewhere"
+        )
         return True
 
 
@@ -122,4 +139,3 @@ def make_optimizer(name: str, lr: float) -> Any:
     from cgraph.optim.optimizers import Adam, GradientDescent, Momentum
 
     return {"gd": GradientDescent, "momentum": Momentum, "adam": Adam}[name](lr=lr)
-

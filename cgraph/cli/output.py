@@ -84,16 +84,19 @@ def aligned(rows: Iterable[tuple[str, Any]]) -> str:
     df/dx = [[1. 2.]
              [3. 4.]]
     """
-    rows = [(label, value if isinstance(value, str) else format_value(value))
-            for label, value in rows]
+    rows = [
+        (label, value if isinstance(value, str) else format_value(value)) for label, value in rows
+    ]
     width = max((len(label) for label, _ in rows), default=0)
     indent = "\n" + " " * (width + 3)
-    return "\n".join(f"{label.ljust(width)} = {text.replace(chr(10), indent)}"
-                     for label, text in rows)
+    return "\n".join(
+        f"{label.ljust(width)} = {text.replace(chr(10), indent)}" for label, text in rows
+    )
 
 
-def check_table(root: str, rows: dict[str, dict[str, Any]], eps: float, atol: float,
-                rtol: float) -> str:
+def check_table(
+    root: str, rows: dict[str, dict[str, Any]], eps: float, atol: float, rtol: float
+) -> str:
     """The gradient check as text: a row per input, a verdict.
 
     The rows are :func:`cgraph.transforms.gradcheck.compare_gradients`'s, so the verdict is gradcheck's.
@@ -110,17 +113,36 @@ def check_table(root: str, rows: dict[str, dict[str, Any]], eps: float, atol: fl
     """  # noqa: E501
     header = ("input", "element", "analytic", "numerical", "abs error", "rel error", "check")
     table = [header] + [
-        (name, str(tuple(row["element"])) if row["element"] else "-",
-         *(format_value(row[key]) if row[key] is not None else "-"  # None: an empty input
-           for key in ("analytic", "numerical")),
-         f"{row['abs_error']:.3g}", f"{row['rel_error']:.3g}", "ok" if row["passed"] else "FAIL")
-        for name, row in rows.items()]
+        (
+            name,
+            str(tuple(row["element"])) if row["element"] else "-",
+            *(
+                format_value(row[key]) if row[key] is not None else "-"  # None: an empty input
+                for key in ("analytic", "numerical")
+            ),
+            f"{row['abs_error']:.3g}",
+            f"{row['rel_error']:.3g}",
+            "ok" if row["passed"] else "FAIL",
+        )
+        for name, row in rows.items()
+    ]
     widths = [max(len(line[column]) for line in table) for column in range(len(header))]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True))
-             .rstrip() for line in table]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        for line in table
+    ]
     bound = f"{atol:g} + {rtol:g} * |numerical|"
     failed = ", ".join(repr(name) for name, row in rows.items() if not row["passed"])
-    verdict = (f"FAIL: |analytic - numerical| > {bound} for {failed}" if failed
-               else f"PASS: |analytic - numerical| <= {bound} for every element")
-    return "\n".join([f"gradient check of {root}: backward against central differences "
-                      f"(eps {eps:g}), the worst element of each input", *lines, verdict])
+    verdict = (
+        f"FAIL: |analytic - numerical| > {bound} for {failed}"
+        if failed
+        else f"PASS: |analytic - numerical| <= {bound} for every element"
+    )
+    return "\n".join(
+        [
+            f"gradient check of {root}: backward against central differences "
+            f"(eps {eps:g}), the worst element of each input",
+            *lines,
+            verdict,
+        ]
+    )

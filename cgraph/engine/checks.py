@@ -54,11 +54,13 @@ def check_new_name(nodes: Mapping[str, Node], name: Any, context: str = "") -> N
     """
     if type(name) is not str or not name:
         raise InvalidValueError(
-            f"{context}node names are non-empty strings, not {shown(name)} "
-            f"({type(name).__name__})", nodes=[str(name)])
+            f"{context}node names are non-empty strings, not {shown(name)} ({type(name).__name__})",
+            nodes=[str(name)],
+        )
     if name in nodes:
         raise DuplicateNodeError(
-            f"{context}a node named {name!r} already exists; choose another name", nodes=[name])
+            f"{context}a node named {name!r} already exists; choose another name", nodes=[name]
+        )
 
 
 def check_names_exist(
@@ -81,11 +83,13 @@ def check_names_exist(
             raise InvalidValueError(
                 f"{what} {shown(name)} is not a node name: names are strings, not "
                 f"{type(name).__name__}; give the name of a node",
-                nodes=[] if declaring is None else [declaring])
+                nodes=[] if declaring is None else [declaring],
+            )
         if name not in nodes:
             raise UnknownNodeError(
                 f"{what} {name!r} is not a node of the graph{did_you_mean(name, nodes)}",
-                nodes=[name] if declaring is None else [name, declaring])
+                nodes=[name] if declaring is None else [name, declaring],
+            )
 
 
 def arity_problem(op: Operation, given: int, label: str | None = None) -> str | None:
@@ -116,7 +120,9 @@ def raise_bad_inputs(name: str, inputs: Any) -> NoReturn:
     """Refuse an ``inputs`` argument that is neither a name nor an iterable of names."""
     raise InvalidValueError(
         f"node {name!r}: inputs must be a node name or an iterable of node names, e.g. "
-        f"('x', 'y'), not {shown(inputs)} ({type(inputs).__name__})", nodes=[name])
+        f"('x', 'y'), not {shown(inputs)} ({type(inputs).__name__})",
+        nodes=[name],
+    )
 
 
 def raise_unknown_inputs(
@@ -128,12 +134,15 @@ def raise_unknown_inputs(
         if not isinstance(parent, str):
             raise InvalidValueError(
                 f"node {name!r}: inputs are node names (strings), not {shown(parent)} "
-                f"({type(parent).__name__})", nodes=[name])
+                f"({type(parent).__name__})",
+                nodes=[name],
+            )
     if name in input_names:
         raise CycleError(
             f"node {name!r} lists itself as an input, which would make a cycle; "
             "give it a new name or use an existing node",
-            nodes=[name])
+            nodes=[name],
+        )
     check_names_exist(nodes, input_names, f"node {name!r}: input", declaring=name)
     raise AssertionError("unreachable: every input exists")  # pragma: no cover
 
@@ -152,7 +161,8 @@ def checked_feed(nodes: Mapping[str, Node], feed: Any) -> dict[str, Any]:
     if not isinstance(feed, Mapping):
         raise InvalidValueError(
             f"feed must be a mapping of input names to values, e.g. feed={{'x': 1.0}}, "
-            f"not a {type(feed).__name__}")
+            f"not a {type(feed).__name__}"
+        )
     checked = {}
     for name, value in feed.items():
         node = nodes.get(name) if isinstance(name, str) else None
@@ -162,7 +172,8 @@ def checked_feed(nodes: Mapping[str, Node], feed: Any) -> dict[str, Any]:
             raise InvalidValueError(
                 f"cannot feed {name!r}: only inputs can be fed, and it is "
                 f"{'a constant' if isinstance(node, Constant) else 'an operation'}",
-                nodes=[name])
+                nodes=[name],
+            )
         checked[name] = as_value(value, name, node.trainable)
     return checked
 
@@ -183,5 +194,6 @@ def checked_seed(root: Node, value: Any, seed: Any) -> Any:
         raise ShapeError(
             f"seed for {root.name!r} has shape {np.shape(seed)} but its output has shape "
             f"{np.shape(value)}; give a seed shaped like the output",
-            nodes=[root.name])
+            nodes=[root.name],
+        )
     return seed

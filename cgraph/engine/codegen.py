@@ -214,7 +214,8 @@ class Writer:
         operands = [self.operand(arg) for arg in args]
         # Keywords are parameters (step's at_zero=0.5): a float one keeps a float a float.
         scalar = all(flag for _, flag in operands) and all(
-            type(value) is float for value in kwargs.values())
+            type(value) is float for value in kwargs.values()
+        )
         codes = [code for code, _ in operands]
         if scalar and not kwargs and function in numeric.math_forms:
             form = numeric.math_forms[function]

@@ -34,11 +34,13 @@ class _Graph(Protocol):
 
     def check_feed(self, feed: Mapping[str, Any] | None) -> dict[str, Any]: ...
 
-    def forward(self, root: str | None = ..., feed: Mapping[str, Any] | None = ...,
-                check_finite: bool = ...) -> Any: ...
+    def forward(
+        self, root: str | None = ..., feed: Mapping[str, Any] | None = ..., check_finite: bool = ...
+    ) -> Any: ...
 
-    def backward(self, root: str | None = ..., seed: Any = ...,
-                 check_finite: bool = ...) -> dict[str, Any]: ...
+    def backward(
+        self, root: str | None = ..., seed: Any = ..., check_finite: bool = ...
+    ) -> dict[str, Any]: ...
 
 
 class CompiledRoot:
@@ -149,9 +151,13 @@ class CompiledRoot:
             value = values[-1]
             seed = 1.0 if type(value) is float else ones_like(value)
             grads = planned_backward(schedule, values, seed)
-        return (value if type(value) is float else plain_value(value),
-                {name: grads[pos] if type(grads[pos]) is float else plain_value(grads[pos])
-                 for pos, name in schedule.trainable_names})
+        return (
+            value if type(value) is float else plain_value(value),
+            {
+                name: grads[pos] if type(grads[pos]) is float else plain_value(grads[pos])
+                for pos, name in schedule.trainable_names
+            },
+        )
 
     @property
     def source(self) -> str:
@@ -192,6 +198,7 @@ class CompiledRoot:
 
     def __repr__(self) -> str:
         plan = self.plan
-        return (f"<CompiledRoot {self.root!r}: {len(plan.schedule)} nodes, {plan.inlined} rules "
-                f"inlined, compiled in {plan.compile_seconds * 1e3:.1f} ms>")
-
+        return (
+            f"<CompiledRoot {self.root!r}: {len(plan.schedule)} nodes, {plan.inlined} rules "
+            f"inlined, compiled in {plan.compile_seconds * 1e3:.1f} ms>"
+        )

@@ -166,8 +166,9 @@ class GraphCore:
         """
         with self.lock:
             nodes = self.nodes
-            checked = {name: _checked_leaf(nodes, name, value, True)
-                       for name, value in values.items()}
+            checked = {
+                name: _checked_leaf(nodes, name, value, True) for name, value in values.items()
+            }
             for name, value in checked.items():
                 self._add_leaf(Input(name, value, len(nodes), trainable=True))
 
@@ -339,8 +340,9 @@ class GraphCore:
             if added:
                 self._structure_changed()
 
-    def _new_operation(self, name: Any, op: Any, inputs: Any, params: dict[str, Any]
-                       ) -> OperationNode:
+    def _new_operation(
+        self, name: Any, op: Any, inputs: Any, params: dict[str, Any]
+    ) -> OperationNode:
         """The checked node a declaration makes; raises before anything changes."""
         nodes = self.nodes
         # The type first: an unhashable name (a list) cannot even be looked up.
@@ -457,7 +459,7 @@ class GraphCore:
                     values = run_forward(schedule, feed_values)
             except GraphError as error:
                 # Only now, on the way out: a leaf set by hand to a string fails in some op.
-                blamed = invalid_leaf(schedule.nodes[:schedule.leaf_count], feed_values)
+                blamed = invalid_leaf(schedule.nodes[: schedule.leaf_count], feed_values)
                 self.fail_pass(blamed or error)
                 if blamed is not None:
                     raise blamed from error
@@ -546,8 +548,10 @@ class GraphCore:
             self._differentiated = schedule
         finally:
             lock.release()
-        return {name: grads[pos] if type(grads[pos]) is float else plain_value(grads[pos])
-                for pos, name in schedule.trainable_names}
+        return {
+            name: grads[pos] if type(grads[pos]) is float else plain_value(grads[pos])
+            for pos, name in schedule.trainable_names
+        }
 
     def compile(self, root: str | None = None) -> CompiledRoot:
         """The plan ``forward`` and ``backward`` run for ``root``, written and compiled now.
@@ -701,11 +705,16 @@ class GraphCore:
             )
         root = self._differentiated.root.name
         if not node.requires_grad:
-            why = "it is a constant" if isinstance(node, Constant) else (
-                "it is not trainable" if isinstance(node, Input)
-                else "it depends on no trainable input")
-            raise NoGradientError(
-                f"node {name!r} has no gradient: {why}", nodes=[name, root])
+            why = (
+                "it is a constant"
+                if isinstance(node, Constant)
+                else (
+                    "it is not trainable"
+                    if isinstance(node, Input)
+                    else "it depends on no trainable input"
+                )
+            )
+            raise NoGradientError(f"node {name!r} has no gradient: {why}", nodes=[name, root])
         raise NoGradientError(
             f"node {name!r} has no gradient: the last root differentiated, {root!r}, does not "
             f"depend on it; call backward of a node that does",
@@ -748,8 +757,10 @@ class GraphCore:
         return iter(self.nodes)
 
     def __repr__(self) -> str:
-        counts = (f"{len(self.inputs)} inputs, {len(self.constants)} constants, "
-                  f"{len(self.operations)} operations")
+        counts = (
+            f"{len(self.inputs)} inputs, {len(self.constants)} constants, "
+            f"{len(self.operations)} operations"
+        )
         return f"<{type(self).__name__}: {counts}>\n{self.summary(max_rows=20)}"
 
     # ----------------------------------------------------------------------------------
@@ -1033,12 +1044,14 @@ class GraphCore:
         own: Any = getattr(self._thread, "evaluated", _NO_PASS)
         # A thread that ran no pass differentiates the graph's last.
         record: tuple[Schedule, list[Any], dict[str, Any]] | None = (
-            self._evaluated if own is _NO_PASS else own)
+            self._evaluated if own is _NO_PASS else own
+        )
         if record is None:
             raise NotComputedError(
                 f"backward({root!r}) needs a successful forward pass first"
                 f"{_failure(self._failed_forward)}: call forward({root!r})",
-                nodes=[root] if root else [])
+                nodes=[root] if root else [],
+            )
         last, values, _ = record
         if root is None or root == last.root.name:
             schedule = last
@@ -1050,7 +1063,8 @@ class GraphCore:
                 raise NotComputedError(
                     f"backward({root!r}) needs {root!r} evaluated by the last forward pass, "
                     f"which was of {last.root.name!r}; call forward({root!r}) first",
-                    nodes=[root, last.root.name])
+                    nodes=[root, last.root.name],
+                )
             values = [by_node[node] for node in schedule.nodes]
         if schedule.stateful:
             self._check_op_states(schedule, record)
@@ -1095,7 +1109,8 @@ class GraphCore:
                     "state on its op between forward and backward, and another pass (another "
                     "thread's, or one that failed) has run it since the pass being "
                     f"differentiated; call forward({root!r}) and backward({root!r}) together",
-                    nodes=[node.name, root])
+                    nodes=[node.name, root],
+                )
 
 
 _NO_PASS = object()  # a thread that has run no pass yet
@@ -1121,25 +1136,35 @@ def _difference(
         if not isinstance(leaf, Input):
             continue
         if leaf.version > shown_clock:
-            return (f"input {leaf.name!r} was assigned after the last pass; call "
-                    f"forward({name!r}) to compute it at the new value")
+            return (
+                f"input {leaf.name!r} was assigned after the last pass; call "
+                f"forward({name!r}) to compute it at the new value"
+            )
         fed, fed_now = feed.get(leaf.name, _NOT_FED), shown_feed.get(leaf.name, _NOT_FED)
         if fed is _NOT_FED and fed_now is _NOT_FED:
             if leaf.version > clock:
-                return (f"it was computed before input {leaf.name!r} was last assigned; "
-                        f"call forward({name!r})")
+                return (
+                    f"it was computed before input {leaf.name!r} was last assigned; "
+                    f"call forward({name!r})"
+                )
         elif fed_now is _NOT_FED:
-            return (f"it was computed with input {leaf.name!r} fed, and the last pass, of "
-                    f"{shown_schedule.root.name!r}, used its stored value; call "
-                    f"forward({name!r}) to see it in this state")
+            return (
+                f"it was computed with input {leaf.name!r} fed, and the last pass, of "
+                f"{shown_schedule.root.name!r}, used its stored value; call "
+                f"forward({name!r}) to see it in this state"
+            )
         elif fed is _NOT_FED:
-            return (f"the last pass, of {shown_schedule.root.name!r}, fed input "
-                    f"{leaf.name!r}, and {name!r} was computed with its stored value; call "
-                    f"forward({name!r}, feed=...) with the same feed to see it in this state")
+            return (
+                f"the last pass, of {shown_schedule.root.name!r}, fed input "
+                f"{leaf.name!r}, and {name!r} was computed with its stored value; call "
+                f"forward({name!r}, feed=...) with the same feed to see it in this state"
+            )
         elif not _same(fed, fed_now):
-            return (f"it was computed with another value of input {leaf.name!r} fed than the "
-                    f"last pass, of {shown_schedule.root.name!r}, fed; call forward({name!r}, "
-                    "feed=...) with the same feed to see it in this state")
+            return (
+                f"it was computed with another value of input {leaf.name!r} fed than the "
+                f"last pass, of {shown_schedule.root.name!r}, fed; call forward({name!r}, "
+                "feed=...) with the same feed to see it in this state"
+            )
     return None
 
 
@@ -1150,8 +1175,11 @@ def _same(a: Any, b: Any) -> bool:
     if type(a) is float and type(b) is float:
         return a == b or (a != a and b != b)
     a, b = np.asarray(a), np.asarray(b)
-    return a.dtype == b.dtype and a.shape == b.shape and bool(
-        np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+    return (
+        a.dtype == b.dtype
+        and a.shape == b.shape
+        and bool(np.array_equal(a, b, equal_nan=a.dtype.kind == "f"))
+    )
 
 
 def _failure(error: BaseException | None) -> str:
@@ -1181,7 +1209,8 @@ def _unpacked(declaration: Any, count: int) -> tuple[Any, Any, Any, dict[str, An
             return declaration[0], declaration[1], declaration[2], dict(params)
     raise InvalidValueError(
         f"declaration {count} is {shown(declaration)}: give (name, op, inputs) or "
-        f"(name, op, inputs, params) with params a dict")
+        f"(name, op, inputs, params) with params a dict"
+    )
 
 
 def _numbered(error: GraphError, count: int, declarations: Any) -> GraphError:

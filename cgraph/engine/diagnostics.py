@@ -86,18 +86,21 @@ def invalid_leaf(nodes: Iterable[Node], feed: dict[str, Any]) -> InvalidValueErr
         if isinstance(leaf, OperationNode):
             continue
         value = feed.get(leaf.name, leaf.output)
-        if type(value) is float or (isinstance(value, (int, np.bool_, np.number)) and not (
-            isinstance(value, np.timedelta64)
-        )):
+        if type(value) is float or (
+            isinstance(value, (int, np.bool_, np.number))
+            and not (isinstance(value, np.timedelta64))
+        ):
             continue
         if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
             continue
-        kind, where = ("constant", "constants") if isinstance(leaf, Constant) else (
-            "input", "inputs")
+        kind, where = (
+            ("constant", "constants") if isinstance(leaf, Constant) else ("input", "inputs")
+        )
         return InvalidValueError(
             f"{kind} {leaf.name!r} holds {describe(value)}, which is not a number or a numeric "
             f"array; set {where}[{leaf.name!r}].output to a float or a numeric array",
-            nodes=[leaf.name])
+            nodes=[leaf.name],
+        )
     return None
 
 
@@ -134,8 +137,9 @@ def non_finite_input(leaf: Node, value: Any) -> NonFiniteError:
     >>> print(non_finite_input(cg.nodes["x"], float("nan")))
     input 'x' is not finite: nan
     """
-    return NonFiniteError(f"input {leaf.name!r} is not finite: {describe(value)}",
-                          nodes=[leaf.name])
+    return NonFiniteError(
+        f"input {leaf.name!r} is not finite: {describe(value)}", nodes=[leaf.name]
+    )
 
 
 def non_finite_output(
@@ -244,8 +248,9 @@ def backward_failure(node: OperationNode, error: Exception) -> GraphError:
     backward of node 'y' (Exp) failed with ZeroDivisionError: oops
     """
     if isinstance(error, GraphError):
-        return type(error)(f"backward of node {node.name!r} ({_op_name(node)}): {_said(error)}",
-                           nodes=[node.name])
+        return type(error)(
+            f"backward of node {node.name!r} ({_op_name(node)}): {_said(error)}", nodes=[node.name]
+        )
     return OperationError(
         f"backward of node {node.name!r} ({_op_name(node)}) failed with "
         f"{type(error).__name__}: {_said(error)}",

@@ -64,9 +64,7 @@ class EvaluatedPass(NamedTuple):
     feed: dict[str, Any]
 
 
-def run_forward(
-    schedule: Schedule, feed: dict[str, Any], check_finite: bool = False
-) -> list[Any]:
+def run_forward(schedule: Schedule, feed: dict[str, Any], check_finite: bool = False) -> list[Any]:
     """Evaluate every node of the schedule; return the values by position.
 
     Parameters
@@ -187,13 +185,15 @@ def run_backward(
             if type(upstream) is in_order:
                 upstream = grads[pos] = upstream.total()
             if len(parents) == 2:
-                local = op.pullback(p, upstream, values[pos], values[parents[0]],
-                                    values[parents[1]])
+                local = op.pullback(
+                    p, upstream, values[pos], values[parents[0]], values[parents[1]]
+                )
             elif len(parents) == 1:
                 local = op.pullback(p, upstream, values[pos], values[parents[0]])
             else:
-                local = op.pullback(p, upstream, values[pos],
-                                    *[values[parent] for parent in parents])
+                local = op.pullback(
+                    p, upstream, values[pos], *[values[parent] for parent in parents]
+                )
             if type(local) is not tuple or len(local) != len(targets):
                 local = as_gradient_tuple(node, local)
             if guarded is not None and guarded[pos]:  # it feeds a where: 0 * inf counts as 0

@@ -49,9 +49,18 @@ from cgraph.engine.schedule import Schedule
 from cgraph.ops.kinds import Elementwise, nan_safe
 from cgraph.ops.numeric import zeros_like
 
-__all__ = ["AUTO_LIMIT", "CHUNK", "COMPILE_AFTER", "Plan", "PlanMismatchError", "PlanOutputError",
-           "accumulate",
-           "compiled", "planned_backward", "planned_forward"]
+__all__ = [
+    "AUTO_LIMIT",
+    "CHUNK",
+    "COMPILE_AFTER",
+    "Plan",
+    "PlanMismatchError",
+    "PlanOutputError",
+    "accumulate",
+    "compiled",
+    "planned_backward",
+    "planned_forward",
+]
 
 #: The most operations one generated function holds; larger schedules are written in chunks.
 CHUNK = 2000
@@ -133,11 +142,19 @@ class Plan:
     <BLANKLINE>
     """
 
-    __slots__ = ("schedule", "scalars", "trust_outputs", "compile_seconds", "inlined",
-                 "forward", "backward")
+    __slots__ = (
+        "schedule",
+        "scalars",
+        "trust_outputs",
+        "compile_seconds",
+        "inlined",
+        "forward",
+        "backward",
+    )
 
-    def __init__(self, schedule: Schedule, scalars: tuple[bool, ...],
-                 trust_outputs: bool = True) -> None:
+    def __init__(
+        self, schedule: Schedule, scalars: tuple[bool, ...], trust_outputs: bool = True
+    ) -> None:
         began = time.perf_counter()
         self.schedule, self.scalars, self.trust_outputs = schedule, scalars, trust_outputs
         writer = _PlanWriter(schedule, scalars, trust_outputs)
@@ -149,8 +166,9 @@ class Plan:
             (forwards if name.startswith("forward") else backwards).append(function)
         self.inlined = writer.inlined
         self.forward = forwards[0] if len(forwards) == 1 else _in_turn(forwards)
-        self.backward = backwards[0] if len(backwards) == 1 else _in_turn_backward(
-            backwards, len(schedule))
+        self.backward = (
+            backwards[0] if len(backwards) == 1 else _in_turn_backward(backwards, len(schedule))
+        )
         self.compile_seconds = time.perf_counter() - began
 
     @property
@@ -168,8 +186,10 @@ class Plan:
         return {f"v{pos}": node.name for pos, node in enumerate(self.schedule.nodes)}
 
     def __repr__(self) -> str:
-        return (f"<Plan of {self.schedule.root.name!r}: {len(self.schedule)} nodes, "
-                f"{self.inlined} rules inlined, compiled in {self.compile_seconds * 1e3:.1f} ms>")
+        return (
+            f"<Plan of {self.schedule.root.name!r}: {len(self.schedule)} nodes, "
+            f"{self.inlined} rules inlined, compiled in {self.compile_seconds * 1e3:.1f} ms>"
+        )
 
 
 def leaf_types(schedule: Schedule, values: list[Any]) -> tuple[bool, ...]:
@@ -229,7 +249,8 @@ def planned_forward(schedule: Schedule, feed: dict[str, Any]) -> list[Any]:
     except PlanOutputError:  # an op's float output was not a float: a plan that checks none
         values = leaf_values(schedule, feed)
         plan = schedule.plans[plan.scalars] = schedule.plan = Plan(
-            schedule, plan.scalars, trust_outputs=False)
+            schedule, plan.scalars, trust_outputs=False
+        )
         return _forward_or_interpret(plan, schedule, feed, values)
     except PlanMismatchError:  # leaves of other types (checked before computing): their plan
         values = leaf_values(schedule, feed)
@@ -240,8 +261,9 @@ def planned_forward(schedule: Schedule, feed: dict[str, Any]) -> list[Any]:
     return values
 
 
-def _forward_or_interpret(plan: Plan, schedule: Schedule, feed: dict[str, Any],
-                          values: list[Any]) -> list[Any]:
+def _forward_or_interpret(
+    plan: Plan, schedule: Schedule, feed: dict[str, Any], values: list[Any]
+) -> list[Any]:
     try:
         plan.forward(values)
     except Exception:
@@ -309,8 +331,7 @@ def _send(grads: list[Any], target: int, contribution: Any) -> None:
 class _PlanWriter:
     """Writes one plan's source: positions become ``v{pos}``, gradients ``g{pos}``."""
 
-    def __init__(self, schedule: Schedule, scalars: tuple[bool, ...],
-                 trust_outputs: bool) -> None:
+    def __init__(self, schedule: Schedule, scalars: tuple[bool, ...], trust_outputs: bool) -> None:
         self.schedule = schedule
         self.trust_outputs = trust_outputs
         self.constants: list[Any] = []
@@ -346,18 +367,19 @@ class _PlanWriter:
         schedule = self.schedule
         steps, grad_steps = schedule.steps, schedule.grad_steps
         size = self.chunk
-        forward_chunks = [steps[start:start + size]
-                          for start in range(0, max(len(steps), 1), size)]
+        forward_chunks = [
+            steps[start : start + size] for start in range(0, max(len(steps), 1), size)
+        ]
         for index, chunk in enumerate(forward_chunks):
             name = "forward" if len(forward_chunks) == 1 else f"forward_{index}"
             yield name, self._forward_chunk(name, chunk)
-        chunks = [grad_steps[start:start + size]
-                  for start in range(0, max(len(grad_steps), 1), size)]
+        chunks = [
+            grad_steps[start : start + size] for start in range(0, max(len(grad_steps), 1), size)
+        ]
         consumer = self._consumers(chunks)
         for index, chunk in enumerate(chunks):
             name = "backward" if self.single else f"backward_{index}"
-            yield name, self._backward_chunk(name, index, chunk, consumer,
-                                             index == len(chunks) - 1)
+            yield name, self._backward_chunk(name, index, chunk, consumer, index == len(chunks) - 1)
 
     def source(self, functions: list[tuple[str, str]]) -> str:
         """The whole plan as one module: ``make`` takes the constants, returns both passes."""
@@ -369,9 +391,17 @@ class _PlanWriter:
             drivers.append(_function("forward(V)", [f"{name}(V)" for name in forwards]))
         if backwards:
             size = len(self.schedule)
-            drivers.append(_function("backward(V, seed)", [
-                f"G = [None] * {size}", f"G[{size - 1}] = seed",
-                *[f"{name}(V, G)" for name in backwards], "return G"]))
+            drivers.append(
+                _function(
+                    "backward(V, seed)",
+                    [
+                        f"G = [None] * {size}",
+                        f"G[{size - 1}] = seed",
+                        *[f"{name}(V, G)" for name in backwards],
+                        "return G",
+                    ],
+                )
+            )
         texts = [text for _, text in functions]
         return "\n".join([header, *texts, *drivers, "    return forward, backward", ""])
 
@@ -422,8 +452,11 @@ class _PlanWriter:
         return lines
 
     def _guards(self, positions: list[int]) -> list[str]:
-        checks = [f"type(v{p}) is not float" for p in positions
-                  if p < self.schedule.leaf_count and self.scalar[p]]
+        checks = [
+            f"type(v{p}) is not float"
+            for p in positions
+            if p < self.schedule.leaf_count and self.scalar[p]
+        ]
         if not checks:
             return []
         return [f"if {' or '.join(checks)}:", f"    raise {self.mismatch}"]
@@ -445,7 +478,7 @@ class _PlanWriter:
         lines = [line.format_map(fields) for line in snippet.lines]
         result = snippet.results[0].format_map(fields)  # type: ignore[union-attr]
         if lines and lines[-1].startswith(f"{result} = "):
-            lines[-1] = f"v{pos}" + lines[-1][len(result):]  # the last temporary is the output
+            lines[-1] = f"v{pos}" + lines[-1][len(result) :]  # the last temporary is the output
         else:
             lines.append(f"v{pos} = {result}")
         return lines
@@ -459,8 +492,14 @@ class _PlanWriter:
             consumer[pos] = len(chunks) - 1
         return consumer
 
-    def _backward_chunk(self, name: str, index: int, steps: list[tuple[Any, ...]],
-                        consumer: dict[int, int], last: bool) -> str:
+    def _backward_chunk(
+        self,
+        name: str,
+        index: int,
+        steps: list[tuple[Any, ...]],
+        consumer: dict[int, int],
+        last: bool,
+    ) -> str:
         schedule = self.schedule
         body: list[str] = []
         # What each position received within this chunk, in arrival order: (code, maybe None).
@@ -496,8 +535,11 @@ class _PlanWriter:
                     parts.insert(0, (f"*({earlier} or ())", True))
                 else:  # each one came: a list of exactly that many
                     names = [fresh() for _ in sent]
-                    lines.append(f"{names[0]} = G[{pos}][0]" if len(names) == 1
-                                 else f"{', '.join(names)} = G[{pos}]")
+                    lines.append(
+                        f"{names[0]} = G[{pos}][0]"
+                        if len(names) == 1
+                        else f"{', '.join(names)} = G[{pos}]"
+                    )
                     parts[:0] = [(name, False) for name in names]
             if not parts:
                 return None, False, lines
@@ -527,11 +569,13 @@ class _PlanWriter:
                 continue
             step = self._backward_step(pos, node, op, parents, targets, upstream, fresh)
             if maybe_none:  # upstream is g{pos}, made by accumulate()
-                body += [f"if {upstream} is None:",
-                         f"    {upstream} = {zeros()}(v{pos})",
-                         *[f"    {c} = None" for c in step.assigned if c != upstream],
-                         "else:",
-                         *[f"    {line}" for line in step.lines or ["pass"]]]
+                body += [
+                    f"if {upstream} is None:",
+                    f"    {upstream} = {zeros()}(v{pos})",
+                    *[f"    {c} = None" for c in step.assigned if c != upstream],
+                    "else:",
+                    *[f"    {line}" for line in step.lines or ["pass"]],
+                ]
             else:
                 body += step.lines
             final[pos] = upstream
@@ -572,11 +616,21 @@ class _PlanWriter:
         head = self._loads(needed) + self._guards(needed)
         return _function(f"{name}(V, seed)" if self.single else f"{name}(V, G)", head + body)
 
-    def _backward_step(self, pos: int, node: Any, op: Any, parents: tuple[int, ...],
-                       targets: tuple[int, ...], upstream: str,
-                       fresh: Callable[[], str]) -> _Step:
-        flags = (self._upstream_scalar(pos, upstream), self.scalar[pos],
-                 *(self.scalar[p] for p in parents))
+    def _backward_step(
+        self,
+        pos: int,
+        node: Any,
+        op: Any,
+        parents: tuple[int, ...],
+        targets: tuple[int, ...],
+        upstream: str,
+        fresh: Callable[[], str],
+    ) -> _Step:
+        flags = (
+            self._upstream_scalar(pos, upstream),
+            self.scalar[pos],
+            *(self.scalar[p] for p in parents),
+        )
         snippet = self._trace("pullback", op, flags, trace_pullback)
         inputs = [f"v{p}" for p in parents]
         lines: list[str] = []
@@ -590,10 +644,11 @@ class _PlanWriter:
         else:
             local = fresh()
             args = ", ".join([self.constant(_numbers()), upstream, f"v{pos}", *inputs])
-            lines += [f"{local} = {self.constant(op.pullback)}({args})",
-                      f"if type({local}) is not tuple or len({local}) != {len(parents)}:",
-                      f"    {local} = {self.constant(as_gradient_tuple)}"
-                      f"({self.constant(node)}, {local})"]
+            lines += [
+                f"{local} = {self.constant(op.pullback)}({args})",
+                f"if type({local}) is not tuple or len({local}) != {len(parents)}:",
+                f"    {local} = {self.constant(as_gradient_tuple)}({self.constant(node)}, {local})",
+            ]
             names = [fresh() for _ in parents]
             lines.append(f"{', '.join(names)}{',' if len(names) == 1 else ''} = {local}")
             results += [(name, False, True) for name in names]
@@ -601,11 +656,15 @@ class _PlanWriter:
         if guarded is not None and guarded[pos]:  # it feeds a where: as the interpreter, nan_safe
             names = [fresh() for _ in results]
             codes = ", ".join("None" if code is None else code for code, _, _ in results)
-            lines.append(f"{', '.join(names)}{',' if len(names) == 1 else ''} = "
-                         f"{self.constant(nan_safe)}({self.constant(_numbers())}, {upstream}, "
-                         f"({codes},))")
-            results = [(None if code is None else name, scalar, maybe)
-                       for name, (code, scalar, maybe) in zip(names, results, strict=True)]
+            lines.append(
+                f"{', '.join(names)}{',' if len(names) == 1 else ''} = "
+                f"{self.constant(nan_safe)}({self.constant(_numbers())}, {upstream}, "
+                f"({codes},))"
+            )
+            results = [
+                (None if code is None else name, scalar, maybe)
+                for name, (code, scalar, maybe) in zip(names, results, strict=True)
+            ]
         contributions: list[tuple[int, str, bool]] = []
         assigned: list[str] = []
         for target, (code, scalar, maybe) in zip(targets, results, strict=True):
@@ -618,8 +677,10 @@ class _PlanWriter:
                 if maybe:
                     kept = f"{code} is None or {kept}"
                 contribution = fresh()
-                lines.append(f"{contribution} = {code} if {kept} else "
-                             f"{self.constant(fitted)}({code}, v{target}, {name})")
+                lines.append(
+                    f"{contribution} = {code} if {kept} else "
+                    f"{self.constant(fitted)}({code}, v{target}, {name})"
+                )
                 code = contribution
             assigned.append(code)
             contributions.append((target, code, maybe))
@@ -634,8 +695,13 @@ class _PlanWriter:
 
     # -- shared --------------------------------------------------------------------------
 
-    def _trace(self, kind: str, op: Any, flags: tuple[bool, ...],
-               trace: Callable[[Any, tuple[bool, ...]], Snippet | None]) -> Snippet | None:
+    def _trace(
+        self,
+        kind: str,
+        op: Any,
+        flags: tuple[bool, ...],
+        trace: Callable[[Any, tuple[bool, ...]], Snippet | None],
+    ) -> Snippet | None:
         key = cache_key(op)  # needs_input_grad, which rules read, is among its attributes
         if key is None:
             return trace(op, flags)
@@ -656,14 +722,18 @@ class _PlanWriter:
 class _Step:
     __slots__ = ("lines", "contributions", "assigned")
 
-    def __init__(self, lines: list[str], contributions: list[tuple[int, str, bool]],
-                 assigned: list[str]) -> None:
+    def __init__(
+        self, lines: list[str], contributions: list[tuple[int, str, bool]], assigned: list[str]
+    ) -> None:
         self.lines, self.contributions, self.assigned = lines, contributions, assigned
 
 
 def _assigned_names(lines: list[str]) -> list[str]:
-    return [line.split(" = ", 1)[0].split(",")[0].strip() for line in lines
-            if " = " in line and not line.startswith((" ", "if "))]
+    return [
+        line.split(" = ", 1)[0].split(",")[0].strip()
+        for line in lines
+        if " = " in line and not line.startswith((" ", "if "))
+    ]
 
 
 _VALUE = re.compile(r"\bv(\d+)\b")
@@ -684,8 +754,9 @@ def _compiled(name: str, text: str, constants: list[Any], rename: bool) -> Calla
         names: dict[str, str] = {}
         text = _VARIABLE.sub(lambda m: names.setdefault(m.group(0), f"a{len(names)}"), text)
     used = sorted({int(index) for index in _CONSTANT.findall(text)})
-    source = "\n".join([f"def make({', '.join(f'k{i}' for i in used)}):", text,
-                        f"    return {name}", ""])
+    source = "\n".join(
+        [f"def make({', '.join(f'k{i}' for i in used)}):", text, f"    return {name}", ""]
+    )
     namespace: dict[str, Any] = {}
     # The source holds only names this module made; every object is an argument of make().
     exec(compile(source, "<cgraph plan>", "exec"), namespace)
@@ -701,8 +772,9 @@ def _in_turn(functions: list[Callable[[list[Any]], None]]) -> Callable[[list[Any
     return forward
 
 
-def _in_turn_backward(functions: list[Callable[[list[Any], list[Any]], None]],
-                      size: int) -> Callable[[list[Any], Any], list[Any]]:
+def _in_turn_backward(
+    functions: list[Callable[[list[Any], list[Any]], None]], size: int
+) -> Callable[[list[Any], Any], list[Any]]:
     def backward(values: list[Any], seed: Any) -> list[Any]:
         grads: list[Any] = [None] * size
         grads[-1] = seed

@@ -78,9 +78,23 @@ class Schedule:
     (0, 0)
     """
 
-    __slots__ = ("root", "nodes", "leaf_count", "steps", "grad_steps", "trainable",
-                 "trainable_names", "contributions", "guarded", "stateful", "_members", "runs",
-                 "plan", "plans", "planned")
+    __slots__ = (
+        "root",
+        "nodes",
+        "leaf_count",
+        "steps",
+        "grad_steps",
+        "trainable",
+        "trainable_names",
+        "contributions",
+        "guarded",
+        "stateful",
+        "_members",
+        "runs",
+        "plan",
+        "plans",
+        "planned",
+    )
 
     def __init__(self, root: Node) -> None:
         with _cyclic_gc_paused():
@@ -160,8 +174,9 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _feeding_branches(steps: list[tuple[int, OperationNode, Any, tuple[int, ...]]],
-                      leaf_count: int, size: int) -> bytearray | None:
+def _feeding_branches(
+    steps: list[tuple[int, OperationNode, Any, tuple[int, ...]]], leaf_count: int, size: int
+) -> bytearray | None:
     """Flags of the elementwise nodes that feed a selecting op's branches; None if none do."""
     stack = [step[3][index] for step in steps for index in step[2].branches]
     if not stack:
@@ -181,8 +196,9 @@ def _feeding_branches(steps: list[tuple[int, OperationNode, Any, tuple[int, ...]
 def _with_targets(step: tuple) -> tuple:
     """The step with its targets: -1 in place of the inputs that need no gradient."""
     pos, node, op, parents = step
-    targets = tuple(p if parent.requires_grad else -1
-                    for p, parent in zip(parents, node.parents, strict=True))
+    targets = tuple(
+        p if parent.requires_grad else -1 for p, parent in zip(parents, node.parents, strict=True)
+    )
     return (pos, node, op, parents, targets)
 
 

@@ -58,8 +58,11 @@ def _row(node: Node, stale: bool) -> list[str]:
         op = type(node.op).name or type(node.op).__name__
         inputs = ", ".join(node.input_names)
     else:
-        op = "input" if isinstance(node, Input) and node.trainable else (
-            "constant" if isinstance(node, Constant) else "input (fixed)")
+        op = (
+            "input"
+            if isinstance(node, Input) and node.trainable
+            else ("constant" if isinstance(node, Constant) else "input (fixed)")
+        )
         inputs = ""
     value = "stale" if stale else describe_value(node.output)
     return [node.name, op, inputs, _shape(node.output), value, describe_value(node.local_grad)]
@@ -100,7 +103,7 @@ def format_summary(
     if max_rows is not None and len(nodes) > max_rows:
         head = max_rows - max_rows // 2
         skipped = len(nodes) - max_rows
-        nodes = nodes[:head] + nodes[len(nodes) - max_rows // 2:]
+        nodes = nodes[:head] + nodes[len(nodes) - max_rows // 2 :]
     header = ["name", "op", "inputs", "shape", "value", "gradient"]
     rows = [_row(node, stale is not None and stale(node)) for node in nodes]
     widths = [max(len(cells[i]) for cells in [header, *rows]) for i in range(len(header))]

@@ -56,31 +56,63 @@ __all__ = ["MAX_LENGTH", "add_expression"]
 MAX_LENGTH = 100_000
 
 _BINARY = {
-    ast.Add: "add", ast.Sub: "sub", ast.Mult: "mul", ast.Div: "div", ast.Pow: "pow",
+    ast.Add: "add",
+    ast.Sub: "sub",
+    ast.Mult: "mul",
+    ast.Div: "div",
+    ast.Pow: "pow",
     ast.MatMult: "matmul",
 }
 _COMPARISON = {
-    ast.Lt: "less", ast.LtE: "less_equal", ast.Gt: "greater", ast.GtE: "greater_equal",
+    ast.Lt: "less",
+    ast.LtE: "less_equal",
+    ast.Gt: "greater",
+    ast.GtE: "greater_equal",
     ast.Eq: "equal",
 }
 _OPERATOR_TEXT = {
-    ast.Mod: "%", ast.FloorDiv: "//", ast.LShift: "<<", ast.RShift: ">>", ast.BitOr: "|",
-    ast.BitXor: "^", ast.BitAnd: "&", ast.Not: "not", ast.Invert: "~", ast.NotEq: "!=",
-    ast.Is: "is", ast.IsNot: "is not", ast.In: "in", ast.NotIn: "not in",
+    ast.Mod: "%",
+    ast.FloorDiv: "//",
+    ast.LShift: "<<",
+    ast.RShift: ">>",
+    ast.BitOr: "|",
+    ast.BitXor: "^",
+    ast.BitAnd: "&",
+    ast.Not: "not",
+    ast.Invert: "~",
+    ast.NotEq: "!=",
+    ast.Is: "is",
+    ast.IsNot: "is not",
+    ast.In: "in",
+    ast.NotIn: "not in",
 }
 # What the refusal calls each construct; anything else is refused by its ast class name.
 _REFUSED = {
-    ast.Lambda: "lambda", ast.ListComp: "comprehension", ast.SetComp: "comprehension",
-    ast.DictComp: "comprehension", ast.GeneratorExp: "comprehension",
-    ast.NamedExpr: "assignment", ast.BoolOp: "'and'/'or'", ast.IfExp: "conditional expression",
-    ast.Starred: "starred", ast.JoinedStr: "f-string", ast.List: "list", ast.Tuple: "tuple",
-    ast.Dict: "dict", ast.Set: "set", ast.Await: "await", ast.Yield: "yield",
-    ast.YieldFrom: "yield", ast.Slice: "slice",
+    ast.Lambda: "lambda",
+    ast.ListComp: "comprehension",
+    ast.SetComp: "comprehension",
+    ast.DictComp: "comprehension",
+    ast.GeneratorExp: "comprehension",
+    ast.NamedExpr: "assignment",
+    ast.BoolOp: "'and'/'or'",
+    ast.IfExp: "conditional expression",
+    ast.Starred: "starred",
+    ast.JoinedStr: "f-string",
+    ast.List: "list",
+    ast.Tuple: "tuple",
+    ast.Dict: "dict",
+    ast.Set: "set",
+    ast.Await: "await",
+    ast.Yield: "yield",
+    ast.YieldFrom: "yield",
+    ast.Slice: "slice",
 }
-_ALLOWED = ("numbers, names of existing nodes (`in backquotes` when not identifiers), "
-            "+ - * / ** @, unary minus, comparisons < <= > >= ==, indexing x[0], W[:, 1:3], "
-            "x[i], x.T and calls of registered ops such as sigmoid(x), where(x > 0, x, 0) "
-            "or sum(x, axis=0)")
+_ALLOWED = (
+    "numbers, names of existing nodes (`in backquotes` when not identifiers), "
+    "+ - * / ** @, unary minus, comparisons < <= > >= ==, indexing x[0], W[:, 1:3], "
+    "x[i], x.T and calls of registered ops such as sigmoid(x), where(x > 0, x, 0) "
+    "or sum(x, axis=0)"
+)
 _NUMBER = (int, float)
 
 
@@ -214,19 +246,24 @@ class _Planner:
         if type(text) is not str:
             self._fail(ExpressionError, f"the text must be a string, not {type(text).__name__}")
         if len(text) > MAX_LENGTH:
-            self._fail(ExpressionError, f"the text has {len(text):,} characters, more than "
-                       f"the {MAX_LENGTH:,} allowed; split it into several expressions")
+            self._fail(
+                ExpressionError,
+                f"the text has {len(text):,} characters, more than "
+                f"the {MAX_LENGTH:,} allowed; split it into several expressions",
+            )
         # Leading blanks would be an 'unexpected indent'; positions are shifted back in _where.
         self.source = text.lstrip()
-        self.prefix = text[:len(text) - len(self.source)]
+        self.prefix = text[: len(text) - len(self.source)]
         self.ascii = self.source.isascii()
         if not self.source:
             self._fail(ExpressionError, "the text is empty; give a formula such as 'x * y'")
         try:
             unquoted = unquote(self.source)
         except QuoteError as err:
-            self._fail(ExpressionError, f"the backquote {self._where(err.lineno, err.column + 1)}"
-                       f": {err.why}")
+            self._fail(
+                ExpressionError,
+                f"the backquote {self._where(err.lineno, err.column + 1)}: {err.why}",
+            )
         # The parser sees placeholders of the same UTF-8 length: its positions are the text's.
         parsed, self.quoted = unquoted.text, unquoted.names
         self.parsed = parsed
@@ -244,10 +281,17 @@ class _Planner:
             if "too many nested" in str(err.msg):
                 self._too_deep()
             # Python gives no column (0) when the text ends too soon.
-            where = self._where(err.lineno or 1, self._column_as_written(
-                parsed, err.lineno or 1, err.offset)) if err.offset else "at the end of the text"
-            self._fail(ExpressionError, f"invalid syntax {where} ({err.msg}); "
-                       f"allowed are {_ALLOWED}{self._quoting_hint()}")
+            where = (
+                self._where(
+                    err.lineno or 1, self._column_as_written(parsed, err.lineno or 1, err.offset)
+                )
+                if err.offset
+                else "at the end of the text"
+            )
+            self._fail(
+                ExpressionError,
+                f"invalid syntax {where} ({err.msg}); allowed are {_ALLOWED}{self._quoting_hint()}",
+            )
         except ValueError as err:  # null bytes, on Python before 3.12
             self._fail(ExpressionError, f"invalid text ({err})")
         if body is None:
@@ -255,20 +299,28 @@ class _Planner:
         return body
 
     def _too_deep(self) -> NoReturn:
-        self._fail(ExpressionError, "the expression is too deeply nested for Python's parser; "
-                   "split it into several expressions, each naming its result")
+        self._fail(
+            ExpressionError,
+            "the expression is too deeply nested for Python's parser; "
+            "split it into several expressions, each naming its result",
+        )
 
     # -- walking --------------------------------------------------------------------------
 
     def plan(self) -> None:
         root = self.parse()
-        while isinstance(root, ast.UnaryOp) and isinstance(root.op, ast.UAdd) and not (
-            _number(root.operand)
+        while (
+            isinstance(root, ast.UnaryOp)
+            and isinstance(root.op, ast.UAdd)
+            and not (_number(root.operand))
         ):
             root = root.operand  # unary plus changes nothing
         if isinstance(root, ast.Name):
-            self._fail(ExpressionError, f"{self._piece(root)} is just a name; an expression must "
-                       "compute something (use the node itself)")
+            self._fail(
+                ExpressionError,
+                f"{self._piece(root)} is just a name; an expression must "
+                "compute something (use the node itself)",
+            )
         self.root = root
         # Post-order with an explicit stack: (node, True) is met again after its children.
         stack: list[tuple[ast.expr, bool]] = [(root, False)]
@@ -293,13 +345,19 @@ class _Planner:
             return None
         if isinstance(node, ast.BinOp):
             if type(node.op) not in _BINARY:
-                self._fail(ExpressionError, f"operator {_OPERATOR_TEXT.get(type(node.op))!r} in "
-                           f"{self._piece(node)} is not supported; allowed are {_ALLOWED}")
+                self._fail(
+                    ExpressionError,
+                    f"operator {_OPERATOR_TEXT.get(type(node.op))!r} in "
+                    f"{self._piece(node)} is not supported; allowed are {_ALLOWED}",
+                )
             return [node.left, node.right]
         if isinstance(node, ast.UnaryOp):
             if not isinstance(node.op, (ast.USub, ast.UAdd)):
-                self._fail(ExpressionError, f"operator {_OPERATOR_TEXT.get(type(node.op))!r} in "
-                           f"{self._piece(node)} is not supported; allowed are {_ALLOWED}")
+                self._fail(
+                    ExpressionError,
+                    f"operator {_OPERATOR_TEXT.get(type(node.op))!r} in "
+                    f"{self._piece(node)} is not supported; allowed are {_ALLOWED}",
+                )
             return [node.operand]
         if isinstance(node, ast.Call):
             return self._enter_call(node)
@@ -322,14 +380,18 @@ class _Planner:
         hint = ""
         if isinstance(node, ast.BoolOp) and isinstance(node.op, ast.And):
             hint = "; for masks write logical_and(a, b)"
-        self._fail(ExpressionError, f"{what} {self._piece(node)} is not allowed{hint}; "
-                   f"allowed are {_ALLOWED}")
+        self._fail(
+            ExpressionError,
+            f"{what} {self._piece(node)} is not allowed{hint}; allowed are {_ALLOWED}",
+        )
 
     def _refuse_comparison(self, node: ast.Compare, op: ast.cmpop) -> NoReturn:
         text = _OPERATOR_TEXT.get(type(op), type(op).__name__)
         if isinstance(op, ast.NotEq):
-            why = ("no not_equal op is registered; write where(a == b, when_equal, "
-                   "when_not) with the branches swapped")
+            why = (
+                "no not_equal op is registered; write where(a == b, when_equal, "
+                "when_not) with the branches swapped"
+            )
         else:
             why = f"'{text}' compares objects, not values; compare with < <= > >= =="
         self._fail(ExpressionError, f"comparison '{text}' in {self._piece(node)}: {why}")
@@ -340,28 +402,46 @@ class _Planner:
     def _refuse_attribute(self, node: ast.Attribute) -> NoReturn:
         piece = ast.get_source_segment(self.source, node) or node.attr
         attr = node.attr if piece.endswith(node.attr) else piece.rsplit(".", 1)[-1].strip()
-        self._fail(ExpressionError, f"attribute {attr!r} in {self._piece(node)} is not "
-                   "allowed: the only attribute is .T, the transpose (x.T); call ops by name "
-                   f"instead (sigmoid(x), sum(x, axis=0)){self._joined_hint(node)}")
+        self._fail(
+            ExpressionError,
+            f"attribute {attr!r} in {self._piece(node)} is not "
+            "allowed: the only attribute is .T, the transpose (x.T); call ops by name "
+            f"instead (sigmoid(x), sum(x, axis=0)){self._joined_hint(node)}",
+        )
 
     def _enter_call(self, node: ast.Call) -> list[ast.expr]:
         func = node.func
         if not isinstance(func, ast.Name) or self._quoted(func) is not None:
-            self._fail(ExpressionError, f"call {self._piece(node)}: only registered ops can "
-                       "be called, by their bare name (sigmoid(x), sum(x, axis=0))")
+            self._fail(
+                ExpressionError,
+                f"call {self._piece(node)}: only registered ops can "
+                "be called, by their bare name (sigmoid(x), sum(x, axis=0))",
+            )
         if func.id not in OPERATIONS:
             close = difflib.get_close_matches(func.id, list(OPERATIONS), n=3)
-            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else (
-                "; cgraph.OPERATIONS lists the registered names")
-            self._fail(InvalidOperationError, f"unknown function {func.id!r} {self._at(func)}: "
-                       f"no operation is registered under that name{hint}")
+            hint = (
+                f"; did you mean {', '.join(map(repr, close))}?"
+                if close
+                else ("; cgraph.OPERATIONS lists the registered names")
+            )
+            self._fail(
+                InvalidOperationError,
+                f"unknown function {func.id!r} {self._at(func)}: "
+                f"no operation is registered under that name{hint}",
+            )
         for keyword in node.keywords:
             if keyword.arg is None:
-                self._fail(ExpressionError, f"'**' in {self._piece(node)} is not allowed; "
-                           "give keyword arguments one by one, as literals")
+                self._fail(
+                    ExpressionError,
+                    f"'**' in {self._piece(node)} is not allowed; "
+                    "give keyword arguments one by one, as literals",
+                )
             if self._quoted(keyword) is not None:
-                self._fail(ExpressionError, f"keyword {self._piece(keyword)} is quoted; a "
-                           "keyword is an op's parameter, written bare (axis=0)")
+                self._fail(
+                    ExpressionError,
+                    f"keyword {self._piece(keyword)} is quoted; a "
+                    "keyword is an op's parameter, written bare (axis=0)",
+                )
         return list(node.args)
 
     def _leave(self, node: ast.expr, results: list[str]) -> None:
@@ -380,8 +460,7 @@ class _Planner:
             index = results.pop() if parts.data is not None else None
             value = results.pop()
             if index is None:
-                results.append(self._operation(node, "index", (value,),
-                                               {"index": parts.literal()}))
+                results.append(self._operation(node, "index", (value,), {"index": parts.literal()}))
             else:
                 results.append(self._data_index(node, value, index, parts))
         elif isinstance(node, ast.Attribute):  # .T: _enter refused any other
@@ -390,19 +469,22 @@ class _Planner:
             assert isinstance(node, ast.Call)
             assert isinstance(node.func, ast.Name)
             count = len(node.args)
-            inputs = tuple(results[len(results) - count:])
-            del results[len(results) - count:]
+            inputs = tuple(results[len(results) - count :])
+            del results[len(results) - count :]
             params = self._keywords(node)
             results.append(self._operation(node, node.func.id, inputs, params))
 
     def _comparison(self, node: ast.Compare, results: list[str]) -> str:
         """a < b as less(a, b); a chain a < b <= c as logical_and(less(a, b), less_equal(b, c))."""
         count = len(node.ops)
-        names = results[len(results) - count - 1:]
-        del results[len(results) - count - 1:]
-        masks = [self._operation(node, _COMPARISON[type(op)], (names[k], names[k + 1]), {},
-                                 final=count == 1)
-                 for k, op in enumerate(node.ops)]
+        names = results[len(results) - count - 1 :]
+        del results[len(results) - count - 1 :]
+        masks = [
+            self._operation(
+                node, _COMPARISON[type(op)], (names[k], names[k + 1]), {}, final=count == 1
+            )
+            for k, op in enumerate(node.ops)
+        ]
         result = masks[0]
         for k, mask in enumerate(masks[1:], start=2):
             result = self._operation(node, "logical_and", (result, mask), {}, final=k == count)
@@ -413,11 +495,14 @@ class _Planner:
         assert parts.data is not None
         shape = self._shape_of(value)
         if shape is None:
-            self._fail(ExpressionError, f"{self._piece(node)}: indexing by "
-                       f"{self._piece(parts.data)} needs the number of axes of "
-                       f"{self._piece(node.value)} when it is declared, and cgraph cannot work "
-                       "it out from the inputs' shapes (an op it has no shape rule for); "
-                       "index a node whose shape it knows, or call take(x, index, axis=...)")
+            self._fail(
+                ExpressionError,
+                f"{self._piece(node)}: indexing by "
+                f"{self._piece(parts.data)} needs the number of axes of "
+                f"{self._piece(node.value)} when it is declared, and cgraph cannot work "
+                "it out from the inputs' shapes (an op it has no shape rule for); "
+                "index a node whose shape it knows, or call take(x, index, axis=...)",
+            )
         index_shape = self._shape_of(index)
         try:
             plan = data_index(parts, len(shape), None if index_shape is None else len(index_shape))
@@ -426,10 +511,10 @@ class _Planner:
         if plan.before is not None:
             value = self._operation(node, "index", (value,), {"index": plan.before}, final=False)
         if plan.shape is not None:
-            index = self._operation(node, "reshape", (index,), {"shape": plan.shape},
-                                    final=False)
-        taken = self._operation(node, "take", (value, index), {"axis": plan.axis},
-                                final=plan.after is None)
+            index = self._operation(node, "reshape", (index,), {"shape": plan.shape}, final=False)
+        taken = self._operation(
+            node, "take", (value, index), {"axis": plan.axis}, final=plan.after is None
+        )
         if plan.after is None:
             return taken
         return self._operation(node, "index", (taken,), {"index": plan.after})
@@ -437,10 +522,12 @@ class _Planner:
     def _shape_of(self, name: str) -> tuple[int, ...] | None:
         """The shape ``name`` will have, from the inputs' and constants' shapes; None if unknown."""
         if name not in self.shapes and name in self.planned:
-            for step_name, op, inputs in self.steps[self.shaped:]:  # in order: parents first
+            for step_name, op, inputs in self.steps[self.shaped :]:  # in order: parents first
                 self.shapes[step_name] = (
                     shape_after(op, [self._shape_of(parent) for parent in inputs])
-                    if isinstance(op, Operation) else ())
+                    if isinstance(op, Operation)
+                    else ()
+                )
             self.shaped = len(self.steps)
         elif name not in self.shapes:
             self.shapes.update(shapes_of(self.cg, name))
@@ -454,21 +541,33 @@ class _Planner:
         if written in self.cg.nodes:
             return written
         if written == self.name:
-            self._fail(CycleError, f"{written!r} {self._at(node)} is the node being declared; "
-                       "an expression cannot use its own result")
+            self._fail(
+                CycleError,
+                f"{written!r} {self._at(node)} is the node being declared; "
+                "an expression cannot use its own result",
+            )
         if quoted is None:
             joined = self._joined(node)
             if joined is not None:
-                self._fail(ExpressionError, f"unknown name {written!r} {self._at(node)}: "
-                           f"{self._joined_why(joined)}", nodes=(written,))
+                self._fail(
+                    ExpressionError,
+                    f"unknown name {written!r} {self._at(node)}: {self._joined_why(joined)}",
+                    nodes=(written,),
+                )
             if written != node.id and node.id in self.cg.nodes:
-                self._fail(UnknownNodeError, f"unknown name {written!r} {self._at(node)}: "
-                           f"Python reads it as {node.id!r} (it folds letters to their NFKC "
-                           f"form), which is another node; write {node.id!r} to use that node",
-                           nodes=(written,))
+                self._fail(
+                    UnknownNodeError,
+                    f"unknown name {written!r} {self._at(node)}: "
+                    f"Python reads it as {node.id!r} (it folds letters to their NFKC "
+                    f"form), which is another node; write {node.id!r} to use that node",
+                    nodes=(written,),
+                )
         shown = f"{written!r} (in backquotes)" if quoted is not None else repr(written)
-        self._fail(UnknownNodeError, f"unknown name {shown} {self._at(node)}"
-                   f"{did_you_mean(written, self.cg.nodes)}", nodes=(written,))
+        self._fail(
+            UnknownNodeError,
+            f"unknown name {shown} {self._at(node)}{did_you_mean(written, self.cg.nodes)}",
+            nodes=(written,),
+        )
 
     def _quoted(self, node: ast.expr | ast.keyword) -> str | None:
         """The backquoted name ``node`` stands for, or None when it was written bare."""
@@ -486,8 +585,10 @@ class _Planner:
         return joined_name(line, start, end, self.cg.nodes)
 
     def _joined_why(self, name: str) -> str:
-        return (f"{name!r} is a node, but here, without backquotes, {read_as(name)}; write "
-                f"{quote(name)} to use that node")
+        return (
+            f"{name!r} is a node, but here, without backquotes, {read_as(name)}; write "
+            f"{quote(name)} to use that node"
+        )
 
     def _joined_hint(self, node: ast.expr) -> str:
         joined = self._joined(node)
@@ -503,10 +604,14 @@ class _Planner:
                 start = line.find(name)
                 while start != -1:
                     if joined_name(line, start, start + len(name), (name,)) == name:
-                        where = self._where(line_number, self._column_as_written(
-                            self.parsed, line_number, start + 1))
-                        return (f"; {name!r} {where} is a node, but without backquotes "
-                                f"{read_as(name)}; write {quote(name)} to use it")
+                        where = self._where(
+                            line_number,
+                            self._column_as_written(self.parsed, line_number, start + 1),
+                        )
+                        return (
+                            f"; {name!r} {where} is a node, but without backquotes "
+                            f"{read_as(name)}; write {quote(name)} to use it"
+                        )
                     start = line.find(name, start + 1)
         return ""
 
@@ -517,7 +622,7 @@ class _Planner:
         if self.lines is None:  # UTF-8 lines, once: ast positions count bytes
             self.lines = [line.encode() for line in re.split(r"\r\n|\r|\n", self.source)]
         line = self.lines[node.lineno - 1]
-        return line[node.col_offset:node.end_col_offset].decode()
+        return line[node.col_offset : node.end_col_offset].decode()
 
     def _constant(self, node: ast.expr, value: int | float) -> str:
         try:
@@ -532,8 +637,10 @@ class _Planner:
         for keyword in node.keywords:
             assert keyword.arg is not None
             if keyword.arg in params:
-                self._fail(ExpressionError, f"keyword {keyword.arg!r} is repeated "
-                           f"{self._at(keyword.value)}")
+                self._fail(
+                    ExpressionError,
+                    f"keyword {keyword.arg!r} is repeated {self._at(keyword.value)}",
+                )
             params[keyword.arg] = self._literal(keyword.arg, keyword.value)
         return params
 
@@ -551,13 +658,20 @@ class _Planner:
             node.value is None or isinstance(node.value, (bool, str))
         ):
             return node.value
-        self._fail(ExpressionError, f"keyword {arg}= takes a literal (a number, a string, True, "
-                   f"False, None, or a tuple of them), not {self._piece(node)}")
+        self._fail(
+            ExpressionError,
+            f"keyword {arg}= takes a literal (a number, a string, True, "
+            f"False, None, or a tuple of them), not {self._piece(node)}",
+        )
 
     # -- planning nodes -------------------------------------------------------------------
 
     def _operation(
-        self, node: ast.expr, op_name: str, inputs: tuple[str, ...], params: dict[str, Any],
+        self,
+        node: ast.expr,
+        op_name: str,
+        inputs: tuple[str, ...],
+        params: dict[str, Any],
         final: bool = True,
     ) -> str:
         """Plan an op (or find the same one planned); ``final``: the last of ``node``'s ops."""
@@ -571,21 +685,35 @@ class _Planner:
             op = resolve_operation(cls, self.name, params)
         except InvalidOperationError as err:
             given = ", ".join(f"{key}={value!r}" for key, value in params.items())
-            self._fail(InvalidOperationError, f"{self._piece(node)}: {cls.__name__}({given}) "
-                       f"was refused ({err.__cause__ or err}); give the op the keyword "
-                       "arguments its constructor takes")
+            self._fail(
+                InvalidOperationError,
+                f"{self._piece(node)}: {cls.__name__}({given}) "
+                f"was refused ({err.__cause__ or err}); give the op the keyword "
+                "arguments its constructor takes",
+            )
         problem = arity_problem(op, len(inputs), op_name)
         if problem is not None:
             self._fail(ArityError, f"{problem} in {self._piece(node)}")
         return self._add(key, node, op.name or op_name, op, inputs, final)
 
-    def _add(self, key: Any, node: ast.expr, base: str, op: Any, inputs: tuple[str, ...],
-             final: bool = True) -> str:
+    def _add(
+        self,
+        key: Any,
+        node: ast.expr,
+        base: str,
+        op: Any,
+        inputs: tuple[str, ...],
+        final: bool = True,
+    ) -> str:
         name = self.name if node is self.root and final else self._new_name(base)
         if name in self.cg.nodes:
-            self._fail(DuplicateNodeError, f"the node {name!r} it would declare for "
-                       f"{self._piece(node)} already exists; give the "
-                       "expression another name", nodes=(name,))
+            self._fail(
+                DuplicateNodeError,
+                f"the node {name!r} it would declare for "
+                f"{self._piece(node)} already exists; give the "
+                "expression another name",
+                nodes=(name,),
+            )
         self.keys[key] = name
         self.planned.add(name)
         self.steps.append((name, op, inputs))
@@ -619,7 +747,7 @@ class _Planner:
         """A 1-based column in the parsed text (placeholders) as a column in the text."""
         if not self.quoted:
             return column
-        size = len(_split_lines(parsed)[lineno - 1][:column - 1].encode())
+        size = len(_split_lines(parsed)[lineno - 1][: column - 1].encode())
         return self._column(lineno, size) + 1
 
     def _where(self, lineno: int, column: int) -> str:

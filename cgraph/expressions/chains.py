@@ -45,7 +45,8 @@ def parse_chain(source: str) -> ast.expr | None:
     """
     try:
         tokens = [
-            tok for tok in tokenize.generate_tokens(io.StringIO(source).readline)
+            tok
+            for tok in tokenize.generate_tokens(io.StringIO(source).readline)
             if tok.type not in _SKIPPED
         ]
     except (tokenize.TokenError, SyntaxError):
@@ -73,16 +74,25 @@ def parse_chain(source: str) -> ast.expr | None:
     return _chain(tokens, depths, lines, lo, hi, depths[lo], 0)
 
 
-def _chain(tokens: list[tokenize.TokenInfo], depths: list[int], lines: list[str],
-           lo: int, hi: int, base: int, level: int) -> ast.expr | None:
+def _chain(
+    tokens: list[tokenize.TokenInfo],
+    depths: list[int],
+    lines: list[str],
+    lo: int,
+    hi: int,
+    base: int,
+    level: int,
+) -> ast.expr | None:
     ops = _LEVELS[level]
     cuts: list[int] = []
     for i in range(lo, hi):
         tok = tokens[i]
         if depths[i] != base:
             continue
-        if tok.type == tokenize.NAME and keyword.iskeyword(tok.string) and (
-            tok.string not in ("True", "False", "None")
+        if (
+            tok.type == tokenize.NAME
+            and keyword.iskeyword(tok.string)
+            and (tok.string not in ("True", "False", "None"))
         ):
             return None
         if tok.type == tokenize.OP and tok.string not in _OPEN + _CLOSE:
@@ -107,9 +117,15 @@ def _chain(tokens: list[tokenize.TokenInfo], depths: list[int], lines: list[str]
         if tree is None:
             tree = term
         else:
-            tree = ast.BinOp(tree, ops[tokens[bounds[k]].string](), term,
-                             lineno=tree.lineno, col_offset=tree.col_offset,
-                             end_lineno=term.end_lineno, end_col_offset=term.end_col_offset)
+            tree = ast.BinOp(
+                tree,
+                ops[tokens[bounds[k]].string](),
+                term,
+                lineno=tree.lineno,
+                col_offset=tree.col_offset,
+                end_lineno=term.end_lineno,
+                end_col_offset=term.end_col_offset,
+            )
     return tree
 
 
@@ -119,15 +135,17 @@ def _ends_operand(tok: tokenize.TokenInfo) -> bool:
     return tok.type in (tokenize.NUMBER, tokenize.STRING) or tok.string in _CLOSE
 
 
-def _parse_piece(tokens: list[tokenize.TokenInfo], lines: list[str],
-                 a: int, b: int) -> ast.expr | None:
+def _parse_piece(
+    tokens: list[tokenize.TokenInfo], lines: list[str], a: int, b: int
+) -> ast.expr | None:
     """Parse tokens a..b-1 alone, with positions moved to the whole text; None if too deep."""
     (row, col), (end_row, end_col) = tokens[a].start, tokens[b - 1].end
     if row == end_row:
         text = lines[row - 1][col:end_col]
     else:
-        text = "\n".join([lines[row - 1][col:], *lines[row:end_row - 1],
-                          lines[end_row - 1][:end_col]])
+        text = "\n".join(
+            [lines[row - 1][col:], *lines[row : end_row - 1], lines[end_row - 1][:end_col]]
+        )
     try:
         tree = ast.parse(text, mode="eval").body
     except (RecursionError, MemoryError):

@@ -76,6 +76,7 @@ def index_parts(node: ast.Subscript, fail: Fail | None) -> IndexParts:
     a slice bound that is not a literal, a mask, a second expression, two
     ``...``); without it, a ValueError is raised.
     """
+
     def refuse(at: ast.AST, why: str) -> NoReturn:
         if fail is not None:
             fail(at, why)
@@ -86,8 +87,7 @@ def index_parts(node: ast.Subscript, fail: Fail | None) -> IndexParts:
     result = IndexParts([], isinstance(written, ast.Tuple))
     for element in elements:
         if isinstance(element, ast.Slice):
-            bounds = [_bound(part, refuse) for part in (element.lower, element.upper,
-                                                        element.step)]
+            bounds = [_bound(part, refuse) for part in (element.lower, element.upper, element.step)]
             if bounds[2] == 0:
                 refuse(element, "a slice's step cannot be zero")
             result.parts.append(slice(*bounds))
@@ -102,18 +102,29 @@ def index_parts(node: ast.Subscript, fail: Fail | None) -> IndexParts:
                 refuse(element, "an empty list picks nothing; give the positions to pick")
             result.parts.append([_whole(item, refuse) for item in element.elts])
         elif isinstance(element, ast.Constant):
-            refuse(element, f"a {type(element.value).__name__} cannot index; an index holds "
-                   "integers, slices such as 1:5 or ::2, None, ... or one integer node")
+            refuse(
+                element,
+                f"a {type(element.value).__name__} cannot index; an index holds "
+                "integers, slices such as 1:5 or ::2, None, ... or one integer node",
+            )
         elif isinstance(element, ast.Compare):
-            refuse(element, "indexing by a mask picks a number of elements known only from "
-                   "the data; keep the shape with where(mask, x, 0)")
+            refuse(
+                element,
+                "indexing by a mask picks a number of elements known only from "
+                "the data; keep the shape with where(mask, x, 0)",
+            )
         elif isinstance(element, (ast.Tuple, ast.Starred)):
-            refuse(element, "an index part cannot be a tuple or starred; write the parts "
-                   "separated by commas")
+            refuse(
+                element,
+                "an index part cannot be a tuple or starred; write the parts separated by commas",
+            )
         else:
             if result.data is not None:
-                refuse(element, "only one part of an index can be an expression (an integer "
-                       "node); index in two steps, or use take(x, index, axis=...)")
+                refuse(
+                    element,
+                    "only one part of an index can be an expression (an integer "
+                    "node); index in two steps, or use take(x, index, axis=...)",
+                )
             result.data = element
             result.parts.append(DATA)
     return result
@@ -124,8 +135,10 @@ def _literal_number(node: ast.AST) -> int | float | None:
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
         sign = -1 if isinstance(node.op, ast.USub) else 1
         node = node.operand
-    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and (
-        type(node.value) is not bool
+    if (
+        isinstance(node, ast.Constant)
+        and isinstance(node.value, (int, float))
+        and (type(node.value) is not bool)
     ):
         return sign * node.value
     return None
@@ -134,8 +147,11 @@ def _literal_number(node: ast.AST) -> int | float | None:
 def _whole(node: ast.AST, refuse: Fail) -> int:
     value = _literal_number(node)
     if type(value) is not int:
-        refuse(node, "an index must be a whole number written without a point (3, -1), "
-               "a slice, None, ..., a list of whole numbers, or one integer node")
+        refuse(
+            node,
+            "an index must be a whole number written without a point (3, -1), "
+            "a slice, None, ..., a list of whole numbers, or one integer node",
+        )
     return value
 
 
@@ -143,9 +159,12 @@ def _bound(node: ast.expr | None, refuse: Fail) -> int | None:
     if node is None or (isinstance(node, ast.Constant) and node.value is None):
         return None
     if _literal_number(node) is None:
-        refuse(node, "a slice's start, stop and step must be whole-number literals: a node "
-               "there would make the shape of the result depend on the data; slice with "
-               "literals, or index by an integer node (x[i])")
+        refuse(
+            node,
+            "a slice's start, stop and step must be whole-number literals: a node "
+            "there would make the shape of the result depend on the data; slice with "
+            "literals, or index by an integer node (x[i])",
+        )
     return _whole(node, refuse)
 
 
@@ -194,20 +213,28 @@ def data_index(parts: IndexParts, ndim: int, index_ndim: int | None) -> DataInde
     kept = [part is DATA or part is None or isinstance(part, slice) for part in expanded]
     axis, ndim_after = sum(kept[:where]), sum(kept)
     if index_ndim is not None and index_ndim > 1:
-        raise ValueError(f"the index node has {index_ndim} axes; index by a scalar or a 1-D "
-                         "node, or reshape it to 1-D first")
+        raise ValueError(
+            f"the index node has {index_ndim} axes; index by a scalar or a 1-D "
+            "node, or reshape it to 1-D first"
+        )
     vector = index_ndim == 1
     if vector:
         if any(isinstance(part, list) for part in expanded):
-            raise ValueError("a list of positions beside a 1-D index node would be paired with "
-                             "it, as numpy does; index in two steps")
+            raise ValueError(
+                "a list of positions beside a 1-D index node would be paired with "
+                "it, as numpy does; index in two steps"
+            )
         apart = [k for k, part in enumerate(expanded) if part is DATA or isinstance(part, int)]
         if apart != list(range(apart[0], apart[-1] + 1)):
-            raise ValueError("ints apart from a 1-D index node would move the picked axis "
-                             "first, as numpy does; index in two steps")
+            raise ValueError(
+                "ints apart from a 1-D index node would move the picked axis "
+                "first, as numpy does; index in two steps"
+            )
     literal = parts.literal()
-    trivial = all(part is ... or part == slice(None) for part in
-                  (literal if isinstance(literal, tuple) else (literal,)))
+    trivial = all(
+        part is ... or part == slice(None)
+        for part in (literal if isinstance(literal, tuple) else (literal,))
+    )
     before = None if trivial else literal
     if vector:
         shape = (1,) * axis + (-1,) + (1,) * (ndim_after - axis - 1)

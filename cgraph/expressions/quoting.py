@@ -21,10 +21,22 @@ __all__ = ["QuoteError", "Unquoted", "joined_name", "quote", "read_as", "unquote
 QUOTE = "`"
 # How Python reads each character that can join the parts of a name written unquoted.
 _READ_AS = {
-    "/": "division", "-": "subtraction", "+": "addition", "*": "multiplication",
-    "@": "matrix product", ".": "attribute access", "%": "modulo", ":": "a slice or annotation",
-    "|": "bitwise or", "&": "bitwise and", "^": "bitwise xor", "~": "bitwise not",
-    "<": "comparison", ">": "comparison", "=": "assignment or comparison", "!": "an operator",
+    "/": "division",
+    "-": "subtraction",
+    "+": "addition",
+    "*": "multiplication",
+    "@": "matrix product",
+    ".": "attribute access",
+    "%": "modulo",
+    ":": "a slice or annotation",
+    "|": "bitwise or",
+    "&": "bitwise and",
+    "^": "bitwise xor",
+    "~": "bitwise not",
+    "<": "comparison",
+    ">": "comparison",
+    "=": "assignment or comparison",
+    "!": "an operator",
 }
 
 
@@ -94,13 +106,15 @@ def unquote(source: str) -> Unquoted:
         char = source[i]
         if char == QUOTE:
             j, name = _closing(source, i, lineno, i - line_start)
-            span = source[i:j + 1]
-            for neighbour in (source[i - 1] if i else "", source[j + 1:j + 2]):
+            span = source[i : j + 1]
+            for neighbour in (source[i - 1] if i else "", source[j + 1 : j + 2]):
                 if neighbour and (neighbour.isalnum() or neighbour == "_"):
                     raise QuoteError(
                         f"the quoted name {span} touches {neighbour!r}; put an operator or a "
-                        "space between a quoted name and what is next to it", lineno,
-                        i - line_start)
+                        "space between a quoted name and what is next to it",
+                        lineno,
+                        i - line_start,
+                    )
             size = len(span.encode())
             names[(lineno, column_bytes)] = name
             out.append("_" * size)
@@ -109,7 +123,7 @@ def unquote(source: str) -> Unquoted:
             continue
         if char in "\r\n":  # a line ends: \r\n, \r or \n, as the parser counts lines
             step = 2 if source.startswith("\r\n", i) else 1
-            out.append(source[i:i + step])
+            out.append(source[i : i + step])
             i += step
             lineno, line_start, column_bytes = lineno + 1, i, 0
             continue
@@ -125,9 +139,13 @@ def _closing(source: str, start: int, lineno: int, column: int) -> tuple[int, st
     j = start + 1
     while True:
         if j >= len(source) or source[j] in "\r\n":
-            raise QuoteError("it opens a quoted name that is not closed on its line; end the "
-                             "name with another backquote (a backquote inside a name is written "
-                             "twice)", lineno, column)
+            raise QuoteError(
+                "it opens a quoted name that is not closed on its line; end the "
+                "name with another backquote (a backquote inside a name is written "
+                "twice)",
+                lineno,
+                column,
+            )
         if source[j] == QUOTE:
             if source.startswith(QUOTE * 2, j):
                 chars.append(QUOTE)
@@ -137,8 +155,9 @@ def _closing(source: str, start: int, lineno: int, column: int) -> tuple[int, st
         chars.append(source[j])
         j += 1
     if not chars:
-        raise QuoteError("empty backquotes name no node; write the node's name between them",
-                         lineno, column)
+        raise QuoteError(
+            "empty backquotes name no node; write the node's name between them", lineno, column
+        )
     return j, "".join(chars)
 
 
@@ -167,8 +186,10 @@ def joined_name(line: str, start: int, end: int, names: Iterable[str]) -> str | 
         while offset != -1:
             first = start - offset
             last = first + len(name)
-            if first >= 0 and line[first:last] == name and not (
-                _name_char(line[first - 1:first]) or _name_char(line[last:last + 1])
+            if (
+                first >= 0
+                and line[first:last] == name
+                and not (_name_char(line[first - 1 : first]) or _name_char(line[last : last + 1]))
             ):
                 best = name
                 break
@@ -187,8 +208,10 @@ def read_as(name: str) -> str:
     "'-' was read as subtraction and '.' as attribute access"
     """
     seen = [char for char in dict.fromkeys(name) if not _name_char(char)]
-    pieces = [f"{char!r} {'was read ' if k == 0 else ''}as {_READ_AS.get(char, 'a separator')}"
-              for k, char in enumerate(seen)]
+    pieces = [
+        f"{char!r} {'was read ' if k == 0 else ''}as {_READ_AS.get(char, 'a separator')}"
+        for k, char in enumerate(seen)
+    ]
     if not pieces:
         return "it was read as several pieces"
     return " and ".join([", ".join(pieces[:-1]), pieces[-1]] if len(pieces) > 1 else pieces)

@@ -91,8 +91,20 @@ from cgraph.ops.operation import Operation
 from cgraph.ops.registry import OPERATIONS
 from cgraph.ops.resolve import resolve_operation
 
-__all__ = ["save", "load", "save_weights", "load_weights", "npz_path", "FORMAT", "VERSION",
-           "ARRAY_THRESHOLD", "DTYPES", "MAX_JSON_BYTES", "MAX_NPZ_BYTES", "MAX_NESTING"]
+__all__ = [
+    "save",
+    "load",
+    "save_weights",
+    "load_weights",
+    "npz_path",
+    "FORMAT",
+    "VERSION",
+    "ARRAY_THRESHOLD",
+    "DTYPES",
+    "MAX_JSON_BYTES",
+    "MAX_NPZ_BYTES",
+    "MAX_NESTING",
+]
 
 #: The graph class a load returns (``ComputationalGraph`` unless a subclass is asked for).
 G = TypeVar("G", bound=GraphCore)
@@ -105,8 +117,11 @@ ARRAY_THRESHOLD = 1000
 MAX_JSON_BYTES = 1 << 28
 #: The largest npz load reads, in bytes: 16 GiB (it is hashed in chunks before it is read).
 MAX_NPZ_BYTES = 1 << 34
-_FIELDS = {"input": ("name", "kind", "trainable", "value"), "constant": ("name", "kind", "value"),
-           "operation": ("name", "kind", "op", "inputs", "params")}
+_FIELDS = {
+    "input": ("name", "kind", "trainable", "value"),
+    "constant": ("name", "kind", "value"),
+    "operation": ("name", "kind", "op", "inputs", "params"),
+}
 
 
 def npz_path(path: str | os.PathLike[str], sha256: str) -> Path:
@@ -135,8 +150,9 @@ def _npz_pattern(path: Path) -> re.Pattern[str]:
 # --------------------------------------------------------------------------------------
 
 
-def save(cg: GraphCore, path: str | os.PathLike[str], *,
-         array_threshold: int = ARRAY_THRESHOLD) -> None:
+def save(
+    cg: GraphCore, path: str | os.PathLike[str], *, array_threshold: int = ARRAY_THRESHOLD
+) -> None:
     """Write the graph to a JSON file: every node in declaration order, with its values.
 
     Inputs and constants are saved with their values (dtype and shape, exactly),
@@ -187,12 +203,16 @@ def save(cg: GraphCore, path: str | os.PathLike[str], *,
     """  # noqa: E501
     path = Path(path)
     if path.suffix == ".npz":
-        raise GraphFileError(f"cannot save a graph as '{path}': that is where its arrays would "
-                             "go; give a path such as 'graph.json'")
+        raise GraphFileError(
+            f"cannot save a graph as '{path}': that is where its arrays would "
+            "go; give a path such as 'graph.json'"
+        )
     arrays: dict[str, np.ndarray] = {}
     rebuilt: set[tuple[type, str]] = set()
-    records = [_record(node, f"graph file '{path}', node {node.name!r}", arrays,
-                       array_threshold, rebuilt) for node in cg.nodes.values()]
+    records = [
+        _record(node, f"graph file '{path}', node {node.name!r}", arrays, array_threshold, rebuilt)
+        for node in cg.nodes.values()
+    ]
     head: dict[str, Any] = {"format": FORMAT, "version": VERSION}
     npz = None
     if arrays:
@@ -207,8 +227,13 @@ def save(cg: GraphCore, path: str | os.PathLike[str], *,
     commit(path, document, npz, stale)
 
 
-def _record(node: Any, where: str, arrays: dict[str, np.ndarray], threshold: int,
-            rebuilt: set[tuple[type, str]]) -> dict[str, Any]:
+def _record(
+    node: Any,
+    where: str,
+    arrays: dict[str, np.ndarray],
+    threshold: int,
+    rebuilt: set[tuple[type, str]],
+) -> dict[str, Any]:
     if not isinstance(node, OperationNode):
         record = {"name": node.name, "kind": "input" if isinstance(node, Input) else "constant"}
         if isinstance(node, Input):
@@ -217,8 +242,9 @@ def _record(node: Any, where: str, arrays: dict[str, np.ndarray], threshold: int
         return record
     op, cls = node.op, type(node.op)
     params = op.params()
-    encoded = {key: encode_param(value, f"{where}, parameter {key!r}")
-               for key, value in params.items()}
+    encoded = {
+        key: encode_param(value, f"{where}, parameter {key!r}") for key, value in params.items()
+    }
     # The file keeps only the op's name and params(): check that they rebuild it (once
     # per class and parameters), or the file could not be loaded.
     signature = (cls, json.dumps(encoded))
@@ -229,10 +255,16 @@ def _record(node: Any, where: str, arrays: dict[str, np.ndarray], threshold: int
             raise GraphFileError(
                 f"{where}: {cls.__name__}(**{params!r}) fails ({err}), so the file could not "
                 "be loaded; make the op's params() return the arguments of its constructor",
-                nodes=[node.name]) from err
+                nodes=[node.name],
+            ) from err
         rebuilt.add(signature)
-    return {"name": node.name, "kind": "operation", "op": _registered_name(op, where, node.name),
-            "inputs": list(node.input_names), "params": encoded}
+    return {
+        "name": node.name,
+        "kind": "operation",
+        "op": _registered_name(op, where, node.name),
+        "inputs": list(node.input_names),
+        "params": encoded,
+    }
 
 
 def _registered_name(op: Operation, where: str, node: str) -> str:
@@ -243,11 +275,15 @@ def _registered_name(op: Operation, where: str, node: str) -> str:
         found = OPERATIONS.get(key)
         # A class redefined by re-running a notebook cell replaces its name: same qualname.
         if found is not None and (found.__module__, found.__qualname__) == (
-                cls.__module__, cls.__qualname__):
+            cls.__module__,
+            cls.__qualname__,
+        ):
             return key
     raise GraphFileError(
         f"{where}: its op {cls.__name__} is not registered under a name, and a file names each "
-        "op; give the class a `name` attribute (e.g. name = 'my_op')", nodes=[node])
+        "op; give the class a `name` attribute (e.g. name = 'my_op')",
+        nodes=[node],
+    )
 
 
 def _encode_value(value: Any, where: str, arrays: dict[str, np.ndarray], threshold: int) -> Any:
@@ -332,20 +368,28 @@ def load(path: str | os.PathLike[str], graph_type: type[G]) -> G:
     path = Path(path)
     document, where = _read_json(path), f"graph file '{path}'"
     if not isinstance(document, dict):
-        raise GraphFileError(f"{where} holds a JSON {type(document).__name__}, not a graph: "
-                             "a graph file is a JSON object")
+        raise GraphFileError(
+            f"{where} holds a JSON {type(document).__name__}, not a graph: "
+            "a graph file is a JSON object"
+        )
     if document.get("format") == "cgraph-weights":
-        raise GraphFileError(f"{where} is a weights file (inputs' values, no graph): load it "
-                             "into a graph with cgraph.io.load_weights(cg, path)")
+        raise GraphFileError(
+            f"{where} is a weights file (inputs' values, no graph): load it "
+            "into a graph with cgraph.io.load_weights(cg, path)"
+        )
     if document.get("format") != FORMAT:
-        raise GraphFileError(f"{where} is not a cgraph graph file: its \"format\" is "
-                             f"{reprlib.repr(document.get('format'))}, not {FORMAT!r}")
+        raise GraphFileError(
+            f'{where} is not a cgraph graph file: its "format" is '
+            f"{reprlib.repr(document.get('format'))}, not {FORMAT!r}"
+        )
     if "version" not in document:
-        raise GraphFileError(f"{where} has no \"version\"; this cgraph reads version {VERSION}")
+        raise GraphFileError(f'{where} has no "version"; this cgraph reads version {VERSION}')
     version = document["version"]
     if type(version) is not int or version != VERSION:
-        raise GraphFileError(f"{where} has version {reprlib.repr(version)}, but this cgraph "
-                             f"reads version {VERSION} only (a newer cgraph may have written it)")
+        raise GraphFileError(
+            f"{where} has version {reprlib.repr(version)}, but this cgraph "
+            f"reads version {VERSION} only (a newer cgraph may have written it)"
+        )
     check_fields(document, ("format", "version", "nodes"), where, optional=("npz",))
     records = expect(document["nodes"], list, '"nodes"', where)
     arrays = GraphArrays(path, document.get("npz"), where, MAX_NPZ_BYTES)
@@ -379,15 +423,23 @@ def _declare_all(cg: G, records: list, where: str, arrays: GraphArrays) -> G:
 
 
 def _read_json(path: Path, what: str = "graph file") -> Any:
-    raw = read_regular(path, MAX_JSON_BYTES,
-                       lambda reason: GraphFileError(f"cannot read {what} '{path}': {reason}"))
+    raw = read_regular(
+        path,
+        MAX_JSON_BYTES,
+        lambda reason: GraphFileError(f"cannot read {what} '{path}': {reason}"),
+    )
     try:
-        return json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys,
-                          parse_constant=_no_constant, parse_float=_finite_float)
+        return json.loads(
+            raw.decode("utf-8"),
+            object_pairs_hook=_unique_keys,
+            parse_constant=_no_constant,
+            parse_float=_finite_float,
+        )
     except json.JSONDecodeError as err:
         raise GraphFileError(
             f"{what} '{path}' is not valid JSON: {err.msg} at line {err.lineno}, column "
-            f"{err.colno} (is it truncated, or not a {what}?)") from err
+            f"{err.colno} (is it truncated, or not a {what}?)"
+        ) from err
     except ValueError as err:  # not UTF-8, a repeated key, NaN or Infinity
         raise GraphFileError(f"{what} '{path}' is not valid JSON: {err}") from err
     except RecursionError as err:
@@ -416,17 +468,25 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON (a non-finite float is written 'nan', 'inf', '-inf')")
 
 
-def _declare(cg: GraphCore, record: Any, at: str, arrays: GraphArrays,
-             positions: dict[str, int], records: list, index: int) -> None:
+def _declare(
+    cg: GraphCore,
+    record: Any,
+    at: str,
+    arrays: GraphArrays,
+    positions: dict[str, int],
+    records: list,
+    index: int,
+) -> None:
     expect(record, dict, "a node record", at)
     kind = record.get("kind")
     if not isinstance(kind, str) or kind not in _FIELDS:
-        raise GraphFileError(f"{at}: \"kind\" is {kind!r}; it must be 'input', 'constant' or "
-                             "'operation'")
+        raise GraphFileError(
+            f"{at}: \"kind\" is {kind!r}; it must be 'input', 'constant' or 'operation'"
+        )
     check_fields(record, _FIELDS[kind], at)
     name = record["name"]
     if not isinstance(name, str) or not name:
-        raise GraphFileError(f"{at}: \"name\" must be a non-empty string, not {name!r}")
+        raise GraphFileError(f'{at}: "name" must be a non-empty string, not {name!r}')
     if kind != "operation":
         value = _decode_value(record["value"], at, arrays)
         if kind == "constant":
@@ -440,8 +500,10 @@ def _declare(cg: GraphCore, record: Any, at: str, arrays: GraphArrays,
         expect(parent, str, "every input", at)
         if positions.get(parent, -1) > index and parent not in cg.nodes:
             _refuse_forward(name, parent, positions[parent], records, at)
-    params = {key: decode_param(value, f"{at}, parameter {key!r}")
-              for key, value in expect(record["params"], dict, '"params"', at).items()}
+    params = {
+        key: decode_param(value, f"{at}, parameter {key!r}")
+        for key, value in expect(record["params"], dict, '"params"', at).items()
+    }
     cls = OPERATIONS.get(op)
     if cls is None:
         close = difflib.get_close_matches(op, OPERATIONS, n=3)
@@ -449,7 +511,9 @@ def _declare(cg: GraphCore, record: Any, at: str, arrays: GraphArrays,
         raise InvalidOperationError(
             f"no operation is registered as {op!r} in this process{hint}; a custom op "
             "must be defined (imported) in this process before loading (a graph file never "
-            "imports code)", nodes=[name])
+            "imports code)",
+            nodes=[name],
+        )
     # Without parameters the name is the fast path; with them, an instance (so a parameter
     # named like an argument of add_computation_node, e.g. "inputs", cannot clash).
     cg.add_computation_node(name, resolve_operation(cls, name, params) if params else op, inputs)
@@ -460,18 +524,23 @@ def _refuse_forward(name: str, parent: str, later: int, records: list, at: str) 
     graph = nx.DiGraph()
     for record in records:
         if isinstance(record, dict) and isinstance(record.get("inputs"), list):
-            graph.add_edges_from((p, record.get("name")) for p in record["inputs"]
-                                 if isinstance(p, str))
+            graph.add_edges_from(
+                (p, record.get("name")) for p in record["inputs"] if isinstance(p, str)
+            )
     try:
         cycle = [edge[0] for edge in nx.find_cycle(graph, name)]  # iterative: no recursion
     except nx.NetworkXNoCycle:
         raise GraphFileError(
             f"{at}: input {parent!r} is declared later, in node record {later}; records must "
-            "come in declaration order (each node after its inputs)", nodes=[name, parent]
+            "come in declaration order (each node after its inputs)",
+            nodes=[name, parent],
         ) from None
     # A GraphError other than GraphFileError: load() adds where it happened.
-    raise CycleError(f"the nodes {' -> '.join(cycle + cycle[:1])} form a cycle; a graph "
-                     "is acyclic, each node declared after its inputs", nodes=cycle)
+    raise CycleError(
+        f"the nodes {' -> '.join(cycle + cycle[:1])} form a cycle; a graph "
+        "is acyclic, each node declared after its inputs",
+        nodes=cycle,
+    )
 
 
 def _located(err: GraphError, at: str) -> GraphError:

@@ -26,8 +26,10 @@ __all__ = ["previous_npz", "commit"]
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 # The head of a graph file or a weights file (cgraph.io.weights) that has an npz.
-_HEAD = re.compile(rb'\{"format": "cgraph(?:-weights)?", "version": 1, "npz": (\{[^{}]{1,400}\}), '
-                   rb'"(?:nodes|weights)": ')
+_HEAD = re.compile(
+    rb'\{"format": "cgraph(?:-weights)?", "version": 1, "npz": (\{[^{}]{1,400}\}), '
+    rb'"(?:nodes|weights)": '
+)
 
 
 def previous_npz(path: Path, pattern: re.Pattern[str], legacy: Path) -> Path | None:
@@ -52,8 +54,7 @@ def previous_npz(path: Path, pattern: re.Pattern[str], legacy: Path) -> Path | N
     return path.parent / name if isinstance(name, str) and pattern.fullmatch(name) else None
 
 
-def commit(path: Path, document: bytes, npz: tuple[Path, bytes] | None,
-           stale: Path | None) -> None:
+def commit(path: Path, document: bytes, npz: tuple[Path, bytes] | None, stale: Path | None) -> None:
     """Write ``npz`` (its path and bytes), then ``document`` at ``path``; then remove ``stale``.
 
     The document's rename is the commit: an error or interrupt before it leaves the
@@ -92,7 +93,7 @@ def _write_temporary(target: Path, data: bytes, temporary: list[str]) -> str:
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(handle, view):]
+            view = view[os.write(handle, view) :]
         os.fsync(handle)
     finally:
         os.close(handle)

@@ -23,12 +23,37 @@ import numpy as np
 
 from cgraph.errors import GraphFileError
 
-__all__ = ["DTYPES", "MAX_NESTING", "check_fields", "expect", "shown", "encode_float",
-           "encode_array", "encode_param", "decode_float", "decode_array", "decode_param"]
+__all__ = [
+    "DTYPES",
+    "MAX_NESTING",
+    "check_fields",
+    "expect",
+    "shown",
+    "encode_float",
+    "encode_array",
+    "encode_param",
+    "decode_float",
+    "decode_array",
+    "decode_param",
+]
 
 #: The dtypes a graph file may hold: real numbers, never objects, strings or complex.
-DTYPES = frozenset({"bool", "int8", "int16", "int32", "int64", "uint8", "uint16", "uint32",
-                    "uint64", "float16", "float32", "float64"})
+DTYPES = frozenset(
+    {
+        "bool",
+        "int8",
+        "int16",
+        "int32",
+        "int64",
+        "uint8",
+        "uint16",
+        "uint32",
+        "uint64",
+        "float16",
+        "float32",
+        "float64",
+    }
+)
 #: How deeply parameters may nest (lists, tuples, dicts): deeper is refused, not recursed into.
 MAX_NESTING = 100
 _NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
@@ -41,23 +66,27 @@ _QUIET_NAN = {2: 0x7E00, 4: 0x7FC00000, 8: 0x7FF8000000000000}
 _NAN_TEXT = re.compile(r"nan:0x([0-9a-f]+)")
 
 
-def check_fields(record: dict, required: tuple[str, ...], where: str,
-                 optional: tuple[str, ...] = ()) -> None:
+def check_fields(
+    record: dict, required: tuple[str, ...], where: str, optional: tuple[str, ...] = ()
+) -> None:
     """Refuse a missing field, and an unknown one (a typo must not pass silently)."""
     for field in required:
         if field not in record:
             raise GraphFileError(f"{where}: the field {field!r} is missing")
     for field in record:
         if field not in required and field not in optional:
-            raise GraphFileError(f"{where}: unknown field {reprlib.repr(field)}; the fields are "
-                                 f"{', '.join(map(repr, required + optional))}")
+            raise GraphFileError(
+                f"{where}: unknown field {reprlib.repr(field)}; the fields are "
+                f"{', '.join(map(repr, required + optional))}"
+            )
 
 
 def expect(value: Any, kind: type, what: str, where: str) -> Any:
     """``value`` if it is a ``kind`` (a bool is not an int here), else a GraphFileError."""
     if not isinstance(value, kind) or (isinstance(value, bool) and kind is not bool):
-        raise GraphFileError(f"{where}: {what} must be {_TYPE_NAMES.get(kind, kind)}, "
-                             f"not {shown(value)}")
+        raise GraphFileError(
+            f"{where}: {what} must be {_TYPE_NAMES.get(kind, kind)}, not {shown(value)}"
+        )
     return value
 
 
@@ -151,12 +180,16 @@ def _nan_bits(text: str, size: int, where: str) -> int:
     """The bits ``"nan:0x..."`` gives a NaN of ``size`` bytes; refused unless they are a NaN."""
     match = _NAN_TEXT.fullmatch(text)
     if match is None or len(match.group(1)) != 2 * size:
-        raise GraphFileError(f"{where}: {shown(text)} is not a NaN of {8 * size} bits: write "
-                             f"'nan:0x' and {2 * size} lowercase hex digits")
+        raise GraphFileError(
+            f"{where}: {shown(text)} is not a NaN of {8 * size} bits: write "
+            f"'nan:0x' and {2 * size} lowercase hex digits"
+        )
     bits = int(match.group(1), 16)
     if bits & ~(1 << (8 * size - 1)) <= _INF_BITS[size]:  # exponent all ones, mantissa not 0
-        raise GraphFileError(f"{where}: {text} is not a NaN's bits (a finite number or an "
-                             "infinity is written as a number, 'inf' or '-inf')")
+        raise GraphFileError(
+            f"{where}: {text} is not a NaN's bits (a finite number or an "
+            "infinity is written as a number, 'inf' or '-inf')"
+        )
     return bits
 
 
@@ -166,14 +199,17 @@ def decode_float(value: Any, what: str, where: str) -> float:
         try:
             return float(value)
         except OverflowError:  # an integer of hundreds of digits
-            raise GraphFileError(f"{where}: {what} {shown(value, 30)}... is out of the range "
-                                 "of a float") from None
+            raise GraphFileError(
+                f"{where}: {what} {shown(value, 30)}... is out of the range of a float"
+            ) from None
     if isinstance(value, str) and value in _NON_FINITE:
         return _NON_FINITE[value]
     if isinstance(value, str) and value.startswith("nan:"):
         return struct.unpack("<d", _nan_bits(value, 8, where).to_bytes(8, "little"))[0]
-    raise GraphFileError(f"{where}: {what} must be a number, 'nan', 'inf' or '-inf' (or "
-                         f"'nan:0x' and a NaN's bits), not {shown(value)}")
+    raise GraphFileError(
+        f"{where}: {what} must be a number, 'nan', 'inf' or '-inf' (or "
+        f"'nan:0x' and a NaN's bits), not {shown(value)}"
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -184,8 +220,10 @@ def decode_float(value: Any, what: str, where: str) -> float:
 def encode_array(array: np.ndarray, where: str) -> dict[str, Any]:
     """``{"dtype", "shape", "data"}`` with the elements flat, in C order."""
     if array.dtype.name not in DTYPES:
-        raise GraphFileError(f"{where}: dtype {array.dtype} cannot be written to a graph file; "
-                             f"use one of {', '.join(sorted(DTYPES))}")
+        raise GraphFileError(
+            f"{where}: dtype {array.dtype} cannot be written to a graph file; "
+            f"use one of {', '.join(sorted(DTYPES))}"
+        )
     flat = array.ravel()
     data = flat.tolist()  # Python floats and ints: exact for every allowed dtype
     if array.dtype.kind == "f":
@@ -198,11 +236,14 @@ def check_dtype_shape(record: dict, where: str) -> tuple[np.dtype, tuple[int, ..
     """The dtype and shape an array record declares, refused unless allowed."""
     dtype, shape = record["dtype"], record["shape"]
     if not isinstance(dtype, str) or dtype not in DTYPES:
-        raise GraphFileError(f"{where}: dtype {reprlib.repr(dtype)} is not allowed in a graph "
-                             f"file; use one of {', '.join(sorted(DTYPES))}")
+        raise GraphFileError(
+            f"{where}: dtype {reprlib.repr(dtype)} is not allowed in a graph "
+            f"file; use one of {', '.join(sorted(DTYPES))}"
+        )
     if not isinstance(shape, list) or not all(type(side) is int and side >= 0 for side in shape):
-        raise GraphFileError(f"{where}: shape must be a list of non-negative ints, not "
-                             f"{shown(shape)}")
+        raise GraphFileError(
+            f"{where}: shape must be a list of non-negative ints, not {shown(shape)}"
+        )
     return np.dtype(dtype), tuple(shape)
 
 
@@ -211,13 +252,17 @@ def decode_array(record: dict, where: str) -> np.ndarray:
     dtype, shape = check_dtype_shape(record, where)
     data = expect(record["data"], list, '"data"', where)
     if len(data) != math.prod(shape):
-        raise GraphFileError(f"{where}: shape {list(shape)} needs {math.prod(shape)} element(s) "
-                             f'but "data" has {len(data)}')
+        raise GraphFileError(
+            f"{where}: shape {list(shape)} needs {math.prod(shape)} element(s) "
+            f'but "data" has {len(data)}'
+        )
     if dtype.kind == "f":
         return _float_array(data, dtype, shape, where)
     if not all(type(x) is (bool if dtype.kind == "b" else int) for x in data):
-        raise GraphFileError(f"{where}: every element of a {dtype} array must be "
-                             f"{'true or false' if dtype.kind == 'b' else 'an integer'}")
+        raise GraphFileError(
+            f"{where}: every element of a {dtype} array must be "
+            f"{'true or false' if dtype.kind == 'b' else 'an integer'}"
+        )
     try:
         return np.array(data, dtype=dtype).reshape(shape)
     except (OverflowError, ValueError) as err:
@@ -238,8 +283,10 @@ def _float_array(data: list, dtype: np.dtype, shape: tuple[int, ...], where: str
     except ValueError as err:  # e.g. more dimensions than numpy allows
         raise GraphFileError(f"{where}: {err}") from err
     if dtype.itemsize < 8 and (np.isinf(array.ravel()) != np.isinf(np.array(floats))).any():
-        raise GraphFileError(f"{where}: an element is out of the range of {dtype} (a graph "
-                             f"file holds each {dtype} exactly)")
+        raise GraphFileError(
+            f"{where}: an element is out of the range of {dtype} (a graph "
+            f"file holds each {dtype} exactly)"
+        )
     if payloads:
         array.reshape(-1).view(_UINT[size])[list(payloads)] = list(payloads.values())
     return array
@@ -272,9 +319,11 @@ def _walk(root: Any, step: Callable[[Any], _Step], where: str) -> Any:
         if leaf:
             done.append(payload)
         elif len(stack) >= MAX_NESTING:
-            raise GraphFileError(f"{where}: the value nests lists, tuples or dicts more than "
-                                 f"{MAX_NESTING} levels deep; a graph file refuses deeper ones "
-                                 "(a parameter that contains itself never ends)")
+            raise GraphFileError(
+                f"{where}: the value nests lists, tuples or dicts more than "
+                f"{MAX_NESTING} levels deep; a graph file refuses deeper ones "
+                "(a parameter that contains itself never ends)"
+            )
         else:
             stack.append((*payload, []))
 
@@ -304,14 +353,17 @@ def _encode_step(value: Any, where: str) -> _Step:
         return True, {"ellipsis": True}
     if isinstance(value, dict) and all(isinstance(key, str) for key in value):
         keys = list(value)
-        return False, ([value[key] for key in keys],
-                       lambda items: {"dict": dict(zip(keys, items, strict=True))})
+        return False, (
+            [value[key] for key in keys],
+            lambda items: {"dict": dict(zip(keys, items, strict=True))},
+        )
     if isinstance(value, np.ndarray):
         return True, {"array": encode_array(value, where)}
     raise GraphFileError(
         f"{where}: {reprlib.repr(value)} ({type(value).__name__}) cannot be written to a graph "
         "file; parameters may be numbers, strings, booleans, None, lists, tuples, dicts "
-        "with string keys, slices, ... and numeric arrays")
+        "with string keys, slices, ... and numeric arrays"
+    )
 
 
 def decode_param(value: Any, where: str) -> Any:
@@ -324,24 +376,36 @@ def _decode_step(value: Any, where: str) -> _Step:
         return True, value
     if isinstance(value, list):
         return False, (value, list)
-    tag, body = next(iter(value.items())) if isinstance(value, dict) and len(value) == 1 else (
-        None, None)
+    tag, body = (
+        next(iter(value.items())) if isinstance(value, dict) and len(value) == 1 else (None, None)
+    )
     if tag == "tuple" and isinstance(body, list):
         return False, (body, tuple)
-    if tag == "slice" and isinstance(body, list) and len(body) == 3 and all(
-            part is None or type(part) is int for part in body):
+    if (
+        tag == "slice"
+        and isinstance(body, list)
+        and len(body) == 3
+        and all(part is None or type(part) is int for part in body)
+    ):
         return True, slice(*body)
     if tag == "ellipsis" and body is True:
         return True, Ellipsis
-    if tag == "float" and isinstance(body, str) and (body in _NON_FINITE
-                                                      or body.startswith("nan:")):
+    if (
+        tag == "float"
+        and isinstance(body, str)
+        and (body in _NON_FINITE or body.startswith("nan:"))
+    ):
         return True, decode_float(body, "a float", where)
     if tag == "dict" and isinstance(body, dict):
         keys = list(body)
-        return False, ([body[key] for key in keys],
-                       lambda items: dict(zip(keys, items, strict=True)))
+        return False, (
+            [body[key] for key in keys],
+            lambda items: dict(zip(keys, items, strict=True)),
+        )
     if tag == "array" and isinstance(body, dict):
         check_fields(body, ("dtype", "shape", "data"), where)
         return True, decode_array(body, where)
-    raise GraphFileError(f"{where}: {shown(value, 80)} is not a parameter value; objects "
-                         "are tagged: tuple, slice, ellipsis, float, dict or array")
+    raise GraphFileError(
+        f"{where}: {shown(value, 80)} is not a parameter value; objects "
+        "are tagged: tuple, slice, ellipsis, float, dict or array"
+    )

@@ -95,12 +95,15 @@ def weight_names(cg: GraphCore, params: str | Iterable[str] | None = None) -> tu
         chosen = set()
         for entry in (params,) if isinstance(params, str) else params:
             if not isinstance(entry, str) or not entry:
-                raise GraphError(f"params must hold input names or groups such as 'layer1/', "
-                                 f"not {entry!r}")
+                raise GraphError(
+                    f"params must hold input names or groups such as 'layer1/', not {entry!r}"
+                )
             chosen.update(_select(cg, entry, trainable))
     if not chosen:
-        raise GraphError("there are no weights to save: the graph has no trainable input; "
-                         "name the inputs in params")
+        raise GraphError(
+            "there are no weights to save: the graph has no trainable input; "
+            "name the inputs in params"
+        )
     return tuple(name for name in cg.inputs if name in chosen)
 
 
@@ -110,17 +113,24 @@ def _select(cg: GraphCore, entry: str, trainable: list[str]) -> list[str]:
         if not found:
             groups = sorted({name.split("/")[0] + "/" for name in trainable if "/" in name})
             hint = f"; the groups are {', '.join(map(repr, groups[:10]))}" if groups else ""
-            raise UnknownNodeError(f"no trainable input is in the group {entry!r} (no name "
-                                   f"starts with it){hint}", nodes=[entry])
+            raise UnknownNodeError(
+                f"no trainable input is in the group {entry!r} (no name starts with it){hint}",
+                nodes=[entry],
+            )
         return found
     if entry in cg.inputs:
         return [entry]
     if entry in cg.nodes:
-        raise UnknownNodeError(f"{entry!r} is an operation or constant; a weights file holds "
-                               "inputs' values", nodes=[entry])
+        raise UnknownNodeError(
+            f"{entry!r} is an operation or constant; a weights file holds inputs' values",
+            nodes=[entry],
+        )
     under = [name for name in trainable if name.startswith(entry + "/")]
-    hint = (f"; for its group of {len(under)} input(s) write {entry + '/'!r}" if under
-            else did_you_mean(entry, cg.inputs))
+    hint = (
+        f"; for its group of {len(under)} input(s) write {entry + '/'!r}"
+        if under
+        else did_you_mean(entry, cg.inputs)
+    )
     raise UnknownNodeError(f"{entry!r} is not an input of the graph{hint}", nodes=[entry])
 
 
@@ -129,9 +139,13 @@ def _select(cg: GraphCore, entry: str, trainable: list[str]) -> list[str]:
 # --------------------------------------------------------------------------------------
 
 
-def save_weights(cg: GraphCore, path: str | os.PathLike[str],
-                 params: str | Iterable[str] | None = None, *,
-                 array_threshold: int = ARRAY_THRESHOLD) -> tuple[str, ...]:
+def save_weights(
+    cg: GraphCore,
+    path: str | os.PathLike[str],
+    params: str | Iterable[str] | None = None,
+    *,
+    array_threshold: int = ARRAY_THRESHOLD,
+) -> tuple[str, ...]:
     """Write the values of a graph's inputs to a weights file, like ``torch.save(state_dict)``.
 
     Only values, by input name: not the graph's structure, and by default only
@@ -190,15 +204,24 @@ def save_weights(cg: GraphCore, path: str | os.PathLike[str],
     """
     path = Path(path)
     if path.suffix == ".npz":
-        raise GraphFileError(f"cannot save weights as '{path}': that is where their arrays "
-                             "would go; give a path such as 'weights.json'")
+        raise GraphFileError(
+            f"cannot save weights as '{path}': that is where their arrays "
+            "would go; give a path such as 'weights.json'"
+        )
     names = weight_names(cg, params)
     arrays: dict[str, np.ndarray] = {}
-    records = [{"name": name,
-                "value": _encode_value(cg.inputs[name].output,
-                                       f"weights file '{path}', input {name!r}", arrays,
-                                       array_threshold)}
-               for name in names]
+    records = [
+        {
+            "name": name,
+            "value": _encode_value(
+                cg.inputs[name].output,
+                f"weights file '{path}', input {name!r}",
+                arrays,
+                array_threshold,
+            ),
+        }
+        for name in names
+    ]
     head: dict[str, Any] = {"format": WEIGHTS_FORMAT, "version": VERSION}
     npz = None
     if arrays:
@@ -217,9 +240,13 @@ def save_weights(cg: GraphCore, path: str | os.PathLike[str],
 # --------------------------------------------------------------------------------------
 
 
-def load_weights(cg: GraphCore, path: str | os.PathLike[str],
-                 params: str | Iterable[str] | None = None, *,
-                 strict: bool = True) -> tuple[str, ...]:
+def load_weights(
+    cg: GraphCore,
+    path: str | os.PathLike[str],
+    params: str | Iterable[str] | None = None,
+    *,
+    strict: bool = True,
+) -> tuple[str, ...]:
     """Set a graph's inputs to the values in a weights file, all or nothing: ``load_state_dict``.
 
     Each record's value goes into the input of the same name, which must hold a
@@ -299,11 +326,13 @@ def load_weights(cg: GraphCore, path: str | os.PathLike[str],
                 continue
             kind = "an operation or constant" if name in cg.nodes else "not a node"
             # No suggestion for a name no typo makes (difflib would index all of it).
-            hint = "" if name in cg.nodes or len(name) > 200 else did_you_mean(name, cg.inputs,
-                                                                               "")
-            raise GraphFileError(f"{at}: {reprlib.repr(name)} is {kind} of the graph, so the "
-                                 f"value has nowhere to go{hint} (strict=False skips such "
-                                 "records)", nodes=[name])
+            hint = "" if name in cg.nodes or len(name) > 200 else did_you_mean(name, cg.inputs, "")
+            raise GraphFileError(
+                f"{at}: {reprlib.repr(name)} is {kind} of the graph, so the "
+                f"value has nowhere to go{hint} (strict=False skips such "
+                "records)",
+                nodes=[name],
+            )
         updates.append((node, _checked(node, value, at)))
     # Only now, with every value read and checked, do the inputs change.
     with cg.lock:
@@ -319,20 +348,28 @@ def load_weights(cg: GraphCore, path: str | os.PathLike[str],
 def _records(document: Any, where: str) -> list[tuple[str, Any, str]]:
     """The (name, encoded value, where) of each record, after checking the document."""
     if not isinstance(document, dict):
-        raise GraphFileError(f"{where} holds a JSON {type(document).__name__}, not weights: "
-                             "a weights file is a JSON object")
+        raise GraphFileError(
+            f"{where} holds a JSON {type(document).__name__}, not weights: "
+            "a weights file is a JSON object"
+        )
     kind = document.get("format")
     if kind == cgraph.io.FORMAT:
-        raise GraphFileError(f"{where} is a graph file, not a weights file: read it with "
-                             "ComputationalGraph.load(path), or write weights with "
-                             "save_weights(cg, path)")
+        raise GraphFileError(
+            f"{where} is a graph file, not a weights file: read it with "
+            "ComputationalGraph.load(path), or write weights with "
+            "save_weights(cg, path)"
+        )
     if kind != WEIGHTS_FORMAT:
-        raise GraphFileError(f"{where} is not a cgraph weights file: its \"format\" is "
-                             f"{reprlib.repr(kind)}, not {WEIGHTS_FORMAT!r}")
+        raise GraphFileError(
+            f'{where} is not a cgraph weights file: its "format" is '
+            f"{reprlib.repr(kind)}, not {WEIGHTS_FORMAT!r}"
+        )
     version = document.get("version")
     if type(version) is not int or version != VERSION:
-        raise GraphFileError(f"{where} has version {reprlib.repr(version)}, but this cgraph "
-                             f"reads version {VERSION} only (a newer cgraph may have written it)")
+        raise GraphFileError(
+            f"{where} has version {reprlib.repr(version)}, but this cgraph "
+            f"reads version {VERSION} only (a newer cgraph may have written it)"
+        )
     check_fields(document, ("format", "version", "weights"), where, optional=("npz",))
     found, seen = [], set()
     for index, record in enumerate(expect(document["weights"], list, '"weights"', where)):
@@ -343,11 +380,14 @@ def _records(document: Any, where: str) -> list[tuple[str, Any, str]]:
             at += f" ({reprlib.repr(name)})"
         check_fields(record, ("name", "value"), at)
         if not isinstance(name, str) or not name:
-            raise GraphFileError(f"{at}: \"name\" must be a non-empty string, not "
-                                 f"{reprlib.repr(name)}")
+            raise GraphFileError(
+                f'{at}: "name" must be a non-empty string, not {reprlib.repr(name)}'
+            )
         if name in seen:
-            raise GraphFileError(f"{at}: {reprlib.repr(name)} has a record already; each "
-                                 "input appears once", nodes=[name])
+            raise GraphFileError(
+                f"{at}: {reprlib.repr(name)} has a record already; each input appears once",
+                nodes=[name],
+            )
         seen.add(name)
         found.append((name, record["value"], at))
     return found
@@ -359,13 +399,19 @@ def _chosen(values: list, params: str | Iterable[str], where: str) -> list:
     keep: set[str] = set()
     for entry in (params,) if isinstance(params, str) else params:
         if not isinstance(entry, str) or not entry:
-            raise GraphError(f"params must hold names or groups such as 'layer1/', not "
-                             f"{entry!r}")
-        found = ([name for name in names if name.startswith(entry)] if entry.endswith("/")
-                 else [entry] if entry in names else [])
+            raise GraphError(f"params must hold names or groups such as 'layer1/', not {entry!r}")
+        found = (
+            [name for name in names if name.startswith(entry)]
+            if entry.endswith("/")
+            else [entry]
+            if entry in names
+            else []
+        )
         if not found:
-            raise GraphFileError(f"{where} holds no weights for {entry!r}"
-                                 f"{did_you_mean(entry, names, '')}", nodes=[entry])
+            raise GraphFileError(
+                f"{where} holds no weights for {entry!r}{did_you_mean(entry, names, '')}",
+                nodes=[entry],
+            )
         keep.update(found)
     return [item for item in values if item[0] in keep]
 
@@ -377,7 +423,9 @@ def _checked(node: Any, value: Any, at: str) -> Any:
     if have.shape != want.shape or have.dtype != want.dtype:
         raise GraphFileError(
             f"{at}: the file holds {_kind(want)}, but input {node.name!r} holds {_kind(have)}; "
-            "weights load only into inputs of the same shape and dtype", nodes=[node.name])
+            "weights load only into inputs of the same shape and dtype",
+            nodes=[node.name],
+        )
     return float(value) if isinstance(current, float) else want
 
 

@@ -14,8 +14,14 @@ import numpy as np
 
 from cgraph.errors import InvalidValueError, ShapeError
 
-__all__ = ["as_output", "float_dtype", "normalize_axes", "class_indices", "shape_errors",
-           "tangent_sum"]
+__all__ = [
+    "as_output",
+    "float_dtype",
+    "normalize_axes",
+    "class_indices",
+    "shape_errors",
+    "tangent_sum",
+]
 
 
 def as_output(value: Any) -> Any:
@@ -89,7 +95,8 @@ def normalize_axes(axis: int | tuple[int, ...] | None, ndim: int) -> tuple[int, 
         if not -ndim <= a < ndim:
             raise ShapeError(
                 f"axis {a} is out of range for an input with {ndim} dimension(s); "
-                f"use an axis in [{-ndim}, {ndim})")
+                f"use an axis in [{-ndim}, {ndim})"
+            )
         normalized.append(int(a) % ndim)
     if len(set(normalized)) != len(normalized):
         raise ShapeError(f"axis {axis} repeats an axis; name each axis once")
@@ -118,16 +125,19 @@ def class_indices(labels: Any, batch_shape: tuple[int, ...], classes: int) -> np
     if labels.shape != batch_shape:
         raise ShapeError(
             f"labels have shape {labels.shape} but the scores {(*batch_shape, classes)} need "
-            f"one label per row, shape {batch_shape}")
+            f"one label per row, shape {batch_shape}"
+        )
     if labels.dtype.kind not in "iu":
         if labels.dtype.kind != "f" or not np.all(np.mod(labels, 1) == 0):
             raise InvalidValueError(
-                "labels must be whole numbers (class indices); give an integer array")
+                "labels must be whole numbers (class indices); give an integer array"
+            )
         labels = labels.astype(np.intp)
     if labels.size and (labels.min() < 0 or labels.max() >= classes):
         raise InvalidValueError(
             f"labels must lie in [0, {classes}) for {classes} classes; "
-            f"found {labels.min()}..{labels.max()}")
+            f"found {labels.min()}..{labels.max()}"
+        )
     return labels
 
 

@@ -168,7 +168,8 @@ class GELU(Elementwise):
     def __init__(self, approximate: str = "none") -> None:
         if approximate not in ("none", "tanh"):
             raise InvalidOperationError(
-                f"gelu's approximate must be 'none' or 'tanh', not {approximate!r}")
+                f"gelu's approximate must be 'none' or 'tanh', not {approximate!r}"
+            )
         self.approximate = approximate
 
     def params(self) -> dict[str, Any]:

@@ -33,8 +33,15 @@ from cgraph.ops._arrays import float_dtype, tangent_sum
 from cgraph.ops.kinds import Multilinear
 from cgraph.ops.operation import Operation
 
-__all__ = ["Conv1d", "Conv2d", "ConvInputGrad", "ConvWeightGrad", "MaxPool2d",
-           "MaxPool2dGrad", "MaxPool2dGather"]
+__all__ = [
+    "Conv1d",
+    "Conv2d",
+    "ConvInputGrad",
+    "ConvWeightGrad",
+    "MaxPool2d",
+    "MaxPool2dGrad",
+    "MaxPool2dGather",
+]
 
 Sizes = tuple[int, ...]
 
@@ -43,26 +50,30 @@ def _sizes(name: str, what: str, value: Any, dims: int, least: int) -> Sizes:
     """An int or a tuple of ``dims`` ints, each at least ``least``, as a tuple."""
     values = (value,) * dims if np.ndim(value) == 0 else tuple(value)
     if len(values) != dims or not all(
-            isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= least
-            for v in values):
+        isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v >= least for v in values
+    ):
         raise InvalidOperationError(
-            f"{name}: {what} must be an int >= {least} or a tuple of {dims} of them, "
-            f"not {value!r}")
+            f"{name}: {what} must be an int >= {least} or a tuple of {dims} of them, not {value!r}"
+        )
     return tuple(int(v) for v in values)
 
 
 def _out_sizes(name: str, size: Sizes, kernel: Sizes, stride: Sizes, padding: Sizes) -> Sizes:
     """The output's spatial sizes, floor((size + 2 padding - kernel) / stride) + 1, as torch's."""
-    out = tuple((s + 2 * p - k) // st + 1
-                for s, k, st, p in zip(size, kernel, stride, padding, strict=True))
+    out = tuple(
+        (s + 2 * p - k) // st + 1 for s, k, st, p in zip(size, kernel, stride, padding, strict=True)
+    )
     if any(o < 1 for o in out):
-        raise ShapeError(f"{name}: a kernel of size {kernel} does not fit an input of spatial "
-                         f"size {size} padded by {padding}; pad more or use a smaller kernel")
+        raise ShapeError(
+            f"{name}: a kernel of size {kernel} does not fit an input of spatial "
+            f"size {size} padded by {padding}; pad more or use a smaller kernel"
+        )
     return out
 
 
-def _windows(x: np.ndarray, kernel: Sizes, stride: Sizes, padding: Sizes,
-             fill: float = 0.0) -> np.ndarray:
+def _windows(
+    x: np.ndarray, kernel: Sizes, stride: Sizes, padding: Sizes, fill: float = 0.0
+) -> np.ndarray:
     """A view (N, C, *out, *kernel) of the windows of x padded with ``fill``, every ``stride``."""
     dims = len(kernel)
     if any(padding):
@@ -89,19 +100,23 @@ def _convolve(name: str, x: Any, weight: Any, stride: Sizes, padding: Sizes) -> 
     dims = len(stride)
     x, weight = _checked(name, x, dims), _checked(name, weight, dims, "weight")
     if weight.shape[1] != x.shape[1]:
-        raise ShapeError(f"{name}: the weight {weight.shape} takes {weight.shape[1]} input "
-                         f"channel(s) but the input {x.shape} has {x.shape[1]}")
+        raise ShapeError(
+            f"{name}: the weight {weight.shape} takes {weight.shape[1]} input "
+            f"channel(s) but the input {x.shape} has {x.shape[1]}"
+        )
     kernel = weight.shape[2:]
     _out_sizes(name, x.shape[2:], kernel, stride, padding)
     windows = _windows(x, kernel, stride, padding)  # (N, C, *out, *kernel)
     spatial = tuple(range(2, 2 + dims))
-    product = np.tensordot(windows, weight, axes=((1, *(s + dims for s in spatial)),
-                                                  (1, *spatial)))  # (N, *out, O)
+    product = np.tensordot(
+        windows, weight, axes=((1, *(s + dims for s in spatial)), (1, *spatial))
+    )  # (N, *out, O)
     return np.moveaxis(product, -1, 1)
 
 
-def _input_grad(upstream: Any, weight: Any, size: Sizes, stride: Sizes,
-                padding: Sizes) -> np.ndarray:
+def _input_grad(
+    upstream: Any, weight: Any, size: Sizes, stride: Sizes, padding: Sizes
+) -> np.ndarray:
     """The transposed convolution: each output's upstream spread over its window, by the weight."""
     dims = len(size)
     upstream = _checked("conv_input_grad", upstream, dims, "upstream gradient")
@@ -112,15 +127,22 @@ def _input_grad(upstream: Any, weight: Any, size: Sizes, stride: Sizes,
         raise ShapeError(
             f"conv_input_grad: an upstream gradient of shape {upstream.shape} does not come "
             f"from a weight {weight.shape} over inputs of spatial size {size}; its shape "
-            f"should be (N, {weight.shape[0]}, {', '.join(map(str, out))})")
+            f"should be (N, {weight.shape[0]}, {', '.join(map(str, out))})"
+        )
     columns = np.moveaxis(np.tensordot(upstream, weight, axes=(1, 0)), 1 + dims, 1)
-    padded = np.zeros((upstream.shape[0], weight.shape[1],
-                       *(s + 2 * p for s, p in zip(size, padding, strict=True))),
-                      np.result_type(columns))
+    padded = np.zeros(
+        (
+            upstream.shape[0],
+            weight.shape[1],
+            *(s + 2 * p for s, p in zip(size, padding, strict=True)),
+        ),
+        np.result_type(columns),
+    )
     # One strided addition per kernel offset (k*k of them), never a loop over pixels.
     for offset in np.ndindex(*kernel):
-        window = tuple(slice(k, k + st * (o - 1) + 1, st)
-                       for k, st, o in zip(offset, stride, out, strict=True))
+        window = tuple(
+            slice(k, k + st * (o - 1) + 1, st) for k, st, o in zip(offset, stride, out, strict=True)
+        )
         padded[(slice(None), slice(None), *window)] += columns[(Ellipsis, *offset)]
     if not any(padding):
         return padded
@@ -128,8 +150,7 @@ def _input_grad(upstream: Any, weight: Any, size: Sizes, stride: Sizes,
     return np.ascontiguousarray(padded[(slice(None), slice(None), *inside)])
 
 
-def _weight_grad(x: Any, upstream: Any, kernel: Sizes, stride: Sizes,
-                 padding: Sizes) -> np.ndarray:
+def _weight_grad(x: Any, upstream: Any, kernel: Sizes, stride: Sizes, padding: Sizes) -> np.ndarray:
     """The correlation of the input's windows with the upstream, summed over the batch."""
     dims = len(kernel)
     x = _checked("conv_weight_grad", x, dims)
@@ -139,7 +160,8 @@ def _weight_grad(x: Any, upstream: Any, kernel: Sizes, stride: Sizes,
         raise ShapeError(
             f"conv_weight_grad: an upstream gradient of shape {upstream.shape} does not come "
             f"from an input {x.shape} and a kernel of size {kernel}; its shape should be "
-            f"({x.shape[0]}, C_out, {', '.join(map(str, out))})")
+            f"({x.shape[0]}, C_out, {', '.join(map(str, out))})"
+        )
     axes = (0, *range(2, 2 + dims))
     return np.tensordot(upstream, _windows(x, kernel, stride, padding), axes=(axes, axes))
 
@@ -161,39 +183,48 @@ class _Conv(Operation):
 
     def forward(self, x: Any, weight: Any, *bias: Any) -> Any:
         if len(bias) > 1:
-            raise ArityError(f"{self.name} takes an input, a weight and an optional bias, "
-                             f"not {2 + len(bias)} inputs")
+            raise ArityError(
+                f"{self.name} takes an input, a weight and an optional bias, "
+                f"not {2 + len(bias)} inputs"
+            )
         y = _convolve(self.name, x, weight, self.stride, self.padding)
         if not bias:
             return y
         b = np.asarray(bias[0])
         if b.shape != (y.shape[1],):
-            raise ShapeError(f"{self.name}: the bias must have one value per output channel, "
-                             f"shape ({y.shape[1]},), not {b.shape}")
+            raise ShapeError(
+                f"{self.name}: the bias must have one value per output channel, "
+                f"shape ({y.shape[1]},), not {b.shape}"
+            )
         return y + b.reshape(-1, *(1,) * self.dims)
 
-    def pullback(self, p: Any, upstream: Any, output: Any, x: Any, weight: Any,
-                 *bias: Any) -> Any:
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any, weight: Any, *bias: Any) -> Any:
         conv = {"stride": self.stride, "padding": self.padding}
         grads = (
             p.conv_input_grad(upstream, weight, size=p.shape(x)[2:], **conv)
-            if self.wants_grad(0) else None,
+            if self.wants_grad(0)
+            else None,
             p.conv_weight_grad(x, upstream, size=p.shape(weight)[2:], **conv)
-            if self.wants_grad(1) else None,
+            if self.wants_grad(1)
+            else None,
         )
         if not bias:
             return grads
-        return (*grads, p.sum(upstream, axis=(0, *range(2, 2 + self.dims)))
-                if self.wants_grad(2) else None)
+        return (
+            *grads,
+            p.sum(upstream, axis=(0, *range(2, 2 + self.dims))) if self.wants_grad(2) else None,
+        )
 
-    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any,
-                    weight: Any, *bias: Any) -> Any:
+    def pushforward(
+        self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any, weight: Any, *bias: Any
+    ) -> Any:
         # Bilinear in (x, w) plus b, as Linear: the bias's tangent is added once, per channel.
         tx, tw, *tb = tangents
         return tangent_sum(
             None if tx is None else p.call(self, tx, weight),
             None if tw is None else p.call(self, x, tw),
-            None if not tb or tb[0] is None else p.reshape(tb[0], (-1, *(1,) * self.dims)))
+            None if not tb or tb[0] is None else p.reshape(tb[0], (-1, *(1,) * self.dims)),
+        )
 
 
 class Conv1d(_Conv):
@@ -255,12 +286,14 @@ class _ConvAdjoint(Multilinear):
 
     name: ClassVar[str]  # each concrete class is registered under one
 
-    def __init__(self, size: int | Sizes, stride: int | Sizes = 1,
-                 padding: int | Sizes = 0) -> None:
+    def __init__(
+        self, size: int | Sizes, stride: int | Sizes = 1, padding: int | Sizes = 0
+    ) -> None:
         self.size = _sizes(self.name, "size", size, np.size(size), 1)
         if len(self.size) not in (1, 2):
-            raise InvalidOperationError(f"{self.name}: size must give 1 or 2 spatial sizes, "
-                                        f"not {size!r}")
+            raise InvalidOperationError(
+                f"{self.name}: size must give 1 or 2 spatial sizes, not {size!r}"
+            )
         self.stride = _sizes(self.name, "stride", stride, len(self.size), 1)
         self.padding = _sizes(self.name, "padding", padding, len(self.size), 0)
 
@@ -297,8 +330,11 @@ class ConvInputGrad(_ConvAdjoint):
     def pullback(self, p: Any, upstream: Any, output: Any, u: Any, weight: Any) -> Any:
         return (
             self._conv(p, upstream, weight) if self.wants_grad(0) else None,
-            p.conv_weight_grad(upstream, u, size=p.shape(weight)[2:], stride=self.stride,
-                               padding=self.padding) if self.wants_grad(1) else None,
+            p.conv_weight_grad(
+                upstream, u, size=p.shape(weight)[2:], stride=self.stride, padding=self.padding
+            )
+            if self.wants_grad(1)
+            else None,
         )
 
 
@@ -324,8 +360,11 @@ class ConvWeightGrad(_ConvAdjoint):
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any, u: Any) -> Any:
         return (
-            p.conv_input_grad(u, upstream, size=p.shape(x)[2:], stride=self.stride,
-                              padding=self.padding) if self.wants_grad(0) else None,
+            p.conv_input_grad(
+                u, upstream, size=p.shape(x)[2:], stride=self.stride, padding=self.padding
+            )
+            if self.wants_grad(0)
+            else None,
             self._conv(p, x, upstream) if self.wants_grad(1) else None,
         )
 
@@ -340,15 +379,19 @@ class _Pool(Operation):
 
     name: ClassVar[str]  # each concrete class is registered under one
 
-    def __init__(self, kernel_size: int | Sizes, stride: int | Sizes | None = None,
-                 padding: int | Sizes = 0) -> None:
+    def __init__(
+        self, kernel_size: int | Sizes, stride: int | Sizes | None = None, padding: int | Sizes = 0
+    ) -> None:
         self.kernel_size = _sizes(self.name, "kernel_size", kernel_size, 2, 1)
-        self.stride = self.kernel_size if stride is None else _sizes(
-            self.name, "stride", stride, 2, 1)
+        self.stride = (
+            self.kernel_size if stride is None else _sizes(self.name, "stride", stride, 2, 1)
+        )
         self.padding = _sizes(self.name, "padding", padding, 2, 0)
         if any(2 * p > k for p, k in zip(self.padding, self.kernel_size, strict=True)):
-            raise InvalidOperationError(f"{self.name}: padding {self.padding} must be at most "
-                                        f"half the kernel size {self.kernel_size}, as in torch")
+            raise InvalidOperationError(
+                f"{self.name}: padding {self.padding} must be at most "
+                f"half the kernel size {self.kernel_size}, as in torch"
+            )
 
     def params(self) -> dict[str, Any]:
         return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
@@ -429,8 +472,10 @@ class MaxPool2dGrad(_Pool):
         index, pooled = self._argmax(x)
         upstream = np.asarray(upstream)
         if upstream.shape != pooled:
-            raise ShapeError(f"{self.name}: the upstream gradient {upstream.shape} must be "
-                             f"shaped like the pooled input, {pooled}")
+            raise ShapeError(
+                f"{self.name}: the upstream gradient {upstream.shape} must be "
+                f"shaped like the pooled input, {pooled}"
+            )
         # Windows may overlap (stride < kernel): bincount adds the gradients that meet.
         images, pixels = pooled[0] * pooled[1], math.prod(np.shape(x)[2:])
         flat = index + (np.arange(images) * pixels).reshape(*pooled[:2], 1)
@@ -440,10 +485,8 @@ class MaxPool2dGrad(_Pool):
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any, u: Any) -> Any:
         return None, p.max_pool2d_gather(x, upstream, **self.params())
 
-    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any,
-                    u: Any) -> Any:
-        return None if tangents[1] is None else p.max_pool2d_grad(x, tangents[1],
-                                                                  **self.params())
+    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any, u: Any) -> Any:
+        return None if tangents[1] is None else p.max_pool2d_grad(x, tangents[1], **self.params())
 
 
 class MaxPool2dGather(_Pool):
@@ -466,14 +509,16 @@ class MaxPool2dGather(_Pool):
         index, pooled = self._argmax(x)
         values = np.asarray(values)
         if values.shape != np.shape(x):
-            raise ShapeError(f"{self.name}: the values {values.shape} must be shaped like the "
-                             f"input {np.shape(x)}")
+            raise ShapeError(
+                f"{self.name}: the values {values.shape} must be shaped like the "
+                f"input {np.shape(x)}"
+            )
         return np.take_along_axis(values.reshape(*pooled[:2], -1), index, axis=2).reshape(pooled)
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any, values: Any) -> Any:
         return None, p.max_pool2d_grad(x, upstream, **self.params())
 
-    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any,
-                    values: Any) -> Any:
-        return None if tangents[1] is None else p.max_pool2d_gather(x, tangents[1],
-                                                                    **self.params())
+    def pushforward(
+        self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any, values: Any
+    ) -> Any:
+        return None if tangents[1] is None else p.max_pool2d_gather(x, tangents[1], **self.params())

@@ -96,8 +96,10 @@ def operation(
             "symbolic_rule": backward_graph is not None,  # grad runs on numbers only
         }
         if jvp is not None:
-            def op_pushforward(self: Any, p: Any, tangents: tuple[Any, ...], output: Any,
-                               *inputs: Any) -> Any:
+
+            def op_pushforward(
+                self: Any, p: Any, tangents: tuple[Any, ...], output: Any, *inputs: Any
+            ) -> Any:
                 if p.symbolic:
                     return Operation.pushforward(self, p, tangents, output, *inputs)
                 zeros = (0.0 if tangent is None else tangent for tangent in tangents)

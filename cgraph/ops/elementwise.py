@@ -508,8 +508,7 @@ class Where(Elementwise):
     def forward(self, condition: Any, a: Any, b: Any) -> Any:
         return numeric.where(condition, a, b)
 
-    def pullback(self, p: Any, upstream: Any, output: Any, condition: Any, a: Any,
-                 b: Any) -> Any:
+    def pullback(self, p: Any, upstream: Any, output: Any, condition: Any, a: Any, b: Any) -> Any:
         return None, p.where(condition, upstream, 0.0), p.where(condition, 0.0, upstream)
 
 

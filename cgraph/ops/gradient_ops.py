@@ -30,8 +30,15 @@ from cgraph.ops.losses import Softmax, _class_inputs, _hinge_margins, _softmax
 from cgraph.ops.operation import Operation
 from cgraph.ops.tensor import _extreme, _index_key, _is_basic
 
-__all__ = ["Unbroadcast", "BroadcastTo", "Scatter", "MaxWeights", "MinWeights",
-           "CrossEntropyGrad", "HingeGrad"]
+__all__ = [
+    "Unbroadcast",
+    "BroadcastTo",
+    "Scatter",
+    "MaxWeights",
+    "MinWeights",
+    "CrossEntropyGrad",
+    "HingeGrad",
+]
 
 
 # --------------------------------------------------------------------------------------
@@ -131,8 +138,11 @@ def _shape(shape: Any) -> tuple[int, ...]:
     >>> _shape(3), _shape((2, np.int64(3)))
     ((3,), (2, 3))
     """
-    sides = shape if isinstance(shape, (tuple, list)) or (
-        isinstance(shape, np.ndarray) and shape.ndim) else (shape,)
+    sides = (
+        shape
+        if isinstance(shape, (tuple, list)) or (isinstance(shape, np.ndarray) and shape.ndim)
+        else (shape,)
+    )
     try:
         checked = tuple(operator.index(side) for side in sides)
     except TypeError:  # a float, a string, None, a nested sequence
@@ -140,7 +150,8 @@ def _shape(shape: Any) -> tuple[int, ...]:
     if checked is None or any(side < 0 for side in checked) or isinstance(shape, bool):
         raise InvalidOperationError(
             f"shape must be a whole number >= 0 or a tuple of them, such as (2, 3), not "
-            f"{shown(shape)}")
+            f"{shown(shape)}"
+        )
     return checked
 
 
@@ -175,8 +186,9 @@ class Unbroadcast(_ToShape):
                 raise ShapeError(f"shape {np.shape(x)} does not sum down to {self.shape}")
             return as_output(numeric.sum_to(x, self.shape))
         except ShapeError as error:
-            raise ShapeError(f"unbroadcast: {error}; give a shape that broadcasts to the "
-                             "input's") from None
+            raise ShapeError(
+                f"unbroadcast: {error}; give a shape that broadcasts to the input's"
+            ) from None
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         return (p.broadcast_to(upstream, p.shape(x)),)
@@ -214,12 +226,16 @@ def _scatter(values: Any, key: tuple[Any, ...], basic: bool, shape: tuple[int, .
             # integer array in the index.
             picked = out[key].shape
             if np.broadcast_shapes(np.shape(values), picked) != picked:
-                raise ValueError(f"values of shape {np.shape(values)} do not broadcast to "
-                                 f"the selection's shape {picked}")
+                raise ValueError(
+                    f"values of shape {np.shape(values)} do not broadcast to "
+                    f"the selection's shape {picked}"
+                )
             np.add.at(out, key, values)
     except (IndexError, ValueError) as error:
-        raise ShapeError(f"scatter into shape {shape}: {error}; give values shaped like "
-                         "x[index] for an x of that shape") from error
+        raise ShapeError(
+            f"scatter into shape {shape}: {error}; give values shaped like "
+            "x[index] for an x of that shape"
+        ) from error
     return as_output(out)
 
 
@@ -287,7 +303,11 @@ class CrossEntropyGrad(Operation):
     def pullback(self, p: Any, upstream: Any, output: Any, logits: Any, labels: Any) -> Any:
         return _SOFTMAX.pullback(p, upstream, p.softmax(logits, axis=-1), logits)[0], None
 
-    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, logits: Any,
-                    labels: Any) -> Any:
-        return None if tangents[0] is None else _SOFTMAX.pushforward(
-            p, tangents[:1], p.softmax(logits, axis=-1), logits)
+    def pushforward(
+        self, p: Any, tangents: tuple[Any, ...], output: Any, logits: Any, labels: Any
+    ) -> Any:
+        return (
+            None
+            if tangents[0] is None
+            else _SOFTMAX.pushforward(p, tangents[:1], p.softmax(logits, axis=-1), logits)
+        )

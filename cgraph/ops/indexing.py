@@ -40,7 +40,8 @@ def _whole(name: str, index: Any) -> np.ndarray:
         return index
     if index.dtype.kind != "f" or not np.all(np.mod(index, 1) == 0):
         raise InvalidValueError(
-            f"{name}: indices must be whole numbers; give an integer array, not {index.dtype}")
+            f"{name}: indices must be whole numbers; give an integer array, not {index.dtype}"
+        )
     return index.astype(np.intp)
 
 
@@ -63,20 +64,25 @@ def _along_axis(name: str, shape: tuple[int, ...], index: Any, axis: int) -> tup
     if index.ndim != ndim:
         raise ShapeError(
             f"{name}: the indices have {index.ndim} axes but the array {ndim} (shape {shape}); "
-            "give indices with as many axes (of size 1 where they broadcast)")
+            "give indices with as many axes (of size 1 where they broadcast)"
+        )
     axis = normalize_axes(axis, ndim)[0]
     side = shape[axis]
     if index.size and (index.min() < -side or index.max() >= side):
         raise InvalidValueError(
             f"{name}: indices {index.min()}..{index.max()} are out of range for {side} "
-            f"elements along axis {axis}; give indices in [{-side}, {side})")
+            f"elements along axis {axis}; give indices in [{-side}, {side})"
+        )
     try:
-        result = np.broadcast_shapes((*shape[:axis], 1, *shape[axis + 1:]),
-                                     (*index.shape[:axis], 1, *index.shape[axis + 1:]))
+        result = np.broadcast_shapes(
+            (*shape[:axis], 1, *shape[axis + 1 :]),
+            (*index.shape[:axis], 1, *index.shape[axis + 1 :]),
+        )
     except ValueError:
         raise ShapeError(
             f"{name}: indices of shape {index.shape} do not fit an array of shape {shape} "
-            f"along axis {axis}: the other axes must match or be 1") from None
+            f"along axis {axis}: the other axes must match or be 1"
+        ) from None
     key: list[Any] = []
     for dim, length in enumerate(result):
         if dim == axis:
@@ -145,8 +151,9 @@ class Take(_AlongAxis):
             return None, None
         return p.scatter_add(p.zeros_like(x), index, upstream, axis=self.axis), None
 
-    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any,
-                    index: Any) -> Any:
+    def pushforward(
+        self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any, index: Any
+    ) -> Any:
         return None if tangents[0] is None else p.take(tangents[0], index, axis=self.axis)
 
 
@@ -180,13 +187,16 @@ class ScatterAdd(_AlongAxis):
         added = flat + _scatter(src, key, False, flat.shape)
         return as_output(added.reshape(x.shape))
 
-    def pullback(self, p: Any, upstream: Any, output: Any, x: Any, index: Any,
-                 src: Any) -> Any:
-        return (upstream if self.wants_grad(0) else None, None,
-                p.take(upstream, index, axis=self.axis) if self.wants_grad(2) else None)
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any, index: Any, src: Any) -> Any:
+        return (
+            upstream if self.wants_grad(0) else None,
+            None,
+            p.take(upstream, index, axis=self.axis) if self.wants_grad(2) else None,
+        )
 
-    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any, index: Any,
-                    src: Any) -> Any:
+    def pushforward(
+        self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any, index: Any, src: Any
+    ) -> Any:
         tangent_x, _, tangent_src = tangents
         if tangent_src is None:
             return tangent_x
@@ -247,8 +257,10 @@ class IndexPut(LinearMap):
                 # more dimensions than the selection.
                 target = np.shape(out[self.key])
                 if np.broadcast_shapes(np.shape(values), target) != target:
-                    raise ValueError(f"values of shape {np.shape(values)} do not broadcast to "
-                                     f"the selection's shape {target}")
+                    raise ValueError(
+                        f"values of shape {np.shape(values)} do not broadcast to "
+                        f"the selection's shape {target}"
+                    )
                 np.add.at(out, self.key, values)
             else:
                 if not self.basic:
@@ -268,11 +280,11 @@ class IndexPut(LinearMap):
         if np.unique(positions).size != positions.size:
             raise InvalidValueError(
                 f"index_put: index {self.index!r} names an element twice; give each once, or "
-                "accumulate=True to add the values")
+                "accumulate=True to add the values"
+            )
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any, values: Any) -> Any:
         grad_x = None
         if self.wants_grad(0):
-            grad_x = upstream if self.accumulate else p.index_put(upstream, 0.0,
-                                                                  index=self.index)
+            grad_x = upstream if self.accumulate else p.index_put(upstream, 0.0, index=self.index)
         return grad_x, p.index(upstream, index=self.index) if self.wants_grad(1) else None

@@ -99,8 +99,9 @@ class LinearMap(Operation):
     """
 
     def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, *inputs: Any) -> Any:
-        filled = [p.zeros_like(x) if t is None else t
-                  for t, x in zip(tangents, inputs, strict=True)]
+        filled = [
+            p.zeros_like(x) if t is None else t for t, x in zip(tangents, inputs, strict=True)
+        ]
         return p.call(self, *filled)
 
 

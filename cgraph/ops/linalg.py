@@ -42,8 +42,8 @@ def _square(name: str, a: Any) -> np.ndarray:
     a = np.asarray(a)
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ShapeError(
-            f"{name} takes a square matrix or a stack of them, shape (..., n, n), not "
-            f"{a.shape}")
+            f"{name} takes a square matrix or a stack of them, shape (..., n, n), not {a.shape}"
+        )
     return a
 
 
@@ -164,13 +164,16 @@ class Solve(Operation):
     def forward(self, a: Any, b: Any) -> Any:
         a, b = _square("solve", a), np.asarray(b)
         if b.ndim == 0:
-            raise ShapeError("solve takes b as a vector (n,) or matrices (..., n, k), not a "
-                             "number; give b as an array of shape (n,)")
+            raise ShapeError(
+                "solve takes b as a vector (n,) or matrices (..., n, k), not a "
+                "number; give b as an array of shape (n,)"
+            )
         rows = b.shape[0] if b.ndim == 1 else b.shape[-2]
         if rows != a.shape[-1]:
             raise ShapeError(
                 f"solve: b of shape {b.shape} does not fit A of shape {a.shape}: b must be "
-                f"(n,) or (..., n, k) with n = {a.shape[-1]}")
+                f"(n,) or (..., n, k) with n = {a.shape[-1]}"
+            )
         with shape_errors("solve", "the batch axes of A and b must broadcast"):
             np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
         with _refused("solve", "the matrix is singular, A x = b has no unique solution"):
@@ -184,13 +187,14 @@ class Solve(Operation):
         grad_a = -p.matmul(grad_b, p.swap_last(x)) if self.wants_grad(0) else None
         return grad_a, p.reshape(grad_b, p.shape(upstream)) if vector else grad_b
 
-    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, a: Any,
-                    b: Any) -> Any:
+    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, a: Any, b: Any) -> Any:
         vector = p.ndim(b) == 1
         t_a, t_b = tangents
         x = _column(p, output) if vector else output
-        moved = tangent_sum(None if t_b is None else _column(p, t_b) if vector else t_b,
-                            None if t_a is None else -p.matmul(t_a, x))
+        moved = tangent_sum(
+            None if t_b is None else _column(p, t_b) if vector else t_b,
+            None if t_a is None else -p.matmul(t_a, x),
+        )
         tangent = p.solve(a, moved)
         return p.reshape(tangent, p.shape(output)) if vector else tangent
 

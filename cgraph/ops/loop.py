@@ -124,12 +124,29 @@ class LoopBody:
     (['h', 'h_next', 'loop/outputs'], (1,))
     """
 
-    __slots__ = ("schedule", "carries", "sequences", "constants", "leaves", "updates",
-                 "output", "until", "owner")
+    __slots__ = (
+        "schedule",
+        "carries",
+        "sequences",
+        "constants",
+        "leaves",
+        "updates",
+        "output",
+        "until",
+        "owner",
+    )
 
-    def __init__(self, schedule: Schedule, carries: Sequence[str], sequences: Sequence[str],
-                 constants: Sequence[str], updates: Sequence[int], output: int,
-                 until: int | None, owner: GraphCore | None = None) -> None:
+    def __init__(
+        self,
+        schedule: Schedule,
+        carries: Sequence[str],
+        sequences: Sequence[str],
+        constants: Sequence[str],
+        updates: Sequence[int],
+        output: int,
+        until: int | None,
+        owner: GraphCore | None = None,
+    ) -> None:
         position = {node.name: pos for pos, node in enumerate(schedule.nodes)}
         self.schedule = schedule
         self.carries, self.sequences = tuple(carries), tuple(sequences)
@@ -211,9 +228,18 @@ class Loop(Operation):
 
     traced = False  # runs a body of its own: a plan calls it as an object
 
-    def __init__(self, loop_body: LoopBody, label: str, steps: int | None, output: str,
-                 stack: bool = False, until: str | None = None, max_steps: int | None = None,
-                 checkpoint: int | None = None, check_finite: bool = False) -> None:
+    def __init__(
+        self,
+        loop_body: LoopBody,
+        label: str,
+        steps: int | None,
+        output: str,
+        stack: bool = False,
+        until: str | None = None,
+        max_steps: int | None = None,
+        checkpoint: int | None = None,
+        check_finite: bool = False,
+    ) -> None:
         self.loop_body, self.label = loop_body, label
         self.steps, self.output, self.stack = steps, output, stack
         self.until, self.max_steps = until, max_steps
@@ -222,8 +248,11 @@ class Loop(Operation):
 
     def params(self) -> dict[str, Any]:
         shown: dict[str, Any] = {"carry": self.loop_body.carries}
-        shown.update({"until": self.until, "max_steps": self.max_steps} if self.until else
-                     {"steps": self.steps})
+        shown.update(
+            {"until": self.until, "max_steps": self.max_steps}
+            if self.until
+            else {"steps": self.steps}
+        )
         shown.update(output=self.output, stack=self.stack)
         if self.checkpoint:
             shown["checkpoint"] = self.checkpoint
@@ -282,7 +311,7 @@ class Loop(Operation):
             nonlocal after
             grads = self._backward(*iteration, self._seed(after, upstream, t, count), t)
             leaves = body.leaves
-            after = [None if pos is None else grads[pos] for pos in leaves[:len(after)]]
+            after = [None if pos is None else grads[pos] for pos in leaves[: len(after)]]
             offset = len(after)
             for i, steps in enumerate(per_step):
                 pos = leaves[offset + i]
@@ -303,10 +332,14 @@ class Loop(Operation):
             for t in range(count - 1, -1, -1):
                 back(kept.pop(), t)  # dropped once used: memory falls as backward goes
         carried = len(after)
-        return (*after, *(self._stacked_gradient(steps, sequence, carried + i)
-                          for i, (steps, sequence) in enumerate(zip(per_step, sequences,
-                                                                      strict=True))),
-                *totals)
+        return (
+            *after,
+            *(
+                self._stacked_gradient(steps, sequence, carried + i)
+                for i, (steps, sequence) in enumerate(zip(per_step, sequences, strict=True))
+            ),
+            *totals,
+        )
 
     def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, *inputs: Any) -> Any:
         """Forward mode: each iteration's tangents by the body's forward mode, carried on."""
@@ -323,12 +356,20 @@ class Loop(Operation):
         dvalues: list[Any] = []
         for t in range(self._count(sequences)):
             feed = self._feed(carries, sequences, fixed, t)
-            seeds = {pos: tangent for pos, tangent in zip(
-                body.leaves, (*carried, *(None if s is None else _element(s, t) for s in along),
-                              *fixed_tangents), strict=True)
-                if pos is not None and tangent is not None}
-            values, dvalues = self._guarded(run_jvp, t, "forward mode", body.schedule, feed,
-                                            seeds)
+            seeds = {
+                pos: tangent
+                for pos, tangent in zip(
+                    body.leaves,
+                    (
+                        *carried,
+                        *(None if s is None else _element(s, t) for s in along),
+                        *fixed_tangents,
+                    ),
+                    strict=True,
+                )
+                if pos is not None and tangent is not None
+            }
+            values, dvalues = self._guarded(run_jvp, t, "forward mode", body.schedule, feed, seeds)
             carries = [values[pos] for pos in body.updates]
             carried = [dvalues[pos] for pos in body.updates]
             if self.stack:
@@ -341,8 +382,12 @@ class Loop(Operation):
         if self.stack:
             if all(tangent is None for tangent in stacked_tangents):
                 return None
-            return np.stack([zeros_like(value) if tangent is None else tangent
-                             for value, tangent in zip(stacked, stacked_tangents, strict=True)])
+            return np.stack(
+                [
+                    zeros_like(value) if tangent is None else tangent
+                    for value, tangent in zip(stacked, stacked_tangents, strict=True)
+                ]
+            )
         return dvalues[body.output]
 
     # ----------------------------------------------------------------------------------
@@ -352,9 +397,11 @@ class Loop(Operation):
     def _split(self, inputs: Sequence[Any]) -> tuple[list[Any], list[Any], list[Any]]:
         body = self.loop_body
         carry_count, sequence_count = len(body.carries), len(body.sequences)
-        return (list(inputs[:carry_count]),
-                list(inputs[carry_count:carry_count + sequence_count]),
-                list(inputs[carry_count + sequence_count:]))
+        return (
+            list(inputs[:carry_count]),
+            list(inputs[carry_count : carry_count + sequence_count]),
+            list(inputs[carry_count + sequence_count :]),
+        )
 
     def _count(self, sequences: list[Any]) -> int:
         """The number of iterations to run (at most, with ``until``), checking the sequences."""
@@ -367,22 +414,28 @@ class Loop(Operation):
                 raise ShapeError(
                     f"loop node {self.label!r}: the sequence bound to {name!r} is a single "
                     f"number; give an array whose first axis is the iterations",
-                    nodes=[self.label])
+                    nodes=[self.label],
+                )
             lengths.append(len(sequence))
         count = self.steps if self.steps is not None else (lengths[0] if lengths else 0)
         if any(length != count for length in lengths):
             raise ShapeError(
                 f"loop node {self.label!r}: its sequences' first axes "
                 f"{dict(zip(body.sequences, lengths, strict=True))} do not all have "
-                f"{count} elements (one per iteration)", nodes=[self.label])
+                f"{count} elements (one per iteration)",
+                nodes=[self.label],
+            )
         if count == 0 and (self.stack or self.output not in body.carries):
             raise ShapeError(
                 f"loop node {self.label!r}: no iteration to take {self.output!r} from; a loop "
-                f"of 0 iterations can only give a carry's initial value", nodes=[self.label])
+                f"of 0 iterations can only give a carry's initial value",
+                nodes=[self.label],
+            )
         return count
 
-    def _feed(self, carries: list[Any], sequences: list[Any], fixed: list[Any],
-              t: int) -> dict[str, Any]:
+    def _feed(
+        self, carries: list[Any], sequences: list[Any], fixed: list[Any], t: int
+    ) -> dict[str, Any]:
         body = self.loop_body
         feed = dict(zip(body.constants, fixed, strict=True))
         feed.update(zip(body.carries, carries, strict=True))
@@ -390,8 +443,9 @@ class Loop(Operation):
             feed[name] = _element(sequence, t)
         return feed
 
-    def _iterate(self, carries: list[Any], sequences: list[Any], fixed: list[Any],
-                 t: int) -> tuple[list[Any], bool]:
+    def _iterate(
+        self, carries: list[Any], sequences: list[Any], fixed: list[Any], t: int
+    ) -> tuple[list[Any], bool]:
         """Iteration ``t``: every value of the body by position, and whether a plan ran.
 
         By the body's compiled plan, as a graph's ``forward`` does (written on its
@@ -408,8 +462,9 @@ class Loop(Operation):
         values = self._guarded(planned_forward, t, "forward", schedule, feed)
         return values, schedule.planned is values
 
-    def _segment(self, carries: list[Any], sequences: list[Any], fixed: list[Any],
-                 start: int, stop: int) -> list[tuple[list[Any], bool]]:
+    def _segment(
+        self, carries: list[Any], sequences: list[Any], fixed: list[Any], start: int, stop: int
+    ) -> list[tuple[list[Any], bool]]:
         """Iterations ``start`` to ``stop - 1`` again, from the carries kept at ``start``."""
         tape = []
         for t in range(start, stop):
@@ -429,8 +484,9 @@ class Loop(Operation):
             seed.append(None)  # the condition is piecewise constant: no gradient
         return tuple(seed)
 
-    def _backward(self, values: list[Any], planned: bool, seed: tuple[Any, ...],
-                  t: int) -> list[Any]:
+    def _backward(
+        self, values: list[Any], planned: bool, seed: tuple[Any, ...], t: int
+    ) -> list[Any]:
         """Iteration ``t``'s backward: by the plan that computed its values, if one did."""
         schedule, check = self.loop_body.schedule, self.check_finite
         if check:
@@ -452,7 +508,9 @@ class Loop(Operation):
             raise OperationError(
                 f"loop node {self.label!r}: its condition {self.until!r} was still false after "
                 f"max_steps={self.max_steps} iterations; raise max_steps, or check the "
-                f"condition", nodes=[self.label])
+                f"condition",
+                nodes=[self.label],
+            )
         return False
 
     def _result(self, carries: list[Any], stacked: list[Any], last: list[Any] | None) -> Any:
@@ -464,7 +522,8 @@ class Loop(Operation):
                 raise ShapeError(
                     f"loop node {self.label!r}: {self.output!r} does not have the same shape "
                     f"in every iteration, so it cannot be stacked: {error}",
-                    nodes=[self.label]) from None
+                    nodes=[self.label],
+                ) from None
         if self.output in body.carries:
             return carries[body.carries.index(self.output)]
         assert last is not None  # _count refuses 0 iterations for such an output
@@ -474,22 +533,30 @@ class Loop(Operation):
         """A sequence's gradient: each iteration's, stacked (zero where it had none)."""
         if not self.wants_grad(index) or all(grad is None for grad in steps):
             return None
-        return np.stack([zeros_like(_element(sequence, t)) if grad is None else grad
-                         for t, grad in enumerate(steps)])
+        return np.stack(
+            [
+                zeros_like(_element(sequence, t)) if grad is None else grad
+                for t, grad in enumerate(steps)
+            ]
+        )
 
     def _guarded(self, run: Callable[..., Any], t: int, what: str, *args: Any) -> Any:
         """Run one pass of the body; its errors name the loop node and the iteration."""
         try:
             return run(*args)
         except GraphError as error:
-            raise type(error)(f"loop node {self.label!r}, {what} of iteration {t}, in its "
-                              f"body: {error}", nodes=[self.label]) from error
+            raise type(error)(
+                f"loop node {self.label!r}, {what} of iteration {t}, in its body: {error}",
+                nodes=[self.label],
+            ) from error
 
     def _unsupported(self, what: str) -> InvalidOperationError:
         return InvalidOperationError(
             f"loop node {self.label!r}: {what} of a loop are not supported yet; a loop "
             f"differentiates by backward, compiled plans, jvp and jacobian. Where these are "
-            f"needed, unroll the loop with add_subgraph", nodes=[self.label])
+            f"needed, unroll the loop with add_subgraph",
+            nodes=[self.label],
+        )
 
 
 def _element(sequence: Any, t: int) -> Any:

@@ -179,8 +179,9 @@ class LogSumExp(_Reduction):
 
     def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any) -> Any:
         # The transpose of the pullback: the softmax-weighted sum of the tangent.
-        return p.sum(self._softmax(p, output, x) * tangents[0], axis=self._axes(p, x),
-                     keepdims=self.keepdims)
+        return p.sum(
+            self._softmax(p, output, x) * tangents[0], axis=self._axes(p, x), keepdims=self.keepdims
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -201,7 +202,8 @@ class _Loss(Operation):
     def __init__(self, reduction: str = "mean") -> None:
         if reduction not in ("mean", "sum", "none"):
             raise InvalidOperationError(
-                f"reduction must be 'mean', 'sum' or 'none', not {reduction!r}")
+                f"reduction must be 'mean', 'sum' or 'none', not {reduction!r}"
+            )
         self.reduction = reduction
 
     def params(self) -> dict[str, Any]:
@@ -227,20 +229,27 @@ class _Loss(Operation):
             upstream = upstream / float(np.prod(sample_shape))
         elif self.reduction == "none" and self.class_axis and sample_shape:
             upstream = p.reshape(upstream, (*sample_shape, 1))  # broadcast over the classes
-        return tuple(None if grad is None else grad * upstream
-                     for grad in self.sample_gradients(p, *inputs))
+        return tuple(
+            None if grad is None else grad * upstream for grad in self.sample_gradients(p, *inputs)
+        )
 
     def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, *inputs: Any) -> Any:
-        total = tangent_sum(*[
-            grad * tangent
-            for grad, tangent in zip(self.sample_gradients(p, *inputs), tangents, strict=True)
-            if grad is not None and tangent is not None])
+        total = tangent_sum(
+            *[
+                grad * tangent
+                for grad, tangent in zip(self.sample_gradients(p, *inputs), tangents, strict=True)
+                if grad is not None and tangent is not None
+            ]
+        )
         if total is None:
             return None
         if self.class_axis:
             total = p.sum(total, axis=-1)
-        return total if self.reduction == "none" else (
-            p.mean(total) if self.reduction == "mean" else p.sum(total))
+        return (
+            total
+            if self.reduction == "none"
+            else (p.mean(total) if self.reduction == "mean" else p.sum(total))
+        )
 
 
 class _ClassificationLoss(_Loss):

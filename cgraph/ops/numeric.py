@@ -255,10 +255,12 @@ def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
     if lead < 0 or any(s not in (1, side) for s, side in zip(shape, x_shape[lead:], strict=True)):
         if not x_shape:  # a scalar for a whole array: it broadcasts over it
             return np.full(shape, x)
-        raise ShapeError(f"shape {x_shape} does not sum down to {shape}: it is not a broadcast "
-                         "of that shape")
-    axes = tuple(range(lead)) + tuple(lead + i for i, s in enumerate(shape)
-                                      if s == 1 and x_shape[lead + i] != 1)
+        raise ShapeError(
+            f"shape {x_shape} does not sum down to {shape}: it is not a broadcast of that shape"
+        )
+    axes = tuple(range(lead)) + tuple(
+        lead + i for i, s in enumerate(shape) if s == 1 and x_shape[lead + i] != 1
+    )
     return as_output(np.reshape(np.sum(x, axis=axes), shape))
 
 
@@ -344,8 +346,13 @@ def call(op: Any, *args: Any) -> Any:
 ErrorHandling = Literal["ignore", "warn", "raise", "call", "print", "log"]
 
 
-def errstate(*, divide: ErrorHandling | None = None, over: ErrorHandling | None = None,
-             under: ErrorHandling | None = None, invalid: ErrorHandling | None = None) -> Any:
+def errstate(
+    *,
+    divide: ErrorHandling | None = None,
+    over: ErrorHandling | None = None,
+    under: ErrorHandling | None = None,
+    invalid: ErrorHandling | None = None,
+) -> Any:
     """np.errstate here (None leaves that error as it is); a symbolic namespace silences nothing.
 
     Examples

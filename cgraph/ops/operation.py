@@ -207,13 +207,15 @@ class Operation:
                 f"{type(self).__name__} has no pushforward rule: tangent graphs need "
                 f"pushforward(self, p, tangents, output, *inputs) written with the primitives "
                 f"p (or the op subclassing cgraph.ops.kinds.Elementwise or LinearMap); "
-                f"{_modes_it_has(self)}")
+                f"{_modes_it_has(self)}"
+            )
         if not _overrides(type(self), "jvp"):
             raise InvalidOperationError(
                 f"{type(self).__name__} has no tangent rule: forward mode (jvp, jacobian, "
                 f"tangent_graph) needs pushforward(self, p, tangents, output, *inputs) (or "
                 f"jvp(self, *tangents), or jvp= in the operation decorator); "
-                f"{_modes_it_has(self)}")
+                f"{_modes_it_has(self)}"
+            )
         return self.jvp(*tangents)
 
     # ----------------------------------------------------------------------------------
@@ -240,9 +242,14 @@ class Operation:
         """
         raise InvalidOperationError(
             f"{type(self).__name__} has no backward(upstream): "
-            + ("its derivative is pullback(p, upstream, output, *inputs); call that with "
-               "cgraph.ops.numeric as p" if _overrides(type(self), "pullback") else
-               "define it (or pullback(self, p, upstream, output, *inputs)) to differentiate it"))
+            + (
+                "its derivative is pullback(p, upstream, output, *inputs); call that with "
+                "cgraph.ops.numeric as p"
+                if _overrides(type(self), "pullback")
+                else "define it (or pullback(self, p, upstream, output, *inputs)) to "
+                "differentiate it"
+            )
+        )
 
     def jvp(self, *tangents: Any) -> Any:
         """The output's tangent from one tangent per input, after ``forward`` (the classic form).
@@ -265,7 +272,8 @@ class Operation:
         """
         raise InvalidOperationError(
             f"{type(self).__name__} has no jvp(*tangents): its tangent rule, if it has one, "
-            f"is pushforward(p, tangents, output, *inputs)")
+            f"is pushforward(p, tangents, output, *inputs)"
+        )
 
     def backward_graph(self, g: Any, upstream: Any, output: Any, *inputs: Any) -> Any:
         """Declare ``backward`` as terms of registered ops (the classic form's symbolic rule).
@@ -292,7 +300,8 @@ class Operation:
             f"{type(self).__name__} has no symbolic rule: gradient graphs, Hessians and "
             f"Hessian-vector products need pullback(self, p, upstream, output, *inputs) "
             f"written with the primitives p (or backward_graph(self, g, upstream, output, "
-            f"*inputs)); {_modes_it_has(self)}")
+            f"*inputs)); {_modes_it_has(self)}"
+        )
 
     def wants_grad(self, index: int) -> bool:
         """Whether input ``index`` needs a gradient (True when the graph has not said).
@@ -346,7 +355,7 @@ class Operation:
 def _arity_of(forward: Callable[..., Any], skip_self: bool = True) -> int | None:
     """Count forward's positional parameters (after self); None when it takes *args."""
     count = 0
-    for param in list(inspect.signature(forward).parameters.values())[int(skip_self):]:
+    for param in list(inspect.signature(forward).parameters.values())[int(skip_self) :]:
         if param.kind is param.VAR_POSITIONAL:
             return None
         if param.kind in (param.POSITIONAL_ONLY, param.POSITIONAL_OR_KEYWORD):
@@ -423,10 +432,20 @@ def keeps_state(op: Operation) -> bool:
 def _modes_it_has(op: Operation) -> str:
     """What an op can still do, for the error saying what it cannot."""
     cls = type(op)
-    has = [mode for mode, present in (
-        ("backward", _overrides(cls, "pullback") or _overrides(cls, "backward")),
-        ("jvp and jacobian", _overrides(cls, "pushforward") or _overrides(cls, "jvp")),
-        ("gradient graphs and Hessians", getattr(cls, "symbolic_rule", _overrides(
-            cls, "pullback") or _overrides(cls, "backward_graph"))),
-    ) if present]
+    has = [
+        mode
+        for mode, present in (
+            ("backward", _overrides(cls, "pullback") or _overrides(cls, "backward")),
+            ("jvp and jacobian", _overrides(cls, "pushforward") or _overrides(cls, "jvp")),
+            (
+                "gradient graphs and Hessians",
+                getattr(
+                    cls,
+                    "symbolic_rule",
+                    _overrides(cls, "pullback") or _overrides(cls, "backward_graph"),
+                ),
+            ),
+        )
+        if present
+    ]
     return f"it works in {', '.join(has)}" if has else "it has no derivative rule at all"

@@ -62,8 +62,9 @@ def _inverse_or_zero(p: Any, value: Any) -> Any:
 class _Spread(_Weighted):
     """A spread of x about its mean over ``axis``, divided by n - ``ddof`` (numpy's ddof)."""
 
-    def __init__(self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False,
-                 ddof: int = 0) -> None:
+    def __init__(
+        self, axis: int | tuple[int, ...] | None = None, keepdims: bool = False, ddof: int = 0
+    ) -> None:
         super().__init__(axis, keepdims)
         self.ddof = ddof
 
@@ -99,8 +100,14 @@ class Var(_Spread):
     name = "var"
 
     def forward(self, x: Any) -> Any:
-        return as_output(np.var(x, axis=normalize_axes(self.axis, np.ndim(x)), ddof=self.ddof,
-                                keepdims=self.keepdims))
+        return as_output(
+            np.var(
+                x,
+                axis=normalize_axes(self.axis, np.ndim(x)),
+                ddof=self.ddof,
+                keepdims=self.keepdims,
+            )
+        )
 
     def weights(self, p: Any, output: Any, x: Any) -> Any:
         return self._centred_over_dof(p, x) * 2.0
@@ -128,8 +135,14 @@ class Std(_Spread):
     name = "std"
 
     def forward(self, x: Any) -> Any:
-        return as_output(np.std(x, axis=normalize_axes(self.axis, np.ndim(x)), ddof=self.ddof,
-                                keepdims=self.keepdims))
+        return as_output(
+            np.std(
+                x,
+                axis=normalize_axes(self.axis, np.ndim(x)),
+                ddof=self.ddof,
+                keepdims=self.keepdims,
+            )
+        )
 
     def weights(self, p: Any, output: Any, x: Any) -> Any:
         return self._centred_over_dof(p, x) * _inverse_or_zero(p, output)
@@ -168,13 +181,18 @@ class Norm(_Weighted):
     name = "norm"
     aliases = ("vector_norm",)
 
-    def __init__(self, ord: float | None = 2, axis: int | tuple[int, ...] | None = None,
-                 keepdims: bool = False) -> None:
+    def __init__(
+        self,
+        ord: float | None = 2,
+        axis: int | tuple[int, ...] | None = None,
+        keepdims: bool = False,
+    ) -> None:
         super().__init__(axis, keepdims)
         ord = 2 if ord is None else ord
         if ord not in (1, 2, math.inf):
             raise InvalidOperationError(
-                f"norm takes ord 1, 2 or inf (math.inf, np.inf), not {ord!r}")
+                f"norm takes ord 1, 2 or inf (math.inf, np.inf), not {ord!r}"
+            )
         self.ord = ord
 
     def params(self) -> dict[str, Any]:
@@ -250,8 +268,11 @@ class _Scan(Operation):
             shape = p.shape(like)
             return lines if p.shape(lines) == shape else p.reshape(lines, shape)
         axes = self._permutation(p, like)
-        return lines if axes is None else p.transpose(
-            lines, axes=tuple(int(a) for a in np.argsort(axes)))
+        return (
+            lines
+            if axes is None
+            else p.transpose(lines, axes=tuple(int(a) for a in np.argsort(axes)))
+        )
 
 
 class CumSum(_Scan, LinearMap):
@@ -364,5 +385,4 @@ class CumProd(_Scan):
     def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any) -> Any:
         # T_i = sum_{k <= i} t_k E_k prod_{k < j <= i} x_j = E_i t_i + x_i T_{i-1}.
         weighted = self._before(p, output) * self._lines(p, tangents[0])
-        return self._unlines(p, _recurrence(p, self._lines(p, x), weighted, forward=True),
-                             output)
+        return self._unlines(p, _recurrence(p, self._lines(p, x), weighted, forward=True), output)

@@ -48,8 +48,7 @@ def resolve_operation(op: Any, node: str, params: dict[str, Any] | None = None) 
             known = ", ".join(sorted(OPERATIONS))
             hint = did_you_mean(op, OPERATIONS, fallback="")
             raise InvalidOperationError(
-                f"node {node!r}: no operation is registered as {op!r}{hint}; known names: "
-                f"{known}",
+                f"node {node!r}: no operation is registered as {op!r}{hint}; known names: {known}",
                 nodes=[node],
             )
         shown = op
@@ -107,8 +106,13 @@ def _signature(cls: type[Operation]) -> str:
         return ""
     parts = []
     for parameter in parameters:
-        stars = ("*" if parameter.kind is parameter.VAR_POSITIONAL
-                 else "**" if parameter.kind is parameter.VAR_KEYWORD else "")
+        stars = (
+            "*"
+            if parameter.kind is parameter.VAR_POSITIONAL
+            else "**"
+            if parameter.kind is parameter.VAR_KEYWORD
+            else ""
+        )
         text = f"{stars}{parameter.name}"
         if parameter.annotation is not parameter.empty:  # a string under PEP 563
             annotation = parameter.annotation
@@ -133,7 +137,8 @@ def _check_parameters(cls: type[Operation], shown: str, node: str, params: dict[
             raise InvalidOperationError(
                 f"node {node!r}: {shown} {listed}; got {', '.join(map(str, unknown))}"
                 f"{did_you_mean(str(unknown[0]), names, fallback='')}",
-                nodes=[node])
+                nodes=[node],
+            )
     missing = [name for name in required if name in positional_only or name not in params]
     if missing:
         one = len(missing) == 1
@@ -142,7 +147,8 @@ def _check_parameters(cls: type[Operation], shown: str, node: str, params: dict[
             f"node {node!r}: {shown} needs the parameter{'' if one else 's'} "
             f"{', '.join(missing)}, which {'was' if one else 'were'} not given ({shown} {listed}); "
             f"give {'it as a keyword' if one else 'them as keywords'}, e.g. {example}",
-            nodes=[node])
+            nodes=[node],
+        )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -161,9 +167,13 @@ def _constructor(
         return None
     kinds = inspect.Parameter
     parameters = signature.parameters.values()
-    names = tuple(p.name for p in parameters
-                  if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY))
-    required = tuple(p.name for p in parameters if p.default is p.empty
-                     and p.kind not in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD))
+    names = tuple(
+        p.name for p in parameters if p.kind in (kinds.POSITIONAL_OR_KEYWORD, kinds.KEYWORD_ONLY)
+    )
+    required = tuple(
+        p.name
+        for p in parameters
+        if p.default is p.empty and p.kind not in (kinds.VAR_POSITIONAL, kinds.VAR_KEYWORD)
+    )
     positional_only = frozenset(p.name for p in parameters if p.kind is kinds.POSITIONAL_ONLY)
     return names, any(p.kind is kinds.VAR_KEYWORD for p in parameters), required, positional_only

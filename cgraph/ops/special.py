@@ -64,7 +64,8 @@ def _requires_scipy(op_name: str, function: str) -> ModuleType:
     if special is None:
         raise InvalidOperationError(
             f"{op_name} needs scipy (scipy.special.{function}), which is not installed; "
-            f'install it with: pip install "cgraph[scipy]"')
+            f'install it with: pip install "cgraph[scipy]"'
+        )
     return special
 
 
@@ -278,8 +279,9 @@ class Polygamma(Elementwise):
 
     def __init__(self, n: int = 1) -> None:
         if isinstance(n, bool) or int(n) != n or n < 0:
-            raise InvalidOperationError(f"polygamma's order n must be a whole number >= 0, not "
-                                        f"{n!r}")
+            raise InvalidOperationError(
+                f"polygamma's order n must be a whole number >= 0, not {n!r}"
+            )
         self.n = int(n)
 
     def params(self) -> dict[str, Any]:

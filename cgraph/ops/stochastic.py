@@ -24,13 +24,15 @@ __all__ = ["Dropout"]
 def _mask_number(training: Any) -> int:
     """The ``training`` input as a mask number: a whole number >= 0 (0: not training)."""
     if np.ndim(training) != 0:
-        raise ShapeError(f"dropout: training must be a single number, not an array of shape "
-                         f"{np.shape(training)}")
+        raise ShapeError(
+            f"dropout: training must be a single number, not an array of shape {np.shape(training)}"
+        )
     number = float(training)
     if not (number >= 0 and number == int(number)):
         raise InvalidValueError(
             f"dropout: training must be 0 (not training) or a mask number 1, 2, ..., not "
-            f"{training!r}")
+            f"{training!r}"
+        )
     return int(number)
 
 
@@ -103,6 +105,7 @@ class Dropout(Operation):
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any, training: Any) -> Any:
         return p.call(self, upstream, training), None
 
-    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any,
-                    training: Any) -> Any:
+    def pushforward(
+        self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any, training: Any
+    ) -> Any:
         return None if tangents[0] is None else p.call(self, tangents[0], training)

@@ -35,14 +35,16 @@ def _tokens(term: str, subscripts: str) -> Subscripts:
     """The subscripts of one operand (or the output), "..." as one token."""
     if term.count("...") > 1 or "." in term.replace("...", ""):
         raise InvalidOperationError(
-            f"einsum subscripts {subscripts!r}: each operand may hold one '...' at most")
+            f"einsum subscripts {subscripts!r}: each operand may hold one '...' at most"
+        )
     tokens: list[str] = []
     for part in term.split("..."):
         for letter in part:
             if letter not in string.ascii_letters:
                 raise InvalidOperationError(
                     f"einsum subscripts {subscripts!r}: {letter!r} is not a letter; "
-                    "subscripts are letters a-z, A-Z and '...'")
+                    "subscripts are letters a-z, A-Z and '...'"
+                )
         tokens.extend(part)
         tokens.append("...")
     return tuple(tokens[:-1])
@@ -71,19 +73,19 @@ def _parse(subscripts: str) -> tuple[tuple[Subscripts, ...], Subscripts]:
         if len(set(named)) != len(named) or not set(named) <= set(letters):
             raise InvalidOperationError(
                 f"einsum subscripts {subscripts!r}: the output must name each letter once, "
-                "and only letters of the operands")
+                "and only letters of the operands"
+            )
         if "..." in output and not any("..." in tokens for tokens in operands):
             raise InvalidOperationError(
-                f"einsum subscripts {subscripts!r}: the output has '...' but no operand does")
+                f"einsum subscripts {subscripts!r}: the output has '...' but no operand does"
+            )
     else:  # numpy's implicit output: '...' first, then the letters used once, sorted
         ellipsis = ("...",) if any("..." in tokens for tokens in operands) else ()
-        output = (*ellipsis, *sorted(token for token in set(letters)
-                                     if letters.count(token) == 1))
+        output = (*ellipsis, *sorted(token for token in set(letters) if letters.count(token) == 1))
     return operands, output
 
 
-def _sides(tokens: Subscripts,
-           shape: tuple[int, ...]) -> tuple[dict[str, int], tuple[int, int]]:
+def _sides(tokens: Subscripts, shape: tuple[int, ...]) -> tuple[dict[str, int], tuple[int, int]]:
     """Each letter's size in an operand of this shape, and the axes [start, stop) of its '...'."""
     held = len(shape) - len(tokens) + ("..." in tokens)
     sides: dict[str, int] = {}
@@ -150,7 +152,8 @@ class Einsum(Multilinear):
         if len(operands) != len(self.operands):
             raise ShapeError(
                 f"einsum {self.subscripts!r} takes {len(self.operands)} operand(s), "
-                f"not {len(operands)}")
+                f"not {len(operands)}"
+            )
         with shape_errors("einsum", f"give operands whose shapes fit {self.subscripts!r}"):
             return as_output(np.einsum(self.explicit, *operands, optimize=len(operands) > 2))
 
@@ -170,12 +173,17 @@ class Einsum(Multilinear):
                 sides[letter] = max(side, sides.get(letter, 1))
             ellipses.append(shape[start:stop])
         broadcast = np.broadcast_shapes(*ellipses)
-        return tuple(side for token in self.output
-                     for side in (broadcast if token == "..." else (sides[token],)))
+        return tuple(
+            side
+            for token in self.output
+            for side in (broadcast if token == "..." else (sides[token],))
+        )
 
     def pullback(self, p: Any, upstream: Any, output: Any, *operands: Any) -> Any:
-        return tuple(self._gradient(p, k, upstream, operands) if self.wants_grad(k) else None
-                     for k in range(len(operands)))
+        return tuple(
+            self._gradient(p, k, upstream, operands) if self.wants_grad(k) else None
+            for k in range(len(operands))
+        )
 
     def _gradient(self, p: Any, k: int, upstream: Any, operands: tuple[Any, ...]) -> Any:
         """u contracted with every operand but k, onto operand k's subscripts."""
@@ -252,13 +260,16 @@ class Cross(Multilinear):
             if x.ndim == 0 or x.shape[normalize_axes(self.axis, x.ndim)[0]] != 3:
                 raise ShapeError(
                     f"cross takes 3-vectors along axis {self.axis}, not shapes {a.shape} and "
-                    f"{b.shape}")
+                    f"{b.shape}"
+                )
         with shape_errors("cross", "the axes other than the vectors' must broadcast"):
             return np.cross(a, b, axis=self.axis)
 
     def pullback(self, p: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
-        return (p.cross(b, upstream, axis=self.axis) if self.wants_grad(0) else None,
-                p.cross(upstream, a, axis=self.axis) if self.wants_grad(1) else None)
+        return (
+            p.cross(b, upstream, axis=self.axis) if self.wants_grad(0) else None,
+            p.cross(upstream, a, axis=self.axis) if self.wants_grad(1) else None,
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -281,7 +292,8 @@ class _Triangle(LinearMap):
         x = np.asarray(x)
         if x.ndim < 2:
             raise ShapeError(
-                f"{self.name} takes a matrix or a stack of matrices, not shape {x.shape}")
+                f"{self.name} takes a matrix or a stack of matrices, not shape {x.shape}"
+            )
         return type(self).select(x, self.k)
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:

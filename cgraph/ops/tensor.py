@@ -69,21 +69,25 @@ class MatMul(Multilinear):
         if a.ndim == 0 or b.ndim == 0:
             raise ShapeError(
                 f"matmul needs arrays of 1 or more dimensions, not shapes {a.shape} and "
-                f"{b.shape}; multiply by a scalar with 'mul'")
+                f"{b.shape}; multiply by a scalar with 'mul'"
+            )
         inner_b = b.shape[0] if b.ndim == 1 else b.shape[-2]
         if a.shape[-1] != inner_b:
             which = "only" if b.ndim == 1 else "second-to-last"
             raise ShapeError(
                 f"matmul shapes {a.shape} and {b.shape} do not align: {a.shape[-1]} != "
-                f"{inner_b}; the last axis of a must match the {which} axis of b")
+                f"{inner_b}; the last axis of a must match the {which} axis of b"
+            )
         return as_output(np.matmul(a, b))
 
     def pullback(self, p: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
         wants_a, wants_b = self.wants_grad(0), self.wants_grad(1)
         ndim_a, ndim_b = p.ndim(a), p.ndim(b)
         if ndim_a == 2 and ndim_b == 2:  # the common case, without reshaping
-            return (p.matmul(upstream, p.swap_last(b)) if wants_a else None,
-                    p.matmul(p.swap_last(a), upstream) if wants_b else None)
+            return (
+                p.matmul(upstream, p.swap_last(b)) if wants_a else None,
+                p.matmul(p.swap_last(a), upstream) if wants_b else None,
+            )
         # Vectors get their matrix axis back ((n,) is (1, n) as a, (n, 1) as b), and the
         # upstream gradient the axes the product dropped.
         shape_a, shape_b = p.shape(a), p.shape(b)
@@ -127,7 +131,8 @@ class Dot(MatMul):
         if not all(len(shape) in (1, 2) for shape in shapes):
             raise ShapeError(
                 f"dot takes vectors and matrices, not shapes {shapes[0]} and {shapes[1]}; "
-                "use 'mul' for scalars and 'matmul' for stacks of matrices")
+                "use 'mul' for scalars and 'matmul' for stacks of matrices"
+            )
         return super().forward(a, b)
 
 
@@ -156,9 +161,11 @@ class Outer(Multilinear):
     def pullback(self, p: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
         return (
             p.reshape(p.matmul(upstream, p.reshape(b, (-1,))), p.shape(a))
-            if self.wants_grad(0) else None,
+            if self.wants_grad(0)
+            else None,
             p.reshape(p.matmul(p.reshape(a, (-1,)), upstream), p.shape(b))
-            if self.wants_grad(1) else None,
+            if self.wants_grad(1)
+            else None,
         )
 
 
@@ -190,11 +197,11 @@ class Linear(Operation):
         if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
             raise ShapeError(
                 f"linear needs a weight of shape (out, in) and an input whose last axis is "
-                f"in; got input {x.shape} and weight {weight.shape}")
+                f"in; got input {x.shape} and weight {weight.shape}"
+            )
         return np.matmul(x, weight.T) + bias
 
-    def pullback(self, p: Any, upstream: Any, output: Any, x: Any, weight: Any,
-                 bias: Any) -> Any:
+    def pullback(self, p: Any, upstream: Any, output: Any, x: Any, weight: Any, bias: Any) -> Any:
         grad_x = p.matmul(upstream, weight) if self.wants_grad(0) else None
         grad_w = None
         if self.wants_grad(1):
@@ -204,18 +211,22 @@ class Linear(Operation):
                 grad_w = p.matmul(p.swap_last(upstream), x)
             else:  # sum over every batch axis at once: one matrix product
                 outputs, features = p.shape(weight)
-                grad_w = p.matmul(p.swap_last(p.reshape(upstream, (-1, outputs))),
-                                  p.reshape(x, (-1, features)))
+                grad_w = p.matmul(
+                    p.swap_last(p.reshape(upstream, (-1, outputs))), p.reshape(x, (-1, features))
+                )
         return grad_x, grad_w, upstream  # the graph sums the bias's batch axes
 
-    def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any,
-                    weight: Any, bias: Any) -> Any:
+    def pushforward(
+        self, p: Any, tangents: tuple[Any, ...], output: Any, x: Any, weight: Any, bias: Any
+    ) -> Any:
         # Bilinear in (x, W) plus b: Multilinear's rule would add linear(x, W, b)'s bias
         # to each product term, and filling b's zero is wasted work: so it is spelled out.
         tx, tw, tb = tangents
-        return tangent_sum(None if tx is None else p.matmul(tx, p.swap_last(weight)),
-                           None if tw is None else p.matmul(x, p.swap_last(tw)),
-                           tb)
+        return tangent_sum(
+            None if tx is None else p.matmul(tx, p.swap_last(weight)),
+            None if tw is None else p.matmul(x, p.swap_last(tw)),
+            tb,
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -265,8 +276,9 @@ class Sum(_Reduction, LinearMap):
     name = "sum"
 
     def forward(self, x: Any) -> Any:
-        return as_output(np.sum(x, axis=normalize_axes(self.axis, np.ndim(x)),
-                                keepdims=self.keepdims))
+        return as_output(
+            np.sum(x, axis=normalize_axes(self.axis, np.ndim(x)), keepdims=self.keepdims)
+        )
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         return (p.broadcast_to(self._kept(p, upstream, x), p.shape(x)),)
@@ -289,8 +301,9 @@ class Mean(_Reduction, LinearMap):
     name = "mean"
 
     def forward(self, x: Any) -> Any:
-        return as_output(np.mean(x, axis=normalize_axes(self.axis, np.ndim(x)),
-                                 keepdims=self.keepdims))
+        return as_output(
+            np.mean(x, axis=normalize_axes(self.axis, np.ndim(x)), keepdims=self.keepdims)
+        )
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         shape = p.shape(x)
@@ -298,8 +311,9 @@ class Mean(_Reduction, LinearMap):
         return (p.broadcast_to(self._kept(p, upstream / count, x), shape),)
 
 
-def _extreme(select: Any, name: str, x: Any, axis: int | tuple[int, ...] | None,
-             keepdims: bool) -> Any:
+def _extreme(
+    select: Any, name: str, x: Any, axis: int | tuple[int, ...] | None, keepdims: bool
+) -> Any:
     """``select`` (np.max or np.min) of x over ``axis``, refusing an empty x.
 
     Raises
@@ -451,7 +465,8 @@ def _index_key(index: Any) -> Any:
         if kind not in "iub":
             raise InvalidOperationError(
                 f"index {part!r} is not an int, a slice, None, ... or an array of integers "
-                "or booleans")
+                "or booleans"
+            )
     return tuple(np.asarray(p) if isinstance(p, list) else p for p in parts)
 
 
@@ -495,7 +510,8 @@ class Index(LinearMap):
             return as_output(x[self.key])
         except IndexError as error:
             raise ShapeError(
-                f"index {self.index!r} does not fit shape {x.shape}: {error}") from error
+                f"index {self.index!r} does not fit shape {x.shape}: {error}"
+            ) from error
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         return (p.scatter(upstream, index=self.index, shape=p.shape(x)),)
@@ -541,8 +557,10 @@ class Concat(_Join):
         axis = normalize_axes(self.axis, p.ndim(upstream))[0]
         stops = np.cumsum([p.shape(array)[axis] for array in arrays])
         starts = [0, *stops[:-1]]
-        return tuple(p.index(upstream, index=_along(axis, slice(int(start), int(stop))))
-                     for start, stop in zip(starts, stops, strict=True))
+        return tuple(
+            p.index(upstream, index=_along(axis, slice(int(start), int(stop))))
+            for start, stop in zip(starts, stops, strict=True)
+        )
 
 
 class Stack(_Join):

@@ -59,8 +59,9 @@ class Term:
     __slots__ = ("op", "inputs", "value", "name")
     __array_ufunc__ = None  # numpy arrays defer to the operators below: array * term is a term
 
-    def __init__(self, op: Operation | None, inputs: tuple[Any, ...], value: Any,
-                 name: str | None = None) -> None:
+    def __init__(
+        self, op: Operation | None, inputs: tuple[Any, ...], value: Any, name: str | None = None
+    ) -> None:
         self.op, self.inputs, self.value, self.name = op, inputs, value, name
 
     @classmethod

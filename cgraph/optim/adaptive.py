@@ -72,9 +72,17 @@ class RMSprop(Optimizer):
     0.9
     """
 
-    def __init__(self, lr: LearningRate = 1e-2, alpha: float = 0.99, eps: float = 1e-8,
-                 weight_decay: float = 0.0, momentum: float = 0.0, centered: bool = False, *,
-                 max_grad_norm: float | None = None) -> None:
+    def __init__(
+        self,
+        lr: LearningRate = 1e-2,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        momentum: float = 0.0,
+        centered: bool = False,
+        *,
+        max_grad_norm: float | None = None,
+    ) -> None:
         super().__init__(lr, weight_decay, max_grad_norm=max_grad_norm)
         self.alpha = hyperparameter(alpha, "RMSprop: alpha", 0.0, 1.0)
         self.eps = hyperparameter(eps, "RMSprop: eps")
@@ -83,20 +91,23 @@ class RMSprop(Optimizer):
             raise InvalidValueError(f"RMSprop: centered must be True or False, not {centered!r}")
         self.centered = bool(centered)
 
-    def _update(self, value: Any, grad: Any, state: dict[str, Any],
-                lr: float) -> tuple[Any, dict[str, Any]]:
+    def _update(
+        self, value: Any, grad: Any, state: dict[str, Any], lr: float
+    ) -> tuple[Any, dict[str, Any]]:
         alpha = self.alpha
         square_avg = alpha * state.get("square_avg", 0.0) + (1.0 - alpha) * (grad * grad)
         new_state = {"step": state.get("step", 0) + 1, "square_avg": square_avg}
         if self.centered:
-            grad_avg = new_state["grad_avg"] = (alpha * state.get("grad_avg", 0.0)
-                                                + (1.0 - alpha) * grad)
+            grad_avg = new_state["grad_avg"] = (
+                alpha * state.get("grad_avg", 0.0) + (1.0 - alpha) * grad
+            )
             avg = np.sqrt(square_avg - grad_avg * grad_avg) + self.eps
         else:
             avg = np.sqrt(square_avg) + self.eps
         if self.momentum > 0:
             buffer = new_state["momentum_buffer"] = (
-                self.momentum * state.get("momentum_buffer", 0.0) + grad / avg)
+                self.momentum * state.get("momentum_buffer", 0.0) + grad / avg
+            )
             return lr * buffer, new_state
         return lr * (grad / avg), new_state
 
@@ -155,20 +166,32 @@ class AdamW(Adam):
 
     decoupled_weight_decay = True
 
-    def __init__(self, lr: LearningRate = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 1e-2, amsgrad: bool = False, *,
-                 max_grad_norm: float | None = None) -> None:
+    def __init__(
+        self,
+        lr: LearningRate = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 1e-2,
+        amsgrad: bool = False,
+        *,
+        max_grad_norm: float | None = None,
+    ) -> None:
         super().__init__(lr, betas, eps, weight_decay, amsgrad, max_grad_norm=max_grad_norm)
 
-    def _update(self, value: Any, grad: Any, state: dict[str, Any],
-                lr: float) -> tuple[Any, dict[str, Any]]:
+    def _update(
+        self, value: Any, grad: Any, state: dict[str, Any], lr: float
+    ) -> tuple[Any, dict[str, Any]]:
         update, new_state = super()._update(value, grad, state, lr)
         # torch: x <- x (1 - lr wd), then Adam's step; here both are subtracted together.
         return update + (lr * self.weight_decay) * value, new_state
 
     def _hyperparameters(self) -> dict[str, Any]:
-        found = {"lr": self.lr, "betas": self.betas, "eps": self.eps,
-                 "weight_decay": self.weight_decay}
+        found = {
+            "lr": self.lr,
+            "betas": self.betas,
+            "eps": self.eps,
+            "weight_decay": self.weight_decay,
+        }
         if self.amsgrad:
             found["amsgrad"] = True
         return found
@@ -215,17 +238,26 @@ class Adagrad(Optimizer):
     0.9
     """
 
-    def __init__(self, lr: LearningRate = 1e-2, lr_decay: float = 0.0,
-                 weight_decay: float = 0.0, initial_accumulator_value: float = 0.0,
-                 eps: float = 1e-10, *, max_grad_norm: float | None = None) -> None:
+    def __init__(
+        self,
+        lr: LearningRate = 1e-2,
+        lr_decay: float = 0.0,
+        weight_decay: float = 0.0,
+        initial_accumulator_value: float = 0.0,
+        eps: float = 1e-10,
+        *,
+        max_grad_norm: float | None = None,
+    ) -> None:
         super().__init__(lr, weight_decay, max_grad_norm=max_grad_norm)
         self.lr_decay = hyperparameter(lr_decay, "Adagrad: lr_decay")
         self.initial_accumulator_value = hyperparameter(
-            initial_accumulator_value, "Adagrad: initial_accumulator_value")
+            initial_accumulator_value, "Adagrad: initial_accumulator_value"
+        )
         self.eps = hyperparameter(eps, "Adagrad: eps")
 
-    def _update(self, value: Any, grad: Any, state: dict[str, Any],
-                lr: float) -> tuple[Any, dict[str, Any]]:
+    def _update(
+        self, value: Any, grad: Any, state: dict[str, Any], lr: float
+    ) -> tuple[Any, dict[str, Any]]:
         t = state.get("step", 0) + 1
         total = state.get("sum", self.initial_accumulator_value) + grad * grad
         rate = lr / (1.0 + (t - 1) * self.lr_decay)

@@ -73,8 +73,9 @@ def clip_coefficient(grads: Iterable[Any], max_norm: float, norm_type: float = 2
     return min(1.0, max_norm / (total_norm(grads, norm_type) + 1e-6))
 
 
-def clip_grad_norm(grads: MutableMapping[str, Any], max_norm: float,
-                   norm_type: float = 2.0) -> float:
+def clip_grad_norm(
+    grads: MutableMapping[str, Any], max_norm: float, norm_type: float = 2.0
+) -> float:
     """Scale the gradients so that their total norm is at most ``max_norm``; the norm before.
 
     ``torch.nn.utils.clip_grad_norm_`` for the dict ``backward`` returns: the
@@ -130,9 +131,12 @@ def clip_grad_norm(grads: MutableMapping[str, Any], max_norm: float,
     norm_type = hyperparameter(norm_type, "clip_grad_norm: norm_type", open_low=True)
     bad = [name for name, grad in grads.items() if not is_finite(grad)]
     if bad:
-        raise NonFiniteError(f"clip_grad_norm: the gradient of {bad[0]!r} is not finite, so it "
-                             "cannot be clipped; run cg.backward(root, check_finite=True) to "
-                             "find the node where it appeared", nodes=bad)
+        raise NonFiniteError(
+            f"clip_grad_norm: the gradient of {bad[0]!r} is not finite, so it "
+            "cannot be clipped; run cg.backward(root, check_finite=True) to "
+            "find the node where it appeared",
+            nodes=bad,
+        )
     norm = total_norm(grads.values(), norm_type)
     scale = min(1.0, max_norm / (norm + 1e-6))
     if scale < 1.0:

@@ -18,8 +18,14 @@ from cgraph.errors import GraphError, InvalidValueError
 __all__ = ["StepLR", "ExponentialLR", "hyperparameter"]
 
 
-def hyperparameter(value: Any, what: str, low: float = 0.0, high: float = math.inf,
-            open_low: bool = False, open_high: bool = False) -> float:
+def hyperparameter(
+    value: Any,
+    what: str,
+    low: float = 0.0,
+    high: float = math.inf,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> float:
     """``value`` as a float in the given range, or an error saying which argument is wrong.
 
     Raises
@@ -71,8 +77,11 @@ class StepLR:
 
     def __init__(self, lr: float, step_size: int, gamma: float = 0.1) -> None:
         self.lr = hyperparameter(lr, "StepLR: lr", open_low=True)
-        if isinstance(step_size, bool) or not isinstance(step_size, (int, np.integer)) \
-                or step_size < 1:
+        if (
+            isinstance(step_size, bool)
+            or not isinstance(step_size, (int, np.integer))
+            or step_size < 1
+        ):
             raise GraphError(f"StepLR: step_size must be an integer >= 1, not {step_size!r}")
         self.step_size = int(step_size)
         self.gamma = hyperparameter(gamma, "StepLR: gamma")

@@ -147,18 +147,28 @@ def minimize(
             problem = Problem(cg, root, params, optimizer if method is None else None, feeds(0))
             bar = _progress_bar(progress, steps, root)
             if method is not None:
-                return minimize_scipy(problem, method, steps, tol, callback, bar,
-                                      keep_history, options or {})
-            return _run(problem, problem.optimizer, feeds, steps, tol, ftol, callback, bar,
-                        keep_history)
+                return minimize_scipy(
+                    problem, method, steps, tol, callback, bar, keep_history, options or {}
+                )
+            return _run(
+                problem, problem.optimizer, feeds, steps, tol, ftol, callback, bar, keep_history
+            )
     finally:
         if bar is not None:
             bar.close()
 
 
-def _run(problem: Problem, optimizer: Optimizer, feeds: _Feeds, steps: int,
-         tol: float | None, ftol: float | None, callback: Callable[..., Any] | None,
-         bar: Any, keep_history: bool) -> OptimizeResult:
+def _run(
+    problem: Problem,
+    optimizer: Optimizer,
+    feeds: _Feeds,
+    steps: int,
+    tol: float | None,
+    ftol: float | None,
+    callback: Callable[..., Any] | None,
+    bar: Any,
+    keep_history: bool,
+) -> OptimizeResult:
     nit, loss, grads = 0, problem.loss, problem.grads
     losses, points = [loss], [problem.snapshot()]
     postfix_every = max(1, steps // 200)
@@ -171,11 +181,16 @@ def _run(problem: Problem, optimizer: Optimizer, feeds: _Feeds, steps: int,
             message = f"largest gradient element {norm:.3g} <= tol = {tol:g} after {nit} steps"
             success = True
         elif ftol is not None and abs(loss - previous) <= ftol * max(abs(loss), abs(previous), 1):
-            message = (f"loss change {abs(loss - previous):.3g} <= ftol = {ftol:g} (relative) "
-                       f"at step {nit}")
+            message = (
+                f"loss change {abs(loss - previous):.3g} <= ftol = {ftol:g} (relative) "
+                f"at step {nit}"
+            )
             success = True
-        elif nit and callback is not None and callback_stops(callback, problem, points[-1],
-                                                              loss, grads, nit):
+        elif (
+            nit
+            and callback is not None
+            and callback_stops(callback, problem, points[-1], loss, grads, nit)
+        ):
             message, success = f"stopped by the callback after {nit} steps", False
         elif nit >= steps:
             message, success = f"step budget of {steps} steps used", False
@@ -184,8 +199,9 @@ def _run(problem: Problem, optimizer: Optimizer, feeds: _Feeds, steps: int,
         if message is not None:
             if bar is not None:
                 bar.set_postfix_str(f"loss={loss:.6g}", refresh=False)
-            return problem.result(loss, grads, nit, success, message, losses, points,
-                                  type(optimizer).__name__)
+            return problem.result(
+                loss, grads, nit, success, message, losses, points, type(optimizer).__name__
+            )
         try:
             optimizer.step(grads)
         except NonFiniteError as error:  # the step was refused whole: the values are unchanged
@@ -214,12 +230,16 @@ class _Feeds:
         if feed is None or isinstance(feed, Mapping) or (callable(feed) and not scipy):
             return
         if scipy:
-            raise GraphError("scipy methods need one loss function: give feed as one mapping, "
-                             "not an iterable or a callable (mini-batches are for optimisers)")
+            raise GraphError(
+                "scipy methods need one loss function: give feed as one mapping, "
+                "not an iterable or a callable (mini-batches are for optimisers)"
+            )
         if isinstance(feed, (str, bytes)) or not isinstance(feed, Iterable):
-            raise InvalidValueError(f"feed must be a mapping of input names to values, an "
-                                    f"iterable of them, or a callable of the step number, "
-                                    f"not {feed!r}")
+            raise InvalidValueError(
+                f"feed must be a mapping of input names to values, an "
+                f"iterable of them, or a callable of the step number, "
+                f"not {feed!r}"
+            )
         self.iterator = iter(feed)
 
     def __call__(self, step: int) -> Any:
@@ -236,18 +256,33 @@ class _Feeds:
                 self.ran_out = True  # the last feed evaluates the final point
                 return self.last
         if fed is not None and not isinstance(fed, Mapping):
-            raise InvalidValueError(f"the feed for step {step} is {fed!r}; each feed must be a "
-                                    "mapping of input names to values")
+            raise InvalidValueError(
+                f"the feed for step {step} is {fed!r}; each feed must be a "
+                "mapping of input names to values"
+            )
         return fed
 
 
-def _check_arguments(optimizer: Any, method: Any, steps: Any, tol: Any, ftol: Any,
-                     callback: Any, progress: Any, options: Any) -> None:
+def _check_arguments(
+    optimizer: Any,
+    method: Any,
+    steps: Any,
+    tol: Any,
+    ftol: Any,
+    callback: Any,
+    progress: Any,
+    options: Any,
+) -> None:
     if optimizer is not None and not isinstance(optimizer, Optimizer):
-        hint = (f"; build one, e.g. {optimizer.__name__}(lr=0.01)"
-                if isinstance(optimizer, type) and issubclass(optimizer, Optimizer) else "")
-        raise InvalidValueError(f"optimizer must be a cgraph.optim optimiser such as "
-                                f"GradientDescent(lr=0.1), not {optimizer!r}{hint}")
+        hint = (
+            f"; build one, e.g. {optimizer.__name__}(lr=0.01)"
+            if isinstance(optimizer, type) and issubclass(optimizer, Optimizer)
+            else ""
+        )
+        raise InvalidValueError(
+            f"optimizer must be a cgraph.optim optimiser such as "
+            f"GradientDescent(lr=0.1), not {optimizer!r}{hint}"
+        )
     if optimizer is not None and method is not None:
         raise GraphError("give optimizer= or method= (a scipy method), not both")
     if method is None and options is not None:
@@ -255,8 +290,10 @@ def _check_arguments(optimizer: Any, method: Any, steps: Any, tol: Any, ftol: An
     if method is not None:
         checked_method(method)  # before a progress bar opens: a bad name or no scipy
     if method is not None and ftol is not None:
-        raise GraphError("ftol applies to the optimisers; for a scipy method pass its own "
-                         "option, e.g. options={'ftol': 1e-12} for L-BFGS-B")
+        raise GraphError(
+            "ftol applies to the optimisers; for a scipy method pass its own "
+            "option, e.g. options={'ftol': 1e-12} for L-BFGS-B"
+        )
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
         raise GraphError(f"steps must be an integer >= 0, not {steps!r}")
     if tol is not None:
@@ -271,8 +308,9 @@ def _check_arguments(optimizer: Any, method: Any, steps: Any, tol: Any, ftol: An
 
 def _progress_bar(progress: bool | None, total: int, root: str) -> Any:
     """A tqdm bar on stderr, or None; tqdm is imported only when a bar may be shown."""
-    if progress is False or (progress is None and (total < AUTO_PROGRESS_STEPS
-                                                   or not sys.stderr.isatty())):
+    if progress is False or (
+        progress is None and (total < AUTO_PROGRESS_STEPS or not sys.stderr.isatty())
+    ):
         return None
     try:
         from tqdm import tqdm

@@ -64,6 +64,7 @@ __all__ = [
 
 LearningRate = float | Callable[[int], float]
 
+
 def trainable_params(cg: GraphCore, params: Iterable[str] | str | None) -> tuple[str, ...]:
     """Check parameter names: existing, trainable inputs (all trainable inputs by default).
 
@@ -101,8 +102,10 @@ def trainable_params(cg: GraphCore, params: Iterable[str] | str | None) -> tuple
     else:
         names = (params,) if isinstance(params, str) else tuple(params)
     if not names:
-        raise GraphError("there are no parameters to train: declare trainable inputs "
-                         "(add_inputs) or name some in params")
+        raise GraphError(
+            "there are no parameters to train: declare trainable inputs "
+            "(add_inputs) or name some in params"
+        )
     for name in names:
         node = cg.inputs.get(name) if isinstance(name, str) else None
         if node is None:
@@ -110,11 +113,14 @@ def trainable_params(cg: GraphCore, params: Iterable[str] | str | None) -> tuple
             hint = "" if name in cg.nodes else did_you_mean(str(name), cg.inputs)
             raise UnknownNodeError(
                 f"parameter {name!r} is {kind}; parameters are trainable inputs{hint}",
-                nodes=[str(name)])
+                nodes=[str(name)],
+            )
         if not node.trainable:
             raise NoGradientError(
                 f"parameter {name!r} is not trainable (declared with trainable=False), so it "
-                "has no gradient; leave it out of params", nodes=[name])
+                "has no gradient; leave it out of params",
+                nodes=[name],
+            )
     if len(set(names)) != len(names):
         twice = sorted({name for name in names if names.count(name) > 1})
         raise GraphError(f"parameters {twice} are listed twice; list each once", nodes=twice)
@@ -163,15 +169,19 @@ class Optimizer:
     #: added to the gradient as an L2 penalty (the others, as in torch).
     decoupled_weight_decay = False
 
-    def __init__(self, lr: LearningRate, weight_decay: float = 0.0, *,
-                 max_grad_norm: float | None = None) -> None:
+    def __init__(
+        self, lr: LearningRate, weight_decay: float = 0.0, *, max_grad_norm: float | None = None
+    ) -> None:
         name = type(self).__name__
         if not callable(lr):
             hyperparameter(lr, f"{name}: lr", open_low=True)
         self.lr = lr
         self.weight_decay = hyperparameter(weight_decay, f"{name}: weight_decay")
-        self.max_grad_norm = None if max_grad_norm is None else hyperparameter(
-            max_grad_norm, f"{name}: max_grad_norm")
+        self.max_grad_norm = (
+            None
+            if max_grad_norm is None
+            else hyperparameter(max_grad_norm, f"{name}: max_grad_norm")
+        )
         self.graph: GraphCore | None = None
         self.params: tuple[str, ...] = ()
         self._nodes: list[Input] = []
@@ -263,12 +273,16 @@ class Optimizer:
         0.46
         """
         if self.graph is None:
-            raise GraphError(f"{type(self).__name__} is not bound to a graph: call "
-                             f"opt.bind(cg, params) first, or pass it to minimize()")
+            raise GraphError(
+                f"{type(self).__name__} is not bound to a graph: call "
+                f"opt.bind(cg, params) first, or pass it to minimize()"
+            )
         lr = self.current_lr
         if not (math.isfinite(lr) and lr >= 0):
-            raise GraphError(f"{type(self).__name__}: the schedule gave lr = {lr!r} at step "
-                             f"{self.steps}; it must be a finite number >= 0")
+            raise GraphError(
+                f"{type(self).__name__}: the schedule gave lr = {lr!r} at step "
+                f"{self.steps}; it must be a finite number >= 0"
+            )
         decay = 0.0 if self.decoupled_weight_decay else self.weight_decay
         found = []
         for node in self._nodes:
@@ -277,12 +291,15 @@ class Optimizer:
                 raise NotComputedError(
                     f"{type(self).__name__}.step: parameter {node.name!r} has no gradient; call "
                     "cg.forward(root) then cg.backward(root) with a root that depends on it",
-                    nodes=[node.name])
+                    nodes=[node.name],
+                )
             if not is_finite(grad):
                 raise NonFiniteError(
                     f"{type(self).__name__}.step: the gradient of {node.name!r} is not finite "
                     f"({describe_value(grad)}); run cg.backward(root, check_finite=True) to find "
-                    "the node where it appeared", nodes=[node.name])
+                    "the node where it appeared",
+                    nodes=[node.name],
+                )
             found.append(grad)
         if self.max_grad_norm is not None:
             scale = clip_coefficient(found, self.max_grad_norm)
@@ -299,7 +316,8 @@ class Optimizer:
                 raise NonFiniteError(
                     f"{type(self).__name__}.step: the update would make {node.name!r} "
                     f"non-finite ({describe_value(new)}); lower the learning rate",
-                    nodes=[node.name])
+                    nodes=[node.name],
+                )
             pending.append((node, new, state))
         # Only now, with every new value checked, do the parameters and state change.
         for node, new, state in pending:
@@ -311,8 +329,9 @@ class Optimizer:
             self.state[node.name] = state
         self.steps += 1
 
-    def _update(self, value: Any, grad: Any, state: dict[str, Any],
-                lr: float) -> tuple[Any, dict[str, Any]]:
+    def _update(
+        self, value: Any, grad: Any, state: dict[str, Any], lr: float
+    ) -> tuple[Any, dict[str, Any]]:
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -355,8 +374,9 @@ class GradientDescent(Optimizer):
     1.024
     """
 
-    def _update(self, value: Any, grad: Any, state: dict[str, Any],
-                lr: float) -> tuple[Any, dict[str, Any]]:
+    def _update(
+        self, value: Any, grad: Any, state: dict[str, Any], lr: float
+    ) -> tuple[Any, dict[str, Any]]:
         return lr * grad, state
 
 
@@ -396,21 +416,31 @@ class Momentum(Optimizer):
     Momentum(lr=0.01, momentum=0.9, nesterov=True)
     """
 
-    def __init__(self, lr: LearningRate, momentum: float = 0.9, dampening: float = 0.0,
-                 nesterov: bool = False, weight_decay: float = 0.0, *,
-                 max_grad_norm: float | None = None) -> None:
+    def __init__(
+        self,
+        lr: LearningRate,
+        momentum: float = 0.9,
+        dampening: float = 0.0,
+        nesterov: bool = False,
+        weight_decay: float = 0.0,
+        *,
+        max_grad_norm: float | None = None,
+    ) -> None:
         super().__init__(lr, weight_decay, max_grad_norm=max_grad_norm)
         self.momentum = hyperparameter(momentum, "Momentum: momentum", 0.0, 1.0, open_high=True)
         self.dampening = hyperparameter(dampening, "Momentum: dampening", 0.0, 1.0)
         if not isinstance(nesterov, (bool, np.bool_)):
             raise InvalidValueError(f"Momentum: nesterov must be True or False, not {nesterov!r}")
         if nesterov and (self.momentum == 0 or self.dampening != 0):
-            raise GraphError("Momentum: nesterov=True needs momentum > 0 and dampening = 0 "
-                             "(as in torch.optim.SGD)")
+            raise GraphError(
+                "Momentum: nesterov=True needs momentum > 0 and dampening = 0 "
+                "(as in torch.optim.SGD)"
+            )
         self.nesterov = bool(nesterov)
 
-    def _update(self, value: Any, grad: Any, state: dict[str, Any],
-                lr: float) -> tuple[Any, dict[str, Any]]:
+    def _update(
+        self, value: Any, grad: Any, state: dict[str, Any], lr: float
+    ) -> tuple[Any, dict[str, Any]]:
         buffer = state.get("momentum_buffer")
         if buffer is None:
             buffer = grad + 0.0  # a copy: backward's gradient arrays may be shared
@@ -472,22 +502,32 @@ class Adam(Optimizer):
     0.9
     """
 
-    def __init__(self, lr: LearningRate = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-8, weight_decay: float = 0.0, amsgrad: bool = False, *,
-                 max_grad_norm: float | None = None) -> None:
+    def __init__(
+        self,
+        lr: LearningRate = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+        amsgrad: bool = False,
+        *,
+        max_grad_norm: float | None = None,
+    ) -> None:
         super().__init__(lr, weight_decay, max_grad_norm=max_grad_norm)
         name = type(self).__name__  # AdamW's too
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise InvalidValueError(f"{name}: betas must be a pair (beta1, beta2), not {betas!r}")
-        self.betas = (hyperparameter(betas[0], f"{name}: betas[0]", 0.0, 1.0, open_high=True),
-                      hyperparameter(betas[1], f"{name}: betas[1]", 0.0, 1.0, open_high=True))
+        self.betas = (
+            hyperparameter(betas[0], f"{name}: betas[0]", 0.0, 1.0, open_high=True),
+            hyperparameter(betas[1], f"{name}: betas[1]", 0.0, 1.0, open_high=True),
+        )
         self.eps = hyperparameter(eps, f"{name}: eps")
         if not isinstance(amsgrad, (bool, np.bool_)):
             raise InvalidValueError(f"{name}: amsgrad must be True or False, not {amsgrad!r}")
         self.amsgrad = bool(amsgrad)
 
-    def _update(self, value: Any, grad: Any, state: dict[str, Any],
-                lr: float) -> tuple[Any, dict[str, Any]]:
+    def _update(
+        self, value: Any, grad: Any, state: dict[str, Any], lr: float
+    ) -> tuple[Any, dict[str, Any]]:
         beta1, beta2 = self.betas
         t = state.get("step", 0) + 1
         m = beta1 * state.get("exp_avg", 0.0) + (1.0 - beta1) * grad

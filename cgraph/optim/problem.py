@@ -78,8 +78,11 @@ class OptimizeResult:
 
     def __repr__(self) -> str:
         # As scipy prints its result: one aligned line per field; the history summarised.
-        shown = {key: repr(value) if isinstance(value, str) else str(value)
-                 for key, value in vars(self).items() if key != "history"}
+        shown = {
+            key: repr(value) if isinstance(value, str) else str(value)
+            for key, value in vars(self).items()
+            if key != "history"
+        }
         if self.history:
             shown["history"] = f"<loss and x for {len(self.history['loss'])} points>"
         width = max(map(len, shown))
@@ -90,11 +93,23 @@ class StopRequestedError(Exception):
     """The user's callback asked to stop (raised through scipy, caught outside it)."""
 
 
-def callback_stops(callback: Callable[..., Any], problem: Problem, x: dict[str, Any],
-                    loss: float, grads: dict[str, Any], nit: int) -> bool:
+def callback_stops(
+    callback: Callable[..., Any],
+    problem: Problem,
+    x: dict[str, Any],
+    loss: float,
+    grads: dict[str, Any],
+    nit: int,
+) -> bool:
     """Whether the user's callback asks to stop (returns True or raises StopIteration)."""
-    current = OptimizeResult(x=x, fun=loss, nit=nit, success=False, message="running",
-                             jac={name: grads[name] for name in problem.names})
+    current = OptimizeResult(
+        x=x,
+        fun=loss,
+        nit=nit,
+        success=False,
+        message="running",
+        jac={name: grads[name] for name in problem.names},
+    )
     try:
         asked = callback(current)
     except StopIteration:
@@ -106,17 +121,22 @@ def callback_stops(callback: Callable[..., Any], problem: Problem, x: dict[str, 
 class Problem:
     """The loss and its gradient over the parameters, evaluated through the graph."""
 
-    def __init__(self, cg: GraphCore, root: str, params: Any,
-                 optimizer: Optimizer | None, feed: Any) -> None:
+    def __init__(
+        self, cg: GraphCore, root: str, params: Any, optimizer: Optimizer | None, feed: Any
+    ) -> None:
         self.cg, self.root, self.feed, self.nfev = cg, root, feed, 0
         if optimizer is not None and optimizer.graph is not None:
             if optimizer.graph is not cg:
-                raise GraphError(f"the optimiser {optimizer!r} is bound to another graph; "
-                                 "pass an unbound one, or bind it to this graph")
+                raise GraphError(
+                    f"the optimiser {optimizer!r} is bound to another graph; "
+                    "pass an unbound one, or bind it to this graph"
+                )
             if params is not None and trainable_params(cg, params) != optimizer.params:
-                raise GraphError(f"params {params!r} differ from those the optimiser is bound to, "
-                                 f"{optimizer.params}; pass one or the other",
-                                 nodes=optimizer.params)
+                raise GraphError(
+                    f"params {params!r} differ from those the optimiser is bound to, "
+                    f"{optimizer.params}; pass one or the other",
+                    nodes=optimizer.params,
+                )
             params = optimizer.params
         if params is None:
             _check_no_data_is_trained(cg, root, feed)
@@ -127,14 +147,17 @@ class Problem:
         if params is None:
             self.names = tuple(name for name in cg.inputs if name in self.grads)
             if not self.names:
-                raise GraphError(f"{root!r} depends on no trainable input: nothing to optimise",
-                                 nodes=[root])
+                raise GraphError(
+                    f"{root!r} depends on no trainable input: nothing to optimise", nodes=[root]
+                )
         else:
             self.names = trainable_params(cg, params)
             for name in self.names:
                 if name not in self.grads:
-                    raise GraphError(f"{root!r} does not depend on parameter {name!r}; leave it "
-                                     "out of params", nodes=[name, root])
+                    raise GraphError(
+                        f"{root!r} does not depend on parameter {name!r}; leave it out of params",
+                        nodes=[name, root],
+                    )
         self.nodes = [cg.inputs[name] for name in self.names]
         self.optimizer = optimizer or Adam()
         if self.optimizer.graph is None:
@@ -154,20 +177,28 @@ class Problem:
         if not math.isfinite(self.grad_norm(grads)):
             cg.backward(root, check_finite=True)
             bad = [name for name, grad in grads.items() if not np.all(np.isfinite(grad))]
-            raise NonFiniteError(f"the gradient of {root!r} with respect to {bad} is not finite",
-                                 nodes=bad)
+            raise NonFiniteError(
+                f"the gradient of {root!r} with respect to {bad} is not finite", nodes=bad
+            )
         self.feed = feed  # the feed of the last finite point, for restore()
         return loss, grads
 
     def grad_norm(self, grads: dict[str, Any]) -> float:
         """The largest absolute element of any gradient (scipy's gtol norm)."""
-        return max((float(np.max(np.abs(grad))) if np.ndim(grad) else abs(grad)
-                    for grad in grads.values()), default=0.0)
+        return max(
+            (
+                float(np.max(np.abs(grad))) if np.ndim(grad) else abs(grad)
+                for grad in grads.values()
+            ),
+            default=0.0,
+        )
 
     def snapshot(self) -> dict[str, Any]:
         """A copy of every parameter's value, by name."""
-        return {node.name: node.output.copy() if isinstance(node.output, np.ndarray)
-                else node.output for node in self.nodes}
+        return {
+            node.name: node.output.copy() if isinstance(node.output, np.ndarray) else node.output
+            for node in self.nodes
+        }
 
     def restore(self, values: dict[str, Any]) -> None:
         """Put the parameters back to ``values``, arrays in place, and re-evaluate there."""
@@ -179,32 +210,62 @@ class Problem:
                 node.output = values[node.name]
         self.evaluate(self.feed)
 
-    def diverged(self, error: NonFiniteError, nit: int, last_loss: float | None,
-                 last_point: dict[str, Any] | None,
-                 hint: str = "lower the learning rate or start elsewhere") -> NonFiniteError:
+    def diverged(
+        self,
+        error: NonFiniteError,
+        nit: int,
+        last_loss: float | None,
+        last_point: dict[str, Any] | None,
+        hint: str = "lower the learning rate or start elsewhere",
+    ) -> NonFiniteError:
         """The error for a run that went non-finite, after restoring the last finite point."""
         if last_loss is None:
-            kept = ("at the starting point, where the loss or its gradient is not finite; "
-                    "start from values where both are")
+            kept = (
+                "at the starting point, where the loss or its gradient is not finite; "
+                "start from values where both are"
+            )
         else:
             if last_point is not None:
                 self.restore(last_point)
-            kept = (f"at step {nit}; the parameters keep their values of step "
-                    f"{nit - 1}, where the loss was "
-                    f"{last_loss:.6g}; {hint}")
-        return NonFiniteError(f"minimize of {self.root!r} diverged {kept}: {error}",
-                              nodes=error.nodes)
+            kept = (
+                f"at step {nit}; the parameters keep their values of step "
+                f"{nit - 1}, where the loss was "
+                f"{last_loss:.6g}; {hint}"
+            )
+        return NonFiniteError(
+            f"minimize of {self.root!r} diverged {kept}: {error}", nodes=error.nodes
+        )
 
-    def result(self, loss: float, grads: dict[str, Any], nit: int, success: bool, message: str,
-               losses: list[float], points: list[dict[str, Any]], method: str) -> OptimizeResult:
+    def result(
+        self,
+        loss: float,
+        grads: dict[str, Any],
+        nit: int,
+        success: bool,
+        message: str,
+        losses: list[float],
+        points: list[dict[str, Any]],
+        method: str,
+    ) -> OptimizeResult:
         """The OptimizeResult at the current point."""
-        history = {"loss": np.array(losses),
-                   "x": {name: np.array([point[name] for point in points])
-                         for name in self.names}}
-        jac = {name: grads[name] + 0.0 if np.ndim(grads[name]) else grads[name]
-               for name in self.names}  # copies: backward's arrays may be shared
-        return OptimizeResult(x=points[-1], fun=loss, nit=nit, success=success, message=message,
-                              jac=jac, nfev=self.nfev, history=history, method=method)
+        history = {
+            "loss": np.array(losses),
+            "x": {name: np.array([point[name] for point in points]) for name in self.names},
+        }
+        jac = {
+            name: grads[name] + 0.0 if np.ndim(grads[name]) else grads[name] for name in self.names
+        }  # copies: backward's arrays may be shared
+        return OptimizeResult(
+            x=points[-1],
+            fun=loss,
+            nit=nit,
+            success=success,
+            message=message,
+            jac=jac,
+            nfev=self.nfev,
+            history=history,
+            method=method,
+        )
 
 
 def _check_no_data_is_trained(cg: GraphCore, root: str, feed: Any) -> None:
@@ -231,4 +292,5 @@ def _check_no_data_is_trained(cg: GraphCore, root: str, feed: Any) -> None:
         "nothing is marked as data, so some of these may be samples or targets that must "
         f"not change. Name the parameters, e.g. params=[{example}], or declare the data "
         "with add_input(name, value, trainable=False) or add_constant(name, value)",
-        nodes=[leaf.name for leaf in trainable])
+        nodes=[leaf.name for leaf in trainable],
+    )

@@ -24,9 +24,16 @@ _HESSIAN_METHODS = ("dogleg", "trust-ncg", "trust-krylov", "trust-exact")
 _DERIVATIVE_FREE = ("Nelder-Mead", "Powell", "COBYLA", "COBYQA")
 
 
-def minimize_scipy(problem: Problem, method: str, steps: int, tol: float | None,
-                   callback: Callable[..., Any] | None, bar: Any, keep_history: bool,
-                   options: Mapping[str, Any]) -> OptimizeResult:
+def minimize_scipy(
+    problem: Problem,
+    method: str,
+    steps: int,
+    tol: float | None,
+    callback: Callable[..., Any] | None,
+    bar: Any,
+    keep_history: bool,
+    options: Mapping[str, Any],
+) -> OptimizeResult:
     """Run ``scipy.optimize.minimize(method=...)`` on the problem; see :func:`cgraph.minimize`.
 
     ``steps`` is scipy's ``maxiter`` (``maxfun``, evaluations, for TNC, which has no
@@ -44,6 +51,7 @@ def minimize_scipy(problem: Problem, method: str, steps: int, tol: float | None,
     """
     method = checked_method(method)
     import scipy.optimize
+
     layout, start = [], 0
     for node in problem.nodes:
         size = int(np.size(node.output))
@@ -84,29 +92,56 @@ def minimize_scipy(problem: Problem, method: str, steps: int, tol: float | None,
             bar.update(1)
             bar.set_postfix_str(f"loss={last['loss']:.6g}", refresh=False)
         if callback is not None and callback_stops(
-                callback, problem, points[-1], last["loss"], last["grads"], len(losses) - 1):
+            callback, problem, points[-1], last["loss"], last["grads"], len(losses) - 1
+        ):
             raise StopRequestedError
 
     x0 = np.concatenate([np.ravel(node.output) for node in problem.nodes]).astype(np.float64)
     recorded = [x0]  # the flat parameters of the last point in the history
     try:
         found = scipy.optimize.minimize(
-            objective, x0, jac=True, method=method, tol=tol, callback=on_iteration,
-            options={"maxfun" if method == "TNC" else "maxiter": steps, **options})
+            objective,
+            x0,
+            jac=True,
+            method=method,
+            tol=tol,
+            callback=on_iteration,
+            options={"maxfun" if method == "TNC" else "maxiter": steps, **options},
+        )
     except StopRequestedError:
-        return problem.result(last["loss"], last["grads"], len(losses) - 1, False,
-                              f"stopped by the callback after {len(losses) - 1} steps",
-                              losses, points, method)
+        return problem.result(
+            last["loss"],
+            last["grads"],
+            len(losses) - 1,
+            False,
+            f"stopped by the callback after {len(losses) - 1} steps",
+            losses,
+            points,
+            method,
+        )
     except NonFiniteError as error:
-        raise problem.diverged(error, len(losses), losses[-1], points[-1],
-                               "the loss may be unbounded below; start elsewhere") from error
+        raise problem.diverged(
+            error,
+            len(losses),
+            losses[-1],
+            points[-1],
+            "the loss may be unbounded below; start elsewhere",
+        ) from error
     at(found.x)
     if not np.array_equal(found.x, recorded[-1]):  # scipy's answer is not its last iterate
         losses.append(last["loss"])
         points.append(problem.snapshot())
     nit = int(getattr(found, "nit", len(losses) - 1))
-    return problem.result(last["loss"], last["grads"], nit, bool(found.success),
-                          str(found.message), losses, points, method)
+    return problem.result(
+        last["loss"],
+        last["grads"],
+        nit,
+        bool(found.success),
+        str(found.message),
+        losses,
+        points,
+        method,
+    )
 
 
 def checked_method(method: Any) -> str:
@@ -120,13 +155,16 @@ def checked_method(method: Any) -> str:
     'L-BFGS-B'
     """
     if not isinstance(method, str):
-        raise InvalidValueError(f"method must be the name of a scipy.optimize method, such as "
-                                f"'L-BFGS-B', not {method!r}")
+        raise InvalidValueError(
+            f"method must be the name of a scipy.optimize method, such as "
+            f"'L-BFGS-B', not {method!r}"
+        )
     by_lower = {name.lower(): name for name in GRADIENT_METHODS}
     if method.lower() in by_lower:
         if importlib.util.find_spec("scipy") is None:
-            raise ImportError(f'minimize(method={method!r}) needs scipy: '
-                              'pip install "cgraph[scipy]"')
+            raise ImportError(
+                f'minimize(method={method!r}) needs scipy: pip install "cgraph[scipy]"'
+            )
         return by_lower[method.lower()]
     listed = ", ".join(map(repr, GRADIENT_METHODS))
     if method.lower() in {name.lower() for name in _DERIVATIVE_FREE}:

@@ -105,8 +105,9 @@ def run_jvp(
                 if all(tangent is None for tangent in incoming):  # not count(None): arrays
                     continue
                 in_jvp = True
-                out = op.pushforward(numeric, incoming, values[pos],
-                                     *[values[parent] for parent in parents])
+                out = op.pushforward(
+                    numeric, incoming, values[pos], *[values[parent] for parent in parents]
+                )
             if out is not None and (type(out) is not float or type(values[pos]) is not float):
                 out = _fitted_tangent(out, values[pos], node)
             tangents[pos] = out
@@ -127,12 +128,17 @@ def _fitted_tangent(tangent: Any, value: Any, node: OperationNode) -> Any:
             raise ShapeError(
                 f"jvp of node {node.name!r} ({type(node.op).__name__}) returned a tangent of "
                 f"shape {np.shape(tangent)}, which does not broadcast to the output's shape "
-                f"{shape}; return it shaped like the output", nodes=[node.name]) from None
+                f"{shape}; return it shaped like the output",
+                nodes=[node.name],
+            ) from None
     return float(tangent) if type(value) is float else tangent
 
 
 def _failure(
-    in_jvp: bool, node: OperationNode, values: list[Any], parents: tuple[int, ...],
+    in_jvp: bool,
+    node: OperationNode,
+    values: list[Any],
+    parents: tuple[int, ...],
     error: Exception,
 ) -> GraphError:
     """The error for a failed forward or jvp of ``node``, naming the node and its op."""
@@ -141,8 +147,7 @@ def _failure(
     where = f"jvp of node {node.name!r} ({type(node.op).__name__})"
     if isinstance(error, GraphError):  # the op's own refusal (no tangent rule): same class
         return type(error)(f"{where}: {error}", nodes=[node.name])
-    return OperationError(f"{where} failed with {type(error).__name__}: {error}",
-                          nodes=[node.name])
+    return OperationError(f"{where} failed with {type(error).__name__}: {error}", nodes=[node.name])
 
 
 # --------------------------------------------------------------------------------------
@@ -215,7 +220,8 @@ def jvp(
     if tangents is not None and not isinstance(tangents, Mapping):
         raise InvalidValueError(
             f"jvp: tangents must be a mapping of input names to tangents, e.g. "
-            f"tangents={{'x': 1.0}}, not a {type(tangents).__name__}")
+            f"tangents={{'x': 1.0}}, not a {type(tangents).__name__}"
+        )
     schedule = cg.schedule(root)
     feed_values = cg.check_feed(feed)
     positions = leaf_positions(schedule)
@@ -321,7 +327,8 @@ def jacobian(
         raise NoGradientError(
             f"jacobian: input {fixed[0]!r} is not trainable, so reverse mode (backward) has no "
             "gradient for it; use mode='forward' or 'auto', or declare it trainable",
-            nodes=[fixed[0], schedule.root.name])
+            nodes=[fixed[0], schedule.root.name],
+        )
     with cg.running(schedule):  # all or nothing, one thread at a time
         values = run_forward(schedule, feed_values)
         if mode == "auto":  # one sweep per input element, or one per output element
@@ -384,13 +391,16 @@ def point_of(cg: GraphCore, name: str, feed: Mapping[str, Any], what: str) -> An
         kind = "a constant" if not isinstance(node, OperationNode) else "an operation"
         raise InvalidValueError(
             f"{name!r} cannot have {what}: it is {kind}; only inputs are differentiated with "
-            "respect to", nodes=[name])
+            "respect to",
+            nodes=[name],
+        )
     value = feed.get(name, node.output)
     if np.result_type(value).kind != "f":
         raise InvalidValueError(
             f"input {name!r} holds {np.result_type(value)} values (labels, counts), which have "
             f"no tangent; declare it with float values to differentiate with respect to it",
-            nodes=[name])
+            nodes=[name],
+        )
     return value
 
 
@@ -400,7 +410,9 @@ def checked_tangent(name: str, value: Any, tangent: Any) -> Any:
     if tangent.dtype.kind not in "biuf":  # None, strings, complex numbers, objects
         raise InvalidValueError(
             f"tangent for {name!r} is not a real number or numeric array (dtype "
-            f"{tangent.dtype}); give a float or an array shaped like the input", nodes=[name])
+            f"{tangent.dtype}); give a float or an array shaped like the input",
+            nodes=[name],
+        )
     shape = np.shape(value)
     try:
         tangent = np.broadcast_to(tangent, shape)
@@ -408,7 +420,8 @@ def checked_tangent(name: str, value: Any, tangent: Any) -> Any:
         raise ShapeError(
             f"tangent for {name!r} has shape {tangent.shape}, which does not broadcast to the "
             f"input's shape {shape}; give a float or an array shaped like the input",
-            nodes=[name]) from None
+            nodes=[name],
+        ) from None
     if type(value) is float:
         return float(tangent)
     return np.array(tangent, dtype=value.dtype)  # a copy of our own, writable
@@ -425,6 +438,7 @@ def unit_vector(value: Any, index: tuple[int, ...]) -> Any:
 
 def _empty_block(output: Any, value: Any) -> np.ndarray:
     """Zeros shaped output.shape + input.shape, in the wider of their float types."""
-    dtype = np.result_type(*(float_dtype(v) if isinstance(v, np.ndarray) else np.float64
-                             for v in (output, value)))
+    dtype = np.result_type(
+        *(float_dtype(v) if isinstance(v, np.ndarray) else np.float64 for v in (output, value))
+    )
     return np.zeros(np.shape(output) + np.shape(value), dtype)

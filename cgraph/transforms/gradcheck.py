@@ -139,7 +139,8 @@ def gradcheck(
             f"{analytic:.10g} by backward but {expected:.10g} by central differences "
             f"(difference {row['abs_error']:.3g} > atol + rtol * |numerical| = "
             f"{atol + rtol * abs(expected):.3g}); check that op's backward",
-            nodes=[name, root])
+            nodes=[name, root],
+        )
     return True
 
 
@@ -202,8 +203,13 @@ def compare_gradients(analytic: Any, numerical: Any, atol: float, rtol: float) -
 
 
 def _checked_rows(
-    cg: GraphCore, root: str | None, wrt: Iterable[str] | str | None, eps: float,
-    atol: float, rtol: float, feed: Mapping[str, Any] | None,
+    cg: GraphCore,
+    root: str | None,
+    wrt: Iterable[str] | str | None,
+    eps: float,
+    atol: float,
+    rtol: float,
+    feed: Mapping[str, Any] | None,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
     """Every input's row and the rank of its worst element (higher is worse)."""
     _check_step(eps, "gradcheck")
@@ -214,7 +220,9 @@ def _checked_rows(
         if not cg.inputs[name].trainable:
             raise NoGradientError(
                 f"gradcheck: input {name!r} is not trainable, so backward gives it no "
-                "gradient; leave it out of wrt", nodes=[name])
+                "gradient; leave it out of wrt",
+                nodes=[name],
+            )
     numerical = {name: _central_differences(cg, root, point, name, eps) for name in names}
     cg.forward(root, feed=point)
     cg.backward(root)
@@ -224,14 +232,21 @@ def _checked_rows(
     return rows, ranks
 
 
-def _compare(analytic: Any, numerical: Any, atol: float,
-             rtol: float) -> tuple[dict[str, Any], float]:
+def _compare(
+    analytic: Any, numerical: Any, atol: float, rtol: float
+) -> tuple[dict[str, Any], float]:
     """:func:`compare_gradients`'s row, and how far its worst element is from passing."""
     a = np.asarray(analytic, dtype=np.float64)
     n = np.asarray(numerical, dtype=np.float64)
     if a.size == 0:
-        return {"passed": True, "element": None, "analytic": None, "numerical": None,
-                "abs_error": 0.0, "rel_error": 0.0}, 0.0
+        return {
+            "passed": True,
+            "element": None,
+            "analytic": None,
+            "numerical": None,
+            "abs_error": 0.0,
+            "rel_error": 0.0,
+        }, 0.0
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         difference = np.abs(a - n)
         bound = atol + rtol * np.abs(n)
@@ -244,27 +259,37 @@ def _compare(analytic: Any, numerical: Any, atol: float,
     error, expected = float(difference[worst]), float(n[worst])
     # Against a numerical 0 there is no scale: exact agreement is 0, any difference infinite.
     relative = error / abs(expected) if expected != 0.0 else (0.0 if error == 0.0 else math.inf)
-    row = {"passed": bool(np.all(passed)), "element": [int(i) for i in worst],
-           "analytic": float(a[worst]), "numerical": expected, "abs_error": error,
-           "rel_error": relative}
+    row = {
+        "passed": bool(np.all(passed)),
+        "element": [int(i) for i in worst],
+        "analytic": float(a[worst]),
+        "numerical": expected,
+        "abs_error": error,
+        "rel_error": relative,
+    }
     return row, float(rank[worst])
 
 
 def _check_step(eps: Any, what: str) -> None:
     if not _is_real(eps) or not math.isfinite(eps) or eps <= 0:
-        raise InvalidValueError(f"{what}: eps must be a finite number > 0 (the finite-difference "
-                                f"step, e.g. 1e-6), not {eps!r}")
+        raise InvalidValueError(
+            f"{what}: eps must be a finite number > 0 (the finite-difference "
+            f"step, e.g. 1e-6), not {eps!r}"
+        )
 
 
 def _check_tolerance(tolerance: Any, name: str) -> None:
     if not _is_real(tolerance) or not math.isfinite(tolerance) or tolerance < 0:
-        raise InvalidValueError(f"gradcheck: {name} must be a finite number >= 0 (0 for an "
-                                f"exact match), not {tolerance!r}")
+        raise InvalidValueError(
+            f"gradcheck: {name} must be a finite number >= 0 (0 for an "
+            f"exact match), not {tolerance!r}"
+        )
 
 
 def _is_real(value: Any) -> bool:
     return not isinstance(value, (bool, np.bool_)) and isinstance(
-        value, (int, float, np.integer, np.floating))
+        value, (int, float, np.integer, np.floating)
+    )
 
 
 def _point(
@@ -289,7 +314,8 @@ def _point(
         if warn_float32 and name in names and np.result_type(value) == np.float32:
             warnings.warn(
                 f"gradcheck: input {name!r} is float32; checking it at float64 precision",
-                stacklevel=3)
+                stacklevel=3,
+            )
         point[name] = float(value) if np.ndim(value) == 0 else np.array(value, np.float64)
     return root, names, point
 

@@ -71,12 +71,15 @@ def wrt_names(cg: GraphCore, wrt: str | Sequence[str], what: str) -> list[str]:
             raise NoGradientError(
                 f"{what}: input {name!r} is not trainable, so it has no gradient; declare it "
                 "trainable (add_input(..., trainable=True)) to differentiate with respect to it",
-                nodes=[name])
+                nodes=[name],
+            )
     return names
 
 
 def gradient_graph(
-    cg: G, root: str | None, wrt: str | Sequence[str],
+    cg: G,
+    root: str | None,
+    wrt: str | Sequence[str],
     feed: Mapping[str, Any] | None = None,
 ) -> G:
     """The backward pass as a new graph of named nodes, to draw, read or differentiate again.
@@ -242,8 +245,7 @@ def rule_failure(what: str, node: Any, error: Exception) -> GraphError:
     where = f"{what}: node {node.name!r} ({type(node.op).__name__})"
     if isinstance(error, GraphError):
         return type(error)(f"{where}: {error}", nodes=[node.name])
-    return OperationError(f"{where} failed with {type(error).__name__}: {error}",
-                          nodes=[node.name])
+    return OperationError(f"{where} failed with {type(error).__name__}: {error}", nodes=[node.name])
 
 
 class _Declarer(TermDeclarer):
@@ -280,8 +282,12 @@ class _Declarer(TermDeclarer):
             if upstream is None:  # no child passes it a gradient: its own are zero
                 continue
             try:
-                rule = op.pullback(builder, self.term(upstream), self.term(node.name),
-                                   *map(self.term, node.input_names))
+                rule = op.pullback(
+                    builder,
+                    self.term(upstream),
+                    self.term(node.name),
+                    *map(self.term, node.input_names),
+                )
             except Exception as error:
                 raise rule_failure(f"gradient graph of {root!r}", node, error) from error
             rule = rule if isinstance(rule, tuple) else (rule,)
@@ -291,7 +297,9 @@ class _Declarer(TermDeclarer):
             if len(rule) != len(parents):
                 raise InvalidOperationError(
                     f"node {node.name!r}: {type(op).__name__}'s pullback returned "
-                    f"{len(rule)} gradient(s) for {len(parents)} input(s)", nodes=[node.name])
+                    f"{len(rule)} gradient(s) for {len(parents)} input(s)",
+                    nodes=[node.name],
+                )
             for parent, item in zip(parents, rule, strict=True):
                 if item is not None and leads[parent]:
                     self._contribute(parent, nodes[parent], node.name, item)
@@ -309,7 +317,8 @@ class _Declarer(TermDeclarer):
         label = name if alone else self.label(name, f"from_{child}")
         shape = np.shape(node.output)
         self.contributions.setdefault(pos, []).append(
-            self._fitted(item, child, label, shape, always=alone))
+            self._fitted(item, child, label, shape, always=alone)
+        )
 
     def _finalize(self, pos: int, node: Any) -> str | None:
         """Declare ``grad/{root}/{node}``: the sum of its children's contributions, or None."""
@@ -320,16 +329,18 @@ class _Declarer(TermDeclarer):
         if len(parts) == 1:
             if parts[0] == name:
                 return name
-            return self.declare(apply("unbroadcast", self.term(parts[0]), shape=np.shape(
-                node.output)), name, name)  # a rule gave None where a term was expected
+            return self.declare(
+                apply("unbroadcast", self.term(parts[0]), shape=np.shape(node.output)), name, name
+            )  # a rule gave None where a term was expected
         total = parts[0]
         for count, part in enumerate(parts[1:], start=2):
             label = name if count == len(parts) else self.label(name, f"sum{count}")
             total = self.declare(apply("add", self.term(total), self.term(part)), label, name)
         return total
 
-    def _fitted(self, item: Any, child: str, name: str, shape: tuple[int, ...],
-                always: bool = False) -> str:
+    def _fitted(
+        self, item: Any, child: str, name: str, shape: tuple[int, ...], always: bool = False
+    ) -> str:
         """The contribution as a node shaped like its input, named ``name`` when new."""
         prefix = gradient_name(self.root, child)
         if isinstance(item, Term) and item.name is None:

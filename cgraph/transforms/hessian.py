@@ -48,12 +48,18 @@ class _Joined(Operation):
 
     def backward(self, upstream: Any) -> tuple[Any, ...]:
         splits = np.cumsum([int(np.prod(shape)) for shape in self.shapes[:-1]])
-        return tuple(np.reshape(part, shape) for part, shape in
-                     zip(np.split(upstream, splits), self.shapes, strict=True))
+        return tuple(
+            np.reshape(part, shape)
+            for part, shape in zip(np.split(upstream, splits), self.shapes, strict=True)
+        )
 
     def jvp(self, *tangents: Any) -> Any:
-        return np.concatenate([np.zeros(int(np.prod(shape))) if t is None else np.ravel(t)
-                               for t, shape in zip(tangents, self.shapes, strict=True)])
+        return np.concatenate(
+            [
+                np.zeros(int(np.prod(shape))) if t is None else np.ravel(t)
+                for t, shape in zip(tangents, self.shapes, strict=True)
+            ]
+        )
 
 
 @dataclass
@@ -67,8 +73,9 @@ class _Plan:
     shapes: list[tuple[int, ...]]
 
 
-def _plan(cg: GraphCore, root: str | None, names: list[str],
-          feed: Mapping[str, Any], what: str) -> _Plan:
+def _plan(
+    cg: GraphCore, root: str | None, names: list[str], feed: Mapping[str, Any], what: str
+) -> _Plan:
     """The cached plan for (root, names), built when missing or stale."""
     schedule = cg.schedule(root)
     leaves = schedule.nodes[: schedule.leaf_count]
@@ -84,14 +91,20 @@ def _plan(cg: GraphCore, root: str | None, names: list[str],
         raise ShapeError(
             f"{what}: root {schedule.root.name!r} has shape {np.shape(root_value)}, but a "
             "Hessian is of a scalar; reduce it to one number first (a 'sum' or 'mean' node)",
-            nodes=[schedule.root.name])
+            nodes=[schedule.root.name],
+        )
     outputs = [gradient_name(schedule.root.name, name) for name in dict.fromkeys(names)]
     if len(outputs) > 1:  # one sink joining them, so one sweep gives every block
         gg.add_computation_node(f"grad/{schedule.root.name}", _Joined(), outputs)
         outputs = [f"grad/{schedule.root.name}"]
     sweep = gg.schedule(outputs[0])
-    plan = _Plan(leaf_shapes, sweep, leaf_positions(sweep), names,
-                 [np.shape(gg.nodes[name].output) for name in names])
+    plan = _Plan(
+        leaf_shapes,
+        sweep,
+        leaf_positions(sweep),
+        names,
+        [np.shape(gg.nodes[name].output) for name in names],
+    )
     plans[(schedule.root.name, tuple(names))] = plan
     return plan
 
@@ -99,8 +112,11 @@ def _plan(cg: GraphCore, root: str | None, names: list[str],
 def _leaf_feed(cg: GraphCore, plan: _Plan, feed: Mapping[str, Any]) -> dict[str, Any]:
     """The graph's current leaf values (and the feed), so a cached plan sees today's point."""
     nodes = cg.nodes
-    return {leaf.name: feed.get(leaf.name, nodes[leaf.name].output)
-            for leaf in plan.sweep.nodes[: plan.sweep.leaf_count] if leaf.name in nodes}
+    return {
+        leaf.name: feed.get(leaf.name, nodes[leaf.name].output)
+        for leaf in plan.sweep.nodes[: plan.sweep.leaf_count]
+        if leaf.name in nodes
+    }
 
 
 def _blocks(plan: _Plan, tangent: Any) -> list[Any]:
@@ -109,12 +125,17 @@ def _blocks(plan: _Plan, tangent: Any) -> list[Any]:
     if len(shapes) == 1:
         return [tangent]
     sizes = np.cumsum([int(np.prod(shape)) for shape in shapes.values()])[:-1]
-    return [np.reshape(part, shape)
-            for part, shape in zip(np.split(tangent, sizes), shapes.values(), strict=True)]
+    return [
+        np.reshape(part, shape)
+        for part, shape in zip(np.split(tangent, sizes), shapes.values(), strict=True)
+    ]
 
 
 def hvp(
-    cg: GraphCore, root: str | None, wrt: str | Sequence[str], v: Any,
+    cg: GraphCore,
+    root: str | None,
+    wrt: str | Sequence[str],
+    v: Any,
     feed: Mapping[str, Any] | None = None,
 ) -> Any:
     """The Hessian-vector product H v of a scalar root, without forming the Hessian.
@@ -174,12 +195,17 @@ def hvp(
         if unknown:
             raise InvalidValueError(
                 f"hvp: v names {unknown[0]!r}, which is not in wrt {names}; give v by the "
-                "names in wrt (a name left out has direction zero)", nodes=[str(unknown[0])])
+                "names in wrt (a name left out has direction zero)",
+                nodes=[str(unknown[0])],
+            )
         directions = dict(v)
     else:
         if len(v) != len(names):
-            raise ShapeError(f"hvp: v has {len(v)} parts for the {len(names)} inputs in wrt; "
-                             "give one per input, in order, or a dict by name", nodes=names)
+            raise ShapeError(
+                f"hvp: v has {len(v)} parts for the {len(names)} inputs in wrt; "
+                "give one per input, in order, or a dict by name",
+                nodes=names,
+            )
         directions = dict(zip(names, v, strict=True))
     plan = _plan(cg, root, names, feed, "hvp")
     seeds = {}
@@ -198,7 +224,9 @@ def hvp(
 
 
 def hessian(
-    cg: GraphCore, root: str | None, wrt: str | Sequence[str],
+    cg: GraphCore,
+    root: str | None,
+    wrt: str | Sequence[str],
     feed: Mapping[str, Any] | None = None,
 ) -> Any:
     """The Hessian of a scalar root, shaped like torch.autograd.functional.hessian's.
@@ -250,8 +278,11 @@ def hessian(
     distinct = list(dict.fromkeys(names))
     shapes = dict(zip(plan.names, plan.shapes, strict=True))
     values = run_forward(plan.sweep, _leaf_feed(cg, plan, feed))
-    blocks = {(row, column): np.zeros(shapes[row] + shapes[column])
-              for row in distinct for column in distinct}
+    blocks = {
+        (row, column): np.zeros(shapes[row] + shapes[column])
+        for row in distinct
+        for column in distinct
+    }
     for column in distinct:
         if column not in plan.positions:
             continue

@@ -44,7 +44,9 @@ def tangent_name(root: str, node: str) -> str:
 
 
 def tangent_graph(
-    cg: G, root: str | None, tangents: Mapping[str, Any],
+    cg: G,
+    root: str | None,
+    tangents: Mapping[str, Any],
     feed: Mapping[str, Any] | None = None,
 ) -> G:
     """The forward-mode pass as a new graph of named nodes, to draw, read or differentiate.
@@ -102,7 +104,8 @@ def tangent_graph(
     if not isinstance(tangents, Mapping) or not tangents:
         raise InvalidValueError(
             "a tangent graph needs tangents as a mapping of input names to tangents, "
-            "e.g. {'x': 1.0}")
+            "e.g. {'x': 1.0}"
+        )
     schedule = cg.schedule(root)
     feed_values = cg.check_feed(feed)
     seeds = {}
@@ -135,13 +138,16 @@ class _TangentDeclarer(TermDeclarer):
                 tg.add_input(tangent, seeds[leaf.name])
         builder = Builder()
         for pos, node, op, parents in schedule.steps:
-            incoming = tuple(None if (name := tangent_of[parent]) is None else self.term(name)
-                             for parent in parents)
+            incoming = tuple(
+                None if (name := tangent_of[parent]) is None else self.term(name)
+                for parent in parents
+            )
             if all(tangent is None for tangent in incoming):
                 continue
             try:
-                rule = op.pushforward(builder, incoming, self.term(node.name),
-                                      *map(self.term, node.input_names))
+                rule = op.pushforward(
+                    builder, incoming, self.term(node.name), *map(self.term, node.input_names)
+                )
             except Exception as error:
                 raise rule_failure(f"tangent graph of {root!r}", node, error) from error
             if rule is not None:

@@ -78,9 +78,11 @@ def to_dot(
     }
     """
     view = build_view(cg, root, depth, collapse, max_nodes)
-    lines = ["digraph cgraph {", "    rankdir=LR;",
-             '    node [shape=box, style="rounded,filled", fillcolor="#ffffff", '
-             'fontname="Helvetica"];']
+    lines = [
+        "digraph cgraph {",
+        "    rankdir=LR;",
+        '    node [shape=box, style="rounded,filled", fillcolor="#ffffff", fontname="Helvetica"];',
+    ]
     for box in view.boxes:
         attrs = [f"label=<{_html_label(box)}>"]
         if box.kind != "operation":
@@ -245,8 +247,9 @@ def _pyplot() -> Any:
     try:
         import matplotlib.pyplot as plt
     except ImportError as error:
-        raise ImportError('drawing a graph needs matplotlib: pip install "cgraph[viz]" '
-                          "(to_dot() needs nothing)") from error
+        raise ImportError(
+            'drawing a graph needs matplotlib: pip install "cgraph[viz]" (to_dot() needs nothing)'
+        ) from error
     return plt
 
 
@@ -256,8 +259,10 @@ def _check_format(path: str | Path) -> None:
     supported = FigureCanvasBase.get_supported_filetypes()
     if Path(path).suffix.lstrip(".").lower() not in supported:
         others = ", ".join(f".{kind}" for kind in sorted(supported))
-        raise GraphError(f"cannot save a drawing as {str(path)!r}: end the file name with .png "
-                         f"or .svg (or one of {others})")
+        raise GraphError(
+            f"cannot save a drawing as {str(path)!r}: end the file name with .png "
+            f"or .svg (or one of {others})"
+        )
 
 
 def _save(fig: Any, target: Any, kind: str | None = None) -> None:
@@ -283,8 +288,10 @@ class _Geometry:
 
     def extent(self) -> tuple[float, float]:
         """The axes' limits' width and height, margins included: what must fit the Axes."""
-        return ((self.layers - 1) * self.column + self.width + 2 * _MARGIN,
-                self.rows * self.row + 2 * _MARGIN)
+        return (
+            (self.layers - 1) * self.column + self.width + 2 * _MARGIN,
+            self.rows * self.row + 2 * _MARGIN,
+        )
 
     def figure_size(self) -> tuple[float, float]:
         width, height = self.extent()
@@ -339,16 +346,34 @@ def _render(view: View, geometry: _Geometry, ax: Any) -> None:
     for item, place in zip(view.boxes, positions, strict=True):
         x, y = geometry.centre(place)
         box_height = _LINE_HEIGHT * len(item.lines) + 0.15
-        ax.add_patch(FancyBboxPatch(
-            (x - half, y - box_height / 2), geometry.width, box_height,
-            boxstyle="round,pad=0,rounding_size=0.08", facecolor=FILL[item.kind],
-            edgecolor="#444444", linewidth=1.0, linestyle="--" if item.cut else "-", zorder=2))
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - half, y - box_height / 2),
+                geometry.width,
+                box_height,
+                boxstyle="round,pad=0,rounding_size=0.08",
+                facecolor=FILL[item.kind],
+                edgecolor="#444444",
+                linewidth=1.0,
+                linestyle="--" if item.cut else "-",
+                zorder=2,
+            )
+        )
         top = y + (len(item.lines) - 1) * _LINE_HEIGHT / 2
         for number, (role, text) in enumerate(item.lines):
-            ax.text(x, top - number * _LINE_HEIGHT, text, ha="center", va="center",
-                    fontsize=font, color=colours.get(role, "black"),
-                    fontweight="bold" if role == "name" else "normal", zorder=3,
-                    parse_math=False, usetex=False)  # names shown as written: '$a$' is no alpha
+            ax.text(
+                x,
+                top - number * _LINE_HEIGHT,
+                text,
+                ha="center",
+                va="center",
+                fontsize=font,
+                color=colours.get(role, "black"),
+                fontweight="bold" if role == "name" else "normal",
+                zorder=3,
+                parse_math=False,
+                usetex=False,
+            )  # names shown as written: '$a$' is no alpha
     repeats: dict[tuple[int, int], int] = {}
     for (source, child), bends in zip(view.edges, geometry.layout.bends, strict=True):
         x0, y0 = geometry.centre(positions[source])
@@ -362,12 +387,21 @@ def _render(view: View, geometry: _Geometry, ax: Any) -> None:
         seen = repeats[(source, child)] = repeats.get((source, child), -1) + 1
         # The same input twice (mul(x, x)): bend the second arrow one way, the third the other.
         bend = 0.0 if seen == 0 or bends else 0.3 * ((seen + 1) // 2) * (1 if seen % 2 else -1)
-        ax.add_patch(FancyArrowPatch(
-            path=CurvePath(points) if bends else None,
-            posA=None if bends else points[0], posB=None if bends else points[-1],
-            arrowstyle="-|>", mutation_scale=10 * min(scale, 1),
-            connectionstyle=f"arc3,rad={bend}", color="#555555", linewidth=0.8,
-            shrinkA=0, shrinkB=0, zorder=1))
+        ax.add_patch(
+            FancyArrowPatch(
+                path=CurvePath(points) if bends else None,
+                posA=None if bends else points[0],
+                posB=None if bends else points[-1],
+                arrowstyle="-|>",
+                mutation_scale=10 * min(scale, 1),
+                connectionstyle=f"arc3,rad={bend}",
+                color="#555555",
+                linewidth=0.8,
+                shrinkA=0,
+                shrinkB=0,
+                zorder=1,
+            )
+        )
     # The limits span exactly geometry.extent(): the slots are centred on y = 0.
     ax.set_xlim(-half - _MARGIN, -half - _MARGIN + width)
     ax.set_ylim(-height / 2, height / 2)

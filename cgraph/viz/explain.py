@@ -153,8 +153,10 @@ class Explanation:
     def __str__(self) -> str:
         count = len(self.paths)
         plural = f"{count} path" if count == 1 else f"{count} paths"
-        lines = [f"d{self.root}/d{self.wrt} by the chain rule: the sum over the {plural} "
-                 f"from {self.root!r} down to {self.wrt!r}"]
+        lines = [
+            f"d{self.root}/d{self.wrt} by the chain rule: the sum over the {plural} "
+            f"from {self.root!r} down to {self.wrt!r}"
+        ]
         shown = self.paths[:_SHOWN_PATHS]
         steps = [step for path in shown for step in path.steps]
         width = max([len("product"), *(len(_derivative(step)) for step in steps)])
@@ -163,26 +165,27 @@ class Explanation:
             lines.append(f"path {number}: {' -> '.join(path.nodes) or self.root}")
             for step in path.steps:
                 factor = describe_value(step.factor).ljust(factor_width)
-                lines.append(f"  {_derivative(step).ljust(width)} = {factor}   "
-                             f"{_step_text(step)}")
+                lines.append(f"  {_derivative(step).ljust(width)} = {factor}   {_step_text(step)}")
             factors = " * ".join(describe_value(factor) for factor in path.factors)
             shown_factors = f"{factors} = " if len(path.steps) > 1 else ""
-            lines.append(f"  {'product'.ljust(width)} = {shown_factors}"
-                         f"{describe_value(path.product)}")
+            lines.append(
+                f"  {'product'.ljust(width)} = {shown_factors}{describe_value(path.product)}"
+            )
         if count > len(shown):
             lines.append(f"... {count - len(shown)} more paths, in .paths ...")
         total_label = f"sum over the {plural}"
         backward_label = f"backward gave d{self.root}/d{self.wrt}"
         label_width = max(len(total_label), len(backward_label))
         terms = _sum_text([path.product for path in shown]) if count == len(shown) else ""
-        lines.append(f"{total_label.ljust(label_width)} = {terms}"
-                     f"{describe_value(self.total)}")
+        lines.append(f"{total_label.ljust(label_width)} = {terms}{describe_value(self.total)}")
         lines.append(f"{backward_label.ljust(label_width)} = {describe_value(self.gradient)}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return (f"<Explanation of d{self.root}/d{self.wrt}: {len(self.paths)} paths, "
-                f"total {describe_value(self.total)}, backward {describe_value(self.gradient)}>")
+        return (
+            f"<Explanation of d{self.root}/d{self.wrt}: {len(self.paths)} paths, "
+            f"total {describe_value(self.total)}, backward {describe_value(self.gradient)}>"
+        )
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         """IPython and Jupyter show the whole explanation, not the one-line repr."""
@@ -265,13 +268,16 @@ def explain(
     if isinstance(max_paths, bool) or not isinstance(max_paths, (int, np.integer)):
         raise InvalidValueError(
             f"explain: max_paths must be a whole number (an int), not {shown(max_paths)} "
-            f"({type(max_paths).__name__}); e.g. explain('x', max_paths=1000)", nodes=[])
+            f"({type(max_paths).__name__}); e.g. explain('x', max_paths=1000)",
+            nodes=[],
+        )
     target = cg.get_node(wrt, "wrt")
     root_node = _differentiated_root(cg, root)
     why = cg.stale(root_node.name)  # an input assigned since: the factors would mix two states
     if why is not None:
-        raise NotComputedError(f"explain of {root_node.name!r}: its value is stale: {why}",
-                               nodes=[root_node.name])
+        raise NotComputedError(
+            f"explain of {root_node.name!r}: its value is stale: {why}", nodes=[root_node.name]
+        )
     gradient = cg.get_gradient(wrt)  # NoGradientError when root does not depend on wrt
     ancestors = cg.schedule(root_node.name).nodes
     counts = _path_counts(ancestors, target)
@@ -280,7 +286,9 @@ def explain(
         raise GraphError(
             f"explain: there are {count} paths from {root_node.name!r} down to {wrt!r}, more "
             f"than max_paths={max_paths}; explain a node nearer the root, or pass a larger "
-            "max_paths", nodes=[wrt, root_node.name])
+            "max_paths",
+            nodes=[wrt, root_node.name],
+        )
     values = _evaluated_values(cg)
     for node in ancestors:
         if node.index in counts:
@@ -295,8 +303,16 @@ def explain(
                 factors[child.index] = _local_derivatives(child, values)
             factor = factors[child.index][argument]
             product *= factor
-            path_steps.append(Step(child.name, child.parents[argument].name, argument,
-                                   _op_name(child), child.input_names, factor))
+            path_steps.append(
+                Step(
+                    child.name,
+                    child.parents[argument].name,
+                    argument,
+                    _op_name(child),
+                    child.input_names,
+                    factor,
+                )
+            )
         paths.append(ChainPath(tuple(path_steps), product))
     total = sum(path.product for path in paths)
     return Explanation(root_node.name, wrt, tuple(paths), total, float(gradient))
@@ -311,12 +327,14 @@ def _differentiated_root(cg: GraphCore, root: str | None) -> Node:
         raise NotComputedError(
             f"explain needs the gradients of a backward pass: call forward({name!r}) and "
             f"backward({name!r}) first (every forward clears the gradients)",
-            nodes=[root] if root else [])
+            nodes=[root] if root else [],
+        )
     if root is not None and asked is not last.root:
         raise NotComputedError(
             f"explain of {root!r}: the last backward was of {last.root.name!r}; call "
             f"forward({root!r}) and backward({root!r}) first",
-            nodes=[root, last.root.name])
+            nodes=[root, last.root.name],
+        )
     return last.root
 
 
@@ -367,7 +385,9 @@ def _check_scalar(node: Node, fed: dict[str, Any], wrt: str) -> None:
         raise ShapeError(
             f"explain writes out the chain rule for scalar nodes, but {node.name!r}, on a path "
             f"to {wrt!r}, has shape {shape} (each step would be a Jacobian matrix); read the "
-            f"gradient with get_gradient({wrt!r})", nodes=[node.name, wrt])
+            f"gradient with get_gradient({wrt!r})",
+            nodes=[node.name, wrt],
+        )
 
 
 def _local_derivatives(node: OperationNode, fed: dict[str, Any]) -> tuple[float, ...]:
@@ -385,8 +405,7 @@ def _local_derivatives(node: OperationNode, fed: dict[str, Any]) -> tuple[float,
         raise
     except Exception as error:
         raise backward_failure(node, error) from error
-    return tuple(0.0 if grad is None else float(unbroadcast(grad, (), node.name))
-                 for grad in local)
+    return tuple(0.0 if grad is None else float(unbroadcast(grad, (), node.name)) for grad in local)
 
 
 def _op_name(node: OperationNode) -> str:

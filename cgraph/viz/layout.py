@@ -80,8 +80,10 @@ def build_view(
     _check_count(depth, "depth", allow_none=True)
     _check_count(max_nodes, "max_nodes")
     if depth is not None and (root is None or depth < 0):
-        raise GraphError(f"depth={depth} counts steps up from a root: give root= too and a "
-                         "depth of 0 or more, e.g. draw(root='loss', depth=2)")
+        raise GraphError(
+            f"depth={depth} counts steps up from a root: give root= too and a "
+            "depth of 0 or more, e.g. draw(root='loss', depth=2)"
+        )
     if collapse is None:  # each use of a subgraph is one box, until asked otherwise
         collapse = list(cg.subgraphs) or None
     nodes, cut = _selected(cg, root, depth, max_nodes if not collapse else None)
@@ -93,9 +95,15 @@ def build_view(
         prefix = group_of(node.name)
         if prefix is None:
             box_of[node.name] = len(boxes)
-            boxes.append(Box(node.name, _kind(node), node.index,
-                             _label_lines(node, cg.stale(node.name) is not None),
-                             cut=node.name in cut))
+            boxes.append(
+                Box(
+                    node.name,
+                    _kind(node),
+                    node.index,
+                    _label_lines(node, cg.stale(node.name) is not None),
+                    cut=node.name in cut,
+                )
+            )
         elif prefix in group_box:
             box_of[node.name] = group_box[prefix]
             boxes[group_box[prefix]].size += 1
@@ -131,7 +139,8 @@ def _check_count(value: Any, what: str, allow_none: bool = False) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
         raise InvalidValueError(
             f"{what} must be a whole number (an int), not {shown(value)} "
-            f"({type(value).__name__}); e.g. draw(root='loss', depth=2, max_nodes=200)")
+            f"({type(value).__name__}); e.g. draw(root='loss', depth=2, max_nodes=200)"
+        )
 
 
 def _selected(
@@ -159,8 +168,10 @@ def _selected(
                 if limit is not None and len(distance) > limit:
                     _refuse(len(distance), limit, root, "nodes")
     cut.difference_update(  # a node at the edge whose inputs are all shown anyway is not cut
-        name for name in list(cut)
-        if all(parent.name in distance for parent in cg.nodes[name].parents))
+        name
+        for name in list(cut)
+        if all(parent.name in distance for parent in cg.nodes[name].parents)
+    )
     return sorted((cg.nodes[name] for name in distance), key=lambda n: n.index), cut
 
 
@@ -177,8 +188,10 @@ def _grouping(collapse: Collapse) -> Any:
 def _prefixes(collapse: Collapse) -> list[str]:
     items = [collapse] if isinstance(collapse, str) else list(collapse)  # type: ignore[arg-type]
     if not all(isinstance(item, str) and item.strip("/") for item in items):
-        raise GraphError(f"collapse={collapse!r}: give True, or name prefixes such as "
-                         "['layer1'] for the nodes named 'layer1/...'")
+        raise GraphError(
+            f"collapse={collapse!r}: give True, or name prefixes such as "
+            "['layer1'] for the nodes named 'layer1/...'"
+        )
     return [item.rstrip("/") for item in items]
 
 
@@ -190,7 +203,9 @@ def _check_prefixes(cg: GraphCore, collapse: Collapse, found: dict[str, int]) ->
         if prefix not in found and not any(name.startswith(prefix + "/") for name in cg.nodes):
             raise UnknownNodeError(
                 f"collapse: no node is named {prefix + '/...'!r}; collapse takes the prefixes "
-                "of node names before a '/'", nodes=[prefix])
+                "of node names before a '/'",
+                nodes=[prefix],
+            )
 
 
 def _refuse(count: int, limit: int, root: str | None, what: str) -> None:
@@ -199,7 +214,8 @@ def _refuse(count: int, limit: int, root: str | None, what: str) -> None:
         f"{shown} more than {limit} {what} ({count} so far), too many to show readably; show "
         "part of it with root= (one node and its ancestors), depth= (only a few steps above "
         "root), collapse=True (one box per name prefix 'layer1/...'), or raise max_nodes",
-        nodes=[root] if root else [])
+        nodes=[root] if root else [],
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -299,6 +315,7 @@ def layout(view: View) -> Layout:
             feeds[("box", child)].append(previous)
     height: dict[tuple, float] = {}
     for number in sorted(by_layer):
+
         def key(item: tuple) -> tuple[float, int]:
             fed = [height[f] for f in feeds[item] if f in height]
             first = view.boxes[item[1] if item[0] == "box" else view.edges[item[1]][0]].first
@@ -309,9 +326,10 @@ def layout(view: View) -> Layout:
             slot_of[item] = (number, slot)
             height[item] = slot - (len(items) - 1) / 2  # centred, as drawn
     positions = [slot_of[("box", box)] for box in range(len(view.boxes))]
-    bends = [[slot_of[("edge", edge, crossed)]
-              for crossed in range(layer[source] + 1, layer[child])]
-             for edge, (source, child) in enumerate(view.edges)]
+    bends = [
+        [slot_of[("edge", edge, crossed)] for crossed in range(layer[source] + 1, layer[child])]
+        for edge, (source, child) in enumerate(view.edges)
+    ]
     return Layout(positions, bends, {number: len(items) for number, items in by_layer.items()})
 
 

@@ -39,8 +39,9 @@ ERRORS_MARKER = "<!-- errors -->"
 BENCHMARKS_MARKER = "<!-- benchmarks -->"
 RESULTS = ROOT / "benchmarks" / "RESULTS.md"
 # One benchmark's section of RESULTS.md, as its script writes it with --write.
-BENCHMARK_SECTION = re.compile(r"^<!-- (bench_\w+) -->\n(.*?)^<!-- /\1 -->$",
-                               re.MULTILINE | re.DOTALL)
+BENCHMARK_SECTION = re.compile(
+    r"^<!-- (bench_\w+) -->\n(.*?)^<!-- /\1 -->$", re.MULTILINE | re.DOTALL
+)
 # A reST role as mkdocstrings renders it from a docstring: :class:<code>~cgraph.X</code>.
 ROLE = re.compile(r":(?:class|func|meth|mod|attr|data|exc|obj):<code>(~?)([\w.]+)</code>")
 API_ENTRY = re.compile(r"^::: ([\w.]+)", re.MULTILINE)
@@ -149,8 +150,7 @@ def benchmarks_table(results: str) -> str:
     for match in BENCHMARK_SECTION.finditer(results):
         script, section = match[1], match[2]
         title = re.search(r"^## (.+)$", section, re.MULTILINE)
-        targets = re.search(r"^\| target .*?\n\|[-| ]+\|\n((?:\|.*\|\n?)+)", section,
-                            re.MULTILINE)
+        targets = re.search(r"^\| target .*?\n\|[-| ]+\|\n((?:\|.*\|\n?)+)", section, re.MULTILINE)
         if title is None or targets is None:
             raise ValueError(f"{RESULTS.name}: section {script} has no title or no target table")
         anchor = f"[{title[1]}](../benchmarks/RESULTS.md#{github_anchor(title[1])})"
@@ -172,7 +172,8 @@ def render_operations(text: str) -> str:
         if twice or missing:
             raise ValueError(
                 f"operations page: every op of cgraph.ops.__all__ goes in one table; "
-                f"in none: {missing}, in more than one: {twice}")
+                f"in none: {missing}, in more than one: {twice}"
+            )
     return OPERATIONS_MARKER.sub(lambda match: operations_table(match[1].split()), text)
 
 
@@ -227,8 +228,9 @@ def render(text: str, page: Path, repo_url: str | None = None) -> str:
     if ERRORS_MARKER in text:
         text = text.replace(ERRORS_MARKER, errors_table())
     if BENCHMARKS_MARKER in text:
-        text = text.replace(BENCHMARKS_MARKER,
-                            benchmarks_table(RESULTS.read_text(encoding="utf-8")))
+        text = text.replace(
+            BENCHMARKS_MARKER, benchmarks_table(RESULTS.read_text(encoding="utf-8"))
+        )
     return render_repo_links(text, page, repo_url)
 
 
