@@ -217,10 +217,12 @@ class Writer:
             type(value) is float for value in kwargs.values()
         )
         codes = [code for code, _ in operands]
-        if scalar and not kwargs and function in numeric.math_forms:
+        if scalar and function in numeric.math_forms:
             form = numeric.math_forms[function]
             if form is None:  # the primitive is this Python operator on floats
                 return self.assign(f"{codes[0]} / {codes[1]}", True)
+            # Keywords (floats) become the form's positional arguments: no dict per call.
+            codes += [self.constant(value) for value in _positional(form, len(codes), kwargs)]
             return self.assign(f"{self.constant(form)}({', '.join(codes)})", True)
         if kwargs:
             if any(isinstance(value, Symbol) for value in kwargs.values()):
@@ -365,6 +367,18 @@ def _nested(lines: list[str], results: list[str | None]) -> list[str]:
         else:
             out.append(f"{target} = {expression}")
     return out
+
+
+def _positional(form: Callable[..., Any], given: int, kwargs: dict[str, Any]) -> list[Any]:
+    """``kwargs`` in the order of ``form``'s parameters after the ``given`` first ones."""
+    if not kwargs:
+        return []
+    names = list(inspect.signature(form).parameters)[given:]
+    if set(kwargs) - set(names):
+        raise UntraceableError(f"{form.__name__} takes no {sorted(set(kwargs) - set(names))}")
+    defaults = {name: param.default for name, param in inspect.signature(form).parameters.items()}
+    last = max(names.index(name) for name in kwargs)
+    return [kwargs.get(name, defaults[name]) for name in names[: last + 1]]
 
 
 def cache_key(op: Operation) -> Hashable | None:

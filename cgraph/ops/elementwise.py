@@ -462,10 +462,9 @@ class Maximum(_Selection):
     name = "maximum"
     prefers_larger = True
 
-    def forward(self, a: Any, b: Any) -> Any:
-        if type(a) is float and type(b) is float:
-            return a if a > b or a != a else b  # nan wins, as in numpy
-        return np.maximum(a, b)
+    # The primitive itself, not a method calling it: one call less per node.
+    forward = staticmethod(numeric.maximum)
+    arity = 2
 
 
 class Minimum(_Selection):
@@ -483,10 +482,9 @@ class Minimum(_Selection):
     name = "minimum"
     prefers_larger = False
 
-    def forward(self, a: Any, b: Any) -> Any:
-        if type(a) is float and type(b) is float:
-            return a if a < b or a != a else b  # nan wins, as in numpy
-        return np.minimum(a, b)
+    # The primitive itself, not a method calling it: one call less per node.
+    forward = staticmethod(numeric.minimum)
+    arity = 2
 
 
 class Where(Elementwise):

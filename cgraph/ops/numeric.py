@@ -131,7 +131,54 @@ def sigmoid(x: Any) -> Any:
     return np.where(x >= 0, 1.0, e) / (1.0 + e)
 
 
+def _sigmoid_of_float(x: float) -> float:
+    # sigmoid's float path, alone: a plan's form for a float (the same formulas).
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+math_forms[sigmoid] = _sigmoid_of_float
 float_closed.add(sigmoid)
+
+
+def maximum(a: Any, b: Any) -> Any:
+    """np.maximum that keeps Python floats as floats (nan wins, as in numpy).
+
+    Examples
+    --------
+    >>> maximum(1.0, 2.0), maximum(np.array([1.0, 3.0]), 2.0)
+    (2.0, array([2., 3.]))
+    """
+    if type(a) is float and type(b) is float:
+        return a if a > b or a != a else b
+    return np.maximum(a, b)
+
+
+def minimum(a: Any, b: Any) -> Any:
+    """np.minimum that keeps Python floats as floats (nan wins, as in numpy).
+
+    Examples
+    --------
+    >>> minimum(1.0, 2.0), minimum(np.array([1.0, 3.0]), 2.0)
+    (1.0, array([1., 2.]))
+    """
+    if type(a) is float and type(b) is float:
+        return a if a < b or a != a else b
+    return np.minimum(a, b)
+
+
+def _maximum_of_floats(a: float, b: float) -> float:
+    return a if a > b or a != a else b
+
+
+def _minimum_of_floats(a: float, b: float) -> float:
+    return a if a < b or a != a else b
+
+
+math_forms.update({maximum: _maximum_of_floats, minimum: _minimum_of_floats})
+float_closed.update((maximum, minimum))
 
 
 # --------------------------------------------------------------------------------------
@@ -192,6 +239,11 @@ def step(x: Any, at_zero: float = 0.0) -> Any:
     return out
 
 
+def _step_of_float(x: float, at_zero: float = 0.0) -> float:
+    return 1.0 if x > 0.0 else (at_zero if x == 0.0 else 0.0)
+
+
+math_forms[step] = _step_of_float
 float_closed.add(step)  # with a float at_zero, as the rules give it
 
 
