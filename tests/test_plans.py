@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from strategies import DOMAINS, TENSOR_CASES, op_cases, random_graphs
 
 from cgraph import OPERATIONS, ComputationalGraph, GraphError, Operation
-from cgraph.engine import plan as plan_module
+from cgraph.engine import writer as plan_writer
 from cgraph.engine.passes import leaf_values, ones_like, run_backward, run_forward
 from cgraph.engine.plan import compiled
 
@@ -112,13 +112,13 @@ def test_random_graphs_give_the_interpreters_numbers_bit_for_bit(graph):
 @settings(max_examples=30, deadline=None)
 @given(graph=random_graphs(max_nodes=30), chunk=st.integers(1, 4))
 def test_plans_cut_into_chunks_give_the_same_numbers(graph, chunk):
-    original = plan_module.CHUNK
-    plan_module.CHUNK = chunk
+    original = plan_writer.CHUNK
+    plan_writer.CHUNK = chunk
     try:
         plan = assert_same_passes(graph.build().schedule(graph.root))
         source = plan.source
     finally:
-        plan_module.CHUNK = original
+        plan_writer.CHUNK = original
     chunks = -(-len(plan.schedule.steps) // chunk)
     assert source.count("def forward_") == (chunks if chunks > 1 else 0)
 
@@ -326,7 +326,7 @@ def test_a_long_chain_compiles_in_chunks_without_recursion():
     for i in range(1, 50_001):
         cg.add_computation_node(f"x{i}", "sin", (f"x{i - 1}",))
     plan = cg.compile("x50000")
-    assert plan.source.count("def forward_") == 50_000 // plan_module.CHUNK  # (under 100,000)
+    assert plan.source.count("def forward_") == 50_000 // plan_writer.CHUNK  # (under 100,000)
     assert_same_passes(cg.schedule("x50000"))
 
 
