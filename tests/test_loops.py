@@ -18,7 +18,7 @@ from cgraph.errors import (
     ShapeError,
     UnknownNodeError,
 )
-from cgraph.ops.loop import Loop
+from cgraph.loops.op import Loop
 
 if HAS_TORCH:
     import torch

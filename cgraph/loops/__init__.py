@@ -6,7 +6,7 @@ inputs that each iteration updates from one of its nodes (``h <- h_next``).
 The loop is one node of the outer graph, whose inputs are the outer nodes
 bound to the body, so declaring it costs the same for ten iterations or a
 million; it differentiates in reverse mode (``backward``, compiled plans) and
-forward mode (``jvp``, ``jacobian``). See :class:`cgraph.ops.loop.Loop` for
+forward mode (``jvp``, ``jacobian``). See :class:`cgraph.loops.op.Loop` for
 how.
 
 Examples
@@ -39,8 +39,8 @@ from cgraph.errors import (
     InvalidValueError,
     UnknownNodeError,
 )
+from cgraph.loops.op import Loop, LoopBody, Outputs
 from cgraph.messages import did_you_mean
-from cgraph.ops.loop import Loop, LoopBody, Outputs
 from cgraph.ops.operation import keeps_state
 
 __all__ = ["add_loop"]
