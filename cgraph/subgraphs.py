@@ -44,7 +44,7 @@ from cgraph.engine.nodes import Input, OperationNode
 from cgraph.errors import DuplicateNodeError, GraphError, InvalidValueError, UnknownNodeError
 from cgraph.messages import did_you_mean
 
-__all__ = ["add_subgraph"]
+__all__ = ["add_subgraph", "ancestors"]
 
 
 def add_subgraph(
@@ -115,7 +115,7 @@ def add_subgraph(
     """
     bound = dict(inputs or {})
     wanted = _outputs(graph, outputs)
-    copied = _ancestors(graph, wanted)
+    copied = ancestors(graph, wanted)
     _check(cg, name, graph, bound, copied)
     declared: dict[str, str] = dict(bound)
     for node in copied:  # leaves first: every declaration finds its inputs declared
@@ -156,8 +156,18 @@ def _outputs(graph: GraphCore, outputs: str | Iterable[str] | None) -> list[str]
     return wanted
 
 
-def _ancestors(graph: GraphCore, wanted: list[str]) -> list[Any]:
-    """The outputs and their ancestors in the subgraph, in declaration order (iteratively)."""
+def ancestors(graph: GraphCore, wanted: list[str]) -> list[Any]:
+    """The nodes ``wanted`` and their ancestors in ``graph``, in declaration order, iteratively.
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=1.0, y=2.0)
+    >>> cg.add_computation_node("a", "neg", ("x",))
+    >>> [node.name for node in ancestors(cg, ["a"])]
+    ['x', 'a']
+    """
     seen: set[str] = set()
     stack = list(wanted)
     while stack:

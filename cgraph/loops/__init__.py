@@ -42,6 +42,7 @@ from cgraph.errors import (
 from cgraph.loops.op import Loop, LoopBody, Outputs
 from cgraph.messages import did_you_mean
 from cgraph.ops.operation import keeps_state
+from cgraph.subgraphs import ancestors
 
 __all__ = ["add_loop"]
 
@@ -386,7 +387,7 @@ def _loop_body(
         read.append(updates[output] if output in carry else output)
     if until is not None:
         read.append(until)
-    copied = _ancestors(body, read)
+    copied = ancestors(body, read)
     unbound = [
         node.name
         for node in copied
@@ -418,9 +419,7 @@ def _loop_body(
         elif not isinstance(node, OperationNode):
             inner.add_constant(node.name, node.output)
     inner.add_computation_nodes(
-        (node.name, _fresh(node.op), node.input_names)
-        for node in copied
-        if isinstance(node, OperationNode)
+        (node.name, node.op, node.input_names) for node in copied if isinstance(node, OperationNode)
     )
     root = ROOT
     while root in inner.nodes:
@@ -438,27 +437,3 @@ def _loop_body(
         until=None if until is None else position[until],
         owner=owner,
     )
-
-
-def _fresh(op: Any) -> Any:
-    """A copy of a body op that has forgotten which of its inputs needed no gradient.
-
-    The body's graph set ``needs_input_grad`` for its own inputs' trainability;
-    in the copy every input is trainable, and a declaration leaves the flags of
-    an op whose inputs all need gradients as they were given.
-    """
-    op = op.copy()
-    op.needs_input_grad = ()
-    return op
-
-
-def _ancestors(graph: GraphCore, wanted: list[str]) -> list[Any]:
-    """The wanted nodes and their ancestors in declaration order (iteratively)."""
-    seen: set[str] = set()
-    stack = list(wanted)
-    while stack:
-        node = graph.nodes[stack.pop()]
-        if node.name not in seen:
-            seen.add(node.name)
-            stack.extend(parent.name for parent in getattr(node, "parents", ()))
-    return sorted((graph.nodes[name] for name in seen), key=lambda node: node.index)
