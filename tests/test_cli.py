@@ -192,9 +192,11 @@ def test_check_fails_at_a_kink_with_status_1(tmp_path):
         ["--optimizer", "gd", "--lr", "0.1"],
         ["--optimizer", "momentum", "--lr", "0.05"],
         ["--optimizer", "adam", "--lr", "10", "--steps", "500", "--tol", "1e-6"],
+        ["--optimizer", "rmsprop", "--lr", "3", "--steps", "1000", "--tol", "1e-6"],
+        ["--optimizer", "adagrad", "--lr", "100", "--steps", "1000", "--tol", "1e-6"],
         ["--method", "L-BFGS-B"],
     ],
-    ids=["gd", "momentum", "adam", "L-BFGS-B"],
+    ids=["gd", "momentum", "adam", "rmsprop", "adagrad", "L-BFGS-B"],
 )
 def test_minimize_reaches_the_minimum(tmp_path, how):
     output = run_json(

@@ -31,7 +31,7 @@ __all__ = [
     "make_optimizer",
 ]
 
-OPTIMIZERS = ("gd", "momentum", "adam")
+OPTIMIZERS = ("gd", "momentum", "adam", "rmsprop", "adagrad")
 DEFAULT_LR = 0.01
 DIVERGED_RISE, DIVERGED_VALUE = 1e6, 1e100
 
@@ -136,6 +136,14 @@ def make_optimizer(name: str, lr: float) -> Any:
     >>> make_optimizer("gd", 0.1)
     GradientDescent(lr=0.1)
     """
+    from cgraph.optim.adaptive import Adagrad, RMSprop
     from cgraph.optim.optimizers import Adam, GradientDescent, Momentum
 
-    return {"gd": GradientDescent, "momentum": Momentum, "adam": Adam}[name](lr=lr)
+    kinds = {
+        "gd": GradientDescent,
+        "momentum": Momentum,
+        "adam": Adam,
+        "rmsprop": RMSprop,
+        "adagrad": Adagrad,
+    }
+    return kinds[name](lr=lr)

@@ -28,7 +28,7 @@ from cgraph.engine.diagnostics import (
 from cgraph.engine.schedule import Schedule
 from cgraph.errors import GraphError
 from cgraph.ops import numeric
-from cgraph.ops._arrays import float_dtype
+from cgraph.ops.arrays import float_dtype
 from cgraph.ops.kinds import nan_safe
 from cgraph.ops.numeric import zeros_like
 from cgraph.ops.operation import unbroadcast

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from cgraph.errors import InvalidOperationError
-from cgraph.ops._arrays import as_output
+from cgraph.ops.arrays import as_output
 from cgraph.ops.kinds import Elementwise
 from cgraph.ops.special import erfc
 

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from cgraph.errors import ArityError, InvalidOperationError, ShapeError
-from cgraph.ops._arrays import float_dtype, tangent_sum
+from cgraph.ops.arrays import float_dtype, tangent_sum
 from cgraph.ops.kinds import Multilinear
 from cgraph.ops.operation import Operation
 

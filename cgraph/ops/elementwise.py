@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cgraph.ops import numeric
-from cgraph.ops._arrays import as_output, float_dtype
+from cgraph.ops.arrays import as_output, float_dtype
 from cgraph.ops.kinds import Elementwise, Flat
 
 __all__ = [

@@ -24,7 +24,7 @@ import numpy as np
 from cgraph.errors import InvalidOperationError, ShapeError
 from cgraph.messages import shown
 from cgraph.ops import numeric
-from cgraph.ops._arrays import as_output, float_dtype, normalize_axes, shape_errors
+from cgraph.ops.arrays import as_output, float_dtype, normalize_axes, shape_errors
 from cgraph.ops.kinds import Flat, LinearMap
 from cgraph.ops.losses import Softmax, _class_inputs, _hinge_margins, _softmax
 from cgraph.ops.operation import Operation

@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cgraph.errors import InvalidValueError, ShapeError
-from cgraph.ops._arrays import as_output, float_dtype, normalize_axes
+from cgraph.ops.arrays import as_output, float_dtype, normalize_axes
 from cgraph.ops.gradient_ops import _scatter
 from cgraph.ops.kinds import LinearMap
 from cgraph.ops.operation import Operation

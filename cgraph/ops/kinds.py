@@ -72,7 +72,7 @@ class Elementwise(Operation):
             rule.needs_input_grad = ()
         if len(tangents) == 1:
             return rule.pullback(p, tangents[0], output, *inputs)[0]
-        # Summed in this loop, not by _arrays.tangent_sum: it runs for every elementwise node
+        # Summed in this loop, not by arrays.tangent_sum: it runs for every elementwise node
         # in forward mode, and building the terms for a call costs half as much again.
         total = None
         for index, tangent in enumerate(tangents):

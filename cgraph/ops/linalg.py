@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from cgraph.errors import InvalidValueError, ShapeError
-from cgraph.ops._arrays import as_output, shape_errors, tangent_sum
+from cgraph.ops.arrays import as_output, shape_errors, tangent_sum
 from cgraph.ops.operation import Operation
 
 __all__ = ["Inverse", "Solve", "Det", "LogAbsDet", "Slogdet", "Cholesky"]

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from cgraph.errors import InvalidOperationError, ShapeError
-from cgraph.ops._arrays import as_output, class_indices, normalize_axes, tangent_sum
+from cgraph.ops.arrays import as_output, class_indices, normalize_axes, tangent_sum
 from cgraph.ops.operation import Operation
 from cgraph.ops.tensor import _Reduction
 

@@ -38,7 +38,7 @@ from typing import Any, Literal
 import numpy as np
 
 from cgraph.errors import ShapeError
-from cgraph.ops._arrays import as_output, float_dtype
+from cgraph.ops.arrays import as_output, float_dtype
 from cgraph.ops.registry import primitive_op
 
 #: Rules may ask: a symbolic namespace declares nodes, this one computes numbers.

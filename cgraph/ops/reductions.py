@@ -21,7 +21,7 @@ import numpy as np
 
 from cgraph.errors import InvalidOperationError
 from cgraph.ops import numeric
-from cgraph.ops._arrays import as_output, float_dtype, normalize_axes
+from cgraph.ops.arrays import as_output, float_dtype, normalize_axes
 from cgraph.ops.kinds import LinearMap
 from cgraph.ops.operation import Operation
 from cgraph.ops.tensor import _extreme, _Reduction

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from cgraph.errors import InvalidOperationError
-from cgraph.ops._arrays import as_output, float_dtype
+from cgraph.ops.arrays import as_output, float_dtype
 from cgraph.ops.kinds import Elementwise
 
 __all__ = ["Log1p", "Expm1", "Erf", "Lgamma", "Digamma", "Polygamma", "erfc"]

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from cgraph.errors import InvalidOperationError, InvalidValueError, ShapeError
-from cgraph.ops._arrays import as_output, float_dtype
+from cgraph.ops.arrays import as_output, float_dtype
 from cgraph.ops.operation import Operation
 
 __all__ = ["Dropout"]

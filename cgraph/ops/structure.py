@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from cgraph.errors import InvalidOperationError, ShapeError
-from cgraph.ops._arrays import as_output, normalize_axes, shape_errors
+from cgraph.ops.arrays import as_output, normalize_axes, shape_errors
 from cgraph.ops.kinds import LinearMap, Multilinear
 
 __all__ = ["Einsum", "Cross", "Tril", "Triu"]

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from cgraph.errors import InvalidOperationError, ShapeError
-from cgraph.ops._arrays import as_output, normalize_axes, shape_errors, tangent_sum
+from cgraph.ops.arrays import as_output, normalize_axes, shape_errors, tangent_sum
 from cgraph.ops.kinds import LinearMap, Multilinear
 from cgraph.ops.operation import Operation
 

@@ -31,7 +31,7 @@ from cgraph.errors import (
     ShapeError,
 )
 from cgraph.ops import numeric
-from cgraph.ops._arrays import as_output, float_dtype
+from cgraph.ops.arrays import as_output, float_dtype
 from cgraph.ops.numeric import zeros_like
 
 if TYPE_CHECKING:

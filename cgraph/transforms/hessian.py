@@ -28,7 +28,7 @@ from cgraph.engine.nodes import plain_value
 from cgraph.engine.passes import run_forward
 from cgraph.engine.schedule import Schedule
 from cgraph.errors import InvalidValueError, ShapeError
-from cgraph.ops._arrays import as_output
+from cgraph.ops.arrays import as_output
 from cgraph.ops.operation import Operation
 from cgraph.transforms.forward_mode import checked_tangent, leaf_positions, run_jvp, unit_vector
 from cgraph.transforms.gradient_graph import gradient_graph, gradient_name, wrt_names
