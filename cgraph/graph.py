@@ -64,7 +64,9 @@ class ComputationalGraph(GraphCore):
     # Expressions (cgraph.expressions)
     # ----------------------------------------------------------------------------------
 
-    def add_expression(self, name: str, text: str) -> str:
+    def add_expression(
+        self, name: str, text: str, subgraphs: Mapping[str, GraphCore] | None = None
+    ) -> str:
         """Declare the nodes of a maths expression: :func:`cgraph.expressions.add_expression`.
 
         Examples
@@ -76,7 +78,7 @@ class ComputationalGraph(GraphCore):
         >>> list(cg.operations)
         ['f/sigmoid', 'f']
         """
-        return expressions.add_expression(self, name, text)
+        return expressions.add_expression(self, name, text, subgraphs)
 
     # ----------------------------------------------------------------------------------
     # Forward mode, Jacobians and second derivatives (cgraph.transforms)

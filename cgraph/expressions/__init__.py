@@ -26,9 +26,13 @@ import ast
 import difflib
 import re
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, NoReturn
 
+import numpy as np
+
 from cgraph.engine.checks import arity_problem, check_new_name
+from cgraph.engine.nodes import OperationNode
 from cgraph.errors import (
     ArityError,
     CycleError,
@@ -46,6 +50,7 @@ from cgraph.ops.operation import Operation
 from cgraph.ops.registry import OPERATIONS
 from cgraph.ops.resolve import resolve_operation
 from cgraph.shapes import shape_after, shapes_of
+from cgraph.subgraphs import ancestors
 
 if TYPE_CHECKING:
     from cgraph.engine import GraphCore
@@ -116,7 +121,9 @@ _ALLOWED = (
 _NUMBER = (int, float)
 
 
-def add_expression(cg: GraphCore, name: str, text: str) -> str:
+def add_expression(
+    cg: GraphCore, name: str, text: str, subgraphs: Mapping[str, GraphCore] | None = None
+) -> str:
     """Declare the nodes of a maths expression, one named node per operation.
 
     The text is parsed with Python's ``ast`` module and never evaluated. It may
@@ -142,6 +149,11 @@ def add_expression(cg: GraphCore, name: str, text: str) -> str:
       meaning. One part may be an expression, usually an integer node:
       ``x[i]``, ``W[:, i]``, ``x[n - 1]``, by ``take`` (see
       :mod:`cgraph.expressions.indexing`); the index gets no gradient.
+    - ``cell(h, x)`` uses the graph ``subgraphs["cell"]`` as a subgraph (see
+      :func:`cgraph.subgraphs.add_subgraph`): its inputs, in the order it declared
+      them, are bound to the arguments, and the call's value is its one sink. Its
+      nodes are named ``name/cell/{inner}`` (``name/cell_2/...`` for a second call);
+      a call that is the whole expression gives its sink the name ``name``.
     - A node name that is not an identifier is written in backquotes:
       ```layer1/W` @ x``, ```grad/f/x```; a backquote inside is doubled.
       Unquoted, ``t0/x`` is ``t0`` divided by ``x``.
@@ -154,6 +166,9 @@ def add_expression(cg: GraphCore, name: str, text: str) -> str:
         The name of the expression's result; a new node name.
     text : str
         The expression, at most ``cgraph.expressions.MAX_LENGTH`` characters.
+    subgraphs : mapping of str to ComputationalGraph, optional
+        Graphs the expression may call by name, as subgraphs; a name here
+        shadows a registered op of the same name.
 
     Returns
     -------
@@ -207,7 +222,7 @@ def add_expression(cg: GraphCore, name: str, text: str) -> str:
            [0., 0., 1.]]))
     """
     check_new_name(cg.nodes, name, f"expression {name!r}: ")
-    planner = _Planner(cg, name, text)
+    planner = _Planner(cg, name, text, subgraphs or {})
     planner.plan()
     # Everything was checked: from here on, declaring cannot be refused.
     for step_name, op, inputs in planner.steps:
@@ -221,8 +236,10 @@ def add_expression(cg: GraphCore, name: str, text: str) -> str:
 class _Planner:
     """Checks an expression and lists the nodes to declare, without touching the graph."""
 
-    def __init__(self, cg: GraphCore, name: str, text: Any) -> None:
-        self.cg, self.name, self.text = cg, name, text
+    def __init__(
+        self, cg: GraphCore, name: str, text: Any, subgraphs: Mapping[str, GraphCore]
+    ) -> None:
+        self.cg, self.name, self.text, self.subgraphs = cg, name, text, subgraphs
         # (name, Operation instance or constant value, input names), in declaration order.
         self.steps: list[tuple[str, Any, tuple[str, ...]]] = []
         self.keys: dict[Any, str] = {}  # a sub-expression's canonical key -> its node
@@ -411,6 +428,8 @@ class _Planner:
 
     def _enter_call(self, node: ast.Call) -> list[ast.expr]:
         func = node.func
+        if isinstance(func, ast.Name) and self._callee(func) in self.subgraphs:
+            return self._enter_subgraph(node, self._callee(func))
         if not isinstance(func, ast.Name) or self._quoted(func) is not None:
             self._fail(
                 ExpressionError,
@@ -471,8 +490,78 @@ class _Planner:
             count = len(node.args)
             inputs = tuple(results[len(results) - count :])
             del results[len(results) - count :]
-            params = self._keywords(node)
-            results.append(self._operation(node, node.func.id, inputs, params))
+            callee = self._callee(node.func)
+            if callee in self.subgraphs:
+                results.append(self._subgraph_call(node, callee, inputs))
+            else:
+                params = self._keywords(node)
+                results.append(self._operation(node, node.func.id, inputs, params))
+
+    # -- subgraphs ------------------------------------------------------------------------
+
+    def _callee(self, func: ast.Name) -> str:
+        """The name a call calls: backquoted or bare."""
+        quoted = self._quoted(func)
+        return func.id if quoted is None else quoted
+
+    def _enter_subgraph(self, node: ast.Call, callee: str) -> list[ast.expr]:
+        graph = self.subgraphs[callee]
+        if node.keywords:
+            self._fail(
+                ExpressionError,
+                f"{self._piece(node)}: a subgraph takes its inputs by position, in the order "
+                f"it declared them ({', '.join(graph.inputs)}), not by keyword",
+            )
+        if len(node.args) != len(graph.inputs):
+            self._fail(
+                ArityError,
+                f"{self._piece(node)}: subgraph {callee!r} takes {len(graph.inputs)} "
+                f"input(s) ({', '.join(graph.inputs)}), in that order; it was given "
+                f"{len(node.args)}",
+            )
+        sinks = [name for name, degree in graph.graph.out_degree() if degree == 0]
+        if len(sinks) != 1:
+            self._fail(
+                ExpressionError,
+                f"{self._piece(node)}: subgraph {callee!r} has {len(sinks)} sinks "
+                f"({', '.join(sinks[:5])}); a call's value is its one sink: use "
+                "add_subgraph to choose among several outputs",
+            )
+        return list(node.args)
+
+    def _subgraph_call(self, node: ast.Call, callee: str, args: tuple[str, ...]) -> str:
+        """Plan a copy of the subgraph's nodes (found again for an identical call)."""
+        key = ("subgraph", callee, args)
+        existing = self.keys.get(key)
+        if existing is not None:
+            return existing
+        graph = self.subgraphs[callee]
+        (sink,) = [name for name, degree in graph.graph.out_degree() if degree == 0]
+        use = self._new_name(callee)
+        names = dict(zip(graph.inputs, args, strict=True))
+        for inner in ancestors(graph, [sink]):
+            if inner.name in names:
+                continue
+            last = inner.name == sink and node is self.root
+            outer = names[inner.name] = self.name if last else f"{use}/{inner.name}"
+            if outer in self.cg.nodes:
+                self._fail(
+                    DuplicateNodeError,
+                    f"the node {outer!r} it would declare for {self._piece(node)} already "
+                    "exists; give the expression another name",
+                    nodes=(outer,),
+                )
+            self.planned.add(outer)
+            if isinstance(inner, OperationNode):
+                parents = tuple(names[parent.name] for parent in inner.parents)
+                self.steps.append((outer, inner.op.copy(), parents))
+            else:  # a constant of the subgraph (its inputs are all bound): a copy of its own
+                value = inner.output
+                self.steps.append(
+                    (outer, np.array(value) if isinstance(value, np.ndarray) else value, ())
+                )
+        self.keys[key] = names[sink]
+        return names[sink]
 
     def _comparison(self, node: ast.Compare, results: list[str]) -> str:
         """a < b as less(a, b); a chain a < b <= c as logical_and(less(a, b), less_equal(b, c))."""
