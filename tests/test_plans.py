@@ -26,7 +26,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from strategies import DOMAINS, TENSOR_CASES, op_cases, random_graphs
 
-from cgraph import OPERATIONS, ComputationalGraph, GraphError, Operation
+from cgraph import OPERATIONS, ComputationalGraph, GraphError, Operation, UnknownNodeError
 from cgraph.engine import writer as plan_writer
 from cgraph.engine.passes import leaf_values, ones_like, run_backward, run_forward
 from cgraph.engine.plan import compiled
@@ -381,3 +381,11 @@ def test_value_and_grad_names_the_node_that_fails():
     with pytest.raises(GraphError) as caught:
         f.value_and_grad(feed={"b": np.ones(4)})
     assert "ab" in caught.value.nodes
+
+
+def test_compiling_a_root_that_is_not_a_node_names_it():
+    cg = _fxy()
+    with pytest.raises(UnknownNodeError) as caught:
+        cg.compile("fx")
+    assert "fx" in caught.value.nodes
+    assert "'f'" in str(caught.value)  # the closest name is suggested

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from cgraph.engine.nodes import plain_value
-from cgraph.engine.passes import leaf_values, ones_like
+from cgraph.engine.passes import gradients_by_name, leaf_values, ones_like
 from cgraph.engine.plan import Plan, compiled, planned_backward, planned_forward
 from cgraph.engine.schedule import Schedule
 
@@ -153,10 +153,7 @@ class CompiledRoot:
             grads = planned_backward(schedule, values, seed)
         return (
             value if type(value) is float else plain_value(value),
-            {
-                name: grads[pos] if type(grads[pos]) is float else plain_value(grads[pos])
-                for pos, name in schedule.trainable_names
-            },
+            gradients_by_name(schedule, grads),
         )
 
     @property

@@ -41,7 +41,13 @@ from cgraph.engine.nodes import (
     plain_value,
     tick,
 )
-from cgraph.engine.passes import EvaluatedPass, leaf_values, run_backward, run_forward
+from cgraph.engine.passes import (
+    EvaluatedPass,
+    gradients_by_name,
+    leaf_values,
+    run_backward,
+    run_forward,
+)
 from cgraph.engine.plan import compiled, planned_backward, planned_forward
 from cgraph.engine.schedule import Schedule
 from cgraph.engine.summary import format_summary
@@ -548,10 +554,7 @@ class GraphCore:
             self._differentiated = schedule
         finally:
             lock.release()
-        return {
-            name: grads[pos] if type(grads[pos]) is float else plain_value(grads[pos])
-            for pos, name in schedule.trainable_names
-        }
+        return gradients_by_name(schedule, grads)
 
     def compile(self, root: str | None = None) -> CompiledRoot:
         """The plan ``forward`` and ``backward`` run for ``root``, written and compiled now.

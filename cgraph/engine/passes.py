@@ -25,6 +25,7 @@ from cgraph.engine.diagnostics import (
     non_finite_input,
     non_finite_output,
 )
+from cgraph.engine.nodes import plain_value
 from cgraph.engine.schedule import Schedule
 from cgraph.errors import GraphError
 from cgraph.ops import numeric
@@ -33,7 +34,15 @@ from cgraph.ops.kinds import nan_safe
 from cgraph.ops.numeric import zeros_like
 from cgraph.ops.operation import unbroadcast
 
-__all__ = ["EvaluatedPass", "fitted", "leaf_values", "ones_like", "run_backward", "run_forward"]
+__all__ = [
+    "EvaluatedPass",
+    "fitted",
+    "gradients_by_name",
+    "leaf_values",
+    "ones_like",
+    "run_backward",
+    "run_forward",
+]
 
 
 class EvaluatedPass(NamedTuple):
@@ -270,3 +279,21 @@ def ones_like(value: Any) -> Any:
     if not isinstance(value, np.ndarray):
         return 1.0
     return np.ones(value.shape, float_dtype(value))
+
+
+def gradients_by_name(schedule: Schedule, grads: list[Any]) -> dict[str, Any]:
+    """What ``backward`` returns: each trainable input's gradient by name, numpy scalars as floats.
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=3.0)
+    >>> cg.add_computation_node("y", "square", ("x",))
+    >>> gradients_by_name(cg.schedule("y"), [np.float64(6.0), 1.0])
+    {'x': 6.0}
+    """
+    return {
+        name: grads[pos] if type(grads[pos]) is float else plain_value(grads[pos])
+        for pos, name in schedule.trainable_names
+    }

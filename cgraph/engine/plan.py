@@ -164,7 +164,18 @@ class Plan:
 
 
 def leaf_types(schedule: Schedule, values: list[Any]) -> tuple[bool, ...]:
-    """Which leaves hold Python floats: what a plan is specialised to."""
+    """Which leaves hold Python floats: what a plan is specialised to.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from cgraph import ComputationalGraph
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=1.0, v=np.ones(2))
+    >>> cg.add_computation_node("y", "mul", ("x", "v"))
+    >>> leaf_types(cg.schedule("y"), [1.0, np.ones(2), None])
+    (True, False)
+    """
     return tuple([type(values[pos]) is float for pos in range(schedule.leaf_count)])
 
 
@@ -208,13 +219,15 @@ def planned_forward(schedule: Schedule, feed: dict[str, Any]) -> list[Any]:
     >>> cg.schedule("y").plan  # doctest: +ELLIPSIS
     <Plan of 'y': 2 nodes, 2 rules inlined, compiled in ... ms>
     """
-    values = leaf_values(schedule, feed)
     plan = schedule.plan
     if plan is None:
         schedule.runs += 1
         if schedule.runs < COMPILE_AFTER or len(schedule) > AUTO_LIMIT:
             return run_forward(schedule, feed)
+        values = leaf_values(schedule, feed)
         plan = compiled(schedule, values)
+    else:
+        values = leaf_values(schedule, feed)
     try:
         plan.forward(values)
     except PlanOutputError:  # an op's float output was not a float: a plan that checks none

@@ -388,7 +388,9 @@ class PlanWriter:
         fresh: Callable[[], str],
     ) -> _Step:
         flags = (
-            self._upstream_scalar(pos, upstream),
+            # Every gradient reaching a float node is summed back to a float (fitted);
+            # the root's seed is checked by a guard.
+            self.scalar[pos],
             self.scalar[pos],
             *(self.scalar[p] for p in parents),
         )
@@ -448,11 +450,6 @@ class PlanWriter:
         # Names a None upstream must set (the step skipped): every contribution made here.
         assigned += [name for name in _assigned_names(lines) if name.startswith("c")]
         return _Step(lines, contributions, sorted(set(assigned)))
-
-    def _upstream_scalar(self, pos: int, upstream: str) -> bool:
-        # Every gradient reaching a float node is summed back to a float (fitted); the root's
-        # seed is checked by a guard.
-        return self.scalar[pos]
 
     # -- shared --------------------------------------------------------------------------
 
