@@ -278,6 +278,7 @@ class ComputationalGraph(GraphCore):
         *,
         depth: int | None = None,
         collapse: bool | str | Iterable[str] | None = None,
+        expand: bool | str | Iterable[str] | None = None,
         ax: Any = None,
         path: str | None = None,
         max_nodes: int = 200,
@@ -297,7 +298,14 @@ class ComputationalGraph(GraphCore):
         >>> plt.close(fig)
         """
         return viz.draw(
-            self, root, depth=depth, collapse=collapse, ax=ax, path=path, max_nodes=max_nodes
+            self,
+            root,
+            depth=depth,
+            collapse=collapse,
+            expand=expand,
+            ax=ax,
+            path=path,
+            max_nodes=max_nodes,
         )
 
     def to_dot(
@@ -306,6 +314,7 @@ class ComputationalGraph(GraphCore):
         *,
         depth: int | None = None,
         collapse: bool | str | Iterable[str] | None = None,
+        expand: bool | str | Iterable[str] | None = None,
         max_nodes: int = 1000,
     ) -> str:
         """The graph as Graphviz DOT text: :func:`cgraph.viz.to_dot`.
@@ -321,7 +330,9 @@ class ComputationalGraph(GraphCore):
             "x" [label=<<b>x</b><br/>input<br/><font color="#1a7f37">value 1</font>>, fillcolor="#dbeafe"];
         }
         """  # noqa: E501
-        return viz.to_dot(self, root, depth=depth, collapse=collapse, max_nodes=max_nodes)
+        return viz.to_dot(
+            self, root, depth=depth, collapse=collapse, expand=expand, max_nodes=max_nodes
+        )
 
     def explain(self, wrt: str, root: str | None = None, max_paths: int = 1000) -> viz.Explanation:
         """The chain rule for d root / d ``wrt`` written out: :func:`cgraph.viz.explain`.

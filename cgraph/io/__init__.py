@@ -32,6 +32,13 @@ that fails or is interrupted (KeyboardInterrupt included) at any step before tha
 rename leaves the old graph file and its npz loadable, with the same values, and no
 temporary file; one interrupted after it has saved the new graph whole.
 
+A graph holding a loop (:func:`cgraph.loops.add_loop`) is written as version 2,
+which adds records of kind ``"loop"`` and, before ``"nodes"``, ``"bodies"``: each
+loop's body, a list of node records of its own, listed before the body holding
+the loop, so that nesting is read one body after the other
+(:mod:`cgraph.io.loops` describes them). A graph without loops is still written as
+version 1, which every cgraph reads; this one reads both (:data:`VERSIONS`).
+
 Loading is strict: each field must be present with its type, and an unknown field
 is refused, not ignored (a typo must not pass silently; a new format gets a new
 version). The nodes are then declared through the graph's own methods, so every
@@ -51,7 +58,9 @@ of at most ``MAX_JSON_BYTES`` and ``MAX_NPZ_BYTES``; parameters nest at most
 ``MAX_NESTING`` levels (on saving too); a number must fit a float; the npz's
 members must be stored uncompressed, each npy header's dtype and shape must be
 those the record gives and its data exactly the member's size, all checked before
-an array is allocated; an npz member that no record uses is refused.
+an array is allocated; an npz member that no record uses is refused. Each loop body
+is the body of exactly one loop, so it is declared once and copied once: a body no
+loop uses, used twice, or used before it is listed is refused.
 """
 
 from __future__ import annotations
@@ -74,6 +83,7 @@ from cgraph.engine.nodes import Input, OperationNode
 from cgraph.errors import CycleError, GraphError, GraphFileError, InvalidOperationError
 from cgraph.io.commit import commit, previous_npz
 from cgraph.io.files import GraphArrays, npz_bytes, read_regular
+from cgraph.io.loops import LOOP_FIELDS, body_users, declare_loop, encode_nodes, loop_parents
 from cgraph.io.values import (
     DTYPES,
     MAX_NESTING,
@@ -99,6 +109,7 @@ __all__ = [
     "npz_path",
     "FORMAT",
     "VERSION",
+    "VERSIONS",
     "ARRAY_THRESHOLD",
     "DTYPES",
     "MAX_JSON_BYTES",
@@ -110,7 +121,10 @@ __all__ = [
 G = TypeVar("G", bound=GraphCore)
 
 FORMAT = "cgraph"
-VERSION = 1
+#: The newest version of the format: what a graph holding a loop is written as.
+VERSION = 2
+#: The versions this cgraph reads: 1 (no loops; still written for a graph without one) and 2.
+VERSIONS = (1, 2)
 #: Arrays with more elements than this go to the .npz beside the JSON file.
 ARRAY_THRESHOLD = 1000
 #: The largest graph file (JSON) load reads, in bytes: 256 MiB.
@@ -161,7 +175,8 @@ def save(
     named after it and its sha256 digest (``graph.json`` ->
     ``graph.<16 hex digits>.npz``), which the file records. Floats, NaN payloads
     and ``-nan`` included, come back bit for bit. Cached outputs and gradients
-    are not saved: ``forward`` and ``backward`` recompute them.
+    are not saved: ``forward`` and ``backward`` recompute them. A loop is saved
+    with its body (written as version 2, see :mod:`cgraph.io.loops`).
 
     The save is atomic: the new ``.npz`` gets a new name, then the JSON is
     written to a temporary file and renamed into place, the one commit point. A
@@ -181,8 +196,10 @@ def save(
     ------
     GraphFileError
         If an op is not registered under a name, its ``params()`` cannot be written
-        (or do not rebuild it, or nest more than 100 levels deep), or a value is
-        not a real number or numeric array; then no file is written.
+        (or do not rebuild it, or nest more than 100 levels deep), a value is
+        not a real number or numeric array, or a loop has a parameter
+        ``add_loop`` does not declare; then no file is written. Errors in a
+        loop's body name the loop node and the body's node.
     OSError
         If a file cannot be written.
 
@@ -209,22 +226,37 @@ def save(
         )
     arrays: dict[str, np.ndarray] = {}
     rebuilt: set[tuple[type, str]] = set()
-    records = [
-        _record(node, f"graph file '{path}', node {node.name!r}", arrays, array_threshold, rebuilt)
-        for node in cg.nodes.values()
-    ]
-    head: dict[str, Any] = {"format": FORMAT, "version": VERSION}
+    records, bodies = encode_nodes(
+        list(cg.nodes.values()),
+        f"graph file '{path}'",
+        lambda node, where: _record(node, where, arrays, array_threshold, rebuilt),
+    )
+    # The lowest version that holds the graph: one without loops stays readable by any cgraph.
+    head: dict[str, Any] = {"format": FORMAT, "version": VERSION if bodies else 1}
     npz = None
     if arrays:
         blob = npz_bytes(arrays)
         digest = hashlib.sha256(blob).hexdigest()
         npz = (npz_path(path, digest), blob)
         head["npz"] = {"file": npz[0].name, "sha256": digest}
-    body = ",\n".join("  " + json.dumps(record, allow_nan=False) for record in records)
-    nodes = f"[\n{body}\n]" if records else "[]"
-    document = f'{json.dumps(head)[:-1]}, "nodes": {nodes}}}\n'.encode("ascii")
+    parts = [json.dumps(head)[:-1]]
+    if bodies:
+        parts.append(f'"bodies": {_listed([_listed(body, "    ") for body in bodies], "  ")}')
+    parts.append(f'"nodes": {_listed(records, "  ")}')
+    document = f"{', '.join(parts)}}}\n".encode("ascii")
     stale = previous_npz(path, _npz_pattern(path), path.with_suffix(".npz"))
     commit(path, document, npz, stale)
+
+
+def _listed(items: list, indent: str) -> str:
+    """A JSON list, one item a line: records as JSON, lists already written as text."""
+    if not items:
+        return "[]"
+    lines = (
+        indent + (item if isinstance(item, str) else json.dumps(item, allow_nan=False))
+        for item in items
+    )
+    return "[\n" + ",\n".join(lines) + "\n" + indent[:-2] + "]"
 
 
 def _record(
@@ -313,7 +345,8 @@ def load(path: str | os.PathLike[str], graph_type: type[G]) -> G:
     (real numbers only), shapes against data, and the ``.npz`` beside it (present
     and the one saved with the file). The nodes are then declared in the file's
     order through :meth:`add_input`, :meth:`add_constant` and
-    :meth:`add_computation_node`, so duplicate names, unknown inputs, cycles and
+    :meth:`add_computation_node` (a loop, after its body, through
+    :func:`cgraph.loops.add_loop`), so duplicate names, unknown inputs, cycles and
     wrong arities are refused as there. Ops are found by their registered name
     only: a custom op must be defined (imported) in this process before loading.
     Nothing is unpickled, evaluated or imported.
@@ -383,25 +416,44 @@ def load(path: str | os.PathLike[str], graph_type: type[G]) -> G:
             f"{reprlib.repr(document.get('format'))}, not {FORMAT!r}"
         )
     if "version" not in document:
-        raise GraphFileError(f'{where} has no "version"; this cgraph reads version {VERSION}')
-    version = document["version"]
-    if type(version) is not int or version != VERSION:
         raise GraphFileError(
-            f"{where} has version {reprlib.repr(version)}, but this cgraph "
-            f"reads version {VERSION} only (a newer cgraph may have written it)"
+            f'{where} has no "version"; this cgraph reads versions '
+            f"{' and '.join(map(str, VERSIONS))}"
         )
-    check_fields(document, ("format", "version", "nodes"), where, optional=("npz",))
+    version = document["version"]
+    if type(version) is not int or version not in VERSIONS:
+        raise GraphFileError(
+            f"{where} has version {reprlib.repr(version)}, but this cgraph reads versions "
+            f"{' and '.join(map(str, VERSIONS))} only (a newer cgraph may have written it)"
+        )
+    loops = version >= 2  # version 2 adds loops: "bodies", and records of kind "loop"
+    check_fields(
+        document,
+        ("format", "version", "nodes"),
+        where,
+        optional=("npz", "bodies") if loops else ("npz",),
+    )
     records = expect(document["nodes"], list, '"nodes"', where)
+    bodies = expect(document.get("bodies", []), list, '"bodies"', where)
+    users = body_users(bodies, records, where) if loops else []
     arrays = GraphArrays(path, document.get("npz"), where, MAX_NPZ_BYTES)
     try:
-        cg = _declare_all(graph_type(), records, where, arrays)
+        built: list[GraphCore] | None = [] if loops else None
+        for number, (body, user) in enumerate(zip(bodies, users, strict=True)):
+            # Bodies first, innermost first: a loop of body k uses bodies 0 to k - 1 only.
+            at = f"{where}, body {number} (the body of {user})"
+            built.append(_declare_all(GraphCore(), body, at, arrays, built))  # type: ignore[union-attr]
+        cg = _declare_all(graph_type(), records, where, arrays, built)
         arrays.check_all_used(where)
     finally:
         arrays.close()
     return cg
 
 
-def _declare_all(cg: G, records: list, where: str, arrays: GraphArrays) -> G:
+def _declare_all(
+    cg: G, records: list, where: str, arrays: GraphArrays, bodies: list[GraphCore] | None
+) -> G:
+    """Declare the records in ``cg``; ``bodies``: the loops' bodies built so far (None: v1)."""
     # Where each name is declared, to tell a node used before its record (a forward
     # reference, or a cycle) from one that does not exist.
     positions: dict[str, int] = {}
@@ -412,7 +464,7 @@ def _declare_all(cg: G, records: list, where: str, arrays: GraphArrays) -> G:
         name = record.get("name") if isinstance(record, dict) else None
         at = f"{where}, node record {index}" + (f" ({name!r})" if isinstance(name, str) else "")
         try:
-            _declare(cg, record, at, arrays, positions, records, index)
+            _declare(cg, record, at, arrays, positions, records, index, bodies)
         except GraphFileError as err:
             if not err.nodes and isinstance(name, str):
                 err.nodes = (name,)
@@ -476,17 +528,31 @@ def _declare(
     positions: dict[str, int],
     records: list,
     index: int,
+    bodies: list[GraphCore] | None,
 ) -> None:
     expect(record, dict, "a node record", at)
     kind = record.get("kind")
-    if not isinstance(kind, str) or kind not in _FIELDS:
+    kinds = (*_FIELDS, "loop") if bodies is not None else tuple(_FIELDS)
+    if not isinstance(kind, str) or kind not in kinds:
         raise GraphFileError(
-            f"{at}: \"kind\" is {kind!r}; it must be 'input', 'constant' or 'operation'"
+            f'{at}: "kind" is {reprlib.repr(kind)}; it must be '
+            + ", ".join(map(repr, kinds[:-1]))
+            + f" or {kinds[-1]!r}"
+            + (" (a loop needs a file of version 2)" if kind == "loop" else "")
         )
-    check_fields(record, _FIELDS[kind], at)
+    check_fields(record, LOOP_FIELDS if kind == "loop" else _FIELDS[kind], at)
     name = record["name"]
     if not isinstance(name, str) or not name:
         raise GraphFileError(f'{at}: "name" must be a non-empty string, not {name!r}')
+    if kind == "loop":
+        declare_loop(
+            cg,
+            record,
+            at,
+            bodies,  # type: ignore[arg-type]
+            lambda inputs: _check_order(cg, name, inputs, positions, records, index, at),
+        )
+        return
     if kind != "operation":
         value = _decode_value(record["value"], at, arrays)
         if kind == "constant":
@@ -496,10 +562,7 @@ def _declare(
         return
     op = expect(record["op"], str, '"op"', at)
     inputs = expect(record["inputs"], list, '"inputs"', at)
-    for parent in inputs:
-        expect(parent, str, "every input", at)
-        if positions.get(parent, -1) > index and parent not in cg.nodes:
-            _refuse_forward(name, parent, positions[parent], records, at)
+    _check_order(cg, name, inputs, positions, records, index, at)
     params = {
         key: decode_param(value, f"{at}, parameter {key!r}")
         for key, value in expect(record["params"], dict, '"params"', at).items()
@@ -519,14 +582,39 @@ def _declare(
     cg.add_computation_node(name, resolve_operation(cls, name, params) if params else op, inputs)
 
 
+def _check_order(
+    cg: GraphCore,
+    name: str,
+    inputs: list,
+    positions: dict[str, int],
+    records: list,
+    index: int,
+    at: str,
+) -> None:
+    """Each input is a name; one declared further down is refused (see _refuse_forward)."""
+    for parent in inputs:
+        expect(parent, str, "every input", at)
+        if positions.get(parent, -1) > index and parent not in cg.nodes:
+            _refuse_forward(name, parent, positions[parent], records, at)
+
+
+def _parents(record: Any) -> list:
+    """The names a record uses as inputs, as written (for finding a cycle)."""
+    if not isinstance(record, dict):
+        return []
+    if record.get("kind") == "loop":
+        return loop_parents(record)
+    inputs = record.get("inputs")
+    return inputs if isinstance(inputs, list) else []
+
+
 def _refuse_forward(name: str, parent: str, later: int, records: list, at: str) -> None:
     """A node uses one declared further down: a cycle if there is one, else out of order."""
     graph = nx.DiGraph()
     for record in records:
-        if isinstance(record, dict) and isinstance(record.get("inputs"), list):
-            graph.add_edges_from(
-                (p, record.get("name")) for p in record["inputs"] if isinstance(p, str)
-            )
+        graph.add_edges_from(
+            (p, record.get("name")) for p in _parents(record) if isinstance(p, str)
+        )
     try:
         cycle = [edge[0] for edge in nx.find_cycle(graph, name)]  # iterative: no recursion
     except nx.NetworkXNoCycle:

@@ -27,8 +27,8 @@ _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
 
 # The head of a graph file or a weights file (cgraph.io.weights) that has an npz.
 _HEAD = re.compile(
-    rb'\{"format": "cgraph(?:-weights)?", "version": 1, "npz": (\{[^{}]{1,400}\}), '
-    rb'"(?:nodes|weights)": '
+    rb'\{"format": "cgraph(?:-weights)?", "version": [12], "npz": (\{[^{}]{1,400}\}), '
+    rb'"(?:nodes|weights|bodies)": '
 )
 
 

@@ -39,7 +39,6 @@ from cgraph.engine import GraphCore
 from cgraph.errors import GraphError, GraphFileError, UnknownNodeError
 from cgraph.io import (
     ARRAY_THRESHOLD,
-    VERSION,
     _decode_value,
     _encode_value,
     _npz_pattern,
@@ -51,9 +50,11 @@ from cgraph.io.files import GraphArrays, npz_bytes
 from cgraph.io.values import check_fields, expect
 from cgraph.messages import did_you_mean
 
-__all__ = ["save_weights", "load_weights", "weight_names", "WEIGHTS_FORMAT"]
+__all__ = ["save_weights", "load_weights", "weight_names", "WEIGHTS_FORMAT", "VERSION"]
 
 WEIGHTS_FORMAT = "cgraph-weights"
+#: The version of weights files (graph files have their own, cgraph.io.VERSION).
+VERSION = 1
 
 
 def weight_names(cg: GraphCore, params: str | Iterable[str] | None = None) -> tuple[str, ...]:

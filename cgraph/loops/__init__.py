@@ -5,9 +5,11 @@ A loop carries state from one iteration to the next, as ``jax.lax.scan``,
 inputs that each iteration updates from one of its nodes (``h <- h_next``).
 The loop is one node of the outer graph, whose inputs are the outer nodes
 bound to the body, so declaring it costs the same for ten iterations or a
-million; it differentiates in reverse mode (``backward``, compiled plans) and
-forward mode (``jvp``, ``jacobian``). See :class:`cgraph.loops.op.Loop` for
-how.
+million; it differentiates in reverse mode (``backward``, compiled plans),
+forward mode (``jvp``, ``jacobian``) and as graphs (``gradient_graph``,
+``tangent_graph``, hence ``hessian`` and ``hvp``, to any order), whose nodes
+are loops in turn. See :class:`cgraph.loops.op.Loop` and
+:mod:`cgraph.loops.symbolic` for how.
 
 Examples
 --------
@@ -39,15 +41,13 @@ from cgraph.errors import (
     InvalidValueError,
     UnknownNodeError,
 )
-from cgraph.loops.op import Loop, LoopBody, Outputs
+from cgraph.loops import symbolic as _symbolic  # noqa: F401  (sets Loop's rules on terms)
+from cgraph.loops.op import ROOT, Loop, LoopBody
 from cgraph.messages import did_you_mean
 from cgraph.ops.operation import keeps_state
 from cgraph.subgraphs import ancestors
 
-__all__ = ["add_loop"]
-
-#: The name of the body's root, over the nodes the loop reads (primes added if taken).
-ROOT = "loop/outputs"
+__all__ = ["add_loop", "ROOT"]
 
 
 def add_loop(
@@ -375,12 +375,7 @@ def _loop_body(
     stack: bool,
     until: str | None,
 ) -> LoopBody:
-    """A private copy of what the loop reads of the body, under one root, every input trainable.
-
-    Every input is trainable in the copy, so that backward reaches each one
-    whatever the user's body says; the copy also makes the loop independent of
-    later changes to the body.
-    """
+    """A private copy of what the loop reads of the body (:meth:`LoopBody.build`), checked."""
     carries = list(carry)
     read = [updates[inner] for inner in carries]
     if stack or output not in carry:
@@ -412,28 +407,14 @@ def _loop_body(
             f"iteration, so write the op in the rule form (pullback) to use it in a loop",
             nodes=stateful,
         )
-    inner = GraphCore()
-    for node in copied:
-        if isinstance(node, Input):
-            inner.add_input(node.name, node.output, trainable=True)
-        elif not isinstance(node, OperationNode):
-            inner.add_constant(node.name, node.output)
-    inner.add_computation_nodes(
-        (node.name, node.op, node.input_names) for node in copied if isinstance(node, OperationNode)
-    )
-    root = ROOT
-    while root in inner.nodes:
-        root += "'"
-    inner.add_computation_node(root, Outputs(), read)
-    schedule = inner.schedule(root)
-    position = {node.name: pos for pos, node in enumerate(schedule.nodes)}
-    return LoopBody(
-        schedule,
+    return LoopBody.build(
+        body,
         carries,
         list(xs),
         list(inputs),
-        updates=[position[updates[inner_name]] for inner_name in carries],
-        output=position[updates[output] if output in carry else output],
-        until=None if until is None else position[until],
+        [updates[inner_name] for inner_name in carries],
+        updates[output] if output in carry else output,
+        reads_output=stack or output not in carry,
+        until=until,
         owner=owner,
     )

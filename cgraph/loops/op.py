@@ -18,8 +18,12 @@ Differentiation, for ``y = loop(c_0, xs, w)`` with ``c_{t+1} = f(c_t, x_t, w)``:
 - forward mode pushes the tangents through each iteration in turn, by the
   body's own forward mode (:func:`cgraph.transforms.forward_mode.run_jvp`).
 
-Gradient graphs (hence Hessians) and tangent graphs of a loop are not
-supported yet: asked for one, the rule raises an error naming the node.
+- gradient graphs and tangent graphs (hence Hessians and ``hvp``) write these
+  rules out as nodes that are loops themselves (:mod:`cgraph.loops.symbolic`):
+  the adjoint of a loop is a loop running over the iterations backwards, whose
+  body is the gradient graph of the body; the tangent of a loop is a loop whose
+  body is the body joined with its tangent graph. Being loops, they
+  differentiate again by the same rules.
 
 Examples
 --------
@@ -46,14 +50,23 @@ from typing import Any
 import numpy as np
 
 from cgraph.engine.core import GraphCore
+from cgraph.engine.nodes import Input, OperationNode
 from cgraph.engine.passes import run_backward, run_forward
 from cgraph.engine.plan import planned_backward, planned_forward
 from cgraph.engine.schedule import Schedule
-from cgraph.errors import GraphError, InvalidOperationError, OperationError, ShapeError
+from cgraph.errors import GraphError, OperationError, ShapeError
 from cgraph.ops.numeric import zeros_like
 from cgraph.ops.operation import Operation
+from cgraph.subgraphs import ancestors
 
-__all__ = ["Loop", "LoopBody", "Outputs"]
+#: The rules on terms, ``adjoint`` and ``tangent``: :mod:`cgraph.loops.symbolic` sets them
+#: when the package loads. They build loops of this class, so they sit above it.
+SYMBOLIC_RULES: dict[str, Callable[..., Any]] = {}
+
+__all__ = ["Loop", "LoopBody", "Outputs", "ROOT"]
+
+#: The name of the body's root, over the nodes the loop reads (primes added if taken).
+ROOT = "loop/outputs"
 
 
 class Outputs(Operation):
@@ -155,6 +168,69 @@ class LoopBody:
         self.updates, self.output, self.until = tuple(updates), output, until
         self.owner = None if owner is None else weakref.ref(owner)
 
+    @classmethod
+    def build(
+        cls,
+        graph: GraphCore,
+        carries: Sequence[str],
+        sequences: Sequence[str],
+        constants: Sequence[str],
+        updates: Sequence[str],
+        output: str,
+        *,
+        reads_output: bool,
+        until: str | None = None,
+        owner: GraphCore | None = None,
+    ) -> LoopBody:
+        """The body of a loop over ``graph``: a private copy of what it reads, under one root.
+
+        The copy holds the updates, ``output`` (when ``reads_output``: a stacked
+        value, or a body node that is not a carry) and ``until``, with their
+        ancestors; every input in it is trainable, so that backward reaches each
+        one whatever ``graph`` says, and later changes to ``graph`` do not
+        change the loop. Bound names that nothing read depends on sit nowhere.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> body = ComputationalGraph()
+        >>> body.add_inputs(h=0.0, unused=0.0)
+        >>> body.add_computation_node("h_next", "cos", ("h",))
+        >>> built = LoopBody.build(body, ["h"], [], ["unused"], ["h_next"], "h_next",
+        ...                        reads_output=False)
+        >>> built.leaves, built.updates, built.output
+        ((0, None), (1,), 1)
+        """
+        read = [*updates, *([output] if reads_output else []), *([until] if until else [])]
+        copied = ancestors(graph, read)
+        inner = GraphCore()
+        for node in copied:
+            if isinstance(node, Input):
+                inner.add_input(node.name, node.output, trainable=True)
+            elif not isinstance(node, OperationNode):
+                inner.add_constant(node.name, node.output)
+        inner.add_computation_nodes(
+            (node.name, node.op, node.input_names)
+            for node in copied
+            if isinstance(node, OperationNode)
+        )
+        root = ROOT
+        while root in inner.nodes:
+            root += "'"
+        inner.add_computation_node(root, Outputs(), read)
+        schedule = inner.schedule(root)
+        position = {node.name: pos for pos, node in enumerate(schedule.nodes)}
+        return cls(
+            schedule,
+            carries,
+            sequences,
+            constants,
+            updates=[position[name] for name in updates],
+            output=position[output],
+            until=None if until is None else position[until],
+            owner=owner,
+        )
+
     def uses_plans(self) -> bool:
         """Whether the body runs by compiled plans: as the graph holding the loop does.
 
@@ -181,7 +257,8 @@ class Loop(Operation):
     ``c_{t+1} = f(c_t, x_t, w)``; the value is the last ``c_T`` (or a body node's
     value in each iteration, stacked on a new first axis). Its gradient runs
     the body's backward from the last iteration to the first:
-    ``dL/dc_t = dL/dc_{t+1} . df/dc_t``, with ``dL/dw`` summed over iterations.
+    ``dL/dc_t = dL/dc_{t+1} . df/dc_t``, with ``dL/dw`` summed over iterations;
+    in a gradient graph, that is a loop too (:mod:`cgraph.loops.symbolic`).
 
     Declare it with :func:`cgraph.loops.add_loop` (``cg.add_loop``), which
     checks the body and the bindings; the parameters below are that
@@ -208,6 +285,11 @@ class Loop(Operation):
         Backward keeps every ``checkpoint``-th carry only, recomputing the rest.
     check_finite : bool
         Check every value and gradient of the body in every iteration.
+    reverse : bool
+        Run over the sequences from their last element to their first
+        (``jax.lax.scan``'s ``reverse``): iteration t reads element T - 1 - t,
+        and a stacked output puts iteration t's value at T - 1 - t. The
+        adjoint of a loop is such a loop; :func:`add_loop` does not declare one.
 
     Examples
     --------
@@ -239,8 +321,10 @@ class Loop(Operation):
         max_steps: int | None = None,
         checkpoint: int | None = None,
         check_finite: bool = False,
+        reverse: bool = False,
     ) -> None:
         self.loop_body, self.label = loop_body, label
+        self.reverse = reverse
         self.steps, self.output, self.stack = steps, output, stack
         self.until, self.max_steps = until, max_steps
         self.checkpoint, self.check_finite = checkpoint, check_finite
@@ -256,6 +340,8 @@ class Loop(Operation):
         shown.update(output=self.output, stack=self.stack)
         if self.checkpoint:
             shown["checkpoint"] = self.checkpoint
+        if self.reverse:
+            shown["reverse"] = True
         return shown
 
     # ----------------------------------------------------------------------------------
@@ -277,9 +363,13 @@ class Loop(Operation):
         return self._result(carries, stacked, last)
 
     def pullback(self, p: Any, upstream: Any, output: Any, *inputs: Any) -> tuple[Any, ...]:
-        """Reverse mode: recompute the iterations, then run the body's backward, last first."""
+        """Reverse mode: recompute the iterations, then run the body's backward, last first.
+
+        On terms (a gradient graph), the same rule as nodes: a loop stacking the
+        carries, and the adjoint loop over them (:mod:`cgraph.loops.symbolic`).
+        """
         if p.symbolic:
-            raise self._unsupported("gradient graphs, Hessians and Hessian-vector products")
+            return SYMBOLIC_RULES["adjoint"](self, upstream, inputs)
         body = self.loop_body
         carries, sequences, fixed = self._split(inputs)
         every = self.checkpoint or 0
@@ -315,7 +405,7 @@ class Loop(Operation):
             offset = len(after)
             for i, steps in enumerate(per_step):
                 pos = leaves[offset + i]
-                steps[t] = None if pos is None else grads[pos]
+                steps[self._at(t, count)] = None if pos is None else grads[pos]
             offset += len(per_step)
             for i, total in enumerate(totals):
                 pos = leaves[offset + i]
@@ -342,9 +432,13 @@ class Loop(Operation):
         )
 
     def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, *inputs: Any) -> Any:
-        """Forward mode: each iteration's tangents by the body's forward mode, carried on."""
+        """Forward mode: each iteration's tangents by the body's forward mode, carried on.
+
+        On terms (a tangent graph), the same rule as a node: a loop whose body is
+        the body joined with its tangent graph (:mod:`cgraph.loops.symbolic`).
+        """
         if p.symbolic:
-            raise self._unsupported("tangent graphs")
+            return SYMBOLIC_RULES["tangent"](self, tangents, inputs)
         from cgraph.transforms.forward_mode import run_jvp  # transforms import the engine
 
         body = self.loop_body
@@ -362,7 +456,7 @@ class Loop(Operation):
                     body.leaves,
                     (
                         *carried,
-                        *(None if s is None else _element(s, t) for s in along),
+                        *(None if s is None else _element(s, self._at(t, len(s))) for s in along),
                         *fixed_tangents,
                     ),
                     strict=True,
@@ -382,6 +476,8 @@ class Loop(Operation):
         if self.stack:
             if all(tangent is None for tangent in stacked_tangents):
                 return None
+            if self.reverse:
+                stacked, stacked_tangents = stacked[::-1], stacked_tangents[::-1]
             return np.stack(
                 [
                     zeros_like(value) if tangent is None else tangent
@@ -440,7 +536,7 @@ class Loop(Operation):
         feed = dict(zip(body.constants, fixed, strict=True))
         feed.update(zip(body.carries, carries, strict=True))
         for name, sequence in zip(body.sequences, sequences, strict=True):
-            feed[name] = _element(sequence, t)
+            feed[name] = _element(sequence, self._at(t, len(sequence)))
         return feed
 
     def _iterate(
@@ -473,11 +569,15 @@ class Loop(Operation):
             carries = [values[pos] for pos in self.loop_body.updates]
         return tape
 
+    def _at(self, t: int, count: int) -> int:
+        """The element of the sequences (and of a stacked output) that iteration ``t`` has."""
+        return count - 1 - t if self.reverse else t
+
     def _seed(self, after: list[Any], upstream: Any, t: int, count: int) -> tuple[Any, ...]:
         """The seed of the body's root at iteration ``t``: the carries', then the output's."""
         seed = list(after)
         if self.stack:
-            seed.append(upstream[t])
+            seed.append(upstream[self._at(t, count)])
         elif self.output not in self.loop_body.carries:
             seed.append(upstream if t == count - 1 else None)
         if self.until is not None:
@@ -517,7 +617,7 @@ class Loop(Operation):
         body = self.loop_body
         if self.stack:
             try:
-                return np.stack(stacked)
+                return np.stack(stacked[::-1] if self.reverse else stacked)
             except ValueError as error:
                 raise ShapeError(
                     f"loop node {self.label!r}: {self.output!r} does not have the same shape "
@@ -549,14 +649,6 @@ class Loop(Operation):
                 f"loop node {self.label!r}, {what} of iteration {t}, in its body: {error}",
                 nodes=[self.label],
             ) from error
-
-    def _unsupported(self, what: str) -> InvalidOperationError:
-        return InvalidOperationError(
-            f"loop node {self.label!r}: {what} of a loop are not supported yet; a loop "
-            f"differentiates by backward, compiled plans, jvp and jacobian. Where these are "
-            f"needed, unroll the loop with add_subgraph",
-            nodes=[self.label],
-        )
 
 
 def _element(sequence: Any, t: int) -> Any:

@@ -18,7 +18,8 @@ how :mod:`cgraph.transforms.hessian` computes Hessians.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -240,6 +241,27 @@ class TermDeclarer:
                 return candidate
 
 
+@contextmanager
+def _only_leading(op: Any, leads: list[bool]) -> Iterator[None]:
+    """While a rule runs, its op's inputs on no path to wrt want no gradient.
+
+    A rule may then skip them (a loop's adjoint carries fewer gradients); the
+    op's own flags are back afterwards.
+    """
+    if all(leads):
+        yield
+        return
+    own = "needs_input_grad" in getattr(op, "__dict__", ())
+    flags, op.needs_input_grad = op.needs_input_grad, tuple(leads)
+    try:
+        yield
+    finally:
+        if own:
+            op.needs_input_grad = flags
+        else:
+            del op.needs_input_grad
+
+
 def rule_failure(what: str, node: Any, error: Exception) -> GraphError:
     """The error for a rule that failed while it was written out as terms, naming the node."""
     where = f"{what}: node {node.name!r} ({type(node.op).__name__})"
@@ -282,12 +304,13 @@ class _Declarer(TermDeclarer):
             if upstream is None:  # no child passes it a gradient: its own are zero
                 continue
             try:
-                rule = op.pullback(
-                    builder,
-                    self.term(upstream),
-                    self.term(node.name),
-                    *map(self.term, node.input_names),
-                )
+                with _only_leading(op, [leads[parent] for parent in parents]):
+                    rule = op.pullback(
+                        builder,
+                        self.term(upstream),
+                        self.term(node.name),
+                        *map(self.term, node.input_names),
+                    )
             except Exception as error:
                 raise rule_failure(f"gradient graph of {root!r}", node, error) from error
             rule = rule if isinstance(rule, tuple) else (rule,)

@@ -6,7 +6,9 @@ laid out left to right in layers by the longest path from the leaves, so data
 flows one way. A large graph is drawn in part: ``root=`` keeps one node's
 ancestors, ``depth=`` only those a few steps above it, and ``collapse=`` draws the
 nodes named ``layer1/...`` as one box per prefix. A graph too large to read is
-refused with an error that says so, never drawn as a blur.
+refused with an error that says so, never drawn as a blur. A loop is one box;
+``expand=`` draws its body too, as a cluster labelled with what the loop is, each
+carry's update fed back to the carry by a dashed back edge.
 
 matplotlib is imported only when drawing (``pip install "cgraph[viz]"``); DOT
 text needs nothing. Nothing here recurses over the graph.
@@ -21,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from cgraph.errors import GraphError
 from cgraph.viz.layout import Box, Collapse, View, build_view, layout
+from cgraph.viz.loops import Expand
 
 if TYPE_CHECKING:
     from cgraph.engine import GraphCore
@@ -30,6 +33,8 @@ __all__ = ["draw", "to_dot", "repr_svg"]
 VALUE_COLOUR = "#1a7f37"  # green: forward values
 GRADIENT_COLOUR = "#cf222e"  # red: gradients
 FILL = {"input": "#dbeafe", "fixed": "#e5e7eb", "operation": "#ffffff", "group": "#fef3c7"}
+LOOP_COLOUR = "#7c3aed"  # purple: a loop's body and its back edges
+CLUSTER_FILL = "#f5f3ff"
 
 
 # --------------------------------------------------------------------------------------
@@ -44,12 +49,17 @@ def to_dot(
     depth: int | None = None,
     collapse: Collapse = None,
     max_nodes: int = 1000,
+    expand: Expand = None,
 ) -> str:
     """The graph as Graphviz DOT text, laid out left to right, for ``dot -Tsvg``.
 
+    An expanded loop's body is a ``subgraph cluster_N`` labelled with what the
+    loop is, inside the cluster of the loop holding it, if any; each carry's
+    feedback is a dashed edge that does not constrain the layout.
+
     Parameters
     ----------
-    root, depth, collapse
+    root, depth, collapse, expand
         As for :func:`draw`.
     max_nodes : int, default 1000
         Refuse graphs with more boxes than this.
@@ -77,23 +87,67 @@ def to_dot(
         "x" -> "y";
     }
     """
-    view = build_view(cg, root, depth, collapse, max_nodes)
+    view = build_view(cg, root, depth, collapse, max_nodes, expand)
     lines = [
         "digraph cgraph {",
         "    rankdir=LR;",
         '    node [shape=box, style="rounded,filled", fillcolor="#ffffff", fontname="Helvetica"];',
     ]
-    for box in view.boxes:
-        attrs = [f"label=<{_html_label(box)}>"]
-        if box.kind != "operation":
-            attrs.append(f'fillcolor="{FILL[box.kind]}"')
-        if box.cut:
-            attrs.append('style="rounded,filled,dashed"')
-        lines.append(f"    {_quoted(box.key)} [{', '.join(attrs)}];")
+    lines += _dot_boxes(view)
     for source, child in view.edges:
         lines.append(f"    {_quoted(view.boxes[source].key)} -> {_quoted(view.boxes[child].key)};")
+    for source, child in view.back_edges:
+        lines.append(
+            f"    {_quoted(view.boxes[source].key)} -> {_quoted(view.boxes[child].key)} "
+            f'[style=dashed, color="{LOOP_COLOUR}", constraint=false];'
+        )
     lines.append("}")
     return "\n".join(lines)
+
+
+def _dot_boxes(view: View) -> list[str]:
+    """Each box's line, those of a loop's body inside its (nested) cluster, walked by a stack."""
+    inside: dict[int | None, list[int]] = {None: []}  # cluster -> its boxes, then its clusters
+    for number in range(len(view.clusters)):
+        inside[number] = []
+    for position, box in enumerate(view.boxes):
+        inside[box.cluster].append(position)
+    nested: dict[int | None, list[int]] = {key: [] for key in inside}
+    for number, held in enumerate(view.clusters):
+        nested[held.parent].append(number)
+    lines: list[str] = []
+    # Each item: a box to write, a cluster to open, or the end of one, with its indent.
+    stack: list[tuple[str, int, str]] = [("open", -1, "    ")]
+    while stack:
+        what, number, indent = stack.pop()
+        if what == "box":
+            lines.append(f"{indent}{_dot_box(view.boxes[number])}")
+            continue
+        if what == "close":
+            lines.append(f"{indent}}}")
+            continue
+        cluster = None if number < 0 else number  # None: the graph's own boxes
+        if cluster is not None:
+            lines.append(f"{indent}subgraph cluster_{number} {{")
+            indent += "    "
+            label = _quoted(view.clusters[number].label)
+            lines.append(
+                f'{indent}label={label}; style="rounded,dashed"; color="{LOOP_COLOUR}"; '
+                f'bgcolor="{CLUSTER_FILL}"; fontname="Helvetica";'
+            )
+            stack.append(("close", number, indent[:-4]))
+        stack.extend(("open", child, indent) for child in reversed(nested[cluster]))
+        stack.extend(("box", box, indent) for box in reversed(inside[cluster]))
+    return lines
+
+
+def _dot_box(box: Box) -> str:
+    attrs = [f"label=<{_html_label(box)}>"]
+    if box.kind != "operation":
+        attrs.append(f'fillcolor="{FILL[box.kind]}"')
+    if box.cut:
+        attrs.append('style="rounded,filled,dashed"')
+    return f"{_quoted(box.key)} [{', '.join(attrs)}];"
 
 
 def _quoted(name: str) -> str:
@@ -125,6 +179,7 @@ _TEXT_SLACK = 1.1  # pixel hinting widens small text (3 to 8 pixels high) by up 
 _LINE_HEIGHT = 0.18  # inches per line of text at _FONT_SIZE
 _MARGIN = 0.2  # inches around the drawing
 _MAX_FIGURE_INCHES = 40.0  # larger drawings are scaled down, text with them
+_CLUSTER_INDENT = 0.08  # inches from a cluster's left side to its label
 REPR_MAX_NODES = 100  # Jupyter falls back to the text repr beyond this
 
 
@@ -137,6 +192,7 @@ def draw(
     ax: Any = None,
     path: str | Path | None = None,
     max_nodes: int = 200,
+    expand: Expand = None,
 ) -> Any:
     """Draw the graph with matplotlib, left to right, with values and gradients once known.
 
@@ -161,7 +217,15 @@ def draw(
         Also save the drawing to this file, in the format its extension names
         (``.png``, ``.svg``, ``.pdf``); a new figure is then closed after saving.
     max_nodes : int, default 200
-        Refuse to draw more boxes than this.
+        Refuse to draw more boxes than this (those of expanded bodies included).
+    expand : bool, str or iterable of str, optional
+        Draw the body of these loop nodes (``add_loop``), not only their box:
+        ``True`` for every loop, or their names (a loop in a loop's body by
+        its path, ``"outer/inner"``). Each body is a cluster of boxes labelled
+        with the loop's name, count and carries (``loop h: 3 steps over xs;
+        carry h <- h_next``), fed by the outer nodes bound to its inputs; the
+        node the loop gives feeds the loop's box, and a dashed back edge runs
+        from each carry's update to the carry. By default a loop is one box.
 
     Returns
     -------
@@ -170,7 +234,10 @@ def draw(
     Raises
     ------
     UnknownNodeError
-        If ``root`` is not a node, or no node is named with a prefix in ``collapse``.
+        If ``root`` is not a node, no node is named with a prefix in
+        ``collapse``, or no loop has a name in ``expand``.
+    InvalidValueError
+        If ``expand`` names a node that is not a loop.
     GraphError
         If there would be more than ``max_nodes`` boxes, or ``path`` has an extension
         matplotlib cannot write.
@@ -193,7 +260,7 @@ def draw(
     plt = _pyplot()
     if path is not None:
         _check_format(path)
-    view = build_view(cg, root, depth, collapse, max_nodes)
+    view = build_view(cg, root, depth, collapse, max_nodes, expand)
     if not view.boxes:
         raise GraphError("the graph is empty: declare inputs and operations before drawing it")
     geometry = _Geometry(view)
@@ -275,23 +342,50 @@ def _save(fig: Any, target: Any, kind: str | None = None) -> None:
 
 
 class _Geometry:
-    """Sizes in inches at full scale: box width and heights, and the spacing between boxes."""
+    """Sizes in inches at full scale: box width and heights, and the spacing between boxes.
+
+    An expanded loop's cluster is drawn around its boxes with a padding that
+    grows with the clusters nested in it; the rows are spaced to leave room for
+    it, so that no cluster touches a box outside it.
+    """
 
     def __init__(self, view: View) -> None:
         self.layout = layout(view)
         self.width = max(1.0, _TEXT_SLACK * _widest_line(view) + 2 * _TEXT_PADDING)
         self.heights = [_LINE_HEIGHT * len(box.lines) + 0.15 for box in view.boxes]
         self.column = self.width + 0.6
-        self.row = max(self.heights) + 0.35
+        self.nesting = _nesting(view)
+        self.side = _pad(max(self.nesting, default=-1))[0]  # beside the outermost clusters
+        self.row = max(self.heights) + 0.35 + 2 * _pad(max(self.nesting, default=-1))[1]
         self.layers = max(self.layout.slots) + 1
         self.rows = max(self.layout.slots.values())
+        # A cluster's label may run past its last layer: the drawing is widened to hold it.
+        self.right = max(
+            [
+                first * self.column - self.width / 2 - _pad(levels)[0] + _label_width(cluster.label)
+                for cluster, (first, *_), levels in zip(
+                    view.clusters, self.layout.clusters, self.nesting, strict=True
+                )
+            ],
+            default=0.0,
+        )
 
     def extent(self) -> tuple[float, float]:
         """The axes' limits' width and height, margins included: what must fit the Axes."""
-        return (
-            (self.layers - 1) * self.column + self.width + 2 * _MARGIN,
-            self.rows * self.row + 2 * _MARGIN,
-        )
+        right = max((self.layers - 1) * self.column + self.width / 2, self.right)
+        across = right + self.width / 2 + 2 * (_MARGIN + self.side)
+        return across, self.rows * self.row + 2 * _MARGIN
+
+    def cluster(self, number: int) -> tuple[float, float, float, float]:
+        """The rectangle around a cluster: left, bottom, width, height."""
+        first, last, top, bottom = self.layout.clusters[number]
+        side, above = _pad(self.nesting[number])
+        half, box = self.width / 2, max(self.heights) / 2
+        left = first * self.column - half - side
+        right = last * self.column + half + side
+        high = self.centre((first, top))[1] + box + above
+        low = self.centre((first, bottom))[1] - box - above
+        return left, low, right - left, high - low
 
     def figure_size(self) -> tuple[float, float]:
         width, height = self.extent()
@@ -312,21 +406,51 @@ def _widest_line(view: View) -> float:
     a count of characters is not enough. Kerning, pixel hinting and an SVG viewer's
     own copy of the font change the width a little; _TEXT_SLACK absorbs that.
     """
-    from matplotlib.font_manager import FontProperties, findfont, get_font
-
     advance: dict[tuple[str, str], float] = {}  # (weight, character) -> points, measured once
     widest = 0.0
     for box in view.boxes:
         for role, text in box.lines:
             weight = "bold" if role == "name" else "normal"  # as _render draws them
-            for char in text:
-                if (weight, char) not in advance:
-                    font = get_font(findfont(FontProperties(weight=weight)))  # cached
-                    font.set_size(_FONT_SIZE, 72)  # at 72 dots per inch a dot is a point
-                    # linearHoriAdvance: the advance before hinting, in 16.16 fixed point
-                    advance[weight, char] = font.load_char(ord(char)).linearHoriAdvance / 65536
-            widest = max(widest, sum(advance[weight, char] for char in text))
-    return widest / 72.0
+            widest = max(widest, _text_width(text, weight, advance))
+    return widest
+
+
+def _text_width(text: str, weight: str, advance: dict[tuple[str, str], float]) -> float:
+    """How wide ``text`` is drawn at _FONT_SIZE, in inches; ``advance`` caches each character."""
+    from matplotlib.font_manager import FontProperties, findfont, get_font
+
+    for char in text:
+        if (weight, char) not in advance:
+            font = get_font(findfont(FontProperties(weight=weight)))  # cached
+            font.set_size(_FONT_SIZE, 72)  # at 72 dots per inch a dot is a point
+            # linearHoriAdvance: the advance before hinting, in 16.16 fixed point
+            advance[weight, char] = font.load_char(ord(char)).linearHoriAdvance / 65536
+    return sum(advance[weight, char] for char in text) / 72.0
+
+
+def _label_width(label: str) -> float:
+    """The inches a cluster's label takes from the cluster's left side, its indent included."""
+    return _CLUSTER_INDENT + _TEXT_SLACK * _text_width(label, "normal", {})
+
+
+def _nesting(view: View) -> list[int]:
+    """For each cluster, how many levels of clusters it holds (0: none)."""
+    levels = [0] * len(view.clusters)
+    for number in reversed(range(len(view.clusters))):  # a cluster comes after its parent
+        parent = view.clusters[number].parent
+        if parent is not None:
+            levels[parent] = max(levels[parent], levels[number] + 1)
+    return levels
+
+
+def _pad(levels: int) -> tuple[float, float]:
+    """A cluster's padding around its boxes, across and up and down, by the levels it holds.
+
+    -1 (no cluster) gives none; each level adds to it, so nested rectangles stay apart.
+    """
+    if levels < 0:
+        return 0.0, 0.0
+    return 0.12 + 0.08 * levels, 0.06 + 0.05 * levels
 
 
 def _render(view: View, geometry: _Geometry, ax: Any) -> None:
@@ -343,6 +467,7 @@ def _render(view: View, geometry: _Geometry, ax: Any) -> None:
     half = geometry.width / 2
     colours = {"value": VALUE_COLOUR, "grad": GRADIENT_COLOUR, "op": "#333333"}
     positions = geometry.layout.positions
+    _render_clusters(view, geometry, ax, font, scale)
     for item, place in zip(view.boxes, positions, strict=True):
         x, y = geometry.centre(place)
         box_height = _LINE_HEIGHT * len(item.lines) + 0.15
@@ -403,7 +528,72 @@ def _render(view: View, geometry: _Geometry, ax: Any) -> None:
             )
         )
     # The limits span exactly geometry.extent(): the slots are centred on y = 0.
-    ax.set_xlim(-half - _MARGIN, -half - _MARGIN + width)
+    left = -half - _MARGIN - geometry.side
+    ax.set_xlim(left, left + width)
     ax.set_ylim(-height / 2, height / 2)
     ax.set_aspect("equal")
     ax.set_axis_off()
+
+
+def _render_clusters(view: View, geometry: _Geometry, ax: Any, font: float, scale: float) -> None:
+    """Each expanded loop's rectangle and label (outer ones first), and its back edges."""
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    for number, cluster in enumerate(view.clusters):
+        left, bottom, across, high = geometry.cluster(number)
+        ax.add_patch(
+            FancyBboxPatch(
+                (left, bottom),
+                across,
+                high,
+                boxstyle="round,pad=0,rounding_size=0.12",
+                facecolor=CLUSTER_FILL,
+                edgecolor=LOOP_COLOUR,
+                linewidth=1.0,
+                linestyle="--",
+                zorder=0,
+                gid=f"cluster {cluster.key}",
+            )
+        )
+        first, _, top, _ = geometry.layout.clusters[number]
+        ax.text(
+            left + _CLUSTER_INDENT,
+            geometry.centre((first, top))[1],
+            cluster.label,
+            ha="left",
+            va="center",
+            fontsize=font,
+            color=LOOP_COLOUR,
+            fontstyle="italic",
+            zorder=3,
+            parse_math=False,
+            usetex=False,
+            gid=f"cluster label {cluster.key}",
+        )
+    half = geometry.width / 2
+    for update, carry in view.back_edges:
+        (x0, y0), (x1, y1) = (
+            geometry.centre(geometry.layout.positions[b]) for b in (update, carry)
+        )
+        y0 += geometry.heights[update] / 2
+        y1 += geometry.heights[carry] / 2
+        if update == carry:  # a carry that is its own update: a loop over its top
+            x0, x1 = x0 + half / 2, x1 - half / 2
+        # An arc about a row high (right to left, rad > 0 bends it up), however long.
+        rad = min(0.3, geometry.row / max(abs(x1 - x0), 1e-9))
+        ax.add_patch(
+            FancyArrowPatch(
+                posA=(x0, y0),
+                posB=(x1, y1),
+                arrowstyle="-|>",
+                mutation_scale=10 * min(scale, 1),
+                connectionstyle=f"arc3,rad={rad}",
+                color=LOOP_COLOUR,
+                linewidth=0.9,
+                linestyle="--",
+                shrinkA=0,
+                shrinkB=0,
+                zorder=1,
+                gid="back edge",
+            )
+        )

@@ -31,6 +31,7 @@ from cgraph.errors import GraphError, InvalidValueError, NotComputedError, Shape
 from cgraph.messages import shown
 from cgraph.ops import numeric
 from cgraph.ops.operation import unbroadcast
+from cgraph.viz.loops import loop_details, loop_of
 
 if TYPE_CHECKING:
     from cgraph.engine import GraphCore
@@ -59,6 +60,9 @@ class Step(NamedTuple):
         The child's inputs, in order.
     factor : float
         d child / d parent at the values of the last forward pass.
+    about : str
+        For a loop, what it is: its count and carries
+        (:func:`cgraph.viz.loops.loop_details`); empty for any other op.
     """
 
     child: str
@@ -67,6 +71,7 @@ class Step(NamedTuple):
     op: str
     inputs: tuple[str, ...]
     factor: float
+    about: str = ""
 
 
 @dataclass(frozen=True)
@@ -212,6 +217,8 @@ def _step_text(step: Step) -> str:
     text = f"{step.child} = {step.op}({', '.join(step.inputs)})"
     if step.inputs.count(step.parent) > 1:
         text += f", argument {step.argument + 1}"
+    if step.about:  # a loop: the count and the carries say what the op does
+        text += f": {step.about}"
     return text
 
 
@@ -311,6 +318,7 @@ def explain(
                     _op_name(child),
                     child.input_names,
                     factor,
+                    loop_details(child) if loop_of(child) is not None else "",
                 )
             )
         paths.append(ChainPath(tuple(path_steps), product))

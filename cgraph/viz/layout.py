@@ -18,6 +18,7 @@ from cgraph.engine.nodes import Constant, Input, Node, OperationNode
 from cgraph.engine.summary import describe_value
 from cgraph.errors import GraphError, InvalidValueError, UnknownNodeError
 from cgraph.messages import shown
+from cgraph.viz.loops import Cluster, Expand, expand_loops, expanded_names, loop_of
 
 if TYPE_CHECKING:
     from cgraph.engine import GraphCore
@@ -38,14 +39,22 @@ class Box:
     lines: list[tuple[str, str]] = field(default_factory=list)  # (role, text)
     size: int = 1  # how many nodes it stands for
     cut: bool = False  # some of its inputs are left out by depth=
+    cluster: int | None = None  # the position of the expanded loop whose body it is in
 
 
 @dataclass
 class View:
-    """The boxes to show and the edges between them, (parent box, child box) by position."""
+    """The boxes to show and the edges between them, (parent box, child box) by position.
+
+    With loops expanded (``expand=``), ``clusters`` holds each loop's body (its
+    boxes have ``cluster`` set) and ``back_edges`` each carry's feedback, from
+    its update to the carry; the layout leaves them out, so data flows one way.
+    """
 
     boxes: list[Box]
     edges: list[tuple[int, int]]
+    back_edges: list[tuple[int, int]] = field(default_factory=list)
+    clusters: list[Cluster] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------
@@ -59,13 +68,18 @@ def build_view(
     depth: int | None = None,
     collapse: Collapse = None,
     max_nodes: int = 200,
+    expand: Expand = None,
 ) -> View:
-    """The boxes and edges to draw, after ``root``, ``depth`` and ``collapse``.
+    """The boxes and edges to draw, after ``root``, ``depth``, ``collapse`` and ``expand``.
 
     A node used twice by one op (``mul(x, x)``) gives two edges; edges into or
     out of a collapsed group are kept once per pair of boxes. ``collapse=None``
     (the default) collapses each use of a subgraph (``cg.subgraphs``), if any;
-    ``collapse=False`` collapses nothing.
+    ``collapse=False`` collapses nothing. ``expand`` draws the body of each loop
+    it names (True: every loop, those in bodies too) in a cluster of its own
+    (:mod:`cgraph.viz.loops`): the body's inputs fed by the outer nodes bound to
+    them, the node the loop gives feeding its box, and a back edge from each
+    carry's update to the carry; a loop inside a collapsed group stays hidden.
 
     Examples
     --------
@@ -116,11 +130,22 @@ def build_view(
         box = boxes[position]
         box.lines = [("name", f"{prefix}/..."), ("op", f"{box.size} nodes")]
     _check_prefixes(cg, collapse, group_box)
+    wanted = expanded_names(cg, expand)
+    loops = [
+        (node, op, box_of[node.name])
+        for node in nodes
+        if wanted
+        and isinstance(node, OperationNode)
+        and (op := loop_of(node)) is not None
+        and boxes[box_of[node.name]].kind != "group"  # hidden in a collapsed group
+        and (wanted is True or node.name in wanted)
+    ]
+    expanded = {node.name for node, _, _ in loops}  # their inputs feed their bodies instead
     edges: list[tuple[int, int]] = []
     seen_group_edges = set()
     for node in nodes:
         child = box_of[node.name]
-        for parent in node.parents:
+        for parent in () if node.name in expanded else node.parents:
             source = box_of.get(parent.name)
             if source is None or source == child:
                 continue  # left out by depth=, or inside one collapsed group
@@ -129,7 +154,15 @@ def build_view(
                     continue
                 seen_group_edges.add((source, child))
             edges.append((source, child))
-    return View(boxes, edges)
+    if not loops:
+        return View(boxes, edges)
+    taken = {box.key for box in boxes}
+    added = expand_loops(loops, wanted, box_of, taken, _body_label, len(boxes))
+    for new in added.boxes:
+        boxes.append(Box(new.key, new.kind, boxes[new.loop].first, new.lines, cluster=new.cluster))
+    if len(boxes) > max_nodes:
+        _refuse(len(boxes), max_nodes, root, "boxes")
+    return View(boxes, edges + added.edges, added.back_edges, added.clusters)
 
 
 def _check_count(value: Any, what: str, allow_none: bool = False) -> None:
@@ -251,6 +284,14 @@ def op_label(node: Node) -> str:
     return "input" if node.requires_grad else "input (fixed)"
 
 
+def _body_label(node: Node) -> list[tuple[str, str]]:
+    """A loop body's operation or constant: its values change every iteration, so none."""
+    lines = [("name", node.name), ("op", op_label(node))]
+    if isinstance(node, Constant):
+        lines.append(("value", f"value {describe_value(node.output, PREVIEW_ITEMS)}"))
+    return lines
+
+
 def _label_lines(node: Node, stale: bool = False) -> list[tuple[str, str]]:
     lines = [("name", node.name), ("op", op_label(node))]
     if stale:  # a value of another input state than the one shown (GraphCore.stale)
@@ -278,6 +319,9 @@ class Layout:
     positions: list[tuple[int, int]]  # by box
     bends: list[list[tuple[int, int]]]  # by edge: the slots it passes through, left to right
     slots: dict[int, int]  # how many slots each layer has
+    # By cluster (expanded loop): its first and last layer, first and last slot. Its first
+    # slot holds its label; no box outside it lies within these bounds.
+    clusters: list[tuple[int, int, int, int]] = field(default_factory=list)
 
 
 def layout(view: View) -> Layout:
@@ -287,6 +331,11 @@ def layout(view: View) -> Layout:
     left of its first user, so a label used only by the loss is not drawn far
     away. In each layer, boxes (and the edges passing through) are ordered by
     the mean height of what feeds them, which keeps edges short and uncrossed.
+
+    With expanded loops, slots are rows shared by every layer: the graph's boxes
+    take the top rows, and each loop's body a band of rows below them (its label
+    first, then its boxes, then the bands of the loops inside it), so that the
+    rectangle around a body holds no other box.
 
     Examples
     --------
@@ -313,6 +362,7 @@ def layout(view: View) -> Layout:
             previous = ("edge", edge, crossed)
         if layer[source] < layer[child]:  # not a loop that collapsing made
             feeds[("box", child)].append(previous)
+    bands = _Bands(view, by_layer) if view.clusters else None
     height: dict[tuple, float] = {}
     for number in sorted(by_layer):
 
@@ -322,15 +372,103 @@ def layout(view: View) -> Layout:
             return (sum(fed) / len(fed) if fed else -1e9, first)
 
         items = sorted(by_layer[number], key=key)
-        for slot, item in enumerate(items):
-            slot_of[item] = (number, slot)
-            height[item] = slot - (len(items) - 1) / 2  # centred, as drawn
+        if bands is None:
+            for slot, item in enumerate(items):
+                slot_of[item] = (number, slot)
+                height[item] = slot - (len(items) - 1) / 2  # centred, as drawn
+        else:
+            for item, row in zip(items, bands.rows(items), strict=True):
+                slot_of[item] = (number, row)
+                height[item] = row
     positions = [slot_of[("box", box)] for box in range(len(view.boxes))]
     bends = [
         [slot_of[("edge", edge, crossed)] for crossed in range(layer[source] + 1, layer[child])]
         for edge, (source, child) in enumerate(view.edges)
     ]
-    return Layout(positions, bends, {number: len(items) for number, items in by_layer.items()})
+    if bands is None:
+        return Layout(positions, bends, {number: len(items) for number, items in by_layer.items()})
+    return Layout(
+        positions,
+        bends,
+        {number: bands.total for number in by_layer},
+        bands.spans(positions),
+    )
+
+
+class _Bands:
+    """Rows for a layout with clusters: the graph's boxes on top, each body's band below.
+
+    A band's height is its label row (a cluster's), the most of its own items in
+    any one layer, and its clusters' bands, stacked under them in order.
+    """
+
+    def __init__(self, view: View, by_layer: dict[int, list[tuple]]) -> None:
+        self.view = view
+        clusters = view.clusters
+        own = [0] * (len(clusters) + 1)  # by band: the graph's is the last, -1
+        for items in by_layer.values():
+            counts = [0] * len(own)
+            for item in items:
+                counts[self.band(item)] += 1
+            own = [max(a, b) for a, b in zip(own, counts, strict=True)]
+        height = [1 + count for count in own[:-1]] + [own[-1]]
+        for number in reversed(range(len(clusters))):  # a cluster comes after its parent
+            parent = clusters[number].parent
+            height[-1 if parent is None else parent] += height[number]
+        self.start = [0] * len(own)  # each band's first row, its label's for a cluster
+        below = {-1: own[-1]}  # the next free row of each band
+        for number, cluster in enumerate(clusters):
+            parent = -1 if cluster.parent is None else cluster.parent
+            self.start[number] = below[parent]
+            below[parent] += height[number]
+            below[number] = self.start[number] + 1 + own[number]
+        self.height, self.total = height, height[-1]
+        self.own_start = [start + 1 for start in self.start[:-1]] + [0]
+
+    def band(self, item: tuple) -> int:
+        """The band of a box, or of an edge passing through: the clusters it lies in, -1: none."""
+        boxes = self.view.boxes
+        if item[0] == "box":
+            cluster = boxes[item[1]].cluster
+            return -1 if cluster is None else cluster
+        source, child = self.view.edges[item[1]]
+        return self._common(boxes[source].cluster, boxes[child].cluster)
+
+    def _common(self, a: int | None, b: int | None) -> int:
+        """The innermost cluster holding both (-1: the graph): a cluster's parent comes first."""
+        clusters = self.view.clusters
+        while a != b:
+            if a is None or b is None:
+                return -1
+            if a > b:
+                a = clusters[a].parent
+            else:
+                b = clusters[b].parent
+        return -1 if a is None else a
+
+    def rows(self, items: list[tuple]) -> list[int]:
+        """Each item's row, in the order given, each in the next free row of its band."""
+        used = [0] * len(self.start)
+        rows = []
+        for item in items:
+            band = self.band(item)
+            rows.append(self.own_start[band] + used[band])
+            used[band] += 1
+        return rows
+
+    def spans(self, positions: list[tuple[int, int]]) -> list[tuple[int, int, int, int]]:
+        """Each cluster's layers (those of its boxes and its clusters') and rows."""
+        clusters = self.view.clusters
+        layers: list[list[int]] = [[] for _ in clusters]
+        for box, (layer, _) in zip(self.view.boxes, positions, strict=True):
+            cluster = box.cluster
+            while cluster is not None:
+                layers[cluster].append(layer)
+                cluster = clusters[cluster].parent
+        return [
+            (min(found), max(found), self.start[number], self.start[number] + size - 1)
+            for number, (found, size) in enumerate(zip(layers, self.height, strict=False))
+        ]
 
 
 def _layers(view: View) -> list[int]:
