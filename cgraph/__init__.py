@@ -18,6 +18,7 @@ from cgraph import ops, optim
 from cgraph.engine.nodes import Constant, Input, Node, OperationNode
 from cgraph.errors import (
     ArityError,
+    ArrayTypeError,
     CycleError,
     DuplicateNodeError,
     ExpressionError,
@@ -70,6 +71,7 @@ __all__ = [
     "ExpressionError",
     "GradientMismatchError",
     "GraphFileError",
+    "ArrayTypeError",
     "InvalidOperationError",
     "InvalidValueError",
     "NoGradientError",

@@ -29,6 +29,7 @@ __all__ = [
     "ArityError",
     "InvalidOperationError",
     "InvalidValueError",
+    "ArrayTypeError",
     "ShapeError",
     "OperationError",
     "NotComputedError",
@@ -127,6 +128,22 @@ class InvalidValueError(GraphError, TypeError):
     --------
     >>> InvalidValueError("bad value", nodes=["x"]).nodes
     ('x',)
+    """
+
+
+class ArrayTypeError(InvalidValueError):
+    """Arrays of libraries that cannot compute together met at a node (CuPy and numpy).
+
+    numpy arrays mix with Dask arrays (parameters in memory, data in chunks);
+    CuPy and array-api-strict arrays do not mix with numpy's: give every input
+    of such a graph in one library (``cupy.asarray``). Also raised for an array
+    of a library cgraph cannot compute with, or when ``array-api-compat`` (the
+    ``dask`` and ``gpu`` extras) is missing.
+
+    Examples
+    --------
+    >>> ArrayTypeError("cupy arrays and numpy arrays meet at node 'z'", nodes=["z"]).nodes
+    ('z',)
     """
 
 

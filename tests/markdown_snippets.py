@@ -32,7 +32,14 @@ RUN_TEST_SUITE = (
 )
 
 #: The modules of the extras a snippet may use, and the extra that installs each.
-EXTRA_MODULES = {"matplotlib": "viz", "scipy": "scipy", "sklearn": "data", "tqdm": "progress"}
+EXTRA_MODULES = {
+    "matplotlib": "viz",
+    "scipy": "scipy",
+    "sklearn": "data",
+    "tqdm": "progress",
+    "dask": "dask",
+    "array_api_strict": "test",
+}
 
 
 @dataclass(frozen=True)

@@ -371,3 +371,13 @@ def test_a_long_chain_without_recursion():
             -math.sin(y) * first * first + math.cos(y) * expected,
         )
     assert second == pytest.approx(expected, rel=1e-9)
+
+
+def test_hessian_with_respect_to_an_input_the_root_does_not_read_has_zero_blocks():
+    cg = ComputationalGraph()
+    cg.add_inputs(x=2.0, y=3.0, v=np.ones(2))
+    cg.add_computation_node("f", "mul", ("x", "x"))
+    assert cg.hessian("f", wrt=["x", "y"]) == ((2.0, 0.0), (0.0, 0.0))
+    blocks = cg.hessian("f", wrt=["x", "v"])
+    np.testing.assert_array_equal(blocks[1][1], np.zeros((2, 2)))
+    np.testing.assert_array_equal(blocks[0][1], np.zeros(2))

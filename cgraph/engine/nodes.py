@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from cgraph.errors import InvalidValueError
+from cgraph.errors import GraphError, InvalidValueError
+from cgraph.ops.namespaces import is_foreign, is_lazy, library_name, namespace
 from cgraph.ops.operation import Operation
 
 __all__ = ["Node", "Input", "Constant", "OperationNode", "as_value", "plain_value", "tick"]
@@ -274,6 +275,8 @@ def as_value(value: Any, name: str, trainable: bool) -> Any:
                 " digits, too large for a float (at most about 1.8e308); give a smaller number",
                 nodes=[name],
             ) from None
+    if is_foreign(value):
+        return _foreign_value(value, name, trainable)
     try:
         array = np.array(value)  # a copy: updating the input never changes the caller's array
     except (TypeError, ValueError) as err:
@@ -303,3 +306,28 @@ def plain_value(value: Any) -> Any:
     (2.5, array([1., 1.]))
     """
     return value.item() if isinstance(value, np.generic) else value
+
+
+def _foreign_value(value: Any, name: str, trainable: bool) -> Any:
+    """A Dask, CuPy or other array-API array, checked: kept in its own library, never copied
+    to numpy (a Dask array stays lazy, a CuPy array on its GPU)."""
+    try:
+        xp = namespace(value)
+        real = xp.isdtype(value.dtype, ("real floating", "integral", "bool"))
+    except (GraphError, AttributeError, TypeError) as error:
+        raise InvalidValueError(
+            f"value for {name!r} is a {library_name(value)} array that cgraph cannot compute "
+            f"with ({error}); give a numpy array, or an array of a library with the array API",
+            nodes=[name],
+        ) from None
+    if not real:
+        raise InvalidValueError(
+            f"value for {name!r} has dtype {value.dtype}, which is not a real number type; "
+            "give an array of floats (or integers)",
+            nodes=[name],
+        )
+    if trainable and not xp.isdtype(value.dtype, "real floating"):
+        return xp.astype(value, xp.float64)
+    if is_lazy(value):  # immutable: nothing can change it behind the graph's back
+        return value
+    return xp.asarray(value, copy=True)  # as numpy's: the caller's array is never updated

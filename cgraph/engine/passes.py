@@ -31,6 +31,7 @@ from cgraph.errors import GraphError
 from cgraph.ops import numeric
 from cgraph.ops.arrays import float_dtype
 from cgraph.ops.kinds import nan_safe
+from cgraph.ops.namespaces import is_foreign, namespace
 from cgraph.ops.numeric import zeros_like
 from cgraph.ops.operation import unbroadcast
 
@@ -263,7 +264,7 @@ def fitted(grad: Any, value: Any, name: str) -> Any:
     (array([2., 2., 2.]), 2.0)
     """
     if type(value) is float:
-        return float(unbroadcast(grad, (), name))
+        return unbroadcast(grad, (), name)
     return unbroadcast(grad, np.shape(value), name)
 
 
@@ -276,6 +277,8 @@ def ones_like(value: Any) -> Any:
     >>> ones_like(2.5), ones_like(np.zeros(2, np.float32))
     (1.0, array([1., 1.], dtype=float32))
     """
+    if is_foreign(value):  # a Dask or GPU array's seed is one of its own kind
+        return namespace(value).ones(value.shape, dtype=float_dtype(value))
     if not isinstance(value, np.ndarray):
         return 1.0
     return np.ones(value.shape, float_dtype(value))

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
 
 from cgraph.engine.nodes import Constant, Input, Node, OperationNode
+from cgraph.ops.namespaces import is_foreign, is_lazy, library_name, namespace
 
 __all__ = ["describe_value", "format_summary"]
 
@@ -36,12 +38,27 @@ def describe_value(value: Any, max_items: int = 4) -> str:
         return _MISSING
     if isinstance(value, (float, int, np.generic)):
         return _number(value)
+    if is_foreign(value):
+        return _foreign(value, max_items)
     array = np.asarray(value)
     if array.ndim == 0:
         return _number(array.item())
     items = ", ".join(map(_number, array.ravel()[:max_items].tolist()))
     more = ", ..." if array.size > max_items else ""
     return f"array{array.shape} [{items}{more}]"
+
+
+def _foreign(value: Any, max_items: int) -> str:
+    """A Dask array says it is lazy (describing never computes); other libraries show items."""
+    library = library_name(value)
+    shape = tuple(value.shape)
+    if is_lazy(value):
+        return f"lazy {library} array{shape} {value.dtype}, not computed"
+    size = math.prod(shape)
+    flat = namespace(value).reshape(value, (-1,))
+    items = ", ".join(_number(float(flat[i])) for i in range(min(size, max_items)))
+    more = ", ..." if size > max_items else ""
+    return f"{library} array{shape} [{items}{more}]"
 
 
 def _number(x: Any) -> str:

@@ -6,7 +6,9 @@ Each op is a ``forward`` and one derivative rule, its ``pullback``, as in
 parameters are constructor keywords with torch's names and defaults
 (``LeakyReLU(negative_slope=0.2)``). Python floats take a fast path through
 :mod:`math`. Where a derivative jumps (at a kink or a bound), the docstring
-says which side's value the point itself takes: torch's.
+says which side's value the point itself takes: torch's. Arrays of other
+libraries (Dask, CuPy, array-api-strict) compute in their own, with the same
+formulas.
 
 Examples
 --------
@@ -28,6 +30,7 @@ import numpy as np
 from cgraph.errors import InvalidOperationError
 from cgraph.ops.arrays import as_output
 from cgraph.ops.kinds import Elementwise
+from cgraph.ops.namespaces import is_foreign, namespace
 from cgraph.ops.special import erfc
 
 __all__ = ["Softplus", "LeakyReLU", "ELU", "GELU", "Clip"]
@@ -89,6 +92,11 @@ class Softplus(Elementwise):
             if bx > self.threshold:
                 return x
             return (math.log1p(math.exp(-abs(bx))) + max(bx, 0.0)) / beta
+        if type(x) is not np.ndarray and is_foreign(x):
+            xp = namespace(x)
+            bx = x * beta
+            y = xp.log1p(xp.exp(-xp.abs(bx))) + xp.maximum(bx, 0)
+            return xp.where(bx > self.threshold, x, y / beta if beta != 1.0 else y)
         x = np.asarray(x)
         bx = x * beta
         y = np.log1p(np.exp(-np.abs(bx))) + np.maximum(bx, 0)
@@ -127,6 +135,9 @@ class ELU(Elementwise):
     def forward(self, x: Any) -> Any:
         if type(x) is float:
             return x if x > 0.0 else self.alpha * math.expm1(x)
+        if type(x) is not np.ndarray and is_foreign(x):
+            xp = namespace(x)
+            return xp.where(x > 0, x, self.alpha * xp.expm1(xp.minimum(x, 0)))
         x = np.asarray(x)
         # expm1 of the negative part only, so that no large x overflows the branch not taken.
         return as_output(np.where(x > 0, x, self.alpha * np.expm1(np.minimum(x, 0))))
@@ -177,11 +188,13 @@ class GELU(Elementwise):
 
     def forward(self, x: Any) -> Any:
         scalar = type(x) is float
-        if not scalar:
+        foreign = not scalar and type(x) is not np.ndarray and is_foreign(x)
+        if not scalar and not foreign:
             x = np.asarray(x)
         if self.approximate == "tanh":
             inner = _TANH_SCALE * (x + _TANH_CUBIC * (x * x * x))
-            return as_output(0.5 * x * (1.0 + (math.tanh(inner) if scalar else np.tanh(inner))))
+            tanh = math.tanh if scalar else (namespace(x).tanh if foreign else np.tanh)
+            return as_output(0.5 * x * (1.0 + tanh(inner)))
         return as_output(0.5 * x * erfc(-x * _SQRT1_2))
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
@@ -227,6 +240,8 @@ class LeakyReLU(Elementwise):
     def forward(self, x: Any) -> Any:
         if type(x) is float:
             return x if x > 0.0 else x * self.negative_slope
+        if type(x) is not np.ndarray and is_foreign(x):
+            return namespace(x).where(x > 0, x, x * self.negative_slope)
         x = np.asarray(x)
         return as_output(np.where(x > 0, x, x * self.negative_slope))
 
@@ -284,6 +299,12 @@ class Clip(Elementwise):
             if high is not None and x > high:
                 x = high
             return x
+        if type(x) is not np.ndarray and is_foreign(x):
+            # np.clip's definition: the array API leaves min > max unspecified
+            xp = namespace(x)
+            if low is not None:
+                x = xp.maximum(x, low)
+            return x if high is None else xp.minimum(x, high)
         return as_output(np.clip(x, low, high))
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from cgraph.errors import InvalidValueError, ShapeError
+from cgraph.ops.namespaces import is_foreign, namespace
 
 __all__ = [
     "as_output",
@@ -34,6 +35,8 @@ def as_output(value: Any) -> Any:
     """
     if type(value) is np.ndarray and value.ndim:  # the common case, without numpy's calls
         return value
+    if is_foreign(value):  # a 0-d Dask or GPU array stays one: a float would compute or copy it
+        return value
     if np.ndim(value) == 0:
         return float(value) if np.result_type(value) == np.float64 else np.asarray(value)
     return value
@@ -50,6 +53,9 @@ def float_dtype(x: Any) -> np.dtype:
     >>> float_dtype(np.ones(2, np.float32)), float_dtype(np.arange(2)), float_dtype(1.0)
     (dtype('float32'), dtype('float64'), dtype('float64'))
     """
+    if is_foreign(x):  # its own dtypes: numpy's asarray would copy it off its device
+        xp = namespace(x)
+        return x.dtype if xp.isdtype(x.dtype, "real floating") else xp.float64
     dtype = np.asarray(x).dtype
     return dtype if dtype.kind == "f" else _FLOAT64
 
@@ -116,11 +122,44 @@ def class_indices(labels: Any, batch_shape: tuple[int, ...], classes: int) -> np
     InvalidValueError
         If a label is not a whole number in ``[0, classes)``.
 
+    Labels of another array library stay in it (as int64): eager ones (CuPy,
+    array-api-strict) are checked at once, Dask's block by block as they are computed,
+    so that they stay lazy (a bad label raises when the result is computed).
+
     Examples
     --------
     >>> class_indices(np.array([2.0, 0.0]), (2,), classes=3)
     array([2, 0])
     """
+    if is_foreign(labels):
+        from cgraph.ops.namespaces import is_lazy
+
+        xp = namespace(labels)
+        if tuple(labels.shape) != batch_shape:
+            raise ShapeError(
+                f"labels have shape {tuple(labels.shape)} but the scores "
+                f"{(*batch_shape, classes)} need one label per row, shape {batch_shape}"
+            )
+        integral = xp.isdtype(labels.dtype, "integral")
+        if not integral and not xp.isdtype(labels.dtype, "real floating"):
+            raise InvalidValueError(
+                "labels must be whole numbers (class indices); give an integer array"
+            )
+        if is_lazy(labels):  # numpy's checks below, on each block as Dask computes it
+            return labels.map_blocks(
+                lambda block: class_indices(block, block.shape, classes), dtype=np.intp
+            )
+        if not integral and not bool(xp.all(labels % 1 == 0)):
+            raise InvalidValueError(
+                "labels must be whole numbers (class indices); give an integer array"
+            )
+        labels = xp.astype(labels, xp.int64)
+        if all(labels.shape) and not bool(xp.all((labels >= 0) & (labels < classes))):
+            raise InvalidValueError(
+                f"labels must lie in [0, {classes}) for {classes} classes; "
+                f"found {int(xp.min(labels))}..{int(xp.max(labels))}"
+            )
+        return labels
     labels = np.asarray(labels)
     if labels.shape != batch_shape:
         raise ShapeError(

@@ -18,11 +18,20 @@ gradient). The three ops are each other's adjoints,
 so every derivative of every order is one of them. Max pooling routes each
 window's gradient to the window's maximum (``max_pool2d_grad``), whose adjoint
 picks values at those maxima (``max_pool2d_gather``): another closed pair.
+
+Each op computes with its inputs' array library: numpy for numpy arrays, else
+their array-API namespace, which has neither strided views nor padding nor
+scatters. There the windows are gathered (``take``) at the positions numpy
+computes from the shapes alone, padding read from one appended value, and what
+numpy adds into the windows (the transposed convolution, the pooling gradient)
+is gathered back once per window holding a pixel, in numpy's order.
 """
 
 from __future__ import annotations
 
 import math
+from functools import lru_cache
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -32,6 +41,7 @@ from cgraph.errors import ArityError, InvalidOperationError, ShapeError
 from cgraph.ops.arrays import float_dtype, tangent_sum
 from cgraph.ops.kinds import Multilinear
 from cgraph.ops.operation import Operation
+from cgraph.ops.tensor import _adopt, _scatter_last, _scatter_plan, _space, _take_last
 
 __all__ = [
     "Conv1d",
@@ -82,12 +92,78 @@ def _windows(
     return windows[(slice(None), slice(None), *(slice(None, None, s) for s in stride))]
 
 
-def _checked(name: str, x: Any, dims: int, what: str = "input") -> np.ndarray:
-    x = np.asarray(x)
+def _checked(name: str, x: Any, dims: int, what: str = "input") -> Any:
+    """x as an array of ``dims`` spatial axes (numpy's, or as it is for another library)."""
+    if _space(x) is np:
+        x = np.asarray(x)
     if x.ndim != dims + 2:
         layout = "(N, C, L)" if dims == 1 else "(N, C, H, W)"
-        raise ShapeError(f"{name}: the {what} must have shape {layout}, not {x.shape}")
+        raise ShapeError(f"{name}: the {what} must have shape {layout}, not {tuple(x.shape)}")
     return x
+
+
+@lru_cache(maxsize=64)
+def _window_positions(size: Sizes, kernel: Sizes, stride: Sizes, padding: Sizes) -> np.ndarray:
+    """The flat position in an image of ``size`` of each window's elements, (*out, *kernel);
+    ``prod(size)`` (one past the last pixel) where a window reaches into the padding."""
+    dims = len(size)
+    out = tuple(
+        (s + 2 * p - k) // st + 1 for s, k, st, p in zip(size, kernel, stride, padding, strict=True)
+    )
+    strides = np.cumprod((1, *size[:0:-1]))[::-1]
+    flat = np.zeros((1,) * (2 * dims), dtype=np.intp)
+    inside = np.ones((1,) * (2 * dims), dtype=bool)
+    for d in range(dims):
+        along = [1] * (2 * dims)
+        along[d], along[dims + d] = out[d], kernel[d]
+        starts = np.arange(out[d]) * stride[d] - padding[d]
+        coordinate = (starts[:, None] + np.arange(kernel[d])).reshape(along)
+        inside = inside & (coordinate >= 0) & (coordinate < size[d])
+        flat = flat + coordinate * int(strides[d])
+    positions = np.where(inside, flat, math.prod(size))
+    positions.flags.writeable = False  # cached: shared by every call
+    return positions
+
+
+@lru_cache(maxsize=64)
+def _window_sums(
+    size: Sizes, kernel: Sizes, stride: Sizes, padding: Sizes, kernel_first: bool
+) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """The window positions (kernel axes first where ``kernel_first``) and the plan adding
+    values at them into an image of ``size`` and one place for the padding: computed once."""
+    positions = _window_positions(size, kernel, stride, padding)
+    if kernel_first:
+        dims = len(size)
+        positions = np.transpose(positions, (*range(dims, 2 * dims), *range(dims)))
+    plan = _scatter_plan(positions, math.prod(size) + 1)
+    for inverse in plan:  # cached: shared by every call
+        inverse.flags.writeable = False
+    return positions, tuple(plan)
+
+
+def _foreign_windows(
+    xp: ModuleType, x: Any, kernel: Sizes, stride: Sizes, padding: Sizes, fill: float = 0.0
+) -> Any:
+    """_windows for an array of another library: (N, C, *out, *kernel), gathered."""
+    size = tuple(x.shape[2:])
+    positions = _window_positions(size, kernel, stride, padding)
+    pixels = xp.reshape(x, (*x.shape[:2], -1))
+    return _take_last(xp, pixels, positions, fill=fill if any(padding) else None)
+
+
+def _add_windows(xp: ModuleType, columns: Any, size: Sizes, stride: Sizes, padding: Sizes) -> Any:
+    """Each window's values (N, C, *out, *kernel) added into an image of ``size`` at the
+    window's pixels (what falls in the padding dropped), kernel offset by kernel offset as
+    numpy's loop adds them: the transpose of _foreign_windows."""
+    dims = len(size)
+    kernel = tuple(columns.shape[2 + dims :])
+    positions, plan = _window_sums(size, kernel, stride, padding, kernel_first=True)
+    # Kernel offsets first: a pixel's sum then runs in the order of numpy's loop over them.
+    order = (*range(dims, 2 * dims), *range(dims))
+    columns = xp.permute_dims(columns, (0, 1, *(2 + axis for axis in order)))
+    pixels = math.prod(size)
+    image = _scatter_last(xp, columns, positions, pixels + 1, plan=plan)
+    return xp.reshape(image[..., :pixels], (*columns.shape[:2], *size))
 
 
 # --------------------------------------------------------------------------------------
@@ -104,13 +180,16 @@ def _convolve(name: str, x: Any, weight: Any, stride: Sizes, padding: Sizes) -> 
             f"{name}: the weight {weight.shape} takes {weight.shape[1]} input "
             f"channel(s) but the input {x.shape} has {x.shape[1]}"
         )
-    kernel = weight.shape[2:]
-    _out_sizes(name, x.shape[2:], kernel, stride, padding)
-    windows = _windows(x, kernel, stride, padding)  # (N, C, *out, *kernel)
+    kernel = tuple(weight.shape[2:])
+    _out_sizes(name, tuple(x.shape[2:]), kernel, stride, padding)
     spatial = tuple(range(2, 2 + dims))
-    product = np.tensordot(
-        windows, weight, axes=((1, *(s + dims for s in spatial)), (1, *spatial))
-    )  # (N, *out, O)
+    axes = ((1, *(s + dims for s in spatial)), (1, *spatial))
+    xp = _space(x, weight)
+    if xp is not np:
+        windows = _foreign_windows(xp, _adopt(xp, x), kernel, stride, padding)
+        return xp.moveaxis(xp.tensordot(windows, _adopt(xp, weight), axes=axes), -1, 1)
+    windows = _windows(x, kernel, stride, padding)  # (N, C, *out, *kernel)
+    product = np.tensordot(windows, weight, axes=axes)  # (N, *out, O)
     return np.moveaxis(product, -1, 1)
 
 
@@ -121,14 +200,19 @@ def _input_grad(
     dims = len(size)
     upstream = _checked("conv_input_grad", upstream, dims, "upstream gradient")
     weight = _checked("conv_input_grad", weight, dims, "weight")
-    kernel = weight.shape[2:]
+    kernel = tuple(weight.shape[2:])
     out = _out_sizes("conv_input_grad", size, kernel, stride, padding)
-    if upstream.shape[2:] != out or upstream.shape[1] != weight.shape[0]:
+    if tuple(upstream.shape[2:]) != out or upstream.shape[1] != weight.shape[0]:
         raise ShapeError(
-            f"conv_input_grad: an upstream gradient of shape {upstream.shape} does not come "
-            f"from a weight {weight.shape} over inputs of spatial size {size}; its shape "
-            f"should be (N, {weight.shape[0]}, {', '.join(map(str, out))})"
+            f"conv_input_grad: an upstream gradient of shape {tuple(upstream.shape)} does not "
+            f"come from a weight {tuple(weight.shape)} over inputs of spatial size {size}; "
+            f"its shape should be (N, {weight.shape[0]}, {', '.join(map(str, out))})"
         )
+    xp = _space(upstream, weight)
+    if xp is not np:
+        upstream, weight = _adopt(xp, upstream), _adopt(xp, weight)
+        columns = xp.moveaxis(xp.tensordot(upstream, weight, axes=([1], [0])), 1 + dims, 1)
+        return _add_windows(xp, columns, size, stride, padding)
     columns = np.moveaxis(np.tensordot(upstream, weight, axes=(1, 0)), 1 + dims, 1)
     padded = np.zeros(
         (
@@ -155,14 +239,18 @@ def _weight_grad(x: Any, upstream: Any, kernel: Sizes, stride: Sizes, padding: S
     dims = len(kernel)
     x = _checked("conv_weight_grad", x, dims)
     upstream = _checked("conv_weight_grad", upstream, dims, "upstream gradient")
-    out = _out_sizes("conv_weight_grad", x.shape[2:], kernel, stride, padding)
-    if upstream.shape[2:] != out or upstream.shape[0] != x.shape[0]:
+    out = _out_sizes("conv_weight_grad", tuple(x.shape[2:]), kernel, stride, padding)
+    if tuple(upstream.shape[2:]) != out or upstream.shape[0] != x.shape[0]:
         raise ShapeError(
-            f"conv_weight_grad: an upstream gradient of shape {upstream.shape} does not come "
-            f"from an input {x.shape} and a kernel of size {kernel}; its shape should be "
-            f"({x.shape[0]}, C_out, {', '.join(map(str, out))})"
+            f"conv_weight_grad: an upstream gradient of shape {tuple(upstream.shape)} does not "
+            f"come from an input {tuple(x.shape)} and a kernel of size {kernel}; its shape "
+            f"should be ({x.shape[0]}, C_out, {', '.join(map(str, out))})"
         )
     axes = (0, *range(2, 2 + dims))
+    xp = _space(x, upstream)
+    if xp is not np:
+        windows = _foreign_windows(xp, _adopt(xp, x), kernel, stride, padding)
+        return xp.tensordot(_adopt(xp, upstream), windows, axes=(axes, axes))
     return np.tensordot(upstream, _windows(x, kernel, stride, padding), axes=(axes, axes))
 
 
@@ -190,13 +278,14 @@ class _Conv(Operation):
         y = _convolve(self.name, x, weight, self.stride, self.padding)
         if not bias:
             return y
-        b = np.asarray(bias[0])
-        if b.shape != (y.shape[1],):
+        xp = _space(y, bias[0])
+        b = np.asarray(bias[0]) if xp is np else bias[0]
+        if tuple(b.shape) != (y.shape[1],):
             raise ShapeError(
                 f"{self.name}: the bias must have one value per output channel, "
-                f"shape ({y.shape[1]},), not {b.shape}"
+                f"shape ({y.shape[1]},), not {tuple(b.shape)}"
             )
-        return y + b.reshape(-1, *(1,) * self.dims)
+        return y + xp.reshape(_adopt(xp, b), (-1, *(1,) * self.dims))
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any, weight: Any, *bias: Any) -> Any:
         conv = {"stride": self.stride, "padding": self.padding}
@@ -396,13 +485,29 @@ class _Pool(Operation):
     def params(self) -> dict[str, Any]:
         return {"kernel_size": self.kernel_size, "stride": self.stride, "padding": self.padding}
 
-    def _windows(self, x: Any) -> np.ndarray:
+    def _windows(self, x: Any) -> Any:
         """(N, C, P, Q, kH, kW): the windows of x, padded with -inf (never a maximum)."""
         x = _checked(self.name, x, 2)
-        _out_sizes(self.name, x.shape[2:], self.kernel_size, self.stride, self.padding)
+        _out_sizes(self.name, tuple(x.shape[2:]), self.kernel_size, self.stride, self.padding)
+        xp = _space(x)
+        if xp is not np:
+            if any(self.padding):
+                x = xp.astype(x, float_dtype(x))  # -inf needs a float type
+            return _foreign_windows(
+                xp, x, self.kernel_size, self.stride, self.padding, fill=-math.inf
+            )
         if any(self.padding):
             x = x.astype(float_dtype(x), copy=False)  # -inf needs a float type
         return _windows(x, self.kernel_size, self.stride, self.padding, fill=-np.inf)
+
+    def _foreign_argmax(self, xp: ModuleType, x: Any) -> tuple[Any, Sizes]:
+        """For an array of another library: a mask (N, C, P, Q, kH kW), True at each window's
+        first maximum in row-major order (torch's choice); and the pooled shape."""
+        windows = self._windows(_adopt(xp, x))
+        pooled = tuple(windows.shape[:4])
+        flat = xp.reshape(windows, (*pooled, -1))
+        best = xp.argmax(flat, axis=-1)
+        return xp.expand_dims(best, axis=-1) == xp.arange(flat.shape[-1]), pooled
 
     def _argmax(self, x: Any) -> tuple[np.ndarray, Sizes]:
         """Each window's first maximum in row-major order (torch's choice), as a flat index
@@ -442,7 +547,9 @@ class MaxPool2d(_Pool):
     name = "max_pool2d"
 
     def forward(self, x: Any) -> Any:
-        return self._windows(x).max(axis=(-2, -1))
+        windows = self._windows(x)
+        xp = _space(windows)
+        return windows.max(axis=(-2, -1)) if xp is np else xp.max(windows, axis=(-2, -1))
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         return (p.max_pool2d_grad(x, upstream, **self.params()),)
@@ -469,6 +576,9 @@ class MaxPool2dGrad(_Pool):
     name = "max_pool2d_grad"
 
     def forward(self, x: Any, upstream: Any) -> Any:
+        xp = _space(x, upstream)
+        if xp is not np:
+            return self._foreign_route(xp, x, upstream)
         index, pooled = self._argmax(x)
         upstream = np.asarray(upstream)
         if upstream.shape != pooled:
@@ -481,6 +591,26 @@ class MaxPool2dGrad(_Pool):
         flat = index + (np.arange(images) * pixels).reshape(*pooled[:2], 1)
         summed = np.bincount(flat.ravel(), weights=upstream.ravel(), minlength=images * pixels)
         return summed.reshape(np.shape(x)).astype(float_dtype(upstream), copy=False)
+
+    def _foreign_route(self, xp: ModuleType, x: Any, upstream: Any) -> Any:
+        """forward for arrays of another library: each window's u put at its maximum, then
+        the windows added into the image (pixel by pixel in the windows' order, as bincount)."""
+        best, pooled = self._foreign_argmax(xp, x)
+        if tuple(upstream.shape) != pooled:
+            raise ShapeError(
+                f"{self.name}: the upstream gradient {tuple(upstream.shape)} must be "
+                f"shaped like the pooled input, {pooled}"
+            )
+        upstream = xp.astype(_adopt(xp, upstream), float_dtype(upstream))
+        routed = xp.where(best, xp.expand_dims(upstream, axis=-1), 0.0)
+        columns = xp.reshape(routed, (*pooled, *self.kernel_size))
+        size = tuple(x.shape[2:])
+        positions, plan = _window_sums(
+            size, self.kernel_size, self.stride, self.padding, kernel_first=False
+        )
+        pixels = math.prod(size)
+        image = _scatter_last(xp, columns, positions, pixels + 1, plan=plan)
+        return xp.reshape(image[..., :pixels], tuple(x.shape))
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any, u: Any) -> Any:
         return None, p.max_pool2d_gather(x, upstream, **self.params())
@@ -506,6 +636,18 @@ class MaxPool2dGather(_Pool):
     name = "max_pool2d_gather"
 
     def forward(self, x: Any, values: Any) -> Any:
+        xp = _space(x, values)
+        if xp is not np:
+            best, pooled = self._foreign_argmax(xp, x)
+            if tuple(values.shape) != tuple(x.shape):
+                raise ShapeError(
+                    f"{self.name}: the values {tuple(values.shape)} must be shaped like the "
+                    f"input {tuple(x.shape)}"
+                )
+            values = _adopt(xp, values)
+            windows = _foreign_windows(xp, values, self.kernel_size, self.stride, self.padding)
+            picked = xp.where(best, xp.reshape(windows, (*pooled, -1)), 0.0)
+            return xp.sum(picked, axis=-1)  # one value and zeros: that value, exactly
         index, pooled = self._argmax(x)
         values = np.asarray(values)
         if values.shape != np.shape(x):

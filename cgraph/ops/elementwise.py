@@ -9,7 +9,8 @@ pullback) and declares nodes in gradient and tangent graphs. Gradients come in
 the broadcast shape of the output; the engine sums them back to each input's
 shape.
 
-Python floats take a fast path through :mod:`math` (see :mod:`cgraph.ops.numeric`).
+Python floats take a fast path through :mod:`math` (see :mod:`cgraph.ops.numeric`);
+arrays of other libraries (Dask, CuPy, array-api-strict) compute in their own.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import numpy as np
 from cgraph.ops import numeric
 from cgraph.ops.arrays import as_output, float_dtype
 from cgraph.ops.kinds import Elementwise, Flat
+from cgraph.ops.namespaces import is_foreign, namespace
 
 __all__ = [
     "Add",
@@ -401,6 +403,8 @@ class ReLU(Elementwise):
     def forward(self, x: Any) -> Any:
         if type(x) is float:
             return 0.0 if x <= 0.0 else x  # nan stays nan, as in numpy
+        if type(x) is not np.ndarray and is_foreign(x):
+            return namespace(x).maximum(x, 0)
         return np.maximum(x, 0)
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
@@ -517,6 +521,8 @@ class Where(Elementwise):
 
 def _in_float_type(out: Any, x: Any) -> Any:
     """A flat op's values, if not a float (a mask, numbers), in x's float type: as Step's are."""
+    if type(out) is not np.ndarray and is_foreign(out):  # numpy would copy it off its device
+        return namespace(out).astype(out, float_dtype(x), copy=False)
     return as_output(np.asarray(out).astype(float_dtype(x), copy=False))
 
 

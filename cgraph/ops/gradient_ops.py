@@ -11,12 +11,17 @@ other's adjoint); the adjoint of indexing (``scatter``); and cross-entropy's
 gradient (``cross_entropy_grad``), whose derivative is softmax's.
 
 Each is an op like every other, with its own rule, so gradient graphs can be
-differentiated again, to any order.
+differentiated again, to any order. Each computes with its inputs' array library
+(numpy for numbers and numpy arrays, else their array-API namespace); the
+scatter adds at repeated positions by gathers (:func:`cgraph.ops.tensor._scatter_last`),
+as the array API has no scatter.
 """
 
 from __future__ import annotations
 
+import math
 import operator
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -26,9 +31,16 @@ from cgraph.messages import shown
 from cgraph.ops import numeric
 from cgraph.ops.arrays import as_output, float_dtype, normalize_axes, shape_errors
 from cgraph.ops.kinds import Flat, LinearMap
-from cgraph.ops.losses import Softmax, _class_inputs, _hinge_margins, _softmax
+from cgraph.ops.losses import Softmax, _class_inputs, _hinge_margins, _label_mask, _softmax
 from cgraph.ops.operation import Operation
-from cgraph.ops.tensor import _extreme, _index_key, _is_basic
+from cgraph.ops.tensor import (
+    _extreme,
+    _index_key,
+    _is_basic,
+    _positions,
+    _scatter_last,
+    _space,
+)
 
 __all__ = [
     "Unbroadcast",
@@ -59,10 +71,16 @@ class _ExtremeWeights(Flat):
         return {"axis": self.axis}
 
     def forward(self, x: Any) -> Any:
-        x = np.asarray(x)
+        xp = _space(x)
+        if xp is np:
+            x = np.asarray(x)
         winners = x == _extreme(type(self).select, self.name, x, self.axis, keepdims=True)
         axes = normalize_axes(self.axis, x.ndim)
-        return as_output(winners / np.sum(winners, axis=axes, keepdims=True, dtype=x.dtype))
+        if xp is np:
+            return as_output(winners / np.sum(winners, axis=axes, keepdims=True, dtype=x.dtype))
+        # The array API divides no booleans: the mask in x's float type first (0s and 1s).
+        weights = xp.astype(winners, float_dtype(x))
+        return weights / xp.sum(weights, axis=axes, keepdims=True)
 
 
 class MaxWeights(_ExtremeWeights):
@@ -116,6 +134,13 @@ class HingeGrad(Flat):
 
     def forward(self, scores: Any, labels: Any) -> Any:
         scores, labels = _class_inputs(self.name, scores, labels)
+        if type(scores) is not np.ndarray:  # the same steps, with a mask for the writes
+            xp = _space(scores)
+            mask = _label_mask(xp, labels, scores.shape[-1])
+            picked = xp.sum(xp.where(mask, scores, 0.0), axis=-1, keepdims=True)
+            violated = xp.where(mask, 0.0, scores - picked + self.margin) > 0
+            grad = xp.astype(violated, scores.dtype)
+            return xp.where(mask, -xp.sum(grad, axis=-1, keepdims=True), grad)
         picked = labels[..., np.newaxis]
         grad = (_hinge_margins(scores, picked, self.margin) > 0).astype(scores.dtype)
         np.put_along_axis(grad, picked, -np.sum(grad, axis=-1, keepdims=True), -1)
@@ -216,6 +241,9 @@ class BroadcastTo(_ToShape):
 
 
 def _scatter(values: Any, key: tuple[Any, ...], basic: bool, shape: tuple[int, ...]) -> Any:
+    xp = np if type(values) is np.ndarray or type(values) is float else _space(values)
+    if xp is not np:
+        return _scatter_foreign(xp, values, key, shape)
     out = np.zeros(shape, float_dtype(values))
     try:
         if basic:  # no element is picked twice
@@ -237,6 +265,27 @@ def _scatter(values: Any, key: tuple[Any, ...], basic: bool, shape: tuple[int, .
             "x[index] for an x of that shape"
         ) from error
     return as_output(out)
+
+
+def _scatter_foreign(
+    xp: ModuleType, values: Any, key: tuple[Any, ...], shape: tuple[int, ...]
+) -> Any:
+    """_scatter for an array of another library: the positions the index picks, gathered into."""
+    try:
+        positions = _positions(key, shape, key)
+        picked = positions.shape
+        if np.broadcast_shapes(tuple(values.shape), picked) != picked:
+            raise ValueError(
+                f"values of shape {tuple(values.shape)} do not broadcast to "
+                f"the selection's shape {picked}"
+            )
+    except (ShapeError, ValueError) as error:
+        raise ShapeError(
+            f"scatter into shape {shape}: {error}; give values shaped like "
+            "x[index] for an x of that shape"
+        ) from error
+    values = xp.broadcast_to(xp.astype(values, float_dtype(values)), picked)
+    return xp.reshape(_scatter_last(xp, values, positions, math.prod(shape)), shape)
 
 
 class Scatter(LinearMap):
@@ -295,8 +344,11 @@ class CrossEntropyGrad(Operation):
 
     def forward(self, logits: Any, labels: Any) -> Any:
         logits, labels = _class_inputs(self.name, logits, labels)
-        picked = labels[..., np.newaxis]
         grad = _softmax(logits, -1)
+        if type(logits) is not np.ndarray:  # the same numbers, with a mask for the write
+            xp = _space(logits)
+            return xp.where(_label_mask(xp, labels, logits.shape[-1]), grad - 1, grad)
+        picked = labels[..., np.newaxis]
         np.put_along_axis(grad, picked, np.take_along_axis(grad, picked, -1) - 1, -1)
         return grad
 

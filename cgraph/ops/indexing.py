@@ -9,11 +9,21 @@ so gradient graphs of either can be differentiated again. ``index_put`` sets
 does, without changing x: its index is a parameter, checked as ``index``'s is.
 
 Indices get no gradient; their tangent is ignored.
+
+Each op computes with its inputs' array library: numpy for numpy arrays, else
+their array-API namespace. ``take`` gathers the flat positions its indices
+name; ``scatter_add``, whose positions are data, adds by a comparison of each
+index with every position along the axis (the array API has no scatter), which
+holds m x n booleans per line for m indices into n elements; ``index_put``'s
+positions come from its fixed index, by numpy. The indices' values are checked
+where they can be read without computing anything: not on a lazy (Dask) array,
+where an index out of range fails when the array is computed.
 """
 
 from __future__ import annotations
 
 import math
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -22,8 +32,17 @@ from cgraph.errors import InvalidValueError, ShapeError
 from cgraph.ops.arrays import as_output, float_dtype, normalize_axes
 from cgraph.ops.gradient_ops import _scatter
 from cgraph.ops.kinds import LinearMap
+from cgraph.ops.namespaces import is_foreign, is_lazy
 from cgraph.ops.operation import Operation
-from cgraph.ops.tensor import _index_key, _is_basic
+from cgraph.ops.tensor import (
+    _adopt,
+    _constant,
+    _index_key,
+    _is_basic,
+    _positions,
+    _scatter_last,
+    _space,
+)
 
 __all__ = ["Take", "ScatterAdd", "IndexPut"]
 
@@ -93,6 +112,59 @@ def _along_axis(name: str, shape: tuple[int, ...], index: Any, axis: int) -> tup
     return tuple(key)
 
 
+def _foreign_whole(name: str, xp: ModuleType, index: Any) -> Any:
+    """_whole for an array of another library: whole floats checked where they can be read."""
+    if xp.isdtype(index.dtype, "integral"):
+        return index
+    if not xp.isdtype(index.dtype, "real floating") or (
+        not is_lazy(index) and not bool(xp.all(index == xp.floor(index)))
+    ):
+        raise InvalidValueError(
+            f"{name}: indices must be whole numbers; give an integer array, not {index.dtype}"
+        )
+    return xp.astype(index, xp.int64)
+
+
+def _foreign_along_axis(
+    name: str, xp: ModuleType, shape: tuple[int, ...], index: Any, axis: int
+) -> tuple[Any, tuple[int, ...], int]:
+    """For an array of another library: the indices along ``axis`` (non-negative, broadcast
+    to the result's shape), the result's shape, and the axis, checked as _along_axis checks.
+    """
+    index = _foreign_whole(name, xp, xp.asarray(index) if not is_foreign(index) else index)
+    ndim = len(shape)
+    if index.ndim != ndim:
+        raise ShapeError(
+            f"{name}: the indices have {index.ndim} axes but the array {ndim} (shape {shape}); "
+            "give indices with as many axes (of size 1 where they broadcast)"
+        )
+    axis = normalize_axes(axis, ndim)[0]
+    side = shape[axis]
+    if (
+        not is_lazy(index)
+        and math.prod(index.shape)
+        and bool(xp.any((index < -side) | (index >= side)))
+    ):
+        low, high = int(xp.min(index)), int(xp.max(index))
+        raise InvalidValueError(
+            f"{name}: indices {low}..{high} are out of range for {side} "
+            f"elements along axis {axis}; give indices in [{-side}, {side})"
+        )
+    try:
+        result = np.broadcast_shapes(
+            (*shape[:axis], 1, *shape[axis + 1 :]),
+            (*index.shape[:axis], 1, *index.shape[axis + 1 :]),
+        )
+    except ValueError:
+        raise ShapeError(
+            f"{name}: indices of shape {tuple(index.shape)} do not fit an array of shape "
+            f"{shape} along axis {axis}: the other axes must match or be 1"
+        ) from None
+    result = (*result[:axis], index.shape[axis], *result[axis + 1 :])
+    index = xp.where(index < 0, index + side, index)
+    return xp.broadcast_to(index, result), result, axis
+
+
 class _AlongAxis(Operation):
     """An op indexing along ``axis`` by an integer input (the flattened array for None)."""
 
@@ -143,8 +215,28 @@ class Take(_AlongAxis):
     aliases = ("take_along_axis", "gather")
 
     def forward(self, x: Any, index: Any) -> Any:
+        xp = _space(x, index)
+        if xp is not np:
+            return self._gather(xp, x, index)
         x, key = self._key(np.asarray(x), index)
         return as_output(x[key])
+
+    def _gather(self, xp: ModuleType, x: Any, index: Any) -> Any:
+        """x's elements at the indices, for an array of another library: one take of the
+        flattened x at the flat positions (those of the other axes computed by numpy)."""
+        flat = xp.reshape(_adopt(xp, x), (-1,))
+        shape = tuple(flat.shape) if self.axis is None else tuple(x.shape)
+        axis = 0 if self.axis is None else self.axis
+        index, result, axis = _foreign_along_axis(self.name, xp, shape, index, axis)
+        strides = np.cumprod((1, *shape[:0:-1]))[::-1]
+        offsets = np.zeros((1,) * len(shape), dtype=np.int64)
+        for dim, length in enumerate(result):
+            if dim != axis and shape[dim] == length:  # else position 0 of an axis of size 1
+                along = (1,) * dim + (length,) + (1,) * (len(shape) - 1 - dim)
+                offsets = offsets + np.arange(length).reshape(along) * int(strides[dim])
+        positions = index * int(strides[axis]) + _constant(xp, offsets)
+        picked = xp.take(flat, xp.reshape(positions, (-1,)), axis=0)
+        return xp.reshape(picked, result)
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any, index: Any) -> Any:
         if not self.wants_grad(0):
@@ -182,10 +274,42 @@ class ScatterAdd(_AlongAxis):
     name = "scatter_add"
 
     def forward(self, x: Any, index: Any, src: Any) -> Any:
+        xp = _space(x, index, src)
+        if xp is not np:
+            return self._add(xp, x, index, src)
         x = np.asarray(x)
         flat, key = self._key(x, index)
         added = flat + _scatter(src, key, False, flat.shape)
         return as_output(added.reshape(x.shape))
+
+    def _add(self, xp: ModuleType, x: Any, index: Any, src: Any) -> Any:
+        """forward for arrays of another library, whose positions are data: each index is
+        compared with every position along the axis, and the src values it names summed."""
+        x = _adopt(xp, x)
+        base = xp.reshape(x, (-1,)) if self.axis is None else x
+        shape = tuple(base.shape)
+        index, result, axis = _foreign_along_axis(
+            self.name, xp, shape, index, 0 if self.axis is None else self.axis
+        )
+        if not is_foreign(src):
+            src = xp.asarray(src, dtype=float_dtype(x))
+        # numpy's sums are in floats (its scatter's zeros are): an integer x or src too.
+        src = xp.astype(src, float_dtype(src))
+        base = xp.astype(base, xp.result_type(float_dtype(base), src.dtype))
+        if np.broadcast_shapes(tuple(src.shape), result) != result:
+            raise ShapeError(
+                f"scatter into shape {shape}: values of shape {tuple(src.shape)} do not "
+                f"broadcast to the selection's shape {result}; give values shaped like "
+                "x[index] for an x of that shape"
+            )
+        lines = xp.moveaxis(xp.broadcast_to(src, result), axis, -1)[..., None]  # (..., m, 1)
+        named = xp.moveaxis(index, axis, -1)[..., None] == xp.arange(shape[axis])  # (..., m, n)
+        added = xp.moveaxis(xp.sum(xp.where(named, lines, 0.0), axis=-2), -1, axis)
+        # An axis of size 1 in x that the indices broadcast over takes all their sums.
+        spread = tuple(d for d, side in enumerate(shape) if side == 1 and result[d] != 1)
+        if spread:
+            added = xp.sum(added, axis=spread, keepdims=True)
+        return xp.reshape(base + added, tuple(x.shape))
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any, index: Any, src: Any) -> Any:
         return (
@@ -248,6 +372,10 @@ class IndexPut(LinearMap):
         return {"index": self.index, "accumulate": self.accumulate}
 
     def forward(self, x: Any, values: Any) -> Any:
+        numpy_values = type(values) is np.ndarray or type(values) is float
+        xp = np if type(x) is np.ndarray and numpy_values else _space(x, values)
+        if xp is not np:
+            return self._put(xp, x, values)
         x = np.asarray(x)
         dtype = np.result_type(x, values)
         out = x.astype(dtype if dtype.kind == "f" else float_dtype(x), copy=True)
@@ -274,6 +402,38 @@ class IndexPut(LinearMap):
                 f"not fit shape {x.shape}: {error}; give values that broadcast to x[index]"
             ) from error
         return as_output(out)
+
+    def _put(self, xp: ModuleType, x: Any, values: Any) -> Any:
+        """forward for arrays of another library, which writes nothing in place: the values
+        gathered to the positions the index names (numpy's), and chosen there."""
+        shape = tuple(x.shape)
+        if is_foreign(values):
+            dtype = xp.result_type(x, values)
+            if not xp.isdtype(dtype, "real floating"):
+                dtype = float_dtype(x)
+        else:  # a number (the pullback's 0.0) takes x's float type, as numpy's
+            dtype = float_dtype(x)
+        values = xp.asarray(values, dtype=dtype) if not is_foreign(values) else values
+        positions = _positions(self.key, shape, self.index)
+        target = positions.shape
+        if np.broadcast_shapes(tuple(values.shape), target) != target:
+            raise ShapeError(
+                f"index_put: index {self.index!r} with values of shape {tuple(values.shape)} "
+                f"does not fit shape {shape}: values of shape {tuple(values.shape)} do not "
+                f"broadcast to the selection's shape {target}; give values that broadcast "
+                "to x[index]"
+            )
+        if not self.accumulate and not self.basic:
+            self._check_each_once(shape)
+        flat = xp.reshape(xp.astype(_adopt(xp, x), dtype), (-1,))
+        values = xp.broadcast_to(xp.astype(values, dtype), target)
+        size = math.prod(shape)
+        if self.accumulate:
+            return xp.reshape(_scatter_last(xp, values, positions, size, base=flat), shape)
+        chosen = np.zeros(size, dtype=bool)
+        chosen[positions.reshape(-1)] = True
+        put = xp.where(_constant(xp, chosen), _scatter_last(xp, values, positions, size), flat)
+        return xp.reshape(put, shape)
 
     def _check_each_once(self, shape: tuple[int, ...]) -> None:
         positions = np.arange(math.prod(shape)).reshape(shape)[self.key]

@@ -20,31 +20,70 @@ derivative does not exist there, the op raises an
 :class:`~cgraph.errors.InvalidValueError`, never returns NaN: ``inverse`` and
 ``solve`` refuse A, ``logabsdet`` is -inf with no gradient. ``det``'s gradient
 does exist there (the cofactor matrix), and ``backward`` computes it.
+
+Each op computes with its input's array library: numpy for numpy arrays, else
+the array-API namespace's ``linalg`` (array-api-strict, CuPy). Dask's linalg
+takes single matrices only and has no determinant, so on Dask arrays each chunk
+of matrices (the matrix axes made whole) is computed by numpy's function, lazily
+(``dask.array.apply_gufunc``): numpy's numbers, chunk by chunk. On a lazy array
+a singular matrix is found when it is computed, and raises numpy's error there.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from types import ModuleType
 from typing import Any
 
 import numpy as np
 
 from cgraph.errors import InvalidValueError, ShapeError
-from cgraph.ops.arrays import as_output, shape_errors, tangent_sum
+from cgraph.ops.arrays import as_output, float_dtype, shape_errors, tangent_sum
+from cgraph.ops.namespaces import is_foreign, is_lazy
 from cgraph.ops.operation import Operation
+from cgraph.ops.tensor import _adopt, _space
 
 __all__ = ["Inverse", "Solve", "Det", "LogAbsDet", "Slogdet", "Cholesky"]
 
 
-def _square(name: str, a: Any) -> np.ndarray:
-    """``a`` as an array of square matrices (..., n, n), or a ShapeError saying what it is."""
-    a = np.asarray(a)
+def _square(name: str, a: Any) -> Any:
+    """``a`` as an array of square matrices (..., n, n), or a ShapeError saying what it is.
+
+    A numpy array for numbers and numpy arrays; an array of another library as it is.
+    """
+    if type(a) is not np.ndarray and _space(a) is np:
+        a = np.asarray(a)
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ShapeError(
-            f"{name} takes a square matrix or a stack of them, shape (..., n, n), not {a.shape}"
+            f"{name} takes a square matrix or a stack of them, shape (..., n, n), not "
+            f"{tuple(a.shape)}"
         )
     return a
+
+
+def _by_chunks(
+    signature: str, function: Callable[..., Any], *arrays: Any, sizes: dict[str, int] | None = None
+) -> Any:
+    """numpy's batched ``function`` on each chunk of Dask arrays, lazily: the matrix axes
+    (the core dimensions of ``signature``, as np.vectorize's) whole, the batch axes chunked
+    and broadcast."""
+    import dask.array as da
+
+    return da.apply_gufunc(
+        function,
+        signature,
+        *arrays,
+        allow_rechunk=True,
+        output_dtypes=float_dtype(arrays[0]),
+        output_sizes=sizes,
+    )
+
+
+def _linalg(*arrays: Any) -> tuple[ModuleType, bool]:
+    """The arrays' namespace, and whether their linear algebra is numpy's by chunks (Dask)."""
+    xp = np if type(arrays[0]) is np.ndarray and len(arrays) == 1 else _space(*arrays)
+    return xp, xp is not np and any(is_lazy(array) for array in arrays)
 
 
 @contextmanager
@@ -73,7 +112,15 @@ def _trace_product(p: Any, m: Any, t: Any) -> Any:
 
 
 def _phi(p: Any, x: Any) -> Any:
-    """Phi(X): the lower triangle of X with its diagonal halved (Murray 2016)."""
+    """Phi(X): the lower triangle of X with its diagonal halved (Murray 2016).
+
+    On numpy arrays by numpy's masks (the fastest); gradient graphs and other
+    libraries take it by the ops ``tril`` and ``triu``, so that no numpy constant
+    meets x's library: the same numbers (the diagonal x - x/2 = x/2 exactly).
+    """
+    if p.symbolic or is_foreign(x):  # (a plan's symbol has no shape: it calls the op)
+        lower = p.tril(x)
+        return lower - 0.5 * p.triu(lower)
     n = p.shape(x)[-1]
     # Boolean masks keep x's float type (float32 stays float32).
     below = np.tri(n, k=-1, dtype=bool)
@@ -118,8 +165,11 @@ class Inverse(Operation):
 
     def forward(self, a: Any) -> Any:
         a = _square("inverse", a)
+        xp, by_chunks = _linalg(a)
+        if by_chunks:
+            return _by_chunks("(i,j)->(i,j)", np.linalg.inv, a)
         with _refused("inverse", "the matrix is singular, it has no inverse"):
-            return np.linalg.inv(a)
+            return xp.linalg.inv(a)
 
     def pullback(self, p: Any, upstream: Any, output: Any, a: Any) -> Any:
         transposed = p.swap_last(output)
@@ -162,7 +212,9 @@ class Solve(Operation):
     name = "solve"
 
     def forward(self, a: Any, b: Any) -> Any:
-        a, b = _square("solve", a), np.asarray(b)
+        a = _square("solve", a)
+        xp, by_chunks = _linalg(a, b)
+        b = np.asarray(b) if xp is np else b
         if b.ndim == 0:
             raise ShapeError(
                 "solve takes b as a vector (n,) or matrices (..., n, k), not a "
@@ -171,13 +223,17 @@ class Solve(Operation):
         rows = b.shape[0] if b.ndim == 1 else b.shape[-2]
         if rows != a.shape[-1]:
             raise ShapeError(
-                f"solve: b of shape {b.shape} does not fit A of shape {a.shape}: b must be "
-                f"(n,) or (..., n, k) with n = {a.shape[-1]}"
+                f"solve: b of shape {tuple(b.shape)} does not fit A of shape {tuple(a.shape)}: "
+                f"b must be (n,) or (..., n, k) with n = {a.shape[-1]}"
             )
         with shape_errors("solve", "the batch axes of A and b must broadcast"):
-            np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+            np.broadcast_shapes(tuple(a.shape[:-2]), tuple(b.shape[:-2]))
+        if by_chunks:  # one right-hand side as a column: a vector has no batch axes to align
+            columns = b if b.ndim > 1 else xp.reshape(_adopt(xp, b), (-1, 1))
+            x = _by_chunks("(i,j),(j,k)->(i,k)", np.linalg.solve, a, columns)
+            return x if b.ndim > 1 else x[..., 0]
         with _refused("solve", "the matrix is singular, A x = b has no unique solution"):
-            return np.linalg.solve(a, b)
+            return xp.linalg.solve(a, b)
 
     def pullback(self, p: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
         vector = p.ndim(b) == 1  # x and u are then (..., n): as columns they solve as matrices
@@ -206,9 +262,23 @@ class Solve(Operation):
 
 def _cofactors(p: Any, a: Any, det: Any) -> Any:
     """The matrix of cofactors det(A) A^-T (d det / dA), from an SVD where some A is singular."""
-    if not p.symbolic and np.any(np.asarray(det) == 0):
-        return _cofactors_by_svd(np.asarray(a))
+    if not p.symbolic:
+        if type(a) is not np.ndarray and is_lazy(a):  # chunk by chunk, each as numpy's
+            return _by_chunks("(i,j)->(i,j)", _numpy_cofactors, a)
+        xp = _space(a, det)
+        if xp is np and np.any(np.asarray(det) == 0):
+            return _cofactors_by_svd(np.asarray(a))
+        if xp is not np and bool(xp.any(det == 0)):  # one boolean read back
+            return _foreign_cofactors_by_svd(xp, a)
     return _per_matrix(p, det, a) * p.swap_last(p.inverse(a))
+
+
+def _numpy_cofactors(a: np.ndarray) -> np.ndarray:
+    """_cofactors on numbers, in numpy alone: what it computes for a chunk of Dask matrices."""
+    det = np.linalg.det(a)
+    if np.any(det == 0):
+        return _cofactors_by_svd(a)
+    return (det[..., None, None] if det.ndim else det) * np.swapaxes(np.linalg.inv(a), -1, -2)
 
 
 def _cofactors_by_svd(a: np.ndarray) -> np.ndarray:
@@ -220,6 +290,17 @@ def _cofactors_by_svd(a: np.ndarray) -> np.ndarray:
     after = np.cumprod(np.concatenate([ones, s[..., :0:-1]], axis=-1), axis=-1)[..., ::-1]
     sign = np.linalg.det(u) * np.linalg.det(vh)
     return sign[..., None, None] * np.matmul(u * (before * after)[..., None, :], vh)
+
+
+def _foreign_cofactors_by_svd(xp: ModuleType, a: Any) -> Any:
+    """_cofactors_by_svd's steps in the array API (no negative-step slices there)."""
+    u, s, vh = xp.linalg.svd(a)
+    ones = xp.ones((*s.shape[:-1], 1), dtype=s.dtype)
+    before = xp.cumulative_prod(xp.concat([ones, s[..., :-1]], axis=-1), axis=-1)
+    reversed_tail = xp.flip(s, axis=-1)[..., :-1]
+    after = xp.flip(xp.cumulative_prod(xp.concat([ones, reversed_tail], axis=-1), axis=-1), axis=-1)
+    sign = xp.linalg.det(u) * xp.linalg.det(vh)
+    return sign[..., None, None] * xp.matmul(u * (before * after)[..., None, :], vh)
 
 
 class Det(Operation):
@@ -260,7 +341,11 @@ class Det(Operation):
     name = "det"
 
     def forward(self, a: Any) -> Any:
-        return as_output(np.linalg.det(_square("det", a)))
+        a = _square("det", a)
+        xp, by_chunks = _linalg(a)
+        if by_chunks:
+            return _by_chunks("(i,j)->()", np.linalg.det, a)
+        return as_output(xp.linalg.det(a))
 
     def pullback(self, p: Any, upstream: Any, output: Any, a: Any) -> Any:
         return (_per_matrix(p, upstream, a) * _cofactors(p, a, output),)
@@ -298,7 +383,11 @@ class LogAbsDet(Operation):
     name = "logabsdet"
 
     def forward(self, a: Any) -> Any:
-        return as_output(np.linalg.slogdet(_square(self.name, a))[1])
+        a = _square(self.name, a)
+        xp, by_chunks = _linalg(a)
+        if by_chunks:
+            return _by_chunks("(i,j)->()", _log_abs_det, a)
+        return as_output(xp.linalg.slogdet(a)[1])
 
     def _gradient(self, p: Any, a: Any) -> Any:
         """A^-T, the derivative of log|det A|."""
@@ -341,8 +430,12 @@ class Slogdet(LogAbsDet):
     name = "slogdet"
 
     def forward(self, a: Any) -> Any:
-        sign, log_abs = np.linalg.slogdet(_square(self.name, a))
-        return np.stack([sign, log_abs], axis=-1)
+        a = _square(self.name, a)
+        xp, by_chunks = _linalg(a)
+        if by_chunks:
+            return _by_chunks("(i,j)->(k)", _sign_and_log, a, sizes={"k": 2})
+        sign, log_abs = xp.linalg.slogdet(a)
+        return xp.stack([sign, log_abs], axis=-1)
 
     def pullback(self, p: Any, upstream: Any, output: Any, a: Any) -> Any:
         return super().pullback(p, p.index(upstream, index=(Ellipsis, 1)), output, a)
@@ -350,6 +443,14 @@ class Slogdet(LogAbsDet):
     def pushforward(self, p: Any, tangents: tuple[Any, ...], output: Any, a: Any) -> Any:
         log_tangent = super().pushforward(p, tangents, output, a)
         return p.stack(p.zeros_like(log_tangent), log_tangent, axis=-1)
+
+
+def _log_abs_det(a: np.ndarray) -> np.ndarray:
+    return np.linalg.slogdet(a)[1]
+
+
+def _sign_and_log(a: np.ndarray) -> np.ndarray:
+    return np.stack(np.linalg.slogdet(a), axis=-1)
 
 
 # --------------------------------------------------------------------------------------
@@ -396,8 +497,15 @@ class Cholesky(Operation):
 
     def forward(self, a: Any) -> Any:
         a = _square("cholesky", a)
+        xp, by_chunks = _linalg(a)
+        if xp is np:
+            symmetric = 0.5 * (a + np.swapaxes(a, -1, -2))
+        else:
+            symmetric = 0.5 * (a + xp.matrix_transpose(a))
+        if by_chunks:
+            return _by_chunks("(i,j)->(i,j)", np.linalg.cholesky, symmetric)
         with _refused("cholesky", "the matrix must be symmetric positive-definite"):
-            return np.linalg.cholesky(0.5 * (a + np.swapaxes(a, -1, -2)))
+            return xp.linalg.cholesky(symmetric)
 
     def pullback(self, p: Any, upstream: Any, output: Any, a: Any) -> Any:
         # Phi(L^T u) reads only u's lower triangle: L^T times its strict upper one is

@@ -13,6 +13,10 @@ so both modes come from the one formula.
 
 Losses take ``reduction`` as torch does: ``"mean"`` (the default) averages over
 the batch, ``"sum"`` adds it up, ``"none"`` returns one loss per sample.
+
+Arrays of other libraries (Dask, CuPy, array-api-strict) compute in their own,
+with the same formulas; where numpy's code writes in place or picks with
+``take_along_axis`` (which not every library has), a mask of the labels picks.
 """
 
 from __future__ import annotations
@@ -23,28 +27,37 @@ import numpy as np
 
 from cgraph.errors import InvalidOperationError, ShapeError
 from cgraph.ops.arrays import as_output, class_indices, normalize_axes, tangent_sum
+from cgraph.ops.namespaces import is_foreign, namespace
 from cgraph.ops.operation import Operation
 from cgraph.ops.tensor import _Reduction
 
 __all__ = ["Softmax", "LogSoftmax", "LogSumExp", "CrossEntropy", "Hinge", "MSE", "BCEWithLogits"]
 
 
-def _log_softmax(scores: Any, axis: int) -> np.ndarray:
+def _log_softmax(scores: Any, axis: int) -> Any:
     """log(softmax(scores)) along ``axis``, as scores - logsumexp(scores), shifted by the max."""
-    scores = np.asarray(scores)
+    xp = namespace(scores) if type(scores) is not np.ndarray and is_foreign(scores) else np
+    if xp is np:
+        scores = np.asarray(scores)
     if scores.ndim == 0:
         raise ShapeError("softmax needs an array of scores, not a single number")
-    shifted = scores - np.max(scores, axis=axis, keepdims=True)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    shifted = scores - xp.max(scores, axis=axis, keepdims=True)
+    return shifted - xp.log(xp.sum(xp.exp(shifted), axis=axis, keepdims=True))
 
 
-def _softmax(scores: Any, axis: int) -> np.ndarray:
+def _softmax(scores: Any, axis: int) -> Any:
     """softmax(scores) along ``axis``, as the exponential of the stable log-softmax."""
-    return np.exp(_log_softmax(scores, axis))
+    log_probs = _log_softmax(scores, axis)
+    return (
+        np.exp(log_probs) if type(log_probs) is np.ndarray else namespace(log_probs).exp(log_probs)
+    )
 
 
-def _class_inputs(name: str, scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+def _class_inputs(name: str, scores: Any, labels: Any) -> tuple[Any, Any]:
     """Class scores (..., C) as an array and their labels (...) as checked class indices.
+
+    Both in one array library: numpy's, or the foreign one of either (a Dask array's
+    numpy partner becomes a Dask array; CuPy and numpy refuse each other).
 
     Raises
     ------
@@ -53,10 +66,23 @@ def _class_inputs(name: str, scores: Any, labels: Any) -> tuple[np.ndarray, np.n
     InvalidValueError
         If a label is not a whole number in ``[0, C)``.
     """
-    scores = np.asarray(scores)
+    xp = namespace(scores, labels) if is_foreign(scores) or is_foreign(labels) else np
+    scores = np.asarray(scores) if xp is np else _in(xp, scores)
     if scores.ndim not in (1, 2):
-        raise ShapeError(f"{name} takes scores of shape (N, C) or (C,), not {scores.shape}")
-    return scores, class_indices(labels, scores.shape[:-1], scores.shape[-1])
+        raise ShapeError(f"{name} takes scores of shape (N, C) or (C,), not {tuple(scores.shape)}")
+    labels = labels if xp is np else _in(xp, labels)
+    return scores, class_indices(labels, tuple(scores.shape[:-1]), scores.shape[-1])
+
+
+def _in(xp: Any, value: Any) -> Any:
+    """A value as an array of the foreign namespace ``xp`` (a number or numpy array copied in)."""
+    return value if is_foreign(value) else xp.asarray(value)
+
+
+def _label_mask(xp: Any, labels: Any, classes: int) -> Any:
+    """A boolean (..., C) mask, True at each row's label: take_along_axis, which not every
+    array library has, as a mask (a sum of one value and zeros is that value, exactly)."""
+    return xp.arange(classes, dtype=labels.dtype) == xp.expand_dims(labels, axis=-1)
 
 
 def _hinge_margins(scores: np.ndarray, picked: np.ndarray, margin: float) -> np.ndarray:
@@ -162,6 +188,8 @@ class LogSumExp(_Reduction):
     name = "logsumexp"
 
     def forward(self, x: Any) -> Any:
+        if type(x) is not np.ndarray and is_foreign(x):
+            return self._foreign_forward(namespace(x), x)
         x = np.asarray(x)
         axes = normalize_axes(self.axis, x.ndim)
         shift = np.max(x, axis=axes, keepdims=True, initial=-np.inf)
@@ -170,6 +198,19 @@ class LogSumExp(_Reduction):
         with np.errstate(divide="ignore"):  # log(0) = -inf for a slice of all -inf
             out = np.log(np.sum(np.exp(x - shift), axis=axes, keepdims=True)) + shift
         return as_output(out if self.keepdims else np.squeeze(out, axis=axes))
+
+    def _foreign_forward(self, xp: Any, x: Any) -> Any:
+        # forward's steps in the array API, which has no max with an initial value
+        axes = normalize_axes(self.axis, x.ndim)
+        if all(x.shape[axis] for axis in axes):
+            shift = xp.max(x, axis=axes, keepdims=True)
+        else:  # an empty slice: numpy's initial=-inf, so the sum of nothing gives -inf
+            kept = tuple(1 if axis in axes else side for axis, side in enumerate(x.shape))
+            shift = xp.full(kept, -xp.inf, dtype=x.dtype)
+        shift = xp.where(xp.isfinite(shift), shift, 0)
+        with np.errstate(divide="ignore"):  # eager libraries that compute with numpy
+            out = xp.log(xp.sum(xp.exp(x - shift), axis=axes, keepdims=True)) + shift
+        return out if self.keepdims else xp.squeeze(out, axis=axes)
 
     def _softmax(self, p: Any, output: Any, x: Any) -> Any:
         return p.exp(x - self._kept(p, output, x))
@@ -212,7 +253,8 @@ class _Loss(Operation):
     def _reduce(self, losses: Any) -> Any:
         if self.reduction == "none":
             return as_output(losses)
-        return as_output(np.mean(losses) if self.reduction == "mean" else np.sum(losses))
+        xp = namespace(losses) if is_foreign(losses) else np
+        return as_output(xp.mean(losses) if self.reduction == "mean" else xp.sum(losses))
 
     def sample_gradients(self, p: Any, *inputs: Any) -> tuple[Any, ...]:
         """The gradient of each sample's loss with respect to each input (None: no gradient)."""
@@ -284,6 +326,10 @@ class CrossEntropy(_ClassificationLoss):
     def forward(self, logits: Any, labels: Any) -> Any:
         logits, labels = _class_inputs(self.name, logits, labels)
         log_probs = _log_softmax(logits, -1)
+        if is_foreign(log_probs):
+            xp = namespace(log_probs)
+            mask = _label_mask(xp, labels, logits.shape[-1])
+            return self._reduce(-xp.sum(xp.where(mask, log_probs, 0.0), axis=-1))
         picked = np.take_along_axis(log_probs, labels[..., np.newaxis], axis=-1)
         return self._reduce(-picked[..., 0])
 
@@ -322,6 +368,12 @@ class Hinge(_ClassificationLoss):
 
     def forward(self, scores: Any, labels: Any) -> Any:
         scores, labels = _class_inputs(self.name, scores, labels)
+        if is_foreign(scores):  # _hinge_margins's steps, with a mask for its in-place write
+            xp = namespace(scores)
+            mask = _label_mask(xp, labels, scores.shape[-1])
+            picked = xp.sum(xp.where(mask, scores, 0.0), axis=-1, keepdims=True)
+            margins = xp.where(mask, 0.0, scores - picked + self.margin)
+            return self._reduce(xp.sum(xp.maximum(margins, 0.0), axis=-1))
         margins = _hinge_margins(scores, labels[..., np.newaxis], self.margin)
         return self._reduce(np.sum(np.maximum(margins, 0.0), axis=-1))
 
@@ -349,6 +401,9 @@ class MSE(_Loss):
     name = "mse"
 
     def forward(self, prediction: Any, target: Any) -> Any:
+        if is_foreign(prediction) or is_foreign(target):
+            xp = namespace(prediction, target)
+            return self._reduce(xp.square(prediction - target))
         return self._reduce(np.square(np.subtract(prediction, target)))
 
     def sample_gradients(self, p: Any, prediction: Any, target: Any) -> tuple[Any, Any]:
@@ -377,6 +432,10 @@ class BCEWithLogits(_Loss):
     name = "bce_with_logits"
 
     def forward(self, logits: Any, targets: Any) -> Any:
+        if is_foreign(logits) or is_foreign(targets):
+            xp = namespace(logits, targets)
+            z = _in(xp, logits)
+            return self._reduce(xp.maximum(z, 0) - z * targets + xp.log1p(xp.exp(-xp.abs(z))))
         z = np.asarray(logits)
         return self._reduce(np.maximum(z, 0) - z * targets + np.log1p(np.exp(-np.abs(z))))
 

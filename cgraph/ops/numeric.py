@@ -39,6 +39,7 @@ import numpy as np
 
 from cgraph.errors import ShapeError
 from cgraph.ops.arrays import as_output, float_dtype
+from cgraph.ops.namespaces import is_foreign, namespace
 from cgraph.ops.registry import primitive_op
 
 #: Rules may ask: a symbolic namespace declares nodes, this one computes numbers.
@@ -53,7 +54,8 @@ float_closed: set[Callable[..., Any]] = set()
 
 
 def _elementwise(math_fn: Callable[[float], float], numpy_fn: Any) -> Callable[[Any], Any]:
-    """math_fn for Python floats (fast), numpy_fn for the rest and where math_fn raises."""
+    """math_fn for Python floats (fast), numpy_fn for numpy and where math_fn raises, else xp's."""
+    name = numpy_fn.__name__
 
     def apply(x: Any) -> Any:
         if type(x) is float:
@@ -61,7 +63,10 @@ def _elementwise(math_fn: Callable[[float], float], numpy_fn: Any) -> Callable[[
                 return math_fn(x)
             except (ValueError, OverflowError):
                 return float(numpy_fn(x))
-        return numpy_fn(x)
+        if type(x) is np.ndarray:
+            return numpy_fn(x)
+        xp = namespace(x)
+        return numpy_fn(x) if xp is np else getattr(xp, name)(x)
 
     apply.__name__ = numpy_fn.__name__
     apply.__doc__ = f"{numpy_fn.__name__} of a float (by math) or an array (by numpy)."
@@ -106,7 +111,8 @@ def power(a: Any, b: Any) -> Any:
             return math.pow(a, b)
         except (ValueError, OverflowError, ZeroDivisionError):
             return float(np.power(a, b))
-    return np.power(a, b)
+    xp = namespace(a, b)
+    return np.power(a, b) if xp is np else xp.pow(a, b)
 
 
 math_forms[divide] = None
@@ -127,8 +133,9 @@ def sigmoid(x: Any) -> Any:
             return 1.0 / (1.0 + math.exp(-x))
         e = math.exp(x)
         return e / (1.0 + e)
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1.0, e) / (1.0 + e)
+    xp = namespace(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1.0, e) / (1.0 + e)
 
 
 def _sigmoid_of_float(x: float) -> float:
@@ -153,7 +160,7 @@ def maximum(a: Any, b: Any) -> Any:
     """
     if type(a) is float and type(b) is float:
         return a if a > b or a != a else b
-    return np.maximum(a, b)
+    return namespace(a, b).maximum(a, b)
 
 
 def minimum(a: Any, b: Any) -> Any:
@@ -166,7 +173,7 @@ def minimum(a: Any, b: Any) -> Any:
     """
     if type(a) is float and type(b) is float:
         return a if a < b or a != a else b
-    return np.minimum(a, b)
+    return namespace(a, b).minimum(a, b)
 
 
 def _maximum_of_floats(a: float, b: float) -> float:
@@ -196,14 +203,17 @@ def where(condition: Any, if_true: Any, if_false: Any) -> Any:
     """
     if type(condition) in (bool, float):  # a scalar mask (an input holds one as a float)
         return if_true if condition else if_false
-    return np.where(condition, if_true, if_false)
+    return namespace(condition, if_true, if_false).where(condition, if_true, if_false)
 
 
 def _comparison(float_fn: Callable[[Any, Any], bool], numpy_fn: Any) -> Callable[[Any, Any], Any]:
+    name = numpy_fn.__name__
+
     def compare(a: Any, b: Any) -> Any:
         if type(a) is type(b) and type(a) in (float, bool):
             return float_fn(a, b)
-        return numpy_fn(a, b)
+        xp = namespace(a, b)
+        return numpy_fn(a, b) if xp is np else getattr(xp, name)(a, b)
 
     compare.__name__ = numpy_fn.__name__
     compare.__doc__ = f"{numpy_fn.__name__} of a and b: a bool for floats, else a bool array."
@@ -231,8 +241,15 @@ def step(x: Any, at_zero: float = 0.0) -> Any:
     """
     if type(x) is float:
         return 1.0 if x > 0.0 else (at_zero if x == 0.0 else 0.0)
-    if at_zero == 0.0:
+    xp = namespace(x)
+    if at_zero == 0.0 and xp is np:
         return np.greater(x, 0)
+    if xp is not np:  # floats (the standard multiplies no bools), and no in-place writes
+        dtype = float_dtype(x)
+        if at_zero == 0.0:
+            return xp.astype(xp.greater(x, 0), dtype)
+        one, zero, middle = (xp.asarray(v, dtype=dtype) for v in (1.0, 0.0, at_zero))
+        return xp.where(x > 0, one, xp.where(x == 0, middle, zero))
     x = np.asarray(x)
     out = np.array(np.greater(x, 0), dtype=float_dtype(x))
     out[x == 0] = at_zero
@@ -257,7 +274,7 @@ def sign(x: Any) -> Any:
     """
     if type(x) is float:
         return float((x > 0) - (x < 0))
-    return np.sign(x)
+    return namespace(x).sign(x)
 
 
 # --------------------------------------------------------------------------------------
@@ -306,14 +323,15 @@ def sum_to(x: Any, shape: tuple[int, ...]) -> Any:
     lead = len(x_shape) - len(shape)
     if lead < 0 or any(s not in (1, side) for s, side in zip(shape, x_shape[lead:], strict=True)):
         if not x_shape:  # a scalar for a whole array: it broadcasts over it
-            return np.full(shape, x)
+            return broadcast_to(x, shape)
         raise ShapeError(
             f"shape {x_shape} does not sum down to {shape}: it is not a broadcast of that shape"
         )
     axes = tuple(range(lead)) + tuple(
         lead + i for i, s in enumerate(shape) if s == 1 and x_shape[lead + i] != 1
     )
-    return as_output(np.reshape(np.sum(x, axis=axes), shape))
+    xp = namespace(x)
+    return as_output(xp.reshape(xp.sum(x, axis=axes), shape))
 
 
 def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
@@ -328,6 +346,9 @@ def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
         return x
     if shape == () and type(x) is float:
         return x
+    xp = namespace(x)
+    if xp is not np:  # a copy of their own where the library has writable arrays at all
+        return xp.asarray(xp.broadcast_to(xp.asarray(x), shape), copy=True)
     return np.array(np.broadcast_to(x, shape))
 
 
@@ -339,20 +360,30 @@ def zeros_like(x: Any) -> Any:
     >>> zeros_like(2.0), zeros_like(np.ones(2, np.float32))
     (0.0, array([0., 0.], dtype=float32))
     """
+    if type(x) is np.ndarray:
+        return np.zeros(x.shape, float_dtype(x))
+    if is_foreign(x):
+        return namespace(x).zeros(x.shape, dtype=float_dtype(x))
     if not isinstance(x, np.ndarray):
         return 0.0
     return np.zeros(x.shape, float_dtype(x))
 
 
 def reshape(x: Any, shape: tuple[int, ...]) -> Any:
-    """np.reshape.
+    """x reshaped (a float for shape ``()``, as the ops give).
 
     Examples
     --------
     >>> reshape(np.arange(4.0), (2, 2)).shape
     (2, 2)
     """
-    return np.reshape(x, shape)
+    xp = namespace(x)
+    if xp is np:
+        return np.reshape(x, shape)
+    try:
+        return xp.reshape(x, shape)
+    except NotImplementedError:  # Dask splits and merges axes, not both at once
+        return xp.reshape(xp.reshape(x, (-1,)), shape)
 
 
 def matmul(a: Any, b: Any) -> Any:
@@ -363,7 +394,7 @@ def matmul(a: Any, b: Any) -> Any:
     >>> matmul(np.eye(2), np.ones(2))
     array([1., 1.])
     """
-    return np.matmul(a, b)
+    return namespace(a, b).matmul(a, b)
 
 
 def swap_last(x: Any) -> Any:
@@ -374,7 +405,8 @@ def swap_last(x: Any) -> Any:
     >>> swap_last(np.zeros((4, 2, 3))).shape
     (4, 3, 2)
     """
-    return np.swapaxes(x, -1, -2)
+    xp = namespace(x)
+    return np.swapaxes(x, -1, -2) if xp is np else xp.matrix_transpose(x)
 
 
 # --------------------------------------------------------------------------------------

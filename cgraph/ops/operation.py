@@ -28,6 +28,7 @@ from typing import Any, ClassVar, TypeVar
 import numpy as np
 
 from cgraph.errors import InvalidOperationError, ShapeError
+from cgraph.ops.namespaces import is_foreign
 from cgraph.ops.numeric import sum_to
 from cgraph.ops.registry import register
 
@@ -394,7 +395,10 @@ def unbroadcast(grad: Any, shape: tuple[int, ...], node: str = "?") -> Any:
     6.0
     """
     try:
-        return sum_to(grad, shape) if shape else float(sum_to(grad, shape))
+        total = sum_to(grad, shape)
+        # A float for a float input, unless the sum is lazy (Dask) or on a device: float()
+        # would compute it or copy it to the host, one node at a time.
+        return total if shape or is_foreign(total) else float(total)
     except ShapeError:
         raise ShapeError(
             f"gradient for {node!r} has shape {np.shape(grad)}, which does not reduce to the "

@@ -10,11 +10,16 @@ one formula serves both modes and, written with the primitives ``p``, every orde
 The scans keep the input's shape: ``cumsum`` is linear (its transpose is the
 sum from the other end), ``cumprod``'s derivative is written without dividing
 by ``x``, so it is exact where an element is zero.
+
+Each op computes with its input's array library: numpy for numbers and numpy
+arrays, else the array-API namespace of the input (``var(correction=ddof)``,
+``cumulative_sum``...), so a Dask array stays lazy.
 """
 
 from __future__ import annotations
 
 import math
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -24,7 +29,7 @@ from cgraph.ops import numeric
 from cgraph.ops.arrays import as_output, float_dtype, normalize_axes
 from cgraph.ops.kinds import LinearMap
 from cgraph.ops.operation import Operation
-from cgraph.ops.tensor import _extreme, _Reduction
+from cgraph.ops.tensor import _extreme, _Reduction, _space
 
 __all__ = ["Var", "Std", "Norm", "CumSum", "CumProd"]
 
@@ -100,14 +105,11 @@ class Var(_Spread):
     name = "var"
 
     def forward(self, x: Any) -> Any:
-        return as_output(
-            np.var(
-                x,
-                axis=normalize_axes(self.axis, np.ndim(x)),
-                ddof=self.ddof,
-                keepdims=self.keepdims,
-            )
-        )
+        axes = normalize_axes(self.axis, np.ndim(x))
+        xp = np if type(x) is np.ndarray else _space(x)
+        if xp is np:
+            return as_output(np.var(x, axis=axes, ddof=self.ddof, keepdims=self.keepdims))
+        return xp.var(x, axis=axes, correction=self.ddof, keepdims=self.keepdims)
 
     def weights(self, p: Any, output: Any, x: Any) -> Any:
         return self._centred_over_dof(p, x) * 2.0
@@ -135,14 +137,11 @@ class Std(_Spread):
     name = "std"
 
     def forward(self, x: Any) -> Any:
-        return as_output(
-            np.std(
-                x,
-                axis=normalize_axes(self.axis, np.ndim(x)),
-                ddof=self.ddof,
-                keepdims=self.keepdims,
-            )
-        )
+        axes = normalize_axes(self.axis, np.ndim(x))
+        xp = np if type(x) is np.ndarray else _space(x)
+        if xp is np:
+            return as_output(np.std(x, axis=axes, ddof=self.ddof, keepdims=self.keepdims))
+        return xp.std(x, axis=axes, correction=self.ddof, keepdims=self.keepdims)
 
     def weights(self, p: Any, output: Any, x: Any) -> Any:
         return self._centred_over_dof(p, x) * _inverse_or_zero(p, output)
@@ -199,6 +198,9 @@ class Norm(_Weighted):
         return {"ord": self.ord, **super().params()}
 
     def forward(self, x: Any) -> Any:
+        xp = np if type(x) is np.ndarray else _space(x)
+        if xp is not np:
+            return self._norm(xp, x)
         x = np.asarray(x)
         axes = normalize_axes(self.axis, x.ndim)
         magnitude = np.abs(x)
@@ -217,6 +219,26 @@ class Norm(_Weighted):
             norm = np.where(risky, scaled, norm)
         return as_output(norm if self.keepdims else np.squeeze(norm, axis=axes))
 
+    def _norm(self, xp: ModuleType, x: Any) -> Any:
+        """forward's steps for an array of another library, which may not be read: the
+        scaled 2-norm is computed everywhere and chosen where the squares over- or underflow."""
+        axes = normalize_axes(self.axis, x.ndim)
+        magnitude = xp.abs(x)
+        if self.ord == 1:
+            return xp.sum(magnitude, axis=axes, keepdims=self.keepdims)
+        if self.ord == math.inf:
+            return _extreme(np.max, self.name, magnitude, axes, self.keepdims)
+        squares = xp.sum(magnitude * magnitude, axis=axes, keepdims=True)
+        norm = xp.sqrt(squares)
+        if math.prod(x.shape[axis] for axis in axes):  # else every norm is 0, and exact
+            risky = ~xp.isfinite(squares) | (squares < xp.finfo(x.dtype).smallest_normal)
+            scale = xp.max(magnitude, axis=axes, keepdims=True)
+            scale = xp.where((scale > 0) & xp.isfinite(scale), scale, 1.0)
+            ratio = x / scale
+            scaled = scale * xp.sqrt(xp.sum(ratio * ratio, axis=axes, keepdims=True))
+            norm = xp.where(risky, scaled, norm)
+        return norm if self.keepdims else xp.squeeze(norm, axis=axes)
+
     def weights(self, p: Any, output: Any, x: Any) -> Any:
         if self.ord == 1:
             return p.sign(x)
@@ -230,12 +252,17 @@ class Norm(_Weighted):
 # --------------------------------------------------------------------------------------
 
 
-def _scanned(x: Any, axis: int | None) -> tuple[np.ndarray, int]:
-    """x as an array and the axis to scan: the flattened array and 0 for ``axis`` None."""
-    x = np.asarray(x)
-    if axis is None:
-        return x.ravel(), 0
-    return x, normalize_axes(axis, x.ndim)[0]
+def _scanned(x: Any, axis: int | None) -> tuple[ModuleType, Any, int]:
+    """x's namespace, x as an array and the axis to scan: the flattened array and 0 for
+    ``axis`` None."""
+    xp = np if type(x) is np.ndarray else _space(x)
+    if xp is np:
+        x = np.asarray(x)
+        if axis is None:
+            return xp, x.ravel(), 0
+    elif axis is None:
+        return xp, xp.reshape(x, (-1,)), 0
+    return xp, x, normalize_axes(axis, x.ndim)[0]
 
 
 class _Scan(Operation):
@@ -308,10 +335,14 @@ class CumSum(_Scan, LinearMap):
         return {"axis": self.axis, "reverse": self.reverse}
 
     def forward(self, x: Any) -> Any:
-        x, axis = _scanned(x, self.axis)
+        xp, x, axis = _scanned(x, self.axis)
+        if xp is np:
+            if self.reverse:
+                return np.flip(np.cumsum(np.flip(x, axis), axis), axis)
+            return np.cumsum(x, axis)
         if self.reverse:
-            return np.flip(np.cumsum(np.flip(x, axis), axis), axis)
-        return np.cumsum(x, axis)
+            return xp.flip(xp.cumulative_sum(xp.flip(x, axis=axis), axis=axis), axis=axis)
+        return xp.cumulative_sum(x, axis=axis)
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         grad = p.cumsum(upstream, axis=self.axis, reverse=not self.reverse)
@@ -365,8 +396,8 @@ class CumProd(_Scan):
     name = "cumprod"
 
     def forward(self, x: Any) -> Any:
-        x, axis = _scanned(x, self.axis)
-        return np.cumprod(x, axis)
+        xp, x, axis = _scanned(x, self.axis)
+        return np.cumprod(x, axis) if xp is np else xp.cumulative_prod(x, axis=axis)
 
     def _before(self, p: Any, output: Any) -> Any:
         """E_k = prod_{j < k} x_j along the lines: the output moved one place, 1 first."""

@@ -6,6 +6,10 @@ is therefore a function of the op's ``seed`` and of an input, ``training``: the
 same number gives the same mask, so a step's forward pass, its backward pass,
 gradient graphs and Hessians all see one mask, and feeding a new number each
 step draws a new one.
+
+The mask is numpy's on arrays of every library, so every library drops the
+same elements: copied into x's library (onto its device), and for a Dask
+``training`` drawn when the result is computed, so that it stays lazy.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import numpy as np
 
 from cgraph.errors import InvalidOperationError, InvalidValueError, ShapeError
 from cgraph.ops.arrays import as_output, float_dtype
+from cgraph.ops.namespaces import is_foreign, is_lazy, namespace
 from cgraph.ops.operation import Operation
 
 __all__ = ["Dropout"]
@@ -97,10 +102,33 @@ class Dropout(Operation):
         return keep * (1.0 / (1.0 - self.p) if self.p < 1.0 else 0.0)
 
     def forward(self, x: Any, training: Any) -> Any:
+        if is_lazy(training):  # a Dask number: the mask is drawn when it is computed
+            return self._lazy_forward(x, training)
         mask = self.mask(np.shape(x), training)
         if type(mask) is float:
             return x
+        if is_foreign(x):  # numpy's mask, copied into x's library (a device, say)
+            xp = namespace(x)
+            mask = mask if is_lazy(x) else xp.asarray(mask)  # Dask takes numpy's as it is
+            return xp.astype(x * mask, float_dtype(x), copy=False)
         return as_output((x * mask).astype(float_dtype(x), copy=False))
+
+    def _lazy_forward(self, x: Any, training: Any) -> Any:
+        """forward with a Dask ``training``: the mask a Dask array that draws it when computed."""
+        from dask.array import from_delayed
+        from dask.delayed import delayed
+
+        if np.ndim(training) != 0:
+            _mask_number(training)  # its ShapeError now, before any value is read
+        shape = tuple(np.shape(x))
+
+        def drawn(number: Any) -> np.ndarray:
+            mask = self.mask(shape, number)
+            return np.ones(shape) if type(mask) is float else mask  # 0: the identity
+
+        mask = from_delayed(delayed(drawn)(training), shape, dtype=np.float64)
+        xp = namespace(x, mask)
+        return xp.astype(x * mask, float_dtype(x), copy=False)
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any, training: Any) -> Any:
         return p.call(self, upstream, training), None

@@ -6,12 +6,20 @@ tangent is a sum of the op with one input replaced by its tangent
 set of elements, a linear map that is its own transpose
 (:class:`~cgraph.ops.kinds.LinearMap`). Each pullback is the op itself with
 its inputs rearranged: einsum's is an einsum, cross's a cross product.
+
+Each op computes with its inputs' array library: numpy for numbers and numpy
+arrays, else their array-API namespace. The array API has no einsum and no
+cross product: a library that has an einsum (Dask, CuPy) uses its own, any
+other contracts the operands pairwise by matrix products; the cross product is
+numpy's formula written out.
 """
 
 from __future__ import annotations
 
+import math
 import string
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -19,6 +27,8 @@ import numpy as np
 from cgraph.errors import InvalidOperationError, ShapeError
 from cgraph.ops.arrays import as_output, normalize_axes, shape_errors
 from cgraph.ops.kinds import LinearMap, Multilinear
+from cgraph.ops.namespaces import is_foreign, namespace
+from cgraph.ops.tensor import _adopt, _gather, _space
 
 __all__ = ["Einsum", "Cross", "Tril", "Triu"]
 
@@ -100,6 +110,103 @@ def _sides(tokens: Subscripts, shape: tuple[int, ...]) -> tuple[dict[str, int], 
     return sides, span
 
 
+def _is_mask(value: Any) -> bool:
+    """Whether a value is a numpy boolean array: the constants einsum's pullback adds."""
+    return type(value) is np.ndarray and value.dtype == np.bool_
+
+
+def _einsum(
+    xp: ModuleType, operands: tuple[Subscripts, ...], output: Subscripts, arrays: list[Any]
+) -> Any:
+    """np.einsum in the array API, which has none: the operands contracted pairwise, each
+    pair by one batched matrix product (as numpy's optimised einsum does, by BLAS).
+
+    Raises
+    ------
+    ValueError
+        If a letter's sizes differ (other than 1, which broadcasts, as in numpy).
+    """
+    # '...' becomes letters of its own, aligned from the right, as broadcast axes are.
+    spans = [len(a.shape) - len(t) + 1 for t, a in zip(operands, arrays, strict=True) if "..." in t]
+    ellipsis = tuple(f".{i}" for i in range(max(spans, default=0)))
+    dtype = xp.result_type(*(a for a in arrays if not xp.isdtype(a.dtype, "bool")))
+    terms: list[tuple[tuple[str, ...], Any]] = []
+    sizes: dict[str, int] = {}
+    for tokens, array in zip(operands, arrays, strict=True):
+        held = len(array.shape) - len(tokens) + 1
+        labels = tuple(
+            letter
+            for token in tokens
+            for letter in (ellipsis[len(ellipsis) - held :] if token == "..." else (token,))
+        )
+        if len(labels) != len(array.shape):
+            raise ValueError(f"an operand of shape {tuple(array.shape)} has {len(labels)} letters")
+        if not xp.isdtype(array.dtype, "bool") or dtype != array.dtype:
+            array = xp.astype(array, dtype)
+        labels, array = _diagonal(xp, labels, array)
+        for letter, side in zip(labels, array.shape, strict=True):
+            if sizes.get(letter, 1) not in (1, side) and side != 1:
+                raise ValueError(f"letter {letter!r} has sizes {sizes[letter]} and {side}")
+            sizes[letter] = max(side, sizes.get(letter, 1))
+        terms.append((labels, array))
+    out = tuple(letter for token in output for letter in (ellipsis if token == "..." else (token,)))
+    while True:
+        # Letters no other term and not the output holds are summed away first.
+        for i, (labels, array) in enumerate(terms):
+            elsewhere = {x for j, (other, _) in enumerate(terms) if j != i for x in other}
+            alone = [a for a, x in enumerate(labels) if x not in elsewhere and x not in out]
+            if alone:
+                kept = tuple(x for x in labels if x in elsewhere or x in out)
+                terms[i] = (kept, xp.sum(array, axis=tuple(alone)))
+        if len(terms) == 1:
+            break
+        (left, a), (right, b), rest = terms[0], terms[1], terms[2:]
+        needed = set(out).union(*(labels for labels, _ in rest))
+        batch = [x for x in left if x in right and x in needed]
+        summed = [x for x in left if x in right and x not in needed]
+        only_a = [x for x in left if x not in right]
+        only_b = [x for x in right if x not in left]
+        a = _arranged(xp, a, left, (*batch, *only_a, *summed), sizes)
+        b = _arranged(xp, b, right, (*batch, *summed, *only_b), sizes)
+        count = [math.prod(sizes[x] for x in group) for group in (batch, only_a, summed, only_b)]
+        product = xp.matmul(
+            xp.reshape(a, (count[0], count[1], count[2])),
+            xp.reshape(b, (count[0], count[2], count[3])),
+        )
+        labels = (*batch, *only_a, *only_b)
+        terms = [(labels, xp.reshape(product, tuple(sizes[x] for x in labels))), *rest]
+    labels, result = terms[0]
+    return _arranged(xp, result, labels, out, sizes)
+
+
+def _diagonal(xp: ModuleType, labels: tuple[str, ...], array: Any) -> tuple[tuple[str, ...], Any]:
+    """A letter repeated in one operand takes its diagonal: each letter once, by a gather."""
+    unique = tuple(dict.fromkeys(labels))
+    if len(unique) == len(labels):
+        return labels, array
+    shape = tuple(array.shape)
+    for letter in unique:
+        if len({side for x, side in zip(labels, shape, strict=True) if x == letter}) > 1:
+            raise ValueError(f"letter {letter!r} repeats with different sizes in one operand")
+    grids = np.indices(tuple(shape[labels.index(x)] for x in unique))
+    strides = np.cumprod((1, *shape[:0:-1]))[::-1]
+    positions = sum(
+        grids[unique.index(x)] * int(stride) for x, stride in zip(labels, strides, strict=True)
+    )
+    return unique, _gather(xp, array, np.asarray(positions, dtype=np.intp))
+
+
+def _arranged(
+    xp: ModuleType, array: Any, labels: tuple[str, ...], order: Sequence[str], sizes: dict[str, int]
+) -> Any:
+    """The array with its letters in ``order`` (each in ``labels``), broadcast to full size."""
+    axes = tuple(labels.index(x) for x in order)
+    if axes != tuple(range(len(labels))):
+        array = xp.permute_dims(array, axes)
+    full = tuple(sizes[x] for x in order)
+    return array if tuple(array.shape) == full else xp.broadcast_to(array, full)
+
+
 def _joined(operands: tuple[Subscripts, ...] | list[Subscripts], output: Sequence[str]) -> str:
     return ",".join("".join(tokens) for tokens in operands) + "->" + "".join(output)
 
@@ -154,8 +261,19 @@ class Einsum(Multilinear):
                 f"einsum {self.subscripts!r} takes {len(self.operands)} operand(s), "
                 f"not {len(operands)}"
             )
+        foreign = [x for x in operands if type(x) is not np.ndarray and is_foreign(x)]
         with shape_errors("einsum", f"give operands whose shapes fit {self.subscripts!r}"):
-            return as_output(np.einsum(self.explicit, *operands, optimize=len(operands) > 2))
+            if not foreign:
+                return as_output(np.einsum(self.explicit, *operands, optimize=len(operands) > 2))
+            # The pullback's constant masks (numpy's) join the operands' library; other
+            # numpy arrays only where it takes them (Dask), as namespace() decides.
+            xp = namespace(
+                *foreign, *(x for x in operands if not is_foreign(x) and not _is_mask(x))
+            )
+            arrays = [x if is_foreign(x) else xp.asarray(x) for x in operands]
+            if hasattr(xp, "einsum"):  # Dask's and CuPy's own
+                return xp.einsum(self.explicit, *arrays)
+            return _einsum(xp, self.operands, self.output, arrays)
 
     def output_shape(self, *shapes: tuple[int, ...]) -> tuple[int, ...]:
         """The output's shape for operands of these shapes, computing nothing.
@@ -255,15 +373,19 @@ class Cross(Multilinear):
         return {"axis": self.axis}
 
     def forward(self, a: Any, b: Any) -> Any:
-        a, b = np.asarray(a), np.asarray(b)
+        xp = _space(a, b)
+        if xp is np:
+            a, b = np.asarray(a), np.asarray(b)
         for x in (a, b):
             if x.ndim == 0 or x.shape[normalize_axes(self.axis, x.ndim)[0]] != 3:
                 raise ShapeError(
-                    f"cross takes 3-vectors along axis {self.axis}, not shapes {a.shape} and "
-                    f"{b.shape}"
+                    f"cross takes 3-vectors along axis {self.axis}, not shapes "
+                    f"{tuple(a.shape)} and {tuple(b.shape)}"
                 )
         with shape_errors("cross", "the axes other than the vectors' must broadcast"):
-            return np.cross(a, b, axis=self.axis)
+            if xp is np:
+                return np.cross(a, b, axis=self.axis)
+            return _cross(xp, _adopt(xp, a), _adopt(xp, b), self.axis)
 
     def pullback(self, p: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
         return (
@@ -275,6 +397,16 @@ class Cross(Multilinear):
 # --------------------------------------------------------------------------------------
 # Triangular parts
 # --------------------------------------------------------------------------------------
+
+
+def _cross(xp: ModuleType, a: Any, b: Any, axis: int) -> Any:
+    """np.cross's formula, component by component, for arrays of another library."""
+    np.broadcast_shapes(tuple(a.shape), tuple(b.shape))  # numpy's ValueError where they do not
+    a, b = xp.moveaxis(a, axis, -1), xp.moveaxis(b, axis, -1)
+    a0, a1, a2 = (a[..., i] for i in range(3))
+    b0, b1, b2 = (b[..., i] for i in range(3))
+    product = xp.stack([a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0], axis=-1)
+    return xp.moveaxis(product, -1, axis)
 
 
 class _Triangle(LinearMap):
@@ -289,12 +421,16 @@ class _Triangle(LinearMap):
         return {"k": self.k}
 
     def forward(self, x: Any) -> Any:
-        x = np.asarray(x)
+        xp = np if type(x) is np.ndarray else _space(x)
+        if xp is np:
+            x = np.asarray(x)
         if x.ndim < 2:
             raise ShapeError(
-                f"{self.name} takes a matrix or a stack of matrices, not shape {x.shape}"
+                f"{self.name} takes a matrix or a stack of matrices, not shape {tuple(x.shape)}"
             )
-        return type(self).select(x, self.k)
+        if xp is np:
+            return type(self).select(x, self.k)
+        return (xp.tril if type(self).select is np.tril else xp.triu)(x, k=self.k)
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         # Keeping a fixed set of elements is its own transpose.

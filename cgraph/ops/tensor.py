@@ -7,11 +7,21 @@ reshaping ops linear (:mod:`cgraph.ops.kinds`), so their forward mode follows;
 max and min state theirs. Gradients come back shaped like each input (the graph
 still sums any broadcast batch axes away); a reduction to a single float64
 number gives a Python float, as the elementwise ops do.
+
+Every op computes with the array library of its inputs: numpy for floats and
+numpy arrays (numpy's own calls, unchanged), otherwise the array-API namespace
+of the inputs (:mod:`cgraph.ops.namespaces`), so a Dask array stays lazy and an
+array-api-strict array stays one. Indexing that the array API lacks (integer
+arrays, boolean masks, adding at repeated indices) is done with positions
+numpy computes from the index and the shape alone: a gather (``take``) of the
+flattened array, and for the scatter a gather per repetition of a position.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Sequence
+from types import ModuleType
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,6 +29,7 @@ import numpy as np
 from cgraph.errors import InvalidOperationError, ShapeError
 from cgraph.ops.arrays import as_output, normalize_axes, shape_errors, tangent_sum
 from cgraph.ops.kinds import LinearMap, Multilinear
+from cgraph.ops.namespaces import accepts_numpy, namespace
 from cgraph.ops.operation import Operation
 
 __all__ = [
@@ -36,6 +47,139 @@ __all__ = [
     "Concat",
     "Stack",
 ]
+
+
+# --------------------------------------------------------------------------------------
+# Array libraries: the namespace of the inputs, and indexing by positions numpy computes
+# --------------------------------------------------------------------------------------
+
+
+def _space(*values: Any) -> ModuleType:
+    """The namespace computing with ``values``: numpy for numpy arrays and floats, by their
+    type alone (every op's hot path), else :func:`~cgraph.ops.namespaces.namespace`'s.
+
+    Examples
+    --------
+    >>> _space(np.ones(2), 1.0) is np
+    True
+    """
+    for value in values:
+        if type(value) is not np.ndarray and type(value) is not float:
+            return namespace(*values)
+    return np
+
+
+def _adopt(xp: ModuleType, value: Any) -> Any:
+    """A numpy array met among another library's arrays (a Dask computation's parameters)
+    as an array of that library; anything else as it is (a number keeps its own type)."""
+    return xp.asarray(value) if type(value) is np.ndarray else value
+
+
+def _constant(xp: ModuleType, value: np.ndarray) -> Any:
+    """A numpy constant (positions, a mask) for computing with ``xp``: numpy's own array where
+    the library takes numpy operands (Dask), else a copy in the library (on its device)."""
+    return value if accepts_numpy(xp) else xp.asarray(value)
+
+
+def _take_last(xp: ModuleType, x: Any, positions: np.ndarray, fill: float | None = None) -> Any:
+    """x[..., positions] for positions numpy computed (any shape): shape (*lead, *positions).
+
+    With ``fill``, position ``x.shape[-1]`` (one past the end) reads ``fill`` (padding).
+    """
+    lead = tuple(x.shape[:-1])
+    if fill is not None:
+        x = xp.concat([x, xp.full((*lead, 1), fill, dtype=x.dtype)], axis=-1)
+    picked = xp.take(x, _constant(xp, positions.reshape(-1)), axis=-1)
+    return xp.reshape(picked, (*lead, *positions.shape))
+
+
+def _gather(xp: ModuleType, x: Any, positions: np.ndarray) -> Any:
+    """The elements of x at flat ``positions`` (numpy ints), shaped like ``positions``."""
+    return _take_last(xp, xp.reshape(x, (-1,)), positions)
+
+
+def _repetitions(flat: np.ndarray) -> list[np.ndarray]:
+    """``flat``'s indices split so that each part names each position once: the first time
+    every position comes, then the second time, ... (each part in increasing order).
+
+    Examples
+    --------
+    >>> _repetitions(np.array([3, 0, 3, 3]))
+    [array([0, 1]), array([2]), array([3])]
+    """
+    if not flat.size:
+        return []
+    order = np.argsort(flat, kind="stable")
+    ordered = flat[order]
+    starts = np.ones(flat.size, dtype=bool)
+    starts[1:] = ordered[1:] != ordered[:-1]
+    steps = np.arange(flat.size)
+    rank = np.empty(flat.size, dtype=np.intp)
+    rank[order] = steps - np.maximum.accumulate(np.where(starts, steps, 0))
+    return [np.flatnonzero(rank == k) for k in range(int(rank.max()) + 1)]
+
+
+def _scatter_plan(positions: np.ndarray, size: int) -> list[np.ndarray]:
+    """How _scatter_last adds values at ``positions`` into ``size`` places: one gather per
+    repetition, each naming for every place the value it takes (or the zero after them).
+
+    Examples
+    --------
+    >>> _scatter_plan(np.array([2, 0, 2]), 3)
+    [array([1, 3, 0]), array([3, 3, 2])]
+    """
+    flat = positions.reshape(-1)
+    plan = []
+    for chosen in _repetitions(flat):
+        inverse = np.full(size, flat.size, dtype=np.intp)  # the appended zero, but where named
+        inverse[flat[chosen]] = chosen
+        plan.append(inverse)
+    return plan
+
+
+def _scatter_last(
+    xp: ModuleType,
+    values: Any,
+    positions: np.ndarray,
+    size: int,
+    base: Any = None,
+    plan: Sequence[np.ndarray] | None = None,
+) -> Any:
+    """``base`` (zeros when None), shape (*lead, size), with ``values`` (*lead, *positions)
+    added at ``positions`` (numpy ints) along the last axis, as np.add.at: a position named
+    twice adds both, in the order they come. Each repetition is one gather: no library needs
+    a scatter, or writes in place. ``plan`` is :func:`_scatter_plan`'s, where kept.
+    """
+    lead = tuple(values.shape[: len(values.shape) - positions.ndim])
+    padded = xp.concat(
+        [xp.reshape(values, (*lead, -1)), xp.zeros((*lead, 1), dtype=values.dtype)], axis=-1
+    )
+    total = base
+    for inverse in _scatter_plan(positions, size) if plan is None else plan:
+        level = xp.take(padded, _constant(xp, inverse), axis=-1)
+        total = level if total is None else total + level
+    return xp.zeros((*lead, size), dtype=values.dtype) if total is None else total
+
+
+def _positions(key: tuple[Any, ...], shape: tuple[int, ...], index: Any) -> np.ndarray:
+    """The flat positions numpy's ``x[key]`` picks from an x of ``shape``, shaped as it is.
+
+    Raises
+    ------
+    ShapeError
+        If the index does not fit the shape.
+    """
+    try:
+        return np.arange(math.prod(shape)).reshape(shape)[key]
+    except IndexError as error:
+        raise ShapeError(f"index {index!r} does not fit shape {shape}: {error}") from error
+
+
+def _basic_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A basic index as the array API takes it: ints as ints, and every axis named (a
+    trailing ``...`` where numpy leaves the rest implicit)."""
+    parts = tuple(int(part) if isinstance(part, np.integer) else part for part in key)
+    return parts if any(part is Ellipsis for part in parts) else (*parts, Ellipsis)
 
 
 # --------------------------------------------------------------------------------------
@@ -65,7 +209,9 @@ class MatMul(Multilinear):
     name = "matmul"
 
     def forward(self, a: Any, b: Any) -> Any:
-        a, b = np.asarray(a), np.asarray(b)
+        xp = np if type(a) is np.ndarray and type(b) is np.ndarray else _space(a, b)
+        if xp is np:
+            a, b = np.asarray(a), np.asarray(b)
         if a.ndim == 0 or b.ndim == 0:
             raise ShapeError(
                 f"matmul needs arrays of 1 or more dimensions, not shapes {a.shape} and "
@@ -78,7 +224,7 @@ class MatMul(Multilinear):
                 f"matmul shapes {a.shape} and {b.shape} do not align: {a.shape[-1]} != "
                 f"{inner_b}; the last axis of a must match the {which} axis of b"
             )
-        return as_output(np.matmul(a, b))
+        return as_output(xp.matmul(a, b))
 
     def pullback(self, p: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
         wants_a, wants_b = self.wants_grad(0), self.wants_grad(1)
@@ -156,7 +302,11 @@ class Outer(Multilinear):
     name = "outer"
 
     def forward(self, a: Any, b: Any) -> Any:
-        return np.outer(np.ravel(a), np.ravel(b))
+        xp = np if type(a) is np.ndarray and type(b) is np.ndarray else _space(a, b)
+        if xp is np:
+            return np.outer(np.ravel(a), np.ravel(b))
+        # np.outer's own formula: a column times a row.
+        return xp.reshape(_adopt(xp, a), (-1, 1)) * xp.reshape(_adopt(xp, b), (1, -1))
 
     def pullback(self, p: Any, upstream: Any, output: Any, a: Any, b: Any) -> Any:
         return (
@@ -193,13 +343,18 @@ class Linear(Operation):
     name = "linear"
 
     def forward(self, x: Any, weight: Any, bias: Any) -> Any:
-        x, weight = np.asarray(x), np.asarray(weight)
+        numpy_bias = type(bias) is np.ndarray or type(bias) is float
+        xp = np if type(x) is type(weight) is np.ndarray and numpy_bias else _space(x, weight, bias)
+        if xp is np:
+            x, weight = np.asarray(x), np.asarray(weight)
         if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
             raise ShapeError(
                 f"linear needs a weight of shape (out, in) and an input whose last axis is "
                 f"in; got input {x.shape} and weight {weight.shape}"
             )
-        return np.matmul(x, weight.T) + bias
+        if xp is np:
+            return np.matmul(x, weight.T) + bias
+        return xp.matmul(x, xp.matrix_transpose(_adopt(xp, weight))) + bias
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any, weight: Any, bias: Any) -> Any:
         grad_x = p.matmul(upstream, weight) if self.wants_grad(0) else None
@@ -276,8 +431,9 @@ class Sum(_Reduction, LinearMap):
     name = "sum"
 
     def forward(self, x: Any) -> Any:
+        xp = np if type(x) is np.ndarray else _space(x)
         return as_output(
-            np.sum(x, axis=normalize_axes(self.axis, np.ndim(x)), keepdims=self.keepdims)
+            xp.sum(x, axis=normalize_axes(self.axis, np.ndim(x)), keepdims=self.keepdims)
         )
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
@@ -301,8 +457,9 @@ class Mean(_Reduction, LinearMap):
     name = "mean"
 
     def forward(self, x: Any) -> Any:
+        xp = np if type(x) is np.ndarray else _space(x)
         return as_output(
-            np.mean(x, axis=normalize_axes(self.axis, np.ndim(x)), keepdims=self.keepdims)
+            xp.mean(x, axis=normalize_axes(self.axis, np.ndim(x)), keepdims=self.keepdims)
         )
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
@@ -316,15 +473,22 @@ def _extreme(
 ) -> Any:
     """``select`` (np.max or np.min) of x over ``axis``, refusing an empty x.
 
+    On an array of another library, its namespace's function of the same name.
+
     Raises
     ------
     ShapeError
         If an axis is out of range, or x is empty (it has no extreme).
     """
-    x = np.asarray(x)
-    axes = normalize_axes(axis, x.ndim)
-    if x.size == 0:
-        raise ShapeError(f"{name} of an empty array (shape {x.shape}) has no value")
+    xp = np if type(x) is np.ndarray else _space(x)
+    if xp is np:
+        x = np.asarray(x)
+    else:
+        select = xp.max if select is np.max else xp.min
+    shape = tuple(x.shape)
+    axes = normalize_axes(axis, len(shape))
+    if math.prod(shape) == 0:
+        raise ShapeError(f"{name} of an empty array (shape {shape}) has no value")
     return select(x, axis=axes, keepdims=keepdims)
 
 
@@ -417,7 +581,13 @@ class Reshape(LinearMap):
 
     def forward(self, x: Any) -> Any:
         with shape_errors("reshape", "give a shape with as many elements as the input"):
-            return as_output(np.reshape(x, self.shape))
+            xp = np if type(x) is np.ndarray else _space(x)
+            if xp is np:
+                return as_output(np.reshape(x, self.shape))
+            try:
+                return xp.reshape(x, self.shape)
+            except NotImplementedError:  # Dask splits and merges axes, not both at once
+                return xp.reshape(xp.reshape(x, (-1,)), self.shape)
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         return (p.reshape(upstream, p.shape(x)),)
@@ -448,7 +618,14 @@ class Transpose(LinearMap):
 
     def forward(self, x: Any) -> Any:
         with shape_errors("transpose", "give axes that permute all of the input's axes"):
-            return as_output(np.transpose(x, self.axes))
+            xp = np if type(x) is np.ndarray else _space(x)
+            if xp is np:
+                return as_output(np.transpose(x, self.axes))
+            ndim = len(x.shape)
+            axes = tuple(reversed(range(ndim))) if self.axes is None else self.axes
+            if len(axes) != ndim:
+                raise ValueError(f"axes {self.axes} don't match array of {ndim} dimensions")
+            return xp.permute_dims(x, normalize_axes(axes, ndim))
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         inverse = None if self.axes is None else tuple(int(a) for a in np.argsort(self.axes))
@@ -505,6 +682,9 @@ class Index(LinearMap):
         return {"index": self.index}
 
     def forward(self, x: Any) -> Any:
+        xp = np if type(x) is np.ndarray else _space(x)
+        if xp is not np:
+            return self._select(xp, x)
         x = np.asarray(x)
         try:
             return as_output(x[self.key])
@@ -512,6 +692,17 @@ class Index(LinearMap):
             raise ShapeError(
                 f"index {self.index!r} does not fit shape {x.shape}: {error}"
             ) from error
+
+    def _select(self, xp: ModuleType, x: Any) -> Any:
+        """x[index] for an array of another library: basic indexing is the array API's;
+        integer arrays and masks gather the positions they pick."""
+        shape = tuple(x.shape)
+        if not self.basic:
+            return _gather(xp, x, _positions(self.key, shape, self.index))
+        try:
+            return x[_basic_key(self.key)]
+        except IndexError as error:
+            raise ShapeError(f"index {self.index!r} does not fit shape {shape}: {error}") from error
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         return (p.scatter(upstream, index=self.index, shape=p.shape(x)),)
@@ -551,7 +742,10 @@ class Concat(_Join):
 
     def forward(self, *arrays: Any) -> Any:
         with shape_errors("concat", "inputs must match on every axis but the one joined"):
-            return np.concatenate(arrays, axis=self.axis)
+            xp = _space(*arrays)
+            if xp is np:
+                return np.concatenate(arrays, axis=self.axis)
+            return xp.concat(arrays, axis=self.axis)
 
     def pullback(self, p: Any, upstream: Any, output: Any, *arrays: Any) -> Any:
         axis = normalize_axes(self.axis, p.ndim(upstream))[0]
@@ -585,7 +779,7 @@ class Stack(_Join):
 
     def forward(self, *arrays: Any) -> Any:
         with shape_errors("stack", "give inputs of one shape"):
-            return np.stack(arrays, axis=self.axis)
+            return _space(*arrays).stack(arrays, axis=self.axis)
 
     def pullback(self, p: Any, upstream: Any, output: Any, *arrays: Any) -> Any:
         return tuple(p.index(upstream, index=_along(self.axis, i)) for i in range(len(arrays)))

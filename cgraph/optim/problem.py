@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from cgraph.errors import GraphError, NonFiniteError
+from cgraph.ops.namespaces import computed, is_lazy, namespace
 from cgraph.optim.optimizers import Adam, Optimizer, trainable_params
 
 if TYPE_CHECKING:
@@ -168,12 +169,17 @@ class Problem:
         cg, root = self.cg, self.root
         self.nfev += 1
         loss = cg.forward(root, feed)
+        grads = None
+        if is_lazy(loss):  # Dask: the loss and every gradient in one compute, sharing the work
+            loss, grads = computed(loss, cg.backward(root))
+            grads = {name: _in_memory(grad, cg.inputs[name].output) for name, grad in grads.items()}
         if type(loss) is not float:
-            loss = float(np.sum(loss))
+            loss = float(namespace(loss).sum(loss))
         if not math.isfinite(loss):
             cg.forward(root, feed, check_finite=True)  # raises, naming the first non-finite node
             raise NonFiniteError(f"the loss {root!r} is {loss}", nodes=[root])  # overflow in a sum
-        grads = cg.backward(root)
+        if grads is None:
+            grads = cg.backward(root)
         if not math.isfinite(self.grad_norm(grads)):
             cg.backward(root, check_finite=True)
             bad = [name for name, grad in grads.items() if not np.all(np.isfinite(grad))]
@@ -266,6 +272,11 @@ class Problem:
             history=history,
             method=method,
         )
+
+
+def _in_memory(grad: Any, value: Any) -> Any:
+    """A computed gradient in its parameter's form: a float for a float parameter."""
+    return float(grad) if type(value) is float else grad
 
 
 def _check_no_data_is_trained(cg: GraphCore, root: str, feed: Any) -> None:

@@ -32,6 +32,7 @@ from cgraph.errors import (
 )
 from cgraph.ops import numeric
 from cgraph.ops.arrays import as_output, float_dtype
+from cgraph.ops.namespaces import is_foreign, is_lazy, namespace
 from cgraph.ops.numeric import zeros_like
 
 if TYPE_CHECKING:
@@ -123,7 +124,11 @@ def _fitted_tangent(tangent: Any, value: Any, node: OperationNode) -> Any:
     shape = np.shape(value)
     if np.shape(tangent) != shape:
         try:
-            tangent = np.array(np.broadcast_to(tangent, shape))
+            if is_foreign(tangent) or is_foreign(value):
+                xp = namespace(tangent, value)
+                tangent = xp.broadcast_to(xp.asarray(tangent), shape)
+            else:
+                tangent = np.array(np.broadcast_to(tangent, shape))
         except ValueError:
             raise ShapeError(
                 f"jvp of node {node.name!r} ({type(node.op).__name__}) returned a tangent of "
@@ -131,7 +136,7 @@ def _fitted_tangent(tangent: Any, value: Any, node: OperationNode) -> Any:
                 f"{shape}; return it shaped like the output",
                 nodes=[node.name],
             ) from None
-    return float(tangent) if type(value) is float else tangent
+    return float(tangent) if type(value) is float and not is_foreign(tangent) else tangent
 
 
 def _failure(
@@ -395,9 +400,14 @@ def point_of(cg: GraphCore, name: str, feed: Mapping[str, Any], what: str) -> An
             nodes=[name],
         )
     value = feed.get(name, node.output)
-    if np.result_type(value).kind != "f":
+    if is_foreign(value):
+        dtype, real = value.dtype, namespace(value).isdtype(value.dtype, "real floating")
+    else:  # numpy's own test: np.isdtype is numpy 2's
+        dtype = np.result_type(value)
+        real = dtype.kind == "f"
+    if not real:
         raise InvalidValueError(
-            f"input {name!r} holds {np.result_type(value)} values (labels, counts), which have "
+            f"input {name!r} holds {dtype} values (labels, counts), which have "
             f"no tangent; declare it with float values to differentiate with respect to it",
             nodes=[name],
         )
@@ -406,6 +416,8 @@ def point_of(cg: GraphCore, name: str, feed: Mapping[str, Any], what: str) -> An
 
 def checked_tangent(name: str, value: Any, tangent: Any) -> Any:
     """A tangent for input ``name`` broadcast to its value's shape, in its float type."""
+    if is_foreign(value) or is_foreign(tangent):  # in the value's library, never via numpy
+        return _foreign_tangent(name, value, tangent)
     tangent = np.asarray(tangent)
     if tangent.dtype.kind not in "biuf":  # None, strings, complex numbers, objects
         raise InvalidValueError(
@@ -425,6 +437,36 @@ def checked_tangent(name: str, value: Any, tangent: Any) -> Any:
     if type(value) is float:
         return float(tangent)
     return np.array(tangent, dtype=value.dtype)  # a copy of our own, writable
+
+
+def _foreign_tangent(name: str, value: Any, tangent: Any) -> Any:
+    """checked_tangent for a Dask, CuPy or other array-API value (or tangent)."""
+    try:
+        xp = namespace(value, tangent)
+        tangent = xp.asarray(tangent)
+        real = xp.isdtype(tangent.dtype, ("real floating", "integral", "bool"))
+    except (GraphError, TypeError, ValueError) as error:
+        raise InvalidValueError(
+            f"tangent for {name!r} cannot be used with its input's value ({error}); give a "
+            "float or an array of the input's library, shaped like the input",
+            nodes=[name],
+        ) from None
+    if not real:
+        raise InvalidValueError(
+            f"tangent for {name!r} is not a real number or numeric array (dtype "
+            f"{tangent.dtype}); give a float or an array shaped like the input",
+            nodes=[name],
+        )
+    shape = tuple(np.shape(value))
+    try:
+        tangent = xp.broadcast_to(xp.astype(tangent, float_dtype(value)), shape)
+    except ValueError:
+        raise ShapeError(
+            f"tangent for {name!r} has shape {tuple(tangent.shape)}, which does not broadcast "
+            f"to the input's shape {shape}; give a float or an array shaped like the input",
+            nodes=[name],
+        ) from None
+    return tangent if is_lazy(tangent) else xp.asarray(tangent, copy=True)
 
 
 def unit_vector(value: Any, index: tuple[int, ...]) -> Any:

@@ -103,7 +103,8 @@ def _plan(
         sweep,
         leaf_positions(sweep),
         names,
-        [np.shape(gg.nodes[name].output) for name in names],
+        # from the graph itself: an input the root does not read is not in the gradient graph
+        [np.shape(feed.get(name, cg.nodes[name].output)) for name in names],
     )
     plans[(schedule.root.name, tuple(names))] = plan
     return plan
