@@ -72,7 +72,19 @@ def fit(cg: ComputationalGraph, steps: int) -> object:
 
 
 def peak_rss_mb() -> float:
-    """This process's peak resident memory so far, in MB (Linux reports KB, macOS bytes)."""
+    """This process's peak resident memory so far, in MB.
+
+    On Linux, the kernel's high-water mark of this program (``VmHWM``): getrusage's
+    ``ru_maxrss`` would report the parent's peak instead when that was larger, as it
+    survives ``exec``. Elsewhere ``ru_maxrss`` (kilobytes, on macOS bytes).
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
