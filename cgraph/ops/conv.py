@@ -40,8 +40,9 @@ from numpy.lib.stride_tricks import sliding_window_view
 from cgraph.errors import ArityError, InvalidOperationError, ShapeError
 from cgraph.ops.arrays import float_dtype, tangent_sum
 from cgraph.ops.kinds import Multilinear
+from cgraph.ops.namespaces import namespace
 from cgraph.ops.operation import Operation
-from cgraph.ops.tensor import _adopt, _scatter_last, _scatter_plan, _space, _take_last
+from cgraph.ops.tensor import _adopt, _scatter_last, _scatter_plan, _take_last
 
 __all__ = [
     "Conv1d",
@@ -94,7 +95,7 @@ def _windows(
 
 def _checked(name: str, x: Any, dims: int, what: str = "input") -> Any:
     """x as an array of ``dims`` spatial axes (numpy's, or as it is for another library)."""
-    if _space(x) is np:
+    if namespace(x) is np:
         x = np.asarray(x)
     if x.ndim != dims + 2:
         layout = "(N, C, L)" if dims == 1 else "(N, C, H, W)"
@@ -184,7 +185,7 @@ def _convolve(name: str, x: Any, weight: Any, stride: Sizes, padding: Sizes) -> 
     _out_sizes(name, tuple(x.shape[2:]), kernel, stride, padding)
     spatial = tuple(range(2, 2 + dims))
     axes = ((1, *(s + dims for s in spatial)), (1, *spatial))
-    xp = _space(x, weight)
+    xp = namespace(x, weight)
     if xp is not np:
         windows = _foreign_windows(xp, _adopt(xp, x), kernel, stride, padding)
         return xp.moveaxis(xp.tensordot(windows, _adopt(xp, weight), axes=axes), -1, 1)
@@ -208,7 +209,7 @@ def _input_grad(
             f"come from a weight {tuple(weight.shape)} over inputs of spatial size {size}; "
             f"its shape should be (N, {weight.shape[0]}, {', '.join(map(str, out))})"
         )
-    xp = _space(upstream, weight)
+    xp = namespace(upstream, weight)
     if xp is not np:
         upstream, weight = _adopt(xp, upstream), _adopt(xp, weight)
         columns = xp.moveaxis(xp.tensordot(upstream, weight, axes=([1], [0])), 1 + dims, 1)
@@ -247,7 +248,7 @@ def _weight_grad(x: Any, upstream: Any, kernel: Sizes, stride: Sizes, padding: S
             f"should be ({x.shape[0]}, C_out, {', '.join(map(str, out))})"
         )
     axes = (0, *range(2, 2 + dims))
-    xp = _space(x, upstream)
+    xp = namespace(x, upstream)
     if xp is not np:
         windows = _foreign_windows(xp, _adopt(xp, x), kernel, stride, padding)
         return xp.tensordot(_adopt(xp, upstream), windows, axes=(axes, axes))
@@ -278,7 +279,7 @@ class _Conv(Operation):
         y = _convolve(self.name, x, weight, self.stride, self.padding)
         if not bias:
             return y
-        xp = _space(y, bias[0])
+        xp = namespace(y, bias[0])
         b = np.asarray(bias[0]) if xp is np else bias[0]
         if tuple(b.shape) != (y.shape[1],):
             raise ShapeError(
@@ -489,7 +490,7 @@ class _Pool(Operation):
         """(N, C, P, Q, kH, kW): the windows of x, padded with -inf (never a maximum)."""
         x = _checked(self.name, x, 2)
         _out_sizes(self.name, tuple(x.shape[2:]), self.kernel_size, self.stride, self.padding)
-        xp = _space(x)
+        xp = namespace(x)
         if xp is not np:
             if any(self.padding):
                 x = xp.astype(x, float_dtype(x))  # -inf needs a float type
@@ -548,7 +549,7 @@ class MaxPool2d(_Pool):
 
     def forward(self, x: Any) -> Any:
         windows = self._windows(x)
-        xp = _space(windows)
+        xp = namespace(windows)
         return windows.max(axis=(-2, -1)) if xp is np else xp.max(windows, axis=(-2, -1))
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
@@ -576,7 +577,7 @@ class MaxPool2dGrad(_Pool):
     name = "max_pool2d_grad"
 
     def forward(self, x: Any, upstream: Any) -> Any:
-        xp = _space(x, upstream)
+        xp = namespace(x, upstream)
         if xp is not np:
             return self._foreign_route(xp, x, upstream)
         index, pooled = self._argmax(x)
@@ -636,7 +637,7 @@ class MaxPool2dGather(_Pool):
     name = "max_pool2d_gather"
 
     def forward(self, x: Any, values: Any) -> Any:
-        xp = _space(x, values)
+        xp = namespace(x, values)
         if xp is not np:
             best, pooled = self._foreign_argmax(xp, x)
             if tuple(values.shape) != tuple(x.shape):

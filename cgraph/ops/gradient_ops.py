@@ -32,6 +32,7 @@ from cgraph.ops import numeric
 from cgraph.ops.arrays import as_output, float_dtype, normalize_axes, shape_errors
 from cgraph.ops.kinds import Flat, LinearMap
 from cgraph.ops.losses import Softmax, _class_inputs, _hinge_margins, _label_mask, _softmax
+from cgraph.ops.namespaces import namespace
 from cgraph.ops.operation import Operation
 from cgraph.ops.tensor import (
     _extreme,
@@ -39,7 +40,6 @@ from cgraph.ops.tensor import (
     _is_basic,
     _positions,
     _scatter_last,
-    _space,
 )
 
 __all__ = [
@@ -71,7 +71,7 @@ class _ExtremeWeights(Flat):
         return {"axis": self.axis}
 
     def forward(self, x: Any) -> Any:
-        xp = _space(x)
+        xp = namespace(x)
         if xp is np:
             x = np.asarray(x)
         winners = x == _extreme(type(self).select, self.name, x, self.axis, keepdims=True)
@@ -135,7 +135,7 @@ class HingeGrad(Flat):
     def forward(self, scores: Any, labels: Any) -> Any:
         scores, labels = _class_inputs(self.name, scores, labels)
         if type(scores) is not np.ndarray:  # the same steps, with a mask for the writes
-            xp = _space(scores)
+            xp = namespace(scores)
             mask = _label_mask(xp, labels, scores.shape[-1])
             picked = xp.sum(xp.where(mask, scores, 0.0), axis=-1, keepdims=True)
             violated = xp.where(mask, 0.0, scores - picked + self.margin) > 0
@@ -241,7 +241,7 @@ class BroadcastTo(_ToShape):
 
 
 def _scatter(values: Any, key: tuple[Any, ...], basic: bool, shape: tuple[int, ...]) -> Any:
-    xp = np if type(values) is np.ndarray or type(values) is float else _space(values)
+    xp = namespace(values)
     if xp is not np:
         return _scatter_foreign(xp, values, key, shape)
     out = np.zeros(shape, float_dtype(values))
@@ -346,7 +346,7 @@ class CrossEntropyGrad(Operation):
         logits, labels = _class_inputs(self.name, logits, labels)
         grad = _softmax(logits, -1)
         if type(logits) is not np.ndarray:  # the same numbers, with a mask for the write
-            xp = _space(logits)
+            xp = namespace(logits)
             return xp.where(_label_mask(xp, labels, logits.shape[-1]), grad - 1, grad)
         picked = labels[..., np.newaxis]
         np.put_along_axis(grad, picked, np.take_along_axis(grad, picked, -1) - 1, -1)

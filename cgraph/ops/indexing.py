@@ -32,7 +32,7 @@ from cgraph.errors import InvalidValueError, ShapeError
 from cgraph.ops.arrays import as_output, float_dtype, normalize_axes
 from cgraph.ops.gradient_ops import _scatter
 from cgraph.ops.kinds import LinearMap
-from cgraph.ops.namespaces import is_foreign, is_lazy
+from cgraph.ops.namespaces import is_foreign, is_lazy, namespace
 from cgraph.ops.operation import Operation
 from cgraph.ops.tensor import (
     _adopt,
@@ -41,7 +41,6 @@ from cgraph.ops.tensor import (
     _is_basic,
     _positions,
     _scatter_last,
-    _space,
 )
 
 __all__ = ["Take", "ScatterAdd", "IndexPut"]
@@ -215,7 +214,7 @@ class Take(_AlongAxis):
     aliases = ("take_along_axis", "gather")
 
     def forward(self, x: Any, index: Any) -> Any:
-        xp = _space(x, index)
+        xp = namespace(x, index)
         if xp is not np:
             return self._gather(xp, x, index)
         x, key = self._key(np.asarray(x), index)
@@ -274,7 +273,7 @@ class ScatterAdd(_AlongAxis):
     name = "scatter_add"
 
     def forward(self, x: Any, index: Any, src: Any) -> Any:
-        xp = _space(x, index, src)
+        xp = namespace(x, index, src)
         if xp is not np:
             return self._add(xp, x, index, src)
         x = np.asarray(x)
@@ -372,8 +371,7 @@ class IndexPut(LinearMap):
         return {"index": self.index, "accumulate": self.accumulate}
 
     def forward(self, x: Any, values: Any) -> Any:
-        numpy_values = type(values) is np.ndarray or type(values) is float
-        xp = np if type(x) is np.ndarray and numpy_values else _space(x, values)
+        xp = namespace(x, values)
         if xp is not np:
             return self._put(xp, x, values)
         x = np.asarray(x)

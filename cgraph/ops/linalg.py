@@ -40,9 +40,9 @@ import numpy as np
 
 from cgraph.errors import InvalidValueError, ShapeError
 from cgraph.ops.arrays import as_output, float_dtype, shape_errors, tangent_sum
-from cgraph.ops.namespaces import is_foreign, is_lazy
+from cgraph.ops.namespaces import is_foreign, is_lazy, namespace
 from cgraph.ops.operation import Operation
-from cgraph.ops.tensor import _adopt, _space
+from cgraph.ops.tensor import _adopt
 
 __all__ = ["Inverse", "Solve", "Det", "LogAbsDet", "Slogdet", "Cholesky"]
 
@@ -52,7 +52,7 @@ def _square(name: str, a: Any) -> Any:
 
     A numpy array for numbers and numpy arrays; an array of another library as it is.
     """
-    if type(a) is not np.ndarray and _space(a) is np:
+    if type(a) is not np.ndarray and namespace(a) is np:
         a = np.asarray(a)
     if a.ndim < 2 or a.shape[-1] != a.shape[-2]:
         raise ShapeError(
@@ -82,7 +82,7 @@ def _by_chunks(
 
 def _linalg(*arrays: Any) -> tuple[ModuleType, bool]:
     """The arrays' namespace, and whether their linear algebra is numpy's by chunks (Dask)."""
-    xp = np if type(arrays[0]) is np.ndarray and len(arrays) == 1 else _space(*arrays)
+    xp = namespace(*arrays)
     return xp, xp is not np and any(is_lazy(array) for array in arrays)
 
 
@@ -265,7 +265,7 @@ def _cofactors(p: Any, a: Any, det: Any) -> Any:
     if not p.symbolic:
         if type(a) is not np.ndarray and is_lazy(a):  # chunk by chunk, each as numpy's
             return _by_chunks("(i,j)->(i,j)", _numpy_cofactors, a)
-        xp = _space(a, det)
+        xp = namespace(a, det)
         if xp is np and np.any(np.asarray(det) == 0):
             return _cofactors_by_svd(np.asarray(a))
         if xp is not np and bool(xp.any(det == 0)):  # one boolean read back

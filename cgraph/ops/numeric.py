@@ -360,8 +360,6 @@ def zeros_like(x: Any) -> Any:
     >>> zeros_like(2.0), zeros_like(np.ones(2, np.float32))
     (0.0, array([0., 0.], dtype=float32))
     """
-    if type(x) is np.ndarray:
-        return np.zeros(x.shape, float_dtype(x))
     if is_foreign(x):
         return namespace(x).zeros(x.shape, dtype=float_dtype(x))
     if not isinstance(x, np.ndarray):

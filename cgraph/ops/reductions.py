@@ -28,8 +28,9 @@ from cgraph.errors import InvalidOperationError
 from cgraph.ops import numeric
 from cgraph.ops.arrays import as_output, float_dtype, normalize_axes
 from cgraph.ops.kinds import LinearMap
+from cgraph.ops.namespaces import namespace
 from cgraph.ops.operation import Operation
-from cgraph.ops.tensor import _extreme, _Reduction, _space
+from cgraph.ops.tensor import _extreme, _Reduction
 
 __all__ = ["Var", "Std", "Norm", "CumSum", "CumProd"]
 
@@ -106,7 +107,7 @@ class Var(_Spread):
 
     def forward(self, x: Any) -> Any:
         axes = normalize_axes(self.axis, np.ndim(x))
-        xp = np if type(x) is np.ndarray else _space(x)
+        xp = namespace(x)
         if xp is np:
             return as_output(np.var(x, axis=axes, ddof=self.ddof, keepdims=self.keepdims))
         return xp.var(x, axis=axes, correction=self.ddof, keepdims=self.keepdims)
@@ -138,7 +139,7 @@ class Std(_Spread):
 
     def forward(self, x: Any) -> Any:
         axes = normalize_axes(self.axis, np.ndim(x))
-        xp = np if type(x) is np.ndarray else _space(x)
+        xp = namespace(x)
         if xp is np:
             return as_output(np.std(x, axis=axes, ddof=self.ddof, keepdims=self.keepdims))
         return xp.std(x, axis=axes, correction=self.ddof, keepdims=self.keepdims)
@@ -198,7 +199,7 @@ class Norm(_Weighted):
         return {"ord": self.ord, **super().params()}
 
     def forward(self, x: Any) -> Any:
-        xp = np if type(x) is np.ndarray else _space(x)
+        xp = namespace(x)
         if xp is not np:
             return self._norm(xp, x)
         x = np.asarray(x)
@@ -255,7 +256,7 @@ class Norm(_Weighted):
 def _scanned(x: Any, axis: int | None) -> tuple[ModuleType, Any, int]:
     """x's namespace, x as an array and the axis to scan: the flattened array and 0 for
     ``axis`` None."""
-    xp = np if type(x) is np.ndarray else _space(x)
+    xp = namespace(x)
     if xp is np:
         x = np.asarray(x)
         if axis is None:

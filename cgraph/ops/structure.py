@@ -28,7 +28,7 @@ from cgraph.errors import InvalidOperationError, ShapeError
 from cgraph.ops.arrays import as_output, normalize_axes, shape_errors
 from cgraph.ops.kinds import LinearMap, Multilinear
 from cgraph.ops.namespaces import is_foreign, namespace
-from cgraph.ops.tensor import _adopt, _gather, _space
+from cgraph.ops.tensor import _adopt, _gather
 
 __all__ = ["Einsum", "Cross", "Tril", "Triu"]
 
@@ -373,7 +373,7 @@ class Cross(Multilinear):
         return {"axis": self.axis}
 
     def forward(self, a: Any, b: Any) -> Any:
-        xp = _space(a, b)
+        xp = namespace(a, b)
         if xp is np:
             a, b = np.asarray(a), np.asarray(b)
         for x in (a, b):
@@ -421,7 +421,7 @@ class _Triangle(LinearMap):
         return {"k": self.k}
 
     def forward(self, x: Any) -> Any:
-        xp = np if type(x) is np.ndarray else _space(x)
+        xp = namespace(x)
         if xp is np:
             x = np.asarray(x)
         if x.ndim < 2:

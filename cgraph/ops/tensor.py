@@ -54,21 +54,6 @@ __all__ = [
 # --------------------------------------------------------------------------------------
 
 
-def _space(*values: Any) -> ModuleType:
-    """The namespace computing with ``values``: numpy for numpy arrays and floats, by their
-    type alone (every op's hot path), else :func:`~cgraph.ops.namespaces.namespace`'s.
-
-    Examples
-    --------
-    >>> _space(np.ones(2), 1.0) is np
-    True
-    """
-    for value in values:
-        if type(value) is not np.ndarray and type(value) is not float:
-            return namespace(*values)
-    return np
-
-
 def _adopt(xp: ModuleType, value: Any) -> Any:
     """A numpy array met among another library's arrays (a Dask computation's parameters)
     as an array of that library; anything else as it is (a number keeps its own type)."""
@@ -209,7 +194,7 @@ class MatMul(Multilinear):
     name = "matmul"
 
     def forward(self, a: Any, b: Any) -> Any:
-        xp = np if type(a) is np.ndarray and type(b) is np.ndarray else _space(a, b)
+        xp = namespace(a, b)
         if xp is np:
             a, b = np.asarray(a), np.asarray(b)
         if a.ndim == 0 or b.ndim == 0:
@@ -302,7 +287,7 @@ class Outer(Multilinear):
     name = "outer"
 
     def forward(self, a: Any, b: Any) -> Any:
-        xp = np if type(a) is np.ndarray and type(b) is np.ndarray else _space(a, b)
+        xp = namespace(a, b)
         if xp is np:
             return np.outer(np.ravel(a), np.ravel(b))
         # np.outer's own formula: a column times a row.
@@ -343,8 +328,7 @@ class Linear(Operation):
     name = "linear"
 
     def forward(self, x: Any, weight: Any, bias: Any) -> Any:
-        numpy_bias = type(bias) is np.ndarray or type(bias) is float
-        xp = np if type(x) is type(weight) is np.ndarray and numpy_bias else _space(x, weight, bias)
+        xp = namespace(x, weight, bias)
         if xp is np:
             x, weight = np.asarray(x), np.asarray(weight)
         if weight.ndim != 2 or x.ndim == 0 or x.shape[-1] != weight.shape[1]:
@@ -431,7 +415,7 @@ class Sum(_Reduction, LinearMap):
     name = "sum"
 
     def forward(self, x: Any) -> Any:
-        xp = np if type(x) is np.ndarray else _space(x)
+        xp = namespace(x)
         return as_output(
             xp.sum(x, axis=normalize_axes(self.axis, np.ndim(x)), keepdims=self.keepdims)
         )
@@ -457,7 +441,7 @@ class Mean(_Reduction, LinearMap):
     name = "mean"
 
     def forward(self, x: Any) -> Any:
-        xp = np if type(x) is np.ndarray else _space(x)
+        xp = namespace(x)
         return as_output(
             xp.mean(x, axis=normalize_axes(self.axis, np.ndim(x)), keepdims=self.keepdims)
         )
@@ -480,7 +464,7 @@ def _extreme(
     ShapeError
         If an axis is out of range, or x is empty (it has no extreme).
     """
-    xp = np if type(x) is np.ndarray else _space(x)
+    xp = namespace(x)
     if xp is np:
         x = np.asarray(x)
     else:
@@ -581,7 +565,7 @@ class Reshape(LinearMap):
 
     def forward(self, x: Any) -> Any:
         with shape_errors("reshape", "give a shape with as many elements as the input"):
-            xp = np if type(x) is np.ndarray else _space(x)
+            xp = namespace(x)
             if xp is np:
                 return as_output(np.reshape(x, self.shape))
             try:
@@ -618,7 +602,7 @@ class Transpose(LinearMap):
 
     def forward(self, x: Any) -> Any:
         with shape_errors("transpose", "give axes that permute all of the input's axes"):
-            xp = np if type(x) is np.ndarray else _space(x)
+            xp = namespace(x)
             if xp is np:
                 return as_output(np.transpose(x, self.axes))
             ndim = len(x.shape)
@@ -682,7 +666,7 @@ class Index(LinearMap):
         return {"index": self.index}
 
     def forward(self, x: Any) -> Any:
-        xp = np if type(x) is np.ndarray else _space(x)
+        xp = namespace(x)
         if xp is not np:
             return self._select(xp, x)
         x = np.asarray(x)
@@ -742,7 +726,7 @@ class Concat(_Join):
 
     def forward(self, *arrays: Any) -> Any:
         with shape_errors("concat", "inputs must match on every axis but the one joined"):
-            xp = _space(*arrays)
+            xp = namespace(*arrays)
             if xp is np:
                 return np.concatenate(arrays, axis=self.axis)
             return xp.concat(arrays, axis=self.axis)
@@ -779,7 +763,7 @@ class Stack(_Join):
 
     def forward(self, *arrays: Any) -> Any:
         with shape_errors("stack", "give inputs of one shape"):
-            return _space(*arrays).stack(arrays, axis=self.axis)
+            return namespace(*arrays).stack(arrays, axis=self.axis)
 
     def pullback(self, p: Any, upstream: Any, output: Any, *arrays: Any) -> Any:
         return tuple(p.index(upstream, index=_along(self.axis, i)) for i in range(len(arrays)))
