@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from strategies import DOMAINS, TENSOR_CASES, Interval, OpCase, op_cases, values_in
 from test_ops import OP_CLASSES
 
-from cgraph import ArrayTypeError, ComputationalGraph
+from cgraph import ArrayTypeError, ComputationalGraph, InvalidValueError
 
 array_api_strict = pytest.importorskip("array_api_strict")
 pytest.importorskip("array_api_compat")
@@ -156,3 +156,19 @@ def test_numpy_only_lists_name_registered_ops():
     names = {cls.name for cls in OP_CLASSES}
     for library, refused in NUMPY_ONLY.items():
         assert set(refused) <= names, library
+
+
+def test_a_foreign_array_that_is_not_real_is_refused_naming_the_input():
+    cg = ComputationalGraph()
+    with pytest.raises(InvalidValueError, match=r"'z'.*dtype") as error:
+        cg.add_input("z", array_api_strict.asarray([1 + 2j]))
+    assert error.value.nodes == ("z",)
+    assert "z" not in cg
+
+
+def test_a_trainable_foreign_integer_array_becomes_float64_in_its_library():
+    cg = ComputationalGraph()
+    cg.add_input("n", array_api_strict.asarray([1, 2]), trainable=True)
+    value = cg.get_value("n")
+    assert _library_of(value) == "array_api_strict"
+    assert value.dtype == array_api_strict.float64
