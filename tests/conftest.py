@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import gc
 import importlib.util
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 
@@ -22,23 +19,6 @@ needs_torch = pytest.mark.skipif(not HAS_TORCH, reason=TORCH_ORACLE)
 needs_scipy = pytest.mark.skipif(
     importlib.util.find_spec("scipy") is None, reason="scipy is an extra: pip install -e '.[scipy]'"
 )
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """Pause the cyclic collector while a test declares a huge graph, as cgraph's schedules do.
-
-    Each burst of allocations sets off a collection that rescans every node
-    declared so far: a million-node chain takes 17 s to declare instead of 7 s.
-    Reference counting still frees everything; collection resumes after the block.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def build_classic_graph() -> ComputationalGraph:

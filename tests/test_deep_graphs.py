@@ -16,9 +16,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import pytest
-from conftest import cyclic_gc_paused
 
 from cgraph import ComputationalGraph
+from cgraph.engine.allocation import cyclic_gc_paused
 
 CHAIN_LENGTH = 1_000_000
 

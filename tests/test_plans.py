@@ -13,6 +13,7 @@ cannot finish falls back to the interpreter, which names the node.
 from __future__ import annotations
 
 import io
+import itertools
 import math
 import re
 import struct
@@ -28,8 +29,10 @@ from strategies import DOMAINS, TENSOR_CASES, op_cases, random_graphs
 
 from cgraph import OPERATIONS, ComputationalGraph, GraphError, Operation, UnknownNodeError
 from cgraph.engine import writer as plan_writer
+from cgraph.engine.codegen import trace_pullback
 from cgraph.engine.passes import leaf_values, ones_like, run_backward, run_forward
 from cgraph.engine.plan import compiled
+from cgraph.ops import Maximum, numeric
 
 
 def _ships_with_cgraph(cls: type[Operation]) -> bool:
@@ -277,7 +280,8 @@ HOSTILE = [
     "k0",
 ]
 ALLOWED = re.compile(
-    r"(?:[vgcsk]\d+(?:_\d+)?|V|G|seed|make|(?:for|back)ward(?:_\d+)?|def|"
+    r"(?:[vgcsk]\d+(?:_\d+)?|V|G|seed|make|(?:for|back)ward(?:_\d+)?|load|run|value_and_grad|"
+    r"_value|output|def|"
     r"return|if|else|not|or|and|is|None|True|False|type|float|tuple|len|raise|"
     r"abs|pass)\Z"
 )
@@ -311,6 +315,60 @@ def test_the_source_holds_only_names_the_library_made_and_no_value():
     assert "owned" not in source
     assert sorted(plan.variables.values()) == sorted(n.name for n in cg.schedule("out").nodes)
     assert_same_passes(cg.schedule("out"))
+
+
+# --------------------------------------------------------------------------------------
+# Sigmoid, maximum, minimum and step: written as expressions, no call per node
+# --------------------------------------------------------------------------------------
+
+
+def _selections() -> ComputationalGraph:
+    """Sigmoid, maximum and minimum forwards; maximum's, minimum's and relu's rules use step."""
+    cg = ComputationalGraph()
+    cg.add_inputs(x=1.5, y=-0.5)
+    cg.add_computation_node("sx", "sigmoid", ("x",))
+    cg.add_computation_node("hi", "maximum", ("x", "y"))
+    cg.add_computation_node("lo", "minimum", ("x", "y"))
+    cg.add_computation_node("r", "relu", ("lo",))
+    cg.add_computation_node("shi", "sigmoid", ("hi",))
+    cg.add_computation_node("a", "mul", ("sx", "r"))
+    cg.add_computation_node("b", "add", ("shi", "a"))
+    cg.add_computation_node("f", "sub", ("b", "hi"))
+    return cg
+
+
+def test_sigmoid_maximum_minimum_and_step_of_floats_are_written_with_no_call():
+    writer = plan_writer.PlanWriter(_selections().schedule("f"), (True, True), True)
+    source = writer.source(list(writer.functions()))
+    called = [writer.constants[int(index)] for index in re.findall(r"\bk(\d+)\(", source)]
+    assert math.exp in called  # sigmoid's, in its expression
+    assert [f for f in called if getattr(f, "__module__", None) == numeric.__name__] == []
+    exp = next(f"k{i}(" for i, value in enumerate(writer.constants) if value is math.exp)
+    sigmoids = [line for line in source.splitlines() if ":=" in line]
+    assert sigmoids
+    assert all(line.count(exp) == 2 for line in sigmoids)  # once in each branch
+    expressions = [line.strip() for line in source.splitlines() if " else " in line]
+    assert len(expressions) >= 7  # two sigmoids, maximum, minimum, three steps
+    for token in _tokens("\n".join(expressions)):  # their 1.0 and 0.0 are constants, not text
+        assert token.type != tokenize.NUMBER, token.string
+
+
+def test_an_operand_an_expression_reads_twice_stays_a_statement():
+    # step(a - b, at_zero=0.5) reads a - b twice: nested into it, it would be computed twice.
+    lines = trace_pullback(Maximum(), (True, True, True, True)).lines
+    assert lines[0] == "{t}0 = {x0} - {x1}"
+    assert lines[1].count("{t}0") == 2
+
+
+EDGES = [0.0, -0.0, 1.5, -1.5, 800.0, -800.0, 1e308, -1e308, math.inf, -math.inf, math.nan]
+
+
+def test_the_expressions_give_the_interpreters_bits_on_every_branch():
+    # Signs, zeros of both signs, ties (x == y), exp's underflow, infinities and nan (which
+    # maximum and minimum must pass on, as numpy does).
+    schedule = _selections().schedule("f")
+    for x, y in itertools.product(EDGES, EDGES):
+        assert_same_passes(schedule, feed={"x": x, "y": y})
 
 
 def test_a_ten_thousand_node_graph_compiles_and_gives_the_same_numbers():

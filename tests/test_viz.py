@@ -9,11 +9,12 @@ import xml.etree.ElementTree as ElementTree
 
 import numpy as np
 import pytest
-from conftest import build_classic_graph, cyclic_gc_paused
+from conftest import build_classic_graph
 from graph_state import assert_same_state, snapshot
 
 import cgraph
 from cgraph import ComputationalGraph, Operation
+from cgraph.engine.allocation import cyclic_gc_paused
 from cgraph.viz.layout import build_view, layout
 
 CLASSIC_NAMES = ["x", "y", "sigy", "num", "sigx", "xpy", "sq", "denom", "f"]

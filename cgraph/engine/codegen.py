@@ -17,7 +17,10 @@ Two things make the code faster than interpreting:
   ``numeric.exp(x)``, ``a / b`` instead of ``numeric.divide(a, b)``. Those
   forms are exactly what the primitive computes on floats, except that they
   raise where the primitive falls back to numpy (an overflow, a division by
-  0): the plan then runs the pass interpreted instead.
+  0): the plan then runs the pass interpreted instead;
+- where a primitive's float path is a few operators (``numeric.expression_forms``:
+  sigmoid, maximum, minimum, step), it is written as that expression, with no
+  Python call at all: ``a if a > b or a != a else b`` for ``maximum(a, b)``.
 
 Nothing a user hands in reaches the source: every identifier is one this
 module makes (``x0``, ``t3``, ``k0``), and every other object (a constant, a
@@ -179,6 +182,7 @@ class Writer:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.constants: list[Any] = []
+        self._temporaries = 0  # the statements' targets and the expressions' own (:=)
 
     def symbol(self, code: str, scalar: bool) -> Symbol:
         """A symbol for an operand the caller names."""
@@ -186,9 +190,14 @@ class Writer:
 
     def assign(self, expression: str, scalar: bool) -> Symbol:
         """Write ``temporary = expression``; the temporary's symbol."""
-        name = f"{{t}}{len(self.lines)}"
+        name = self.temporary()
         self.lines.append(f"{name} = {expression}")
         return Symbol(self, name, scalar)
+
+    def temporary(self) -> str:
+        """A new temporary's field: the plan fills ``{t}`` with a prefix of the node's own."""
+        self._temporaries += 1
+        return f"{{t}}{self._temporaries - 1}"
 
     def constant(self, value: Any) -> str:
         """The field of a constant: the code receives the object, never its text."""
@@ -208,7 +217,7 @@ class Writer:
         return self.constant(value), type(value) is float or type(value) is int
 
     def apply(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Write a call of a primitive; its math form where every argument is a float."""
+        """Write a call of a primitive, or its float form where every argument is a float."""
         if not any(isinstance(arg, Symbol) for arg in (*args, *kwargs.values())):
             return function(*args, **kwargs)  # constants only: the same value every pass
         operands = [self.operand(arg) for arg in args]
@@ -217,12 +226,12 @@ class Writer:
             type(value) is float for value in kwargs.values()
         )
         codes = [code for code, _ in operands]
-        if scalar and function in numeric.math_forms:
+        if scalar and function in numeric.expression_forms:
+            return self.expression(function, numeric.expression_forms[function], args, kwargs)
+        if scalar and not kwargs and function in numeric.math_forms:
             form = numeric.math_forms[function]
             if form is None:  # the primitive is this Python operator on floats
                 return self.assign(f"{codes[0]} / {codes[1]}", True)
-            # Keywords (floats) become the form's positional arguments: no dict per call.
-            codes += [self.constant(value) for value in _positional(form, len(codes), kwargs)]
             return self.assign(f"{self.constant(form)}({', '.join(codes)})", True)
         if kwargs:
             if any(isinstance(value, Symbol) for value in kwargs.values()):
@@ -230,6 +239,30 @@ class Writer:
             codes.append(f"**{self.constant(kwargs)}")  # keywords stay data, never source
         scalar = scalar and function in numeric.float_closed
         return self.assign(f"{self.constant(function)}({', '.join(codes)})", scalar)
+
+    def expression(
+        self,
+        function: Callable[..., Any],
+        form: numeric.Expression,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Symbol:
+        """Write a primitive's float path as its expression: its operators, with no call.
+
+        Every argument, keywords and defaults included, fills the field of its
+        parameter's name. An operand the template names twice is read twice: it is
+        a field or a temporary, never an expression (``_nested`` counts each mention
+        as a use, so it keeps such a temporary a statement).
+        """
+        try:
+            bound = inspect.signature(function).bind(*args, **kwargs)
+        except TypeError as error:
+            raise UntraceableError(f"{function.__name__}: {error}") from None
+        bound.apply_defaults()
+        fields = {name: self.operand(value)[0] for name, value in bound.arguments.items()}
+        fields.update((name, self.constant(value)) for name, value in form.constants.items())
+        fields.update((name, self.temporary()) for name in form.temporaries)
+        return self.assign(form.template.format_map(fields), True)
 
     def call(self, op: Operation, *args: Any) -> Any:
         """An op instance applied to values (a linear op's own tangent): its forward, called."""
@@ -367,18 +400,6 @@ def _nested(lines: list[str], results: list[str | None]) -> list[str]:
         else:
             out.append(f"{target} = {expression}")
     return out
-
-
-def _positional(form: Callable[..., Any], given: int, kwargs: dict[str, Any]) -> list[Any]:
-    """``kwargs`` in the order of ``form``'s parameters after the ``given`` first ones."""
-    if not kwargs:
-        return []
-    names = list(inspect.signature(form).parameters)[given:]
-    if set(kwargs) - set(names):
-        raise UntraceableError(f"{form.__name__} takes no {sorted(set(kwargs) - set(names))}")
-    defaults = {name: param.default for name, param in inspect.signature(form).parameters.items()}
-    last = max(names.index(name) for name in kwargs)
-    return [kwargs.get(name, defaults[name]) for name in names[: last + 1]]
 
 
 def cache_key(op: Operation) -> Hashable | None:

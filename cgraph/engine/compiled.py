@@ -70,10 +70,11 @@ class CompiledRoot:
     <CompiledRoot 'y': 2 nodes, 2 rules inlined, compiled in ... ms>
     """
 
-    __slots__ = ("graph", "root", "plan")
+    __slots__ = ("graph", "root", "plan", "_fused")
 
     def __init__(self, graph: _Graph, root: str, plan: Plan) -> None:
         self.graph, self.root, self.plan = graph, root, plan
+        self._fused = _fused(plan)
 
     def __call__(self, feed: Mapping[str, Any] | None = None) -> Any:
         """The root's value: ``forward(root, feed)``.
@@ -111,8 +112,14 @@ class CompiledRoot:
         The plan alone, as ``jax.jit(jax.value_and_grad(f))`` would run: the graph
         keeps nothing of the pass (no node's ``output`` or ``local_grad`` changes,
         and ``backward`` does not see it), so nothing is stored node by node.
-        The numbers are those ``forward`` and ``backward`` give. A graph whose
-        structure has changed since ``compile`` is compiled again.
+        The numbers are those ``forward`` and ``backward`` give.
+
+        Without a feed, this is one generated function from the inputs' values to
+        the gradients (:attr:`source`'s ``value_and_grad``). It reads the inputs
+        and writes nothing, so it takes no lock: threads may call it at once. (A
+        graph only grows, so nodes declared since ``compile`` never change what
+        it computes.) A plan with classic ops, which keep state between forward
+        and backward, runs under the graph's lock, as ``forward`` does.
 
         Parameters
         ----------
@@ -141,6 +148,12 @@ class CompiledRoot:
         >>> f.value_and_grad(feed={"x": 2.0}), cg.nodes["y"].output is None
         ((4.0, {'x': 4.0}), True)
         """
+        fused = self._fused
+        if fused is not None and not feed:
+            try:
+                return fused()
+            except Exception:  # leaves of other types, an overflow: the way that names the node
+                pass
         graph = self.graph
         with graph.lock:  # the schedule and its plan belong to the structure of this moment
             schedule = graph.schedule(self.root)
@@ -151,6 +164,9 @@ class CompiledRoot:
             value = values[-1]
             seed = 1.0 if type(value) is float else ones_like(value)
             grads = planned_backward(schedule, values, seed)
+            if schedule.plan is not None:  # the plan of these leaf types, next time
+                self.plan = schedule.plan
+                self._fused = _fused(schedule.plan)
         return (
             value if type(value) is float else plain_value(value),
             gradients_by_name(schedule, grads),
@@ -199,3 +215,10 @@ class CompiledRoot:
             f"<CompiledRoot {self.root!r}: {len(plan.schedule)} nodes, {plan.inlined} rules "
             f"inlined, compiled in {plan.compile_seconds * 1e3:.1f} ms>"
         )
+
+
+def _fused(plan: Plan) -> Any:
+    """The plan's value_and_grad function, where it may run outside the graph's lock."""
+    if plan.schedule.stateful:  # a classic op keeps state between its forward and backward
+        return None
+    return plan.value_and_grad

@@ -21,6 +21,7 @@ from typing import Any
 import networkx as nx
 import numpy as np
 
+from cgraph.engine.allocation import cyclic_gc_paused
 from cgraph.engine.checks import (
     arity_problem,
     check_names_exist,
@@ -32,11 +33,13 @@ from cgraph.engine.checks import (
 )
 from cgraph.engine.compiled import CompiledRoot
 from cgraph.engine.diagnostics import invalid_leaf
+from cgraph.engine.digraph import add_children
 from cgraph.engine.nodes import (
     Constant,
     Input,
     Node,
     OperationNode,
+    Shown,
     as_value,
     plain_value,
     tick,
@@ -128,17 +131,19 @@ class GraphCore:
         #: The subgraphs used in this graph (:func:`cgraph.subgraphs.add_subgraph`): each
         #: use's name, the prefix of its nodes' names, to the outputs it computes.
         self.subgraphs: dict[str, list[str]] = {}
-        # The last successful pass, any thread's: (schedule, values, feed), as last_pass shows.
-        self._evaluated: tuple[Schedule, list[Any], dict[str, Any]] | None = None
+        # The last successful pass, any thread's (last_pass shows its first three fields).
+        self._evaluated: PassRecord | None = None
         self._thread = threading.local()  # .evaluated: each thread's own last pass
         # The pass whose state each classic op (keeps_state) holds, set when that pass ends.
         self._op_states: dict[OperationNode, tuple[Any, ...]] = {}
         self._differentiated: Schedule | None = None
+        # The values and gradients the nodes show, kept by whole passes (Shown).
+        self._showing = Shown()
         self._failed_forward: BaseException | None = None
-        # (schedule, feed, clock) of the last successful pass of each root: which input
-        # state each node's value belongs to. _shown is the last of them, the state shown.
-        self._computed: dict[Node, tuple[Schedule, dict[str, Any], int]] = {}
-        self._shown: tuple[Schedule, dict[str, Any], int] | None = None
+        # The last successful pass of each root: which input state each node's value
+        # belongs to. _shown is the last of them, the state shown.
+        self._computed: dict[Node, PassRecord] = {}
+        self._shown: PassRecord | None = None
         #: Held by every pass and every change, so threads sharing a graph take turns and
         #: never mix two passes; reentrant, so an op may read the graph it is part of.
         self.lock = threading.RLock()
@@ -176,7 +181,7 @@ class GraphCore:
                 name: _checked_leaf(nodes, name, value, True) for name, value in values.items()
             }
             for name, value in checked.items():
-                self._add_leaf(Input(name, value, len(nodes), trainable=True))
+                self._add_leaf(Input(name, value, len(nodes), True, self._showing))
 
     def add_input(self, name: str, value: Any, trainable: bool = True) -> None:
         """Declare one input; ``trainable=False`` keeps it out of ``backward`` (data, labels).
@@ -206,7 +211,7 @@ class GraphCore:
         """
         with self.lock:
             value = _checked_leaf(self.nodes, name, value, trainable)
-            self._add_leaf(Input(name, value, len(self.nodes), trainable=trainable))
+            self._add_leaf(Input(name, value, len(self.nodes), trainable, self._showing))
 
     def add_constant(self, name: str, value: Any) -> None:
         """Declare a constant: a fixed value that is never differentiated nor fed.
@@ -221,7 +226,7 @@ class GraphCore:
         """
         with self.lock:
             value = _checked_leaf(self.nodes, name, value, False)
-            self._add_leaf(Constant(name, value, len(self.nodes)))
+            self._add_leaf(Constant(name, value, len(self.nodes), self._showing))
 
     def add_computation_node(
         self, name: str, op: Any, inputs: Iterable[str] | str, **params: Any
@@ -273,11 +278,7 @@ class GraphCore:
         with self.lock:
             node = self._new_operation(name, op, inputs, params)
             self.nodes[name] = self.operations[name] = node
-            add_edge = self.graph.add_edge
-            for parent in node.parents:
-                add_edge(parent.name, name)  # adds the node too; a repeated edge is a no-op
-            if not node.parents:
-                self.graph.add_node(name)
+            add_children(self.graph, ((name, [parent.name for parent in node.parents]),))
             self._structure_changed()
 
     def add_computation_nodes(self, declarations: Iterable[tuple[Any, ...]]) -> None:
@@ -318,10 +319,10 @@ class GraphCore:
         >>> "c" in cg
         False
         """
-        with self.lock:
+        # Nothing declared is cyclic garbage: the collector's rescans would double the time.
+        with self.lock, cyclic_gc_paused():
             nodes, operations = self.nodes, self.operations
             added: list[OperationNode] = []
-            edges: list[tuple[str, str]] = []
             try:
                 for count, declaration in enumerate(declarations, start=1):
                     if type(declaration) is tuple and len(declaration) == 3:  # the usual form
@@ -335,14 +336,13 @@ class GraphCore:
                         raise _numbered(error, count, declarations) from error
                     nodes[name] = operations[name] = node
                     added.append(node)
-                    for parent in node.parents:
-                        edges.append((parent.name, name))
             except BaseException:
                 for node in added:  # all or nothing: the graph as it was
                     del nodes[node.name], operations[node.name]
                 raise
-            self.graph.add_nodes_from([node.name for node in added if not node.parents])
-            self.graph.add_edges_from(edges)
+            add_children(
+                self.graph, [(node.name, [p.name for p in node.parents]) for node in added]
+            )
             if added:
                 self._structure_changed()
 
@@ -383,7 +383,7 @@ class GraphCore:
             needs = tuple(map(_requires_grad, parents))
             instance.needs_input_grad = _NEEDS.setdefault(needs, needs)
             requires_grad = True in needs
-        return OperationNode(name, instance, parents, len(nodes), requires_grad)
+        return OperationNode(name, instance, parents, len(nodes), requires_grad, self._showing)
 
     # ----------------------------------------------------------------------------------
     # Forward and backward
@@ -450,7 +450,9 @@ class GraphCore:
         lock = self.lock
         lock.acquire()  # not a with-statement: this is the hot path, and that costs twice
         try:
-            schedule = self.schedule(root)
+            schedule = self._schedules.get(root) if type(root) is str else None
+            if schedule is None:
+                schedule = self.schedule(root)
             feed_values = checked_feed(self.nodes, feed) if feed else {}
             if schedule.stateful:
                 self._forget_op_states(schedule)
@@ -475,7 +477,8 @@ class GraphCore:
                 raise
             # Only now, with every output computed, does the graph take the new values.
             self.keep_pass(schedule, values, feed_values)
-            return plain_value(values[-1])
+            value = values[-1]
+            return value if type(value) is float else plain_value(value)
         finally:
             lock.release()
 
@@ -536,8 +539,21 @@ class GraphCore:
         lock = self.lock
         lock.acquire()
         try:
-            schedule, values = self._evaluated_for(root)
-            seed = checked_seed(schedule.nodes[-1], values[-1], seed)
+            # The usual case first: the root of this thread's last pass, no classic ops.
+            own: Any = getattr(self._thread, "evaluated", _NO_PASS)
+            record: PassRecord | None = self._evaluated if own is _NO_PASS else own
+            if (
+                record is not None
+                and (root is None or root == record[0].root.name)
+                and not record[0].stateful
+            ):
+                schedule, values = record[0], record[1]
+            else:
+                schedule, values = self._evaluated_for(root)
+            if seed is None and type(values[-1]) is float:
+                seed = 1.0
+            else:
+                seed = checked_seed(schedule.nodes[-1], values[-1], seed)
             if check_finite:
                 with _quiet_numpy():
                     grads = run_backward(schedule, values, seed, check_finite)
@@ -546,11 +562,7 @@ class GraphCore:
             else:
                 grads = run_backward(schedule, values, seed)
             # Only now, with every gradient computed, does the graph take the new gradients.
-            if self._differentiated is not schedule:
-                self._clear_gradients()
-            # One length by construction: zip's strict= would double the loop's cost.
-            for node, grad in zip(schedule.nodes, grads):  # noqa: B905
-                node.local_grad = grad
+            self._showing.grads = (schedule, grads)
             self._differentiated = schedule
         finally:
             lock.release()
@@ -592,7 +604,7 @@ class GraphCore:
         >>> plan = cg.compile("y")
         >>> plan(), plan(feed={"x": 3.0}), plan.gradients()
         (4.0, 9.0, {'x': 4.0})
-        >>> print(plan.source.splitlines()[5])
+        >>> print(plan.source.splitlines()[9])
                 v1 = v0 * v0
         >>> plan.variables["v1"]
         'y'
@@ -869,7 +881,7 @@ class GraphCore:
         ([3.0, 9.0], {'x': 3.0})
         """
         record = self._evaluated
-        return None if record is None else EvaluatedPass._make(record)
+        return None if record is None else EvaluatedPass._make(record[:3])
 
     @property
     def last_backward(self) -> Schedule | None:
@@ -915,16 +927,20 @@ class GraphCore:
         >>> cg.get_value("y"), cg.backward("y")
         (4.0, {'x': 4.0})
         """
-        nodes = schedule.nodes
-        for pos in range(schedule.leaf_count, len(nodes)):
-            nodes[pos].output = values[pos]
-        # A plain tuple: a NamedTuple costs a tenth of a microsecond more to make, per pass.
-        record = self._evaluated = self._thread.evaluated = (schedule, values, feed)
-        self._computed[schedule.root] = self._shown = (schedule, feed, tick())
-        for node in schedule.stateful:
-            self._op_states[node] = record
+        showing = self._showing
+        shown = showing.values
+        if shown is not None and shown[0] is not schedule:
+            showing.settle()  # the nodes of that pass keep its values
+        # One plain tuple for every use: a NamedTuple costs a tenth of a microsecond more.
+        record: PassRecord = (schedule, values, feed, tick())
+        self._evaluated = self._thread.evaluated = showing.values = record
+        self._computed[schedule.root] = self._shown = record
+        if schedule.stateful:
+            for node in schedule.stateful:
+                self._op_states[node] = record
         self._failed_forward = None
-        self._clear_gradients()  # they belong to the previous values
+        # The gradients belong to the previous values.
+        showing.grads = self._differentiated = None
 
     def fail_pass(self, error: BaseException) -> None:
         """Record a failed pass: ``backward`` must wait for a new one, and says why.
@@ -1012,10 +1028,7 @@ class GraphCore:
         self._structure_changed()
 
     def _clear_gradients(self) -> None:
-        if self._differentiated is not None:
-            for node in self._differentiated.nodes:
-                node.local_grad = None
-            self._differentiated = None
+        self._showing.grads = self._differentiated = None
 
     def _structure_changed(self) -> None:
         """Drop everything derived from the structure; values and gradients stay valid."""
@@ -1046,16 +1059,14 @@ class GraphCore:
             self.get_node(root, "root")  # refuses it, before any message quotes it as a node
         own: Any = getattr(self._thread, "evaluated", _NO_PASS)
         # A thread that ran no pass differentiates the graph's last.
-        record: tuple[Schedule, list[Any], dict[str, Any]] | None = (
-            self._evaluated if own is _NO_PASS else own
-        )
+        record: PassRecord | None = self._evaluated if own is _NO_PASS else own
         if record is None:
             raise NotComputedError(
                 f"backward({root!r}) needs a successful forward pass first"
                 f"{_failure(self._failed_forward)}: call forward({root!r})",
                 nodes=[root] if root else [],
             )
-        last, values, _ = record
+        last, values = record[0], record[1]
         if root is None or root == last.root.name:
             schedule = last
         else:
@@ -1087,15 +1098,15 @@ class GraphCore:
             record = _pass_of(node, passes)
             if record is None:
                 return False
-            if record[2] not in verdicts:
-                verdicts[record[2]] = _difference(record, shown, node.name) is not None
-            return verdicts[record[2]]
+            if record[3] not in verdicts:
+                verdicts[record[3]] = _difference(record, shown, node.name) is not None
+            return verdicts[record[3]]
 
         return is_stale
 
-    def _recent_passes(self) -> list[tuple[Schedule, dict[str, Any], int]]:
+    def _recent_passes(self) -> list[PassRecord]:
         """Each root's last pass, the latest first."""
-        return sorted(self._computed.values(), key=lambda record: -record[2])
+        return sorted(self._computed.values(), key=lambda record: -record[3])
 
     def _forget_op_states(self, schedule: Schedule) -> None:
         """A pass over these ops begins: until it ends, their state is nobody's."""
@@ -1116,25 +1127,27 @@ class GraphCore:
                 )
 
 
+#: A successful pass: its schedule, its values by position, its feed, and its clock
+#: (:func:`tick`), which tells whether an input was assigned since.
+PassRecord = tuple[Schedule, list[Any], dict[str, Any], int]
+
 _NO_PASS = object()  # a thread that has run no pass yet
 _NOT_FED = object()
 
 
-def _pass_of(
-    node: Node, passes: list[tuple[Schedule, dict[str, Any], int]]
-) -> tuple[Schedule, dict[str, Any], int] | None:
+def _pass_of(node: Node, passes: list[PassRecord]) -> PassRecord | None:
     """The pass that computed ``node``'s value: the latest of ``passes`` that evaluated it."""
     return next((record for record in passes if node in record[0]), None)
 
 
 def _difference(
-    computed: tuple[Schedule, dict[str, Any], int],
-    shown: tuple[Schedule, dict[str, Any], int],
+    computed: PassRecord,
+    shown: PassRecord,
     name: str,
 ) -> str | None:
     """How the inputs of the pass that computed ``name`` differ from the shown state's."""
-    schedule, feed, clock = computed
-    shown_schedule, shown_feed, shown_clock = shown
+    schedule, _, feed, clock = computed
+    shown_schedule, _, shown_feed, shown_clock = shown
     for leaf in schedule.nodes[: schedule.leaf_count]:
         if not isinstance(leaf, Input):
             continue

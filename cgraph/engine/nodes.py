@@ -17,10 +17,71 @@ from cgraph.errors import GraphError, InvalidValueError
 from cgraph.ops.namespaces import is_foreign, is_lazy, library_name, namespace
 from cgraph.ops.operation import Operation
 
-__all__ = ["Node", "Input", "Constant", "OperationNode", "as_value", "plain_value", "tick"]
+__all__ = [
+    "Node",
+    "Input",
+    "Constant",
+    "OperationNode",
+    "Shown",
+    "as_value",
+    "plain_value",
+    "tick",
+]
 
 #: One clock for every input and pass: an input assigned after a pass has a later version.
 tick = itertools.count(1).__next__
+
+
+class Shown:
+    """What a graph's nodes show: the values and gradients of its last passes, kept whole.
+
+    A pass keeps its values as one list by schedule position, and ``backward``
+    its gradients likewise; a node reads its own from them when asked
+    (``node.output``, ``node.local_grad``). Nothing is stored node by node on
+    the hot path, so keeping a pass costs the same for seven nodes or a
+    million. Only when the graph keeps a pass of another schedule does it write
+    the previous pass's values into their nodes (:meth:`settle`), which then show
+    them until a pass computes them again.
+
+    Attributes
+    ----------
+    values : tuple or None
+        The last pass kept, a tuple that begins with its schedule and its values by
+        position (the graph's record of the pass).
+    grads : tuple of (Schedule, list) or None
+        The schedule of the last ``backward`` and its gradients by position;
+        None once a forward pass has made them stale.
+
+    Examples
+    --------
+    >>> from cgraph import ComputationalGraph
+    >>> cg = ComputationalGraph()
+    >>> cg.add_inputs(x=3.0)
+    >>> cg.add_computation_node("y", "square", ("x",))
+    >>> _ = cg.forward("y")
+    >>> schedule, values = cg.nodes["y"].shown.values[:2]
+    >>> schedule.root.name, values
+    ('y', [3.0, 9.0])
+    """
+
+    __slots__ = ("values", "grads")
+
+    def __init__(self) -> None:
+        # Each a single attribute, assigned whole: a reader never sees one pass's
+        # schedule with another's values.
+        self.values: tuple[Any, ...] | None = None
+        self.grads: tuple[Any, list[Any]] | None = None
+
+    def settle(self) -> None:
+        """Write the values shown into their operation nodes, which keep them from now on."""
+        shown = self.values
+        if shown is None:
+            return
+        schedule, values = shown[0], shown[1]
+        nodes = schedule.nodes
+        for pos in range(schedule.leaf_count, len(nodes)):
+            nodes[pos]._output = values[pos]
+        self.values = None
 
 
 class Node:
@@ -51,22 +112,48 @@ class Node:
     Input('x', output=3.0, trainable=True)
     """
 
-    __slots__ = ("name", "output", "local_grad", "parents", "index", "requires_grad")
+    __slots__ = ("name", "parents", "index", "requires_grad", "shown")
+
+    output: Any  # each kind of node keeps its value its own way
 
     def __init__(
         self,
         name: str,
-        output: Any,
         parents: tuple[Node, ...],
         index: int,
         requires_grad: bool,
+        shown: Shown,
     ) -> None:
         self.name = name
-        self.output = output
-        self.local_grad: Any = None
         self.parents = parents
         self.index = index
         self.requires_grad = requires_grad
+        #: The graph's :class:`Shown`: where this node reads its gradient (and an
+        #: operation node its value) from.
+        self.shown = shown
+
+    @property
+    def local_grad(self) -> Any:
+        """The gradient of the last root differentiated with respect to this node, or None.
+
+        None before any ``backward``, for a node the last root does not depend on,
+        and once a forward pass has made the gradients stale.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=3.0)
+        >>> cg.add_computation_node("y", "square", ("x",))
+        >>> _ = cg.forward("y"); _ = cg.backward("y")
+        >>> cg.nodes["x"].local_grad
+        6.0
+        """
+        grads = self.shown.grads
+        if grads is None:
+            return None
+        pos = grads[0].position(self)
+        return None if pos is None else grads[1][pos]
 
 
 class Input(Node):
@@ -83,8 +170,11 @@ class Input(Node):
 
     __slots__ = ("_value", "version")
 
-    def __init__(self, name: str, output: Any, index: int, trainable: bool = True) -> None:
-        super().__init__(name, output, (), index, requires_grad=trainable)
+    def __init__(
+        self, name: str, output: Any, index: int, trainable: bool = True, shown: Shown | None = None
+    ) -> None:
+        super().__init__(name, (), index, trainable, Shown() if shown is None else shown)
+        self.output = output
 
     @property
     def output(self) -> Any:
@@ -160,10 +250,11 @@ class Constant(Node):
     Constant('two', output=2.0)
     """
 
-    __slots__ = ()
+    __slots__ = ("output",)
 
-    def __init__(self, name: str, output: Any, index: int) -> None:
-        super().__init__(name, output, (), index, requires_grad=False)
+    def __init__(self, name: str, output: Any, index: int, shown: Shown | None = None) -> None:
+        super().__init__(name, (), index, False, Shown() if shown is None else shown)
+        self.output = output
 
     def __repr__(self) -> str:
         return f"Constant({self.name!r}, output={self.output!r})"
@@ -187,7 +278,7 @@ class OperationNode(Node):
     OperationNode('y', op=Square(), inputs=('x',))
     """
 
-    __slots__ = ("op",)
+    __slots__ = ("op", "_output")
 
     def __init__(
         self,
@@ -196,15 +287,46 @@ class OperationNode(Node):
         parents: tuple[Node, ...],
         index: int,
         requires_grad: bool,
+        shown: Shown | None = None,
     ) -> None:
         # Assigned here rather than through Node.__init__: graphs declare millions of these.
         self.name = name
-        self.output = None
-        self.local_grad = None
         self.parents = parents
         self.index = index
         self.requires_grad = requires_grad
+        self.shown = Shown() if shown is None else shown
         self.op = op
+        self._output: Any = None
+
+    @property
+    def output(self) -> Any:
+        """The node's value from the last pass that computed it, or None before any.
+
+        Assigning it (as transforms do for the nodes they declare) sets the
+        value this node shows until a pass computes it again.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=3.0)
+        >>> cg.add_computation_node("y", "square", ("x",))
+        >>> cg.nodes["y"].output is None, cg.forward("y"), cg.nodes["y"].output
+        (True, 9.0, 9.0)
+        """
+        values = self.shown.values
+        if values is not None:
+            pos = values[0].position(self)
+            if pos is not None:
+                return values[1][pos]
+        return self._output
+
+    @output.setter
+    def output(self, value: Any) -> None:
+        values = self.shown.values
+        if values is not None and values[0].position(self) is not None:
+            self.shown.settle()  # the pass shown no longer speaks for this node
+        self._output = value
 
     @property
     def input_names(self) -> tuple[str, ...]:

@@ -77,6 +77,9 @@ class Plan:
         How long writing and compiling it took.
     inlined : int
         How many of the forwards and rules are written out rather than called.
+    load : callable
+        ``load()`` returns a new list of values by position for a pass that feeds
+        nothing: the leaves read from their nodes, the rest None.
     forward : callable
         ``forward(values)`` fills ``values`` (a list by position, the leaves set, the
         rest None) with every operation's output. It raises :class:`PlanMismatchError`,
@@ -85,6 +88,13 @@ class Plan:
         ``backward(values, seed)`` returns the gradients by position, as
         :func:`cgraph.engine.passes.run_backward` does; :class:`PlanMismatchError` if a value
         or the seed is not of the type written for.
+    run : callable or None
+        ``run()``: ``load`` and ``forward`` in one function, returning the list of
+        values; None for a plan written in chunks.
+    value_and_grad : callable or None
+        ``value_and_grad()``: ``load``, ``forward`` and ``backward`` seeded with ones in
+        one function, returning the root's value and the trainable inputs' gradients
+        by name; None for a plan written in chunks.
 
     Examples
     --------
@@ -93,13 +103,24 @@ class Plan:
     >>> cg.add_inputs(x=2.0, y=3.0)
     >>> cg.add_computation_node("f", "mul", ("x", "y"))
     >>> print(Plan(cg.schedule("f"), (True, True)).source)
-    def make(k0):
+    def make(k0, k1, k2, k3, k4, k5, k6):
+        def load():
+            V = [k1._value, k2._value]
+            V += k3
+            return V
         def forward(V):
             v0, v1, _, = V
             if type(v0) is not float or type(v1) is not float:
                 raise k0
             v2 = v0 * v1
             V[2:3] = [v2]
+        def run():
+            v0 = k1._value
+            v1 = k2._value
+            if type(v0) is not float or type(v1) is not float:
+                raise k0
+            v2 = v0 * v1
+            return [v0, v1, v2]
         def backward(V, seed):
             v0, v1, _, = V
             if type(v0) is not float or type(v1) is not float:
@@ -109,7 +130,17 @@ class Plan:
             s2_0 = seed * v1
             s2_1 = seed * v0
             return [s2_0, s2_1, seed]
-        return forward, backward
+        def value_and_grad():
+            v0 = k1._value
+            v1 = k2._value
+            if type(v0) is not float or type(v1) is not float:
+                raise k0
+            v2 = v0 * v1
+            seed = k4
+            s2_0 = seed * v1
+            s2_1 = seed * v0
+            return v2, {k5: s2_0, k6: s2_1}
+        return load, forward, backward, run, value_and_grad
     <BLANKLINE>
     """
 
@@ -119,8 +150,11 @@ class Plan:
         "trust_outputs",
         "compile_seconds",
         "inlined",
+        "load",
         "forward",
         "backward",
+        "run",
+        "value_and_grad",
     )
 
     def __init__(
@@ -129,12 +163,21 @@ class Plan:
         began = time.perf_counter()
         self.schedule, self.scalars, self.trust_outputs = schedule, scalars, trust_outputs
         writer = PlanWriter(schedule, scalars, trust_outputs)
+        self.run: Callable[[], list[Any]] | None = None
+        self.value_and_grad: Callable[[], tuple[Any, dict[str, Any]]] | None = None
         forwards: list[Callable[..., Any]] = []
         backwards: list[Callable[..., Any]] = []
         for name, text in writer.functions():
             # Each function compiled alone: compiling holds one chunk's syntax tree at a time.
             function = _compiled(name, text, writer.constants, rename=writer.rename)
-            (forwards if name.startswith("forward") else backwards).append(function)
+            if name == "load":
+                self.load = function
+            elif name == "run":
+                self.run = function
+            elif name == "value_and_grad":
+                self.value_and_grad = function
+            else:
+                (forwards if name.startswith("forward") else backwards).append(function)
         self.inlined = writer.inlined
         self.forward = forwards[0] if len(forwards) == 1 else _in_turn(forwards)
         self.backward = (
@@ -226,8 +269,14 @@ def planned_forward(schedule: Schedule, feed: dict[str, Any]) -> list[Any]:
             return run_forward(schedule, feed)
         values = leaf_values(schedule, feed)
         plan = compiled(schedule, values)
+    elif not feed and plan.run is not None:
+        try:
+            values = schedule.planned = plan.run()
+            return values
+        except Exception:  # the ways below: another plan, or the interpreter to name the node
+            values = plan.load()
     else:
-        values = leaf_values(schedule, feed)
+        values = leaf_values(schedule, feed) if feed else plan.load()
     try:
         plan.forward(values)
     except PlanOutputError:  # an op's float output was not a float: a plan that checks none

@@ -8,12 +8,10 @@ all whenever its structure changes.
 
 from __future__ import annotations
 
-import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
 from operator import attrgetter
 from typing import Any
 
+from cgraph.engine.allocation import cyclic_gc_paused
 from cgraph.engine.nodes import Node, OperationNode
 from cgraph.ops.kinds import Elementwise
 from cgraph.ops.operation import keeps_state
@@ -89,7 +87,7 @@ class Schedule:
         "contributions",
         "guarded",
         "stateful",
-        "_members",
+        "_positions",
         "runs",
         "plan",
         "plans",
@@ -97,7 +95,7 @@ class Schedule:
     )
 
     def __init__(self, root: Node) -> None:
-        with _cyclic_gc_paused():
+        with cyclic_gc_paused():
             self._build(root)
 
     def _build(self, root: Node) -> None:
@@ -131,7 +129,7 @@ class Schedule:
         self.trainable_names = [(pos, leaves[pos].name) for pos in self.trainable]
         self.stateful = [node for node in operations if keeps_state(node.op)]
         self.guarded = _feeding_branches(self.steps, len(leaves), len(self.nodes))
-        self._members: frozenset[int] | None = None
+        self._positions: dict[int, int] | None = None
         self.runs = 0
         self.plan: Any = None
         self.plans: dict[tuple[bool, ...], Any] = {}
@@ -146,32 +144,32 @@ class Schedule:
         return len(self.nodes)
 
     def __contains__(self, node: object) -> bool:
-        """Whether ``node`` is evaluated by this schedule (the set is built on first use)."""
-        members = self._members
-        if members is None:
-            members = self._members = frozenset(map(id, self.nodes))
-        return id(node) in members
+        """Whether ``node`` is evaluated by this schedule."""
+        return self.position(node) is not None
+
+    def position(self, node: object) -> int | None:
+        """``node``'s position in :attr:`nodes`, or None if this schedule does not evaluate it.
+
+        The table is built on first use: passes never need it, only reading a
+        node's value or gradient by name does.
+
+        Examples
+        --------
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=1.0, y=2.0)
+        >>> cg.add_computation_node("f", "exp", ("y",))
+        >>> schedule = Schedule(cg.nodes["f"])
+        >>> schedule.position(cg.nodes["f"]), schedule.position(cg.nodes["x"])
+        (1, None)
+        """
+        positions = self._positions
+        if positions is None:
+            positions = self._positions = {id(node): pos for pos, node in enumerate(self.nodes)}
+        return positions.get(id(node))
 
     def __repr__(self) -> str:
         return f"<Schedule of {self.root.name!r}: {len(self.nodes)} nodes>"
-
-
-@contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a schedule allocates its step tuples.
-
-    A million-node schedule allocates millions of tuples, none of them in a
-    cycle; each burst of allocations would otherwise set off full collections
-    that scan the whole heap, making the build superlinear (4.5 s instead of
-    1 s for a million-node chain). Reference counting still frees everything.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _feeding_branches(

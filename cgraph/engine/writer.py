@@ -16,7 +16,7 @@ Examples
 >>> cg.add_computation_node("y", "neg", ("x",))
 >>> writer = PlanWriter(cg.schedule("y"), (True,), trust_outputs=True)
 >>> [name for name, _ in writer.functions()]
-['forward', 'backward']
+['load', 'forward', 'run', 'backward', 'value_and_grad']
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from typing import Any
 
 from cgraph.engine.codegen import Snippet, cache_key, trace_forward, trace_pullback
 from cgraph.engine.diagnostics import as_gradient_tuple
-from cgraph.engine.passes import fitted
+from cgraph.engine.nodes import Input, plain_value
+from cgraph.engine.passes import fitted, ones_like
 from cgraph.engine.schedule import Schedule
 from cgraph.ops.kinds import Elementwise, nan_safe
 from cgraph.ops.numeric import zeros_like
@@ -119,28 +120,41 @@ class PlanWriter:
         return name
 
     def functions(self) -> Iterator[tuple[str, str]]:
-        """``(name, source)`` of each function, forward chunks first, written one by one.
+        """``(name, source)`` of each function, ``load`` and forward chunks first, one by one.
 
-        One chunk each way is one function, ``forward`` and ``backward``; more are
-        ``forward_0``, ``forward_1``... and ``backward_0``..., which the plan runs in
-        turn. Written lazily, so that a large plan's source never exists whole.
+        ``load()`` makes the list of values a pass fills, the leaves read from
+        their nodes (a pass that feeds none). One chunk each way is one function,
+        ``forward`` and ``backward``; more are ``forward_0``, ``forward_1``... and
+        ``backward_0``..., which the plan runs in turn. Written lazily, so that a
+        large plan's source never exists whole.
         """
         schedule = self.schedule
+        yield "load", self._loader()
         steps, grad_steps = schedule.steps, schedule.grad_steps
+        if not self.chunked:  # one function each way, and both in one for value_and_grad
+            forward = self._forward_body(steps)
+            yield "forward", self._forward_function("forward", steps, forward)
+            yield "run", self._run(forward)
+            consumer = self._consumers([grad_steps])
+            body, final = self._backward_body(0, grad_steps, consumer, True)
+            yield "backward", self._backward_function("backward", body, final)
+            yield "value_and_grad", self._fused(forward, body, final)
+            return
         size = self.chunk
         forward_chunks = [
             steps[start : start + size] for start in range(0, max(len(steps), 1), size)
         ]
         for index, chunk in enumerate(forward_chunks):
             name = "forward" if len(forward_chunks) == 1 else f"forward_{index}"
-            yield name, self._forward_chunk(name, chunk)
+            yield name, self._forward_function(name, chunk, self._forward_body(chunk))
         chunks = [
             grad_steps[start : start + size] for start in range(0, max(len(grad_steps), 1), size)
         ]
         consumer = self._consumers(chunks)
         for index, chunk in enumerate(chunks):
             name = "backward" if self.single else f"backward_{index}"
-            yield name, self._backward_chunk(name, index, chunk, consumer, index == len(chunks) - 1)
+            body, final = self._backward_body(index, chunk, consumer, index == len(chunks) - 1)
+            yield name, self._backward_function(name, body, final)
 
     def source(self, functions: list[tuple[str, str]]) -> str:
         """The whole plan as one module: ``make`` takes the constants, returns both passes."""
@@ -164,18 +178,26 @@ class PlanWriter:
                 )
             )
         texts = [text for _, text in functions]
-        return "\n".join([header, *texts, *drivers, "    return forward, backward", ""])
+        fused = ", run, value_and_grad" if any(name == "run" for name, _ in functions) else ""
+        ending = f"    return load, forward, backward{fused}"
+        return "\n".join([header, *texts, *drivers, ending, ""])
 
     # -- forward -------------------------------------------------------------------------
 
-    def _forward_chunk(self, name: str, steps: list[tuple[Any, ...]]) -> str:
+    def _loader(self) -> str:
+        schedule = self.schedule
+        # An input's value is its _value (its output property would cost a call each).
+        reads = [
+            f"{self.constant(leaf)}.{'_value' if isinstance(leaf, Input) else 'output'}"
+            for leaf in schedule.nodes[: schedule.leaf_count]
+        ]
+        empty = self.constant([None] * (len(schedule) - schedule.leaf_count))
+        lines = [f"V = [{', '.join(reads)}]", f"V += {empty}"] if reads else [f"V = {empty}[:]"]
+        return _function("load()", [*lines, "return V"])
+
+    def _forward_body(self, steps: list[tuple[Any, ...]]) -> list[str]:
+        """The statements computing the steps' outputs from values already loaded."""
         lines: list[str] = []
-        produced = {step[0] for step in steps}
-        loaded = sorted({p for step in steps for p in step[3] if p not in produced})
-        if not steps:  # a root that is a leaf: nothing to compute
-            loaded = []
-        lines += self._loads(loaded)
-        lines += self._guards(loaded)
         self._trusted: list[int] = []
         for pos, _, op, parents in steps:
             lines += self._forward_step(pos, op, parents)
@@ -184,12 +206,62 @@ class PlanWriter:
             # interpreter, so nothing computed from it before the check is ever kept.
             checks = " or ".join(f"type(v{pos}) is not float" for pos in self._trusted)
             lines += [f"if {checks}:", f"    raise {self.constant(PlanOutputError)}"]
+        return lines
+
+    def _forward_function(self, name: str, steps: list[tuple[Any, ...]], body: list[str]) -> str:
+        produced = {step[0] for step in steps}
+        loaded = sorted({p for step in steps for p in step[3] if p not in produced})
+        if not steps:  # a root that is a leaf: nothing to compute
+            loaded = []
+        lines = self._loads(loaded) + self._guards(loaded) + body
         if steps:
             first, last = steps[0][0], steps[-1][0]
             outputs = ", ".join(f"v{step[0]}" for step in steps)
             # Positions of one chunk are consecutive: operations follow the leaves in order.
             lines.append(f"V[{first}:{last + 1}] = [{outputs}]")
         return _function(f"{name}(V)", lines)
+
+    def _leaves(self) -> list[str]:
+        """Statements reading every leaf's value from its node, and checking its type."""
+        schedule = self.schedule
+        leaves = list(range(schedule.leaf_count))
+        loads = [
+            f"v{pos} = {self.constant(leaf)}.{'_value' if isinstance(leaf, Input) else 'output'}"
+            for pos, leaf in zip(leaves, schedule.nodes, strict=False)
+        ]
+        return loads + self._guards(leaves)
+
+    def _run(self, forward: list[str]) -> str:
+        """``run()``: load and forward in one function, returning the list of values."""
+        values = ", ".join(f"v{pos}" for pos in range(len(self.schedule)))
+        return _function("run()", [*self._leaves(), *forward, f"return [{values}]"])
+
+    def _fused(self, forward: list[str], backward: list[str], final: dict[int, str]) -> str:
+        """``value_and_grad()``: load, forward and backward in one function, nothing stored.
+
+        What ``CompiledRoot.value_and_grad`` runs for a pass that feeds nothing:
+        the root's value and the trainable inputs' gradients by name, every value a
+        local variable from the leaves' nodes to the gradients' dict.
+        """
+        schedule = self.schedule
+        root = len(schedule) - 1
+        if self.scalar[root]:
+            seed = f"seed = {self.constant(1.0)}"
+            check = ["if type(seed) is not float:", f"    raise {self.mismatch}"]
+            if backward[:2] == check:  # a float seed for a float root needs no check
+                backward = backward[2:]
+        else:
+            seed = f"seed = {self.constant(ones_like)}(v{root})"
+        named = []
+        for pos, name in schedule.trainable_names:
+            grad = final.get(pos, "seed")
+            if not self.scalar[pos]:  # as backward returns them: numpy scalars as floats
+                grad = f"{self.constant(plain_value)}({grad})"
+            named.append(f"{self.constant(name)}: {grad}")
+        value = f"v{root}" if self.scalar[root] else f"{self.constant(plain_value)}(v{root})"
+        ending = f"return {value}, {{{', '.join(named)}}}"
+        lines = [*self._leaves(), *forward, seed, *backward, ending]
+        return _function("value_and_grad()", lines)
 
     def _loads(self, positions: list[int]) -> list[str]:
         """Statements reading these values from V: as few as there are runs of positions."""
@@ -253,14 +325,14 @@ class PlanWriter:
             consumer[pos] = len(chunks) - 1
         return consumer
 
-    def _backward_chunk(
+    def _backward_body(
         self,
-        name: str,
         index: int,
         steps: list[tuple[Any, ...]],
         consumer: dict[int, int],
         last: bool,
-    ) -> str:
+    ) -> tuple[list[str], dict[int, str]]:
+        """Chunk ``index``'s statements, and the variable of each gradient it completes."""
         schedule = self.schedule
         body: list[str] = []
         # What each position received within this chunk, in arrival order: (code, maybe None).
@@ -363,8 +435,13 @@ class PlanWriter:
                 elif maybe_none:  # total is g{pos}, made by accumulate()
                     body += [f"if {total} is None:", f"    {total} = {zeros()}(v{pos})"]
                 final[pos] = total
+        return body, final
+
+    def _backward_function(self, name: str, body: list[str], final: dict[int, str]) -> str:
+        schedule = self.schedule
+        body = list(body)
         if self.single:
-            final.setdefault(root, "seed")  # backward's gradient of the root is the seed
+            final.setdefault(len(schedule) - 1, "seed")  # the root's gradient is the seed
             listed = ", ".join(final.get(pos, "None") for pos in range(len(schedule)))
             body.append(f"return [{listed}]")
         elif final:
