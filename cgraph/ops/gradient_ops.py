@@ -31,7 +31,14 @@ from cgraph.messages import shown
 from cgraph.ops import numeric
 from cgraph.ops.arrays import as_output, float_dtype, normalize_axes, shape_errors
 from cgraph.ops.kinds import Flat, LinearMap
-from cgraph.ops.losses import Softmax, _class_inputs, _hinge_margins, _label_mask, _softmax
+from cgraph.ops.losses import (
+    Softmax,
+    _at_labels,
+    _class_inputs,
+    _hinge_margins,
+    _label_mask,
+    _softmax,
+)
 from cgraph.ops.namespaces import namespace
 from cgraph.ops.operation import Operation
 from cgraph.ops.tensor import (
@@ -141,9 +148,8 @@ class HingeGrad(Flat):
             violated = xp.where(mask, 0.0, scores - picked + self.margin) > 0
             grad = xp.astype(violated, scores.dtype)
             return xp.where(mask, -xp.sum(grad, axis=-1, keepdims=True), grad)
-        picked = labels[..., np.newaxis]
-        grad = (_hinge_margins(scores, picked, self.margin) > 0).astype(scores.dtype)
-        np.put_along_axis(grad, picked, -np.sum(grad, axis=-1, keepdims=True), -1)
+        grad = (_hinge_margins(scores, labels, self.margin) > 0).astype(scores.dtype)
+        grad[_at_labels(labels)] = -np.sum(grad, axis=-1)
         return grad
 
 
@@ -348,8 +354,7 @@ class CrossEntropyGrad(Operation):
         if type(logits) is not np.ndarray:  # the same numbers, with a mask for the write
             xp = namespace(logits)
             return xp.where(_label_mask(xp, labels, logits.shape[-1]), grad - 1, grad)
-        picked = labels[..., np.newaxis]
-        np.put_along_axis(grad, picked, np.take_along_axis(grad, picked, -1) - 1, -1)
+        grad[_at_labels(labels)] -= 1
         return grad
 
     def pullback(self, p: Any, upstream: Any, output: Any, logits: Any, labels: Any) -> Any:

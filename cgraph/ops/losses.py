@@ -15,8 +15,8 @@ Losses take ``reduction`` as torch does: ``"mean"`` (the default) averages over
 the batch, ``"sum"`` adds it up, ``"none"`` returns one loss per sample.
 
 Arrays of other libraries (Dask, CuPy, array-api-strict) compute in their own,
-with the same formulas; where numpy's code writes in place or picks with
-``take_along_axis`` (which not every library has), a mask of the labels picks.
+with the same formulas; where numpy's code writes in place or picks by fancy indexing
+(which not every library has), a mask of the labels picks.
 """
 
 from __future__ import annotations
@@ -85,13 +85,23 @@ def _label_mask(xp: Any, labels: Any, classes: int) -> Any:
     return xp.arange(classes, dtype=labels.dtype) == xp.expand_dims(labels, axis=-1)
 
 
-def _hinge_margins(scores: np.ndarray, picked: np.ndarray, margin: float) -> np.ndarray:
-    """s_j - s_label + margin for each class j, 0 at the label: positive where violated.
+def _at_labels(labels: np.ndarray) -> tuple[Any, ...]:
+    """The index of each row's labelled score: ``scores[_at_labels(labels)]`` picks them.
 
-    ``picked`` holds the labels with a trailing axis (``labels[..., np.newaxis]``).
+    Fancy indexing by (row, label) pairs, several times faster than
+    ``take_along_axis`` over a few classes; labels are (N,) for scores (N, C), or a
+    single label for scores (C,).
     """
-    margins = scores - np.take_along_axis(scores, picked, -1) + margin
-    np.put_along_axis(margins, picked, 0.0, -1)
+    if labels.ndim == 0:
+        return (labels,)
+    return (np.arange(labels.shape[0]), labels)
+
+
+def _hinge_margins(scores: np.ndarray, labels: np.ndarray, margin: float) -> np.ndarray:
+    """s_j - s_label + margin for each class j, 0 at the label: positive where violated."""
+    at_labels = _at_labels(labels)
+    margins = scores - scores[at_labels][..., np.newaxis] + margin
+    margins[at_labels] = 0.0
     return margins
 
 
@@ -330,8 +340,7 @@ class CrossEntropy(_ClassificationLoss):
             xp = namespace(log_probs)
             mask = _label_mask(xp, labels, logits.shape[-1])
             return self._reduce(-xp.sum(xp.where(mask, log_probs, 0.0), axis=-1))
-        picked = np.take_along_axis(log_probs, labels[..., np.newaxis], axis=-1)
-        return self._reduce(-picked[..., 0])
+        return self._reduce(-log_probs[_at_labels(labels)])
 
     def sample_gradients(self, p: Any, logits: Any, labels: Any) -> tuple[Any, None]:
         return p.cross_entropy_grad(logits, labels), None
@@ -374,7 +383,7 @@ class Hinge(_ClassificationLoss):
             picked = xp.sum(xp.where(mask, scores, 0.0), axis=-1, keepdims=True)
             margins = xp.where(mask, 0.0, scores - picked + self.margin)
             return self._reduce(xp.sum(xp.maximum(margins, 0.0), axis=-1))
-        margins = _hinge_margins(scores, labels[..., np.newaxis], self.margin)
+        margins = _hinge_margins(scores, labels, self.margin)
         return self._reduce(np.sum(np.maximum(margins, 0.0), axis=-1))
 
     def sample_gradients(self, p: Any, scores: Any, labels: Any) -> tuple[Any, None]:
