@@ -33,6 +33,16 @@ def test_the_benchmarks_are_there():
     } <= names
 
 
+def test_run_all_lists_every_benchmark():
+    sys.path.insert(0, str(BENCHMARKS))
+    try:
+        import run_all
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    assert run_all.unlisted(BENCHMARKS) == []
+    assert not set(run_all.BENCHMARKS) & set(run_all.RUN_ALONE)
+
+
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda script: script.stem)
 def test_quick_run_succeeds_and_prints_tables(script):
     result = subprocess.run(
