@@ -362,6 +362,18 @@ class OpCase:
         """A new instance of the op with this case's parameters."""
         return self.op_class(**self.params)
 
+    def graph(self, arguments: list[Any]) -> ComputationalGraph:
+        """A graph whose node ``y`` applies the op to inputs ``x0, x1, ...`` holding ``arguments``.
+
+        The arguments at the positions in :attr:`fixed` (labels) are not trainable.
+        """
+        cg = ComputationalGraph()
+        names = [f"x{i}" for i in range(len(arguments))]
+        for index, (name, value) in enumerate(zip(names, arguments, strict=True)):
+            cg.add_input(name, value, trainable=index not in self.fixed)
+        cg.add_computation_node("y", self.op(), names)
+        return cg
+
     def draw(self, data: st.DataObject, dtype: Any = np.float64) -> tuple[tuple, list[Any]]:
         """Draw the shapes (when not fixed) and the arguments: ``(shapes, arguments)``."""
         shapes = self.shapes

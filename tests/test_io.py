@@ -26,7 +26,7 @@ import pytest
 from conftest import build_classic_graph
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from strategies import DOMAINS, MASK_OPS, TENSOR_CASES, OpCase, op_cases
+from strategies import DOMAINS, MASK_OPS, TENSOR_CASES, op_cases
 
 import cgraph
 import cgraph.io
@@ -264,16 +264,6 @@ def test_every_registered_op_has_round_trip_cases(op_class):
     )
 
 
-def _case_graph(case: OpCase, arguments: list) -> ComputationalGraph:
-    """As tests/test_ops.py builds it: node y applies the op to inputs x0, x1, ..."""
-    cg = ComputationalGraph()
-    names = [f"x{i}" for i in range(len(arguments))]
-    for index, (name, value) in enumerate(zip(names, arguments, strict=True)):
-        cg.add_input(name, value, trainable=index not in case.fixed)
-    cg.add_computation_node("y", case.op(), names)
-    return cg
-
-
 @pytest.mark.parametrize("case", OP_CASES)
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["float64", "float32"])
 @settings(max_examples=3, deadline=None)
@@ -281,7 +271,7 @@ def _case_graph(case: OpCase, arguments: list) -> ComputationalGraph:
 def test_every_op_case_round_trips_with_identical_values_and_gradients(case, dtype, data):
     if case.op_class.name in ("lgamma", "digamma", "polygamma"):
         pytest.importorskip("scipy", reason=f"{case.op_class.name} needs scipy.special")
-    cg = _case_graph(case, case.draw(data, dtype)[1])
+    cg = case.graph(case.draw(data, dtype)[1])
     with tempfile.TemporaryDirectory() as tmp:
         loaded = round_trip(cg, Path(tmp))
     assert type(loaded.operations["y"].op) is case.op_class

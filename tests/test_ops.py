@@ -86,10 +86,6 @@ def _graph_of(
     return cg
 
 
-def _case_graph(case: OpCase, arguments: list) -> ComputationalGraph:
-    return _graph_of(case.op(), arguments, fixed=case.fixed)
-
-
 def _forward_backward(cg: ComputationalGraph) -> tuple:
     """The output of ``y`` and its gradients, with every warning an error."""
     with warnings.catch_warnings():
@@ -172,7 +168,7 @@ def test_tables_hold_only_registered_ops():
 @settings(max_examples=10, deadline=None)
 @given(data=st.data())
 def test_backward_matches_finite_differences_and_torch(case, data):
-    cg = _case_graph(case, case.draw(data)[1])
+    cg = case.graph(case.draw(data)[1])
     _, gradients = _forward_backward(cg)
     numerical = numerical_gradient(cg, "y")
     reference = torch_reference(cg, "y").gradients
@@ -197,7 +193,7 @@ def test_backward_matches_finite_differences_and_torch(case, data):
 @given(data=st.data())
 def test_forward_matches_torch_and_gradients_are_shaped_like_inputs(case, data):
     _, arguments = case.draw(data)
-    cg = _case_graph(case, arguments)
+    cg = case.graph(arguments)
     output, gradients = _forward_backward(cg)
     expected = torch_reference(cg, "y").values["y"]
     np.testing.assert_allclose(output, expected, rtol=1e-12, atol=1e-15)
@@ -231,7 +227,7 @@ def test_float32_stays_float32_through_forward_and_backward(op_class, data):
             admits=DOMAINS[op_class].admits,
         )
     )
-    cg = _case_graph(case, case.draw(data, np.float32)[1])
+    cg = case.graph(case.draw(data, np.float32)[1])
     output, gradients = _forward_backward(cg)
     reference = torch_reference(cg, "y")
     assert np.result_type(output) == np.float32
@@ -384,7 +380,7 @@ JVP_EPS = 1e-6
 @given(data=st.data())
 def test_jvp_matches_torch_and_finite_differences_along_the_tangent(case, data):
     _, arguments = case.draw(data)
-    cg = _case_graph(case, arguments)
+    cg = case.graph(arguments)
     trainable = [f"x{i}" for i in range(len(arguments)) if i not in case.fixed]
     # A random non-empty subset of the inputs moves; the others' tangents are None (zero).
     moving = data.draw(
@@ -425,7 +421,7 @@ def test_jvp_matches_torch_and_finite_differences_along_the_tangent(case, data):
 @given(data=st.data())
 def test_tangent_graph_computes_what_jvp_does_and_torch_agrees(case, data):
     _, arguments = case.draw(data)
-    cg = _case_graph(case, arguments)
+    cg = case.graph(arguments)
     trainable = _trainable(case, arguments)
     moving = data.draw(
         st.lists(st.sampled_from(trainable), min_size=1, unique=True), label="moving"
@@ -483,7 +479,7 @@ def test_gradient_graph_computes_what_backward_does(case, data):
     if case.op_class.name in ("lgamma", "digamma", "polygamma"):
         pytest.importorskip("scipy", reason=f"{case.op_class.name} needs scipy.special")
     _, arguments = case.draw(data)
-    cg = _case_graph(case, arguments)
+    cg = case.graph(arguments)
     _, gradients = _forward_backward(cg)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
@@ -517,7 +513,7 @@ def _projected(cg: ComputationalGraph, data: st.DataObject) -> str:
 @given(data=st.data())
 def test_hvp_matches_torch_and_finite_differences_of_the_gradient(case, data):
     _, arguments = case.draw(data)
-    cg = _case_graph(case, arguments)
+    cg = case.graph(arguments)
     root = _projected(cg, data)
     names = _trainable(case, arguments)
     v = [

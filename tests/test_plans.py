@@ -98,12 +98,7 @@ def test_every_op_gives_the_interpreters_values_and_gradients_bit_for_bit(case, 
     if case.op_class.name in SCIPY_OPS:
         pytest.importorskip("scipy", reason=f"{case.op_class.name} needs scipy.special")
     _, arguments = case.draw(data)
-    cg = ComputationalGraph()
-    names = [f"x{i}" for i in range(len(arguments))]
-    for index, (name, value) in enumerate(zip(names, arguments, strict=True)):
-        cg.add_input(name, value, trainable=index not in case.fixed)
-    cg.add_computation_node("y", case.op(), names)
-    assert_same_passes(cg.schedule("y"))
+    assert_same_passes(case.graph(arguments).schedule("y"))
 
 
 @settings(max_examples=60, deadline=None)

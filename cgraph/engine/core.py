@@ -32,6 +32,7 @@ from cgraph.engine.checks import (
     raise_unknown_inputs,
 )
 from cgraph.engine.compiled import CompiledRoot
+from cgraph.engine.copying import copied_graph, refuse_pickling
 from cgraph.engine.diagnostics import invalid_leaf
 from cgraph.engine.digraph import add_children
 from cgraph.engine.nodes import (
@@ -147,6 +148,30 @@ class GraphCore:
         #: Held by every pass and every change, so threads sharing a graph take turns and
         #: never mix two passes; reentrant, so an op may read the graph it is part of.
         self.lock = threading.RLock()
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> GraphCore:
+        """An independent graph: its own nodes, with the values and gradients shown here.
+
+        Examples
+        --------
+        >>> import copy
+        >>> from cgraph import ComputationalGraph
+        >>> cg = ComputationalGraph()
+        >>> cg.add_inputs(x=3.0)
+        >>> cg.add_computation_node("y", "square", ("x",))
+        >>> _ = cg.forward("y")
+        >>> twin = copy.deepcopy(cg)
+        >>> twin.get_value("y"), twin.backward("y")
+        (9.0, {'x': 6.0})
+        """
+        return copied_graph(self, memo)
+
+    def __copy__(self) -> GraphCore:
+        """As ``copy.deepcopy``: nodes belong to one graph, so a copy has its own."""
+        return copied_graph(self, {})
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        raise refuse_pickling(self)
 
     # ----------------------------------------------------------------------------------
     # Declaring nodes. Each call validates everything before it changes anything.

@@ -8,6 +8,7 @@ all whenever its structure changes.
 
 from __future__ import annotations
 
+import copy
 from operator import attrgetter
 from typing import Any
 
@@ -140,6 +141,15 @@ class Schedule:
                 if target >= 0 and counts[target] < 255:
                     counts[target] += 1
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Schedule:
+        """A copy over the copied nodes, without plans: theirs read the original's nodes."""
+        twin = object.__new__(Schedule)
+        memo[id(self)] = twin
+        for slot in _COPIED:
+            setattr(twin, slot, copy.deepcopy(getattr(self, slot), memo))
+        twin._positions, twin.runs, twin.plan, twin.plans, twin.planned = None, 0, None, {}, None
+        return twin
+
     def __len__(self) -> int:
         return len(self.nodes)
 
@@ -170,6 +180,14 @@ class Schedule:
 
     def __repr__(self) -> str:
         return f"<Schedule of {self.root.name!r}: {len(self.nodes)} nodes>"
+
+
+#: What a copy of a schedule copies; the rest (plans, the position table) starts afresh.
+_COPIED = tuple(
+    slot
+    for slot in Schedule.__slots__
+    if slot not in ("_positions", "runs", "plan", "plans", "planned")
+)
 
 
 def _feeding_branches(

@@ -43,6 +43,7 @@ Examples
 
 from __future__ import annotations
 
+import copy
 import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -167,6 +168,17 @@ class LoopBody:
         self.leaves = tuple(position.get(name) for name in (*carries, *sequences, *constants))
         self.updates, self.output, self.until = tuple(updates), output, until
         self.owner = None if owner is None else weakref.ref(owner)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> LoopBody:
+        """A copy whose owner is the owner's copy, when the owner is what is being copied."""
+        twin = object.__new__(LoopBody)
+        memo[id(self)] = twin
+        for slot in LoopBody.__slots__:
+            if slot != "owner":
+                setattr(twin, slot, copy.deepcopy(getattr(self, slot), memo))
+        owner = None if self.owner is None else self.owner()
+        twin.owner = None if owner is None else weakref.ref(memo.get(id(owner), owner))
+        return twin
 
     @classmethod
     def build(
