@@ -29,10 +29,10 @@ from strategies import DOMAINS, TENSOR_CASES, op_cases, random_graphs
 
 from cgraph import OPERATIONS, ComputationalGraph, GraphError, Operation, UnknownNodeError
 from cgraph.engine import writer as plan_writer
-from cgraph.engine.codegen import trace_pullback
+from cgraph.engine.codegen import Writer, trace_pullback
 from cgraph.engine.passes import leaf_values, ones_like, run_backward, run_forward
-from cgraph.engine.plan import compiled
-from cgraph.ops import Maximum, numeric
+from cgraph.engine.plan import compiled, planned_backward, planned_forward
+from cgraph.ops import Maximum, Pow, numeric
 
 
 def _ships_with_cgraph(cls: type[Operation]) -> bool:
@@ -276,7 +276,7 @@ HOSTILE = [
 ]
 ALLOWED = re.compile(
     r"(?:[vgcsk]\d+(?:_\d+)?|V|G|seed|make|(?:for|back)ward(?:_\d+)?|load|run|value_and_grad|"
-    r"_value|output|def|"
+    r"_value|output|def|_|"
     r"return|if|else|not|or|and|is|None|True|False|type|float|tuple|len|raise|"
     r"abs|pass)\Z"
 )
@@ -297,7 +297,16 @@ def test_the_source_holds_only_names_the_library_made_and_no_value():
         node = f"{name}!{index}"
         cg.add_computation_node(node, "mul" if index % 2 else "add", (previous, name))
         previous = node
-    cg.add_computation_node("out", "pow", (previous, "p"))  # a rule called as an object
+    cg.add_computation_node("powered", "pow", (previous, "p"))  # inlined on floats
+
+    class Twice(Operation):  # a custom op: its forward and rule called as objects
+        def forward(self, x):
+            return 2.0 * x
+
+        def pullback(self, p, upstream, output, x):
+            return (2.0 * upstream,)
+
+    cg.add_computation_node("out", Twice, ("powered",))
     plan = cg.compile("out")
     source = plan.source
     for token in _tokens(source):
@@ -364,6 +373,78 @@ def test_the_expressions_give_the_interpreters_bits_on_every_branch():
     schedule = _selections().schedule("f")
     for x, y in itertools.product(EDGES, EDGES):
         assert_same_passes(schedule, feed={"x": x, "y": y})
+
+
+def _powers() -> ComputationalGraph:
+    """x ** y with both trainable, then (x ** y) ** 2 as an expression writes it."""
+    cg = ComputationalGraph()
+    cg.add_inputs(x=2.0, y=3.0)
+    cg.add_computation_node("p", "pow", ("x", "y"))
+    cg.add_expression("f", "p ** 2")
+    return cg
+
+
+def test_pow_of_floats_is_written_out_although_its_rule_silences_numpy():
+    # Pow's rule runs under p.errstate: on floats its statements are Python arithmetic,
+    # which raises where numpy would warn, so it is written out, comparisons and where
+    # as expressions; on arrays it would warn in the plan and not in the rule: called.
+    floats = trace_pullback(Pow(), (True, True, True, True))
+    assert floats is not None
+    source = "\n".join(floats.lines)
+    assert " == " in source
+    assert " if " in source
+    called = [floats.constants[int(i)] for i in re.findall(r"\{k(\d+)\}\(", source)]
+    assert called == [math.pow, math.log]  # b * a^(b - 1) and y * log(a): math forms only
+    assert trace_pullback(Pow(), (False, False, False, False)) is None
+    plan = _powers().compile("f")
+    assert plan.plan.inlined == 2 * 2  # both forwards and both rules
+
+
+POWER_EDGES = [0.0, -0.0, 0.5, 1.0, 2.0, -2.0, -8.0, 1 / 3, -1.0, math.inf, -math.inf, math.nan]
+
+
+def test_pow_gives_the_interpreters_bits_at_zero_infinity_and_a_negative_base():
+    # 0 ** 0 (the guarded gradient), 0 ** negative (numpy's inf: the plan raises and the
+    # pass runs interpreted), a negative base to a fraction (nan), infinities and nan.
+    schedule = _powers().schedule("f")
+    compiled(schedule, leaf_values(schedule, {}))
+    for x, y in itertools.product(POWER_EDGES, POWER_EDGES):
+        feed = {"x": x, "y": y}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            values = run_forward(schedule, feed)
+            grads = run_backward(schedule, values, 1.0)
+            plan_values = planned_forward(schedule, feed)
+            plan_grads = planned_backward(schedule, plan_values, 1.0)
+        assert list(map(_bits, plan_values)) == list(map(_bits, values)), feed
+        assert list(map(_bits, plan_grads)) == list(map(_bits, grads)), feed
+
+
+def test_a_rule_silencing_numpy_is_called_where_it_would_compute_on_arrays():
+    class Quiet(Operation):
+        traced = True
+
+        def forward(self, x):
+            return x
+
+        def pullback(self, p, upstream, output, x):
+            with p.errstate(divide="ignore"):
+                return (p.log(x) * upstream,)
+
+    assert trace_pullback(Quiet(), (True, True, True)) is not None
+    assert trace_pullback(Quiet(), (True, True, False)) is None  # log of a maybe-array
+
+
+def test_a_comparison_of_floats_is_a_bool_and_where_picks_by_it():
+    writer = Writer()
+    x, y = writer.symbol("{x0}", True), writer.symbol("{x1}", True)
+    chosen = writer.where(writer.logical_and(writer.greater(x, y), writer.less(x, 2.0)), x, y)
+    assert writer.lines[-1] == "{t}3 = {x0} if {t}2 else {x1}"
+    assert chosen.scalar
+    # An int constant takes numpy's path in the primitive (a numpy bool): so it is called.
+    compared = writer.equal(x, 0)
+    assert not compared.boolean
+    assert writer.lines[-1].startswith("{t}4 = {k")
 
 
 def test_a_ten_thousand_node_graph_compiles_and_gives_the_same_numbers():

@@ -19,8 +19,9 @@ Two things make the code faster than interpreting:
   raise where the primitive falls back to numpy (an overflow, a division by
   0): the plan then runs the pass interpreted instead;
 - where a primitive's float path is a few operators (``numeric.expression_forms``:
-  sigmoid, maximum, minimum, step), it is written as that expression, with no
-  Python call at all: ``a if a > b or a != a else b`` for ``maximum(a, b)``.
+  sigmoid, maximum, minimum, step, the comparisons, logical_and and where), it is
+  written as that expression, with no Python call at all:
+  ``a if a > b or a != a else b`` for ``maximum(a, b)``.
 
 Nothing a user hands in reaches the source: every identifier is one this
 module makes (``x0``, ``t3``, ``k0``), and every other object (a constant, a
@@ -28,8 +29,9 @@ parameter, an op's method, a node's name) is a *constant*, passed to the code
 as a variable and never printed.
 
 Whatever a rule does that only numbers can answer (``if upstream > 0``,
-``np.exp(x)`` on a symbol, ``p.errstate``) raises :class:`UntraceableError`; the
-plan then calls the op's method as an object instead.
+``np.exp(x)`` on a symbol, silencing numpy around values that may be arrays)
+raises :class:`UntraceableError`; the plan then calls the op's method as an
+object instead.
 
 Examples
 --------
@@ -45,7 +47,8 @@ from __future__ import annotations
 
 import inspect
 import re
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
+from contextlib import contextmanager
 from typing import Any, NamedTuple
 
 from cgraph.ops import numeric
@@ -89,19 +92,22 @@ class Symbol:
     Python operators on symbols write the same operator into the code, so it is
     the same computation for a value of any type. Everything that would need the
     value itself (``bool``, comparisons, attributes, numpy) raises
-    :class:`UntraceableError`.
+    :class:`UntraceableError`. A comparison of floats written as its expression
+    is certainly a Python bool (``boolean``).
     """
 
-    __slots__ = ("code", "scalar", "writer")
+    __slots__ = ("boolean", "code", "scalar", "writer")
     __array_ufunc__ = None  # numpy hands its operators back to ours, and refuses its ufuncs
 
-    def __init__(self, writer: Writer, code: str, scalar: bool) -> None:
-        self.writer, self.code, self.scalar = writer, code, scalar
+    def __init__(self, writer: Writer, code: str, scalar: bool, boolean: bool = False) -> None:
+        self.writer, self.code, self.scalar, self.boolean = writer, code, scalar, boolean
 
     def _binary(self, other: Any, operator: str, reflected: bool = False) -> Symbol:
         code, scalar = self.writer.operand(other)
         left, right = (code, self.code) if reflected else (self.code, code)
-        return self.writer.assign(f"{left} {operator} {right}", self.scalar and scalar)
+        # Python's own arithmetic on Python numbers: it raises or gives inf or nan, never warns.
+        quiet = self.writer.kind(self) is not None and self.writer.kind(other) is not None
+        return self.writer.assign(f"{left} {operator} {right}", self.scalar and scalar, quiet)
 
     def __add__(self, other: Any) -> Symbol:
         return self._binary(other, "+")
@@ -144,13 +150,13 @@ class Symbol:
         return self
 
     def __neg__(self) -> Symbol:
-        return self.writer.assign(f"-{self.code}", self.scalar)
+        return self.writer.assign(f"-{self.code}", self.scalar, self.scalar)
 
     def __pos__(self) -> Symbol:
-        return self.writer.assign(f"+{self.code}", self.scalar)
+        return self.writer.assign(f"+{self.code}", self.scalar, self.scalar)
 
     def __abs__(self) -> Symbol:
-        return self.writer.assign(f"abs({self.code})", self.scalar)
+        return self.writer.assign(f"abs({self.code})", self.scalar, self.scalar)
 
     def _refuse(self, *args: Any, **kwargs: Any) -> Any:
         raise UntraceableError("the rule needs a value, not a symbol")
@@ -183,16 +189,26 @@ class Writer:
         self.lines: list[str] = []
         self.constants: list[Any] = []
         self._temporaries = 0  # the statements' targets and the expressions' own (:=)
+        self._silenced: list[dict[str, Any]] = []  # the errstate blocks the rule is inside
 
     def symbol(self, code: str, scalar: bool) -> Symbol:
         """A symbol for an operand the caller names."""
         return Symbol(self, code, scalar)
 
-    def assign(self, expression: str, scalar: bool) -> Symbol:
-        """Write ``temporary = expression``; the temporary's symbol."""
+    def assign(
+        self, expression: str, scalar: bool, quiet: bool = False, boolean: bool = False
+    ) -> Symbol:
+        """Write ``temporary = expression``; the temporary's symbol.
+
+        Inside a rule's ``errstate`` block only ``quiet`` statements may be written:
+        Python arithmetic on Python numbers, which raises where numpy would warn
+        (the plan then runs the pass interpreted, under the rule's errstate).
+        """
+        if self._silenced and not quiet:
+            raise UntraceableError("the rule silences numpy on values that may be arrays")
         name = self.temporary()
         self.lines.append(f"{name} = {expression}")
-        return Symbol(self, name, scalar)
+        return Symbol(self, name, scalar, boolean)
 
     def temporary(self) -> str:
         """A new temporary's field: the plan fills ``{t}`` with a prefix of the node's own."""
@@ -216,29 +232,63 @@ class Writer:
         # An int keeps a float a float (2 * x); a bool, numpy scalar or array may not.
         return self.constant(value), type(value) is float or type(value) is int
 
+    def kind(self, value: Any) -> str | None:
+        """``"float"`` or ``"bool"`` for a certain Python float or bool, ``"int"``; else None.
+
+        What a primitive's float path asks of its arguments (it takes exact types).
+        """
+        if isinstance(value, Symbol):
+            return "float" if value.scalar else ("bool" if value.boolean else None)
+        return {float: "float", bool: "bool", int: "int"}.get(type(value))
+
     def apply(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Write a call of a primitive, or its float form where every argument is a float."""
         if not any(isinstance(arg, Symbol) for arg in (*args, *kwargs.values())):
+            if self._silenced:  # constants only, computed once here, as quietly as in the rule
+                with numeric.errstate(**self._silenced[-1]):
+                    return function(*args, **kwargs)
             return function(*args, **kwargs)  # constants only: the same value every pass
+        form = numeric.expression_forms.get(function)
+        if form is not None and self._takes(function, form, args, kwargs):
+            return self.expression(function, form, args, kwargs)
         operands = [self.operand(arg) for arg in args]
-        # Keywords are parameters (step's at_zero=0.5): a float one keeps a float a float.
-        scalar = all(flag for _, flag in operands) and all(
-            type(value) is float for value in kwargs.values()
-        )
         codes = [code for code, _ in operands]
-        if scalar and function in numeric.expression_forms:
-            return self.expression(function, numeric.expression_forms[function], args, kwargs)
-        if scalar and not kwargs and function in numeric.math_forms:
-            form = numeric.math_forms[function]
-            if form is None:  # the primitive is this Python operator on floats
-                return self.assign(f"{codes[0]} / {codes[1]}", True)
-            return self.assign(f"{self.constant(form)}({', '.join(codes)})", True)
+        # A math form is the float path: for exact floats only (an int goes to numpy there).
+        floats = all(self.kind(arg) == "float" for arg in args)
+        if floats and not kwargs and function in numeric.math_forms:
+            math_form = numeric.math_forms[function]
+            if math_form is None:  # the primitive is this Python operator on floats
+                return self.assign(f"{codes[0]} / {codes[1]}", True, quiet=True)
+            return self.assign(f"{self.constant(math_form)}({', '.join(codes)})", True, True)
         if kwargs:
             if any(isinstance(value, Symbol) for value in kwargs.values()):
                 raise UntraceableError("a symbol passed by keyword")
             codes.append(f"**{self.constant(kwargs)}")  # keywords stay data, never source
-        scalar = scalar and function in numeric.float_closed
+        # Keywords are parameters (step's at_zero=0.5): a float one keeps a float a float.
+        scalar = (
+            all(flag for _, flag in operands)
+            and all(type(value) is float for value in kwargs.values())
+            and function in numeric.float_closed
+        )
         return self.assign(f"{self.constant(function)}({', '.join(codes)})", scalar)
+
+    def _takes(
+        self,
+        function: Callable[..., Any],
+        form: numeric.Expression,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> bool:
+        """Whether these arguments take the primitive's float path: its expression's types."""
+        try:
+            bound = inspect.signature(function).bind(*args, **kwargs)
+        except TypeError:
+            return False
+        bound.apply_defaults()
+        return all(
+            self.kind(value) == form.takes.get(name, "float")
+            for name, value in bound.arguments.items()
+        )
 
     def expression(
         self,
@@ -262,15 +312,27 @@ class Writer:
         fields = {name: self.operand(value)[0] for name, value in bound.arguments.items()}
         fields.update((name, self.constant(value)) for name, value in form.constants.items())
         fields.update((name, self.temporary()) for name in form.temporaries)
-        return self.assign(form.template.format_map(fields), True)
+        boolean = form.gives == "bool"
+        return self.assign(form.template.format_map(fields), not boolean, True, boolean)
 
     def call(self, op: Operation, *args: Any) -> Any:
         """An op instance applied to values (a linear op's own tangent): its forward, called."""
         return self.apply(op.forward, *args)
 
-    def errstate(self, **kwargs: str) -> Any:
-        """Silencing numpy needs a with-block around statements: the op is called instead."""
-        raise UntraceableError("the rule silences numpy")
+    @contextmanager
+    def errstate(self, **kwargs: str) -> Iterator[None]:
+        """A block in which numpy is silenced: written out where it computes floats only.
+
+        Python arithmetic on floats never warns: where numpy would warn, the
+        statements raise, and the plan runs that pass interpreted, under the rule's
+        errstate. A statement that may compute on arrays, which would warn in the
+        plan but not in the rule, makes the op called as an object instead.
+        """
+        self._silenced.append(kwargs)
+        try:
+            yield
+        finally:
+            self._silenced.pop()
 
     def __getattr__(self, name: str) -> Any:
         primitive = getattr(numeric, name)  # unknown names raise AttributeError there

@@ -31,8 +31,9 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
+from types import MappingProxyType
 from typing import Any, Literal, NamedTuple
 
 import numpy as np
@@ -66,17 +67,26 @@ class Expression(NamedTuple):
     twice but must be computed once. The template is the float path's formulas
     in the same order, so it gives the same bits, nan included.
 
+    The float path is the one the primitive takes for arguments of exactly the
+    types in ``takes`` (a parameter not named there takes a Python float, never
+    an int, which the primitive would hand to numpy); its result is a Python
+    float, or a Python bool where ``gives`` says so (a comparison).
+
     Examples
     --------
     >>> expression_forms[maximum].template
     '{a} if {a} > {b} or {a} != {a} else {b}'
     >>> expression_forms[sigmoid].temporaries
     ('e',)
+    >>> expression_forms[where].takes, expression_forms[equal].gives
+    ({'condition': 'bool'}, 'bool')
     """
 
     template: str
     constants: dict[str, Any]
     temporaries: tuple[str, ...] = ()
+    takes: Mapping[str, str] = MappingProxyType({})
+    gives: str = "float"
 
 
 #: A compiled plan's form of a primitive on Python floats as an :class:`Expression`: exactly
@@ -248,6 +258,23 @@ greater_equal = _comparison(operator.ge, np.greater_equal)
 less = _comparison(operator.lt, np.less)
 less_equal = _comparison(operator.le, np.less_equal)
 logical_and = _comparison(lambda a, b: bool(a and b), np.logical_and)
+
+# The float paths above, as expressions: a comparison of two floats is a bool, the
+# conjunction of two bools a bool, and where's choice by a bool one of its branches.
+for _compare, _operator in (
+    (equal, "=="),
+    (greater, ">"),
+    (greater_equal, ">="),
+    (less, "<"),
+    (less_equal, "<="),
+):
+    expression_forms[_compare] = Expression(f"{{a}} {_operator} {{b}}", {}, gives="bool")
+expression_forms[logical_and] = Expression(
+    "{a} and {b}", {}, takes={"a": "bool", "b": "bool"}, gives="bool"
+)
+expression_forms[where] = Expression(
+    "{if_true} if {condition} else {if_false}", {}, takes={"condition": "bool"}
+)
 
 
 def step(x: Any, at_zero: float = 0.0) -> Any:
