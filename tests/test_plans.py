@@ -29,10 +29,10 @@ from strategies import DOMAINS, TENSOR_CASES, op_cases, random_graphs
 
 from cgraph import OPERATIONS, ComputationalGraph, GraphError, Operation, UnknownNodeError
 from cgraph.engine import writer as plan_writer
-from cgraph.engine.codegen import Writer, trace_pullback
+from cgraph.engine.codegen import Writer, trace_forward, trace_pullback
 from cgraph.engine.passes import leaf_values, ones_like, run_backward, run_forward
 from cgraph.engine.plan import compiled, planned_backward, planned_forward
-from cgraph.ops import Maximum, Pow, numeric
+from cgraph.ops import Maximum, Pow, ReLU, numeric
 
 
 def _ships_with_cgraph(cls: type[Operation]) -> bool:
@@ -433,6 +433,19 @@ def test_a_rule_silencing_numpy_is_called_where_it_would_compute_on_arrays():
 
     assert trace_pullback(Quiet(), (True, True, True)) is not None
     assert trace_pullback(Quiet(), (True, True, False)) is None  # log of a maybe-array
+
+
+def test_relu_of_a_float_is_written_as_its_expression():
+    snippet = trace_forward(ReLU(), (True,))
+    assert snippet.lines == ("{t}0 = {k0} if {x0} <= {k0} else {x0}",)
+    assert snippet.scalars == (True,)
+    cg = ComputationalGraph()
+    cg.add_inputs(x=-0.5, y=2.0)
+    cg.add_computation_node("r", "relu", ("x",))
+    cg.add_computation_node("s", "relu", ("y",))
+    cg.add_computation_node("f", "mul", ("r", "s"))
+    for x in (-0.5, -0.0, 0.0, 0.5, math.inf, -math.inf, math.nan):
+        assert_same_passes(cg.schedule("f"), feed={"x": x})
 
 
 def test_a_comparison_of_floats_is_a_bool_and_where_picks_by_it():

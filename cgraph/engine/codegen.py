@@ -19,7 +19,7 @@ Two things make the code faster than interpreting:
   raise where the primitive falls back to numpy (an overflow, a division by
   0): the plan then runs the pass interpreted instead;
 - where a primitive's float path is a few operators (``numeric.expression_forms``:
-  sigmoid, maximum, minimum, step, the comparisons, logical_and and where), it is
+  sigmoid, maximum, minimum, relu, step, the comparisons, logical_and and where), it is
   written as that expression, with no Python call at all:
   ``a if a > b or a != a else b`` for ``maximum(a, b)``.
 

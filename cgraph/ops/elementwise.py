@@ -400,12 +400,9 @@ class ReLU(Elementwise):
 
     name = "relu"
 
-    def forward(self, x: Any) -> Any:
-        if type(x) is float:
-            return 0.0 if x <= 0.0 else x  # nan stays nan, as in numpy
-        if type(x) is not np.ndarray and is_foreign(x):
-            return namespace(x).maximum(x, 0)
-        return np.maximum(x, 0)
+    # The primitive itself: a plan writes its float path inline, as an expression.
+    forward = staticmethod(numeric.relu)
+    arity = 1
 
     def pullback(self, p: Any, upstream: Any, output: Any, x: Any) -> Any:
         return (upstream * p.step(x),)  # step(0) = 0, so relu'(0) = 0 and relu'' = 0

@@ -214,10 +214,26 @@ def minimum(a: Any, b: Any) -> Any:
     return namespace(a, b).minimum(a, b)
 
 
+def relu(x: Any) -> Any:
+    """max(x, 0) that keeps a Python float a float (nan stays nan, as in numpy).
+
+    Examples
+    --------
+    >>> relu(-2.0), relu(3.0), relu(np.array([-1.0, 2.0]))
+    (0.0, 3.0, array([0., 2.]))
+    """
+    if type(x) is float:
+        return 0.0 if x <= 0.0 else x
+    if type(x) is not np.ndarray and is_foreign(x):
+        return namespace(x).maximum(x, 0)
+    return np.maximum(x, 0)
+
+
 # The float paths above, as expressions.
 expression_forms[maximum] = Expression("{a} if {a} > {b} or {a} != {a} else {b}", {})
 expression_forms[minimum] = Expression("{a} if {a} < {b} or {a} != {a} else {b}", {})
-float_closed.update((maximum, minimum))
+expression_forms[relu] = Expression("{zero} if {x} <= {zero} else {x}", {"zero": 0.0})
+float_closed.update((maximum, minimum, relu))
 
 
 # --------------------------------------------------------------------------------------
