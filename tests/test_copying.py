@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import threading
 import warnings
 
 import numpy as np
@@ -22,6 +23,7 @@ from test_loops import rnn_loop
 from test_plans import OP_CASES, SCIPY_OPS, _bits
 
 from cgraph import ComputationalGraph, GraphError
+from cgraph.errors import NotComputedError, OperationError
 from cgraph.subgraphs import add_subgraph
 
 
@@ -184,3 +186,19 @@ def test_second_derivatives_of_a_copy_are_its_own():
     moved.inputs["x"].output = 0.5
     np.testing.assert_array_equal(twin.hessian("f", ["x", "y"]), moved.hessian("f", ["x", "y"]))
     np.testing.assert_array_equal(cg.hessian("f", ["x", "y"]), hessian)
+
+
+def test_a_copy_refuses_backward_where_the_copying_threads_last_pass_failed():
+    # This thread's pass failed after another thread's succeeded: its backward is refused,
+    # never answered with the other thread's pass, in the original and in the copy alike.
+    cg = _fxy()
+    cg.forward("f")
+    cg.fail_pass(OperationError("a pass of this thread failed"))
+    worker = threading.Thread(target=cg.forward, args=("f",))
+    worker.start()
+    worker.join()
+    assert cg.last_pass is not None  # the other thread's pass
+    twin = copy.deepcopy(cg)
+    for graph in (cg, twin):
+        with pytest.raises(NotComputedError):
+            graph.backward("f")

@@ -170,6 +170,10 @@ class Symbol:
         raise UntraceableError(f"the rule reads .{name} of a value")
 
 
+#: The kinds of constant a primitive's float path tells apart.
+_KINDS = {float: "float", bool: "bool", int: "int"}
+
+
 class Writer:
     """The primitives ``p`` that write code: a rule run with it writes its own statements.
 
@@ -239,18 +243,19 @@ class Writer:
         """
         if isinstance(value, Symbol):
             return "float" if value.scalar else ("bool" if value.boolean else None)
-        return {float: "float", bool: "bool", int: "int"}.get(type(value))
+        return _KINDS.get(type(value))
 
     def apply(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         """Write a call of a primitive, or its float form where every argument is a float."""
         if not any(isinstance(arg, Symbol) for arg in (*args, *kwargs.values())):
-            if self._silenced:  # constants only, computed once here, as quietly as in the rule
-                with numeric.errstate(**self._silenced[-1]):
-                    return function(*args, **kwargs)
-            return function(*args, **kwargs)  # constants only: the same value every pass
+            # Constants only: the same value every pass, computed here as quietly as the rule.
+            with numeric.errstate(**(self._silenced[-1] if self._silenced else {})):
+                return function(*args, **kwargs)
         form = numeric.expression_forms.get(function)
-        if form is not None and self._takes(function, form, args, kwargs):
-            return self.expression(function, form, args, kwargs)
+        if form is not None:
+            written = self.expression(function, form, args, kwargs)
+            if written is not None:
+                return written
         operands = [self.operand(arg) for arg in args]
         codes = [code for code, _ in operands]
         # A math form is the float path: for exact floats only (an int goes to numpy there).
@@ -272,43 +277,32 @@ class Writer:
         )
         return self.assign(f"{self.constant(function)}({', '.join(codes)})", scalar)
 
-    def _takes(
-        self,
-        function: Callable[..., Any],
-        form: numeric.Expression,
-        args: tuple[Any, ...],
-        kwargs: dict[str, Any],
-    ) -> bool:
-        """Whether these arguments take the primitive's float path: its expression's types."""
-        try:
-            bound = inspect.signature(function).bind(*args, **kwargs)
-        except TypeError:
-            return False
-        bound.apply_defaults()
-        return all(
-            self.kind(value) == form.takes.get(name, "float")
-            for name, value in bound.arguments.items()
-        )
-
     def expression(
         self,
         function: Callable[..., Any],
         form: numeric.Expression,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-    ) -> Symbol:
+    ) -> Symbol | None:
         """Write a primitive's float path as its expression: its operators, with no call.
 
-        Every argument, keywords and defaults included, fills the field of its
-        parameter's name. An operand the template names twice is read twice: it is
-        a field or a temporary, never an expression (``_nested`` counts each mention
-        as a use, so it keeps such a temporary a statement).
+        None, writing nothing, where the arguments do not take that path (their
+        types are not the expression's ``takes``). Every argument, keywords and
+        defaults included, fills the field of its parameter's name. An operand the
+        template names twice is read twice: it is a field or a temporary, never an
+        expression (``_nested`` counts each mention as a use, so it keeps such a
+        temporary a statement).
         """
         try:
             bound = inspect.signature(function).bind(*args, **kwargs)
-        except TypeError as error:
-            raise UntraceableError(f"{function.__name__}: {error}") from None
+        except TypeError:
+            return None  # the call itself raises the primitive's own error
         bound.apply_defaults()
+        if any(
+            self.kind(value) != form.takes.get(name, "float")
+            for name, value in bound.arguments.items()
+        ):
+            return None
         fields = {name: self.operand(value)[0] for name, value in bound.arguments.items()}
         fields.update((name, self.constant(value)) for name, value in form.constants.items())
         fields.update((name, self.temporary()) for name in form.temporaries)

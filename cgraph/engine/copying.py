@@ -19,6 +19,7 @@ __all__ = ["copied_graph", "refuse_pickling"]
 
 #: Attributes made anew in a copy rather than copied.
 _OWN = frozenset({"lock", "_thread", "_caches"})
+_NO_PASS = object()  # a thread that has run no pass on the graph
 
 
 def copied_graph(graph: Any, memo: dict[int, Any]) -> Any:
@@ -45,8 +46,9 @@ def copied_graph(graph: Any, memo: dict[int, Any]) -> Any:
         twin.lock = threading.RLock()
         twin._thread = threading.local()
         twin._caches = {}
-        own = getattr(graph._thread, "evaluated", None)
-        if own is not None:  # this thread's last pass, which its backward differentiates
+        # This thread's last pass (None after a failed one), which its backward differentiates.
+        own = getattr(graph._thread, "evaluated", _NO_PASS)
+        if own is not _NO_PASS:
             twin._thread.evaluated = copy.deepcopy(own, memo)
         return twin
 
