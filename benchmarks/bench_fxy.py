@@ -14,6 +14,9 @@ pass, a backward pass and the update of both inputs. Contenders:
   (generated straight-line code), as they do by default.
 - ``cgraph interpreted``: the same with plans turned off (``use_plans = False``):
   the interpreter's loop over the schedule.
+- ``cgraph expression``: the same step, the graph declared as one expression,
+  ``add_expression("f", "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)")``: the
+  square is a ``pow`` node with a constant exponent, as users write it.
 - ``cgraph value_and_grad``: the compiled plan called as a pure function
   (``cg.compile("f").value_and_grad()``, as ``jax.jit(jax.value_and_grad(f))``):
   the graph keeps no value or gradient of the pass, so none is stored node by
@@ -87,9 +90,17 @@ def declare_f():
     return cg
 
 
-def cgraph_engine(use_plans=True):
+def declare_f_expression():
+    """f(x, y) as one expression, at the start."""
+    cg = ComputationalGraph()
+    cg.add_inputs(x=START[0], y=START[1])
+    cg.add_expression("f", "(x + sigmoid(y)) / (sigmoid(x) + (x + y)**2)")
+    return cg
+
+
+def cgraph_engine(use_plans=True, declare=declare_f):
     """``(step, reset)`` for cgraph: the graph is declared once, here."""
-    cg = declare_f()
+    cg = declare()
     cg.use_plans = use_plans
     x, y = cg.inputs["x"], cg.inputs["y"]
 
@@ -172,6 +183,7 @@ ENGINES = {
     "python floor": python_floor,
     "cgraph": cgraph_engine,
     "cgraph interpreted": lambda: cgraph_engine(use_plans=False),
+    "cgraph expression": lambda: cgraph_engine(declare=declare_f_expression),
     "cgraph value_and_grad": compiled_engine,
     "micrograd": micrograd_engine,
     "torch": torch_engine,
